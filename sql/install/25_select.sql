@@ -1,0 +1,62 @@
+-- partback: choosing what a job copies.
+
+-- The leaves of tbl selected by backup()'s partitions argument: each entry
+-- is a partition path or the name of any partition in the tree (an
+-- intermediate partition selects every leaf below it).  NULL = all leaves.
+CREATE FUNCTION partback._select_leaves(tbl regclass, partitions text[])
+RETURNS TABLE (path text, relid oid, path_elems text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p text;
+BEGIN
+	IF partitions IS NULL THEN
+		RETURN QUERY SELECT * FROM partback._leaves(tbl);
+		RETURN;
+	END IF;
+	IF cardinality(partitions) = 0 THEN
+		RAISE EXCEPTION 'partitions must not be an empty array'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass NULL to back up every partition.';
+	END IF;
+	FOREACH p IN ARRAY partitions LOOP
+		IF p IS NULL THEN
+			RAISE EXCEPTION 'partitions must not contain NULL'
+				USING ERRCODE = 'null_value_not_allowed';
+		END IF;
+		IF NOT EXISTS (SELECT FROM partback._leaves(tbl) l
+						WHERE l.path = p OR p = ANY (l.path_elems)) THEN
+			RAISE EXCEPTION 'table % has no partition "%"', tbl, p
+				USING ERRCODE = 'undefined_table',
+					  HINT = 'Give a partition path (names from the table''s child down to the leaf, joined by "/") or the name of one of its partitions.';
+		END IF;
+	END LOOP;
+	RETURN QUERY SELECT l.* FROM partback._leaves(tbl) l
+				  WHERE l.path = ANY (partitions) OR l.path_elems && partitions
+				  ORDER BY l.path;
+END
+$$;
+
+-- The tables backup_db copies: plain and partitioned tables that are not
+-- partitions, outside the system schemas and not part of an extension.
+CREATE FUNCTION partback._db_tables(schemas text[])
+RETURNS TABLE (relid oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.oid
+	  FROM pg_class c
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.relkind IN ('r', 'p')
+	   AND NOT c.relispartition
+	   AND c.relpersistence <> 't'
+	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'partback')
+	   AND n.nspname !~ '^pg_toast'
+	   AND n.nspname !~ '^pg_temp_'
+	   AND (schemas IS NULL OR n.nspname = ANY (schemas))
+	   AND NOT EXISTS (SELECT FROM pg_depend d
+					    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+						  AND d.deptype = 'e')
+	 ORDER BY n.nspname, c.relname
+$$;

@@ -1,0 +1,341 @@
+-- partback: the SQL surface.  Every backup and restore function submits a
+-- job to a background worker and returns its id at once; wait => true
+-- blocks until the job ends and raises its error.
+
+CREATE FUNCTION partback.backup_db(backup_dir text,
+								   schemas text[] DEFAULT NULL,
+								   force boolean DEFAULT false,
+								   parallel integer DEFAULT NULL,
+								   wait boolean DEFAULT false,
+								   compression text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_backup_db'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION partback.backup_table(backup_dir text,
+									  tbl regclass,
+									  force boolean DEFAULT false,
+									  parallel integer DEFAULT NULL,
+									  wait boolean DEFAULT false,
+									  compression text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_backup_table'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION partback.backup(backup_dir text,
+								tbl regclass,
+								partitions text[] DEFAULT NULL,
+								force boolean DEFAULT false,
+								parallel integer DEFAULT NULL,
+								wait boolean DEFAULT false,
+								compression text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_backup'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION partback.restore_db(backup_dir text,
+									source_db text DEFAULT current_database(),
+									schemas text[] DEFAULT NULL,
+									backup_id bigint DEFAULT NULL,
+									force boolean DEFAULT false,
+									parallel integer DEFAULT NULL,
+									wait boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_restore_db'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION partback.restore_table(backup_dir text,
+									   source_table text,
+									   target_table text DEFAULT NULL,
+									   source_db text DEFAULT current_database(),
+									   backup_id bigint DEFAULT NULL,
+									   force boolean DEFAULT false,
+									   parallel integer DEFAULT NULL,
+									   wait boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_restore_table'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION partback.restore(backup_dir text,
+								 source_table text,
+								 partition text,
+								 target_table text DEFAULT NULL,
+								 source_db text DEFAULT current_database(),
+								 backup_id bigint DEFAULT NULL,
+								 force boolean DEFAULT false,
+								 parallel integer DEFAULT NULL,
+								 wait boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_restore'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION partback.migrate(backup_dir text,
+								 source_db text DEFAULT NULL,
+								 parallel integer DEFAULT NULL,
+								 wait boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_migrate'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION partback.check_backup(backup_dir text,
+									  source_db text DEFAULT current_database(),
+									  source_table text DEFAULT NULL,
+									  partition text DEFAULT NULL,
+									  backup_id bigint DEFAULT NULL)
+RETURNS TABLE (source_table text, partition text, file text,
+			   problem text, expected text, actual text)
+AS 'MODULE_PATHNAME', 'partback_check_backup'
+LANGUAGE C VOLATILE;
+
+-- The newest manifest (or backup_id's) of source_db in backup_dir, parsed.
+CREATE FUNCTION partback._manifest(backup_dir text, source_db text,
+								   backup_id bigint DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'partback_manifest'
+LANGUAGE C VOLATILE;
+
+-- Every manifest of source_db in backup_dir, oldest first.
+CREATE FUNCTION partback._manifests(backup_dir text, source_db text)
+RETURNS SETOF jsonb
+AS 'MODULE_PATHNAME', 'partback_manifests'
+LANGUAGE C VOLATILE;
+
+-- A partition's metadata file, verified against the manifest's checksum.
+CREATE FUNCTION partback._partition_meta(backup_dir text, source_db text,
+										 meta_file text, sha256 text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'partback_partition_meta'
+LANGUAGE C VOLATILE;
+
+-- Does a manifest's table entry match a 'schema.table' argument?  Both the
+-- plain form and the quoted SQL form (quote_ident on each part) are taken.
+CREATE FUNCTION partback._table_name_matches(entry jsonb, source_table text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT (entry->>'schema') || '.' || (entry->>'name') = source_table
+		OR quote_ident(entry->>'schema') || '.' || quote_ident(entry->>'name') = source_table
+$$;
+
+-- The manifest's entry for one table; the backup is the newest one holding it.
+CREATE FUNCTION partback._table_entry(backup_dir text, source_db text,
+									  source_table text, backup_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m jsonb;
+	t jsonb;
+BEGIN
+	IF source_table IS NULL THEN
+		RAISE EXCEPTION 'source_table must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+			 ORDER BY (x->>'backup_id')::bigint DESC
+	LOOP
+		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
+		SELECT e INTO t FROM jsonb_array_elements(m->'tables') AS e
+		 WHERE partback._table_name_matches(e, source_table)
+		 LIMIT 1;
+		IF t IS NOT NULL THEN
+			RETURN t || jsonb_build_object('backup_id', m->'backup_id',
+										   'finished_at', m->'finished_at',
+										   'snapshot_lsn', m->'snapshot_lsn');
+		END IF;
+		IF backup_id IS NOT NULL THEN
+			EXIT;
+		END IF;
+	END LOOP;
+	IF backup_id IS NOT NULL AND NOT EXISTS
+		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
+		  WHERE (x->>'backup_id')::bigint = backup_id) THEN
+		RAISE EXCEPTION 'backup % of database "%" does not exist in "%"',
+			backup_id, source_db, backup_dir
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'partback.list_backups() lists the backups in a directory.';
+	END IF;
+	RAISE EXCEPTION 'table "%" is not in % of database "%" in "%"', source_table,
+		CASE WHEN backup_id IS NULL THEN 'any backup' ELSE 'backup ' || backup_id END,
+		source_db, backup_dir
+		USING ERRCODE = 'undefined_table',
+			  HINT = 'Name the table as schema.table, as partback.list_backups() and get_backup_list() show it.';
+END
+$$;
+
+CREATE FUNCTION partback.get_backup_list(backup_dir text, source_db text,
+										 source_table text,
+										 backup_id bigint DEFAULT NULL)
+RETURNS TABLE (partition text, bound text, rows bigint, bytes bigint,
+			   stored_bytes bigint, checksum text, backed_up_at timestamptz,
+			   backup_id bigint)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT p->>'path',
+		   p->>'bound',
+		   (p->>'rows')::bigint,
+		   (p->>'bytes')::bigint,
+		   (p->>'stored_bytes')::bigint,
+		   p->>'meta_sha256',
+		   (p->>'backed_up_at')::timestamptz,
+		   (p->>'backup_id')::bigint
+	  FROM partback._table_entry(backup_dir, source_db, source_table, backup_id) AS t,
+		   jsonb_array_elements(t->'partitions') AS p
+	 ORDER BY 1
+$$;
+
+CREATE FUNCTION partback.get_backup_meta(backup_dir text, source_db text,
+										 source_table text, partition text,
+										 backup_id bigint DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t jsonb := partback._table_entry(backup_dir, source_db, source_table, backup_id);
+	p jsonb;
+BEGIN
+	SELECT e INTO p FROM jsonb_array_elements(t->'partitions') AS e
+	 WHERE e->>'path' = partition;
+	IF p IS NULL THEN
+		RAISE EXCEPTION 'partition "%" of table "%" is not in backup %',
+			partition, source_table, t->>'backup_id'
+			USING ERRCODE = 'undefined_table',
+				  HINT = 'partback.get_backup_list() lists the partition paths of a table.';
+	END IF;
+	RETURN partback._partition_meta(backup_dir, source_db, p->>'meta', p->>'meta_sha256')
+		   || jsonb_build_object('definition', t->'definition',
+								 'backup_id', t->'backup_id',
+								 'snapshot_lsn', t->'snapshot_lsn',
+								 'checksum', p->'meta_sha256');
+END
+$$;
+
+CREATE FUNCTION partback.list_backups(backup_dir text,
+									  source_db text DEFAULT current_database())
+RETURNS TABLE (backup_id bigint, started_at timestamptz, finished_at timestamptz,
+			   tables integer, partitions integer, bytes bigint, new_bytes bigint,
+			   snapshot_lsn pg_lsn)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT (m->>'backup_id')::bigint,
+		   (m->>'started_at')::timestamptz,
+		   (m->>'finished_at')::timestamptz,
+		   jsonb_array_length(m->'tables'),
+		   (SELECT count(*)::integer FROM jsonb_array_elements(m->'tables') t,
+				   jsonb_array_elements(t->'partitions') p),
+		   (SELECT coalesce(sum((p->>'stored_bytes')::bigint), 0)::bigint
+			  FROM jsonb_array_elements(m->'tables') t,
+				   jsonb_array_elements(t->'partitions') p),
+		   (SELECT coalesce(sum((p->>'stored_bytes')::bigint), 0)::bigint
+			  FROM jsonb_array_elements(m->'tables') t,
+				   jsonb_array_elements(t->'partitions') p
+			 WHERE (p->>'backup_id')::bigint = (m->>'backup_id')::bigint),
+		   (m->>'snapshot_lsn')::pg_lsn
+	  FROM partback._manifests(backup_dir, source_db) AS m
+	 ORDER BY 1
+$$;
+
+-- A job whose worker is gone while its row says queued or running was
+-- interrupted (worker killed, server crash or immediate shutdown).
+CREATE FUNCTION partback._effective_state(state text, worker_pid integer)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+		WHEN state IN ('queued', 'running') AND NOT EXISTS
+			(SELECT FROM pg_stat_get_activity(worker_pid) a
+			  WHERE a.backend_type = 'partback worker')
+		THEN 'interrupted'
+		ELSE state END
+$$;
+
+CREATE FUNCTION partback.wait_job(job_id bigint, timeout interval DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	deadline timestamptz := clock_timestamp() + timeout;
+	st text;
+BEGIN
+	IF job_id IS NULL THEN
+		RAISE EXCEPTION 'job_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'wait_job needs a READ COMMITTED transaction'
+			USING ERRCODE = 'active_sql_transaction',
+				  HINT = 'In REPEATABLE READ the job''s progress is invisible; call wait_job outside such a transaction.';
+	END IF;
+	LOOP
+		SELECT partback._effective_state(j.state, j.worker_pid) INTO st
+		  FROM partback.job j WHERE j.job_id = wait_job.job_id;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'partback job % does not exist', job_id
+				USING ERRCODE = 'undefined_object';
+		END IF;
+		IF st NOT IN ('queued', 'running') OR clock_timestamp() >= deadline THEN
+			RETURN st;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END
+$$;
+
+CREATE FUNCTION partback.cancel_job(job_id bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	j partback.job;
+BEGIN
+	SELECT * INTO j FROM partback.job WHERE partback.job.job_id = cancel_job.job_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'partback job % does not exist', job_id
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF partback._effective_state(j.state, j.worker_pid) NOT IN ('queued', 'running') THEN
+		RETURN false;
+	END IF;
+	RETURN pg_cancel_backend(j.worker_pid);
+END
+$$;
+
+-- The table entries a restore job works on, each with its backup's id:
+-- one table (restore_table, restore), or every table of one backup
+-- (restore_db, migrate) -- backup_id's, or else the newest made by
+-- backup_db, or else the newest.
+CREATE FUNCTION partback._restore_tables(backup_dir text, source_db text,
+										 schemas text[], source_table text,
+										 backup_id bigint)
+RETURNS SETOF jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m jsonb;
+BEGIN
+	IF source_table IS NOT NULL THEN
+		RETURN NEXT partback._table_entry(backup_dir, source_db, source_table, backup_id);
+		RETURN;
+	END IF;
+	IF backup_id IS NOT NULL THEN
+		m := partback._manifest(backup_dir, source_db, backup_id);
+	ELSE
+		SELECT x INTO m FROM partback._manifests(backup_dir, source_db) AS x
+		 ORDER BY (x->>'job_type' = 'backup_db') DESC, (x->>'backup_id')::bigint DESC
+		 LIMIT 1;
+	END IF;
+	RETURN QUERY
+		SELECT t || jsonb_build_object('backup_id', m->'backup_id')
+		  FROM jsonb_array_elements(m->'tables') AS t
+		 WHERE schemas IS NULL OR t->>'schema' = ANY (schemas)
+		 ORDER BY t->>'schema', t->>'name';
+END
+$$;

@@ -1,0 +1,417 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *		SQL entry points that submit jobs.  They check their arguments here,
+ *		so that a bad call fails at once with a clear error, and hand the
+ *		job to a background worker (worker.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "partback.h"
+
+PG_FUNCTION_INFO_V1(partback_backup_db);
+PG_FUNCTION_INFO_V1(partback_backup_table);
+PG_FUNCTION_INFO_V1(partback_backup);
+PG_FUNCTION_INFO_V1(partback_restore_db);
+PG_FUNCTION_INFO_V1(partback_restore_table);
+PG_FUNCTION_INFO_V1(partback_restore);
+PG_FUNCTION_INFO_V1(partback_migrate);
+
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static bool
+bool_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	require_arg(fcinfo, argno, name);
+	return PG_GETARG_BOOL(argno);
+}
+
+/* A text[] argument as a list of strings; NULL elements are refused. */
+static List *
+text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (PG_ARGISNULL(argno))
+		return NIL;
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be an empty array", name),
+				 errhint("Pass NULL to mean all.")));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", name)));
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	}
+	return result;
+}
+
+static void
+set_common(PbJob *job, FunctionCallInfo fcinfo, int parallel_arg)
+{
+	if (PG_ARGISNULL(parallel_arg))
+		job->parallel = partback_max_workers_per_job;
+	else
+	{
+		job->parallel = PG_GETARG_INT32(parallel_arg);
+		if (job->parallel < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parallel must be at least 1, not %d", job->parallel)));
+		if (job->parallel > max_worker_processes)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parallel %d exceeds max_worker_processes (%d)",
+							job->parallel, max_worker_processes),
+					 errhint("Raise max_worker_processes, or ask for fewer workers.")));
+	}
+	job->compression = pb_compression_parse(partback_compression);
+	job->compression_level = partback_compression_level;
+	job->chunk_size_mb = partback_chunk_size_mb;
+}
+
+/*
+ * A table that can be backed up: a plain or partitioned table of this
+ * database, neither temporary nor a system catalog nor a partition.
+ */
+static void
+check_backup_table(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+	char	   *name;
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", name),
+				 errhint("partback backs up plain and partitioned tables; views, foreign tables, sequences and materialized views are not backed up.")));
+	if (IsCatalogNamespace(get_rel_namespace(relid)) ||
+		IsToastNamespace(get_rel_namespace(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a system table", name),
+				 errhint("System catalogs are not backed up; use pg_dump or pgBackRest for a whole cluster.")));
+	if (isAnyTempNamespace(get_rel_namespace(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("\"%s\" is a temporary table", name),
+				 errhint("Temporary tables are visible only to their session and cannot be backed up by a worker.")));
+	if (get_rel_relispartition(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a partition", name),
+				 errhint("Back up its table and choose partitions with partback.backup(dir, tbl, partitions => ...).")));
+}
+
+static bool
+backup_ids_contain(const char *dir, const char *db, int64 backup_id)
+{
+	int64	   *ids;
+	int			n = pb_backup_ids(dir, db, &ids);
+
+	for (int i = 0; i < n; i++)
+		if (ids[i] == backup_id)
+			return true;
+	return false;
+}
+
+/*
+ * The checks every restore shares: the dir is a backup dir holding a
+ * backup of source_db (and backup_id, if one is named).
+ */
+static void
+check_restore_source(PbJob *job)
+{
+	int64	   *ids;
+
+	pb_repo_open(job->backup_dir);
+	if (pb_backup_ids(job->backup_dir, job->source_db, &ids) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup directory \"%s\" holds no backup of database \"%s\"",
+						job->backup_dir, job->source_db),
+				 errhint("source_db names the database that was backed up.")));
+	if (job->backup_id != 0 &&
+		!backup_ids_contain(job->backup_dir, job->source_db, job->backup_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup " INT64_FORMAT " of database \"%s\" does not exist in \"%s\"",
+						job->backup_id, job->source_db, job->backup_dir),
+				 errhint("partback.list_backups() lists the backups in a directory.")));
+}
+
+static void
+backup_id_arg(PbJob *job, FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return;
+	job->backup_id = PG_GETARG_INT64(argno);
+	if (job->backup_id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backup_id must be positive, not " INT64_FORMAT, job->backup_id)));
+}
+
+/*
+ * Check that a source_table argument names a table of the backup, and a
+ * target_table argument parses, by running the lookup the worker will run.
+ */
+static void
+check_restore_table(PbJob *job)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[4];
+	char		nulls[4] = "   ";
+
+	values[0] = CStringGetTextDatum(job->backup_dir);
+	values[1] = CStringGetTextDatum(job->source_db);
+	values[2] = CStringGetTextDatum(job->source_table);
+	values[3] = Int64GetDatum(job->backup_id);
+	if (job->backup_id == 0)
+		nulls[3] = 'n';
+	SPI_connect();
+	SPI_execute_with_args("SELECT partback._table_entry($1, $2, $3, $4)",
+						  4, types, values, nulls, true, 1);
+	if (job->target_table)
+	{
+		values[0] = CStringGetTextDatum(job->target_table);
+		SPI_execute_with_args("SELECT pg_catalog.parse_ident($1)",
+							  1, types, values, NULL, true, 1);
+	}
+	SPI_finish();
+}
+
+static char *
+backup_dir_arg(FunctionCallInfo fcinfo)
+{
+	require_arg(fcinfo, 0, "backup_dir");
+	return pb_backup_dir_arg(text_arg(fcinfo, 0));
+}
+
+static void
+compression_arg(PbJob *job, FunctionCallInfo fcinfo, int argno)
+{
+	if (!PG_ARGISNULL(argno))
+		job->compression = pb_compression_parse(text_arg(fcinfo, argno));
+}
+
+/* backup_db(backup_dir, schemas, force, parallel, wait, compression) */
+Datum
+partback_backup_db(PG_FUNCTION_ARGS)
+{
+	PbJob	   *job = palloc0(sizeof(PbJob));
+	ListCell   *lc;
+
+	job->type = PB_JOB_BACKUP_DB;
+	job->backup_dir = backup_dir_arg(fcinfo);
+	job->source_db = get_database_name(MyDatabaseId);
+	job->schemas = text_array_arg(fcinfo, 1, "schemas");
+	foreach(lc, job->schemas)
+		(void) get_namespace_oid(lfirst(lc), false);
+	job->force = bool_arg(fcinfo, 2, "force");
+	set_common(job, fcinfo, 3);
+	compression_arg(job, fcinfo, 5);
+	pb_repo_init(job->backup_dir);
+	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 4, "wait")));
+}
+
+/* backup_table(backup_dir, tbl, force, parallel, wait, compression) */
+Datum
+partback_backup_table(PG_FUNCTION_ARGS)
+{
+	PbJob	   *job = palloc0(sizeof(PbJob));
+
+	job->type = PB_JOB_BACKUP_TABLE;
+	job->backup_dir = backup_dir_arg(fcinfo);
+	job->source_db = get_database_name(MyDatabaseId);
+	require_arg(fcinfo, 1, "tbl");
+	job->table = PG_GETARG_OID(1);
+	check_backup_table(job->table);
+	job->force = bool_arg(fcinfo, 2, "force");
+	set_common(job, fcinfo, 3);
+	compression_arg(job, fcinfo, 5);
+	pb_repo_init(job->backup_dir);
+	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 4, "wait")));
+}
+
+/* backup(backup_dir, tbl, partitions, force, parallel, wait, compression) */
+Datum
+partback_backup(PG_FUNCTION_ARGS)
+{
+	PbJob	   *job = palloc0(sizeof(PbJob));
+
+	job->type = PB_JOB_BACKUP;
+	job->backup_dir = backup_dir_arg(fcinfo);
+	job->source_db = get_database_name(MyDatabaseId);
+	require_arg(fcinfo, 1, "tbl");
+	job->table = PG_GETARG_OID(1);
+	check_backup_table(job->table);
+	job->partitions = text_array_arg(fcinfo, 2, "partitions");
+	if (job->partitions)
+	{
+		/* resolve now, so that a wrong name fails the call */
+		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
+		Datum		values[2] = {ObjectIdGetDatum(job->table), PG_GETARG_DATUM(2)};
+
+		pb_spi_exec("SELECT partback._select_leaves($1, $2)", 2, types, values,
+					SPI_OK_SELECT);
+	}
+	job->force = bool_arg(fcinfo, 3, "force");
+	set_common(job, fcinfo, 4);
+	compression_arg(job, fcinfo, 6);
+	pb_repo_init(job->backup_dir);
+	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 5, "wait")));
+}
+
+/* restore_db(backup_dir, source_db, schemas, backup_id, force, parallel, wait) */
+Datum
+partback_restore_db(PG_FUNCTION_ARGS)
+{
+	PbJob	   *job = palloc0(sizeof(PbJob));
+
+	job->type = PB_JOB_RESTORE_DB;
+	job->backup_dir = backup_dir_arg(fcinfo);
+	require_arg(fcinfo, 1, "source_db");
+	job->source_db = text_arg(fcinfo, 1);
+	job->schemas = text_array_arg(fcinfo, 2, "schemas");
+	backup_id_arg(job, fcinfo, 3);
+	job->force = bool_arg(fcinfo, 4, "force");
+	set_common(job, fcinfo, 5);
+	check_restore_source(job);
+	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 6, "wait")));
+}
+
+/*
+ * restore_table(backup_dir, source_table, target_table, source_db,
+ *				 backup_id, force, parallel, wait)
+ */
+Datum
+partback_restore_table(PG_FUNCTION_ARGS)
+{
+	PbJob	   *job = palloc0(sizeof(PbJob));
+
+	job->type = PB_JOB_RESTORE_TABLE;
+	job->backup_dir = backup_dir_arg(fcinfo);
+	require_arg(fcinfo, 1, "source_table");
+	job->source_table = text_arg(fcinfo, 1);
+	job->target_table = text_arg(fcinfo, 2);
+	require_arg(fcinfo, 3, "source_db");
+	job->source_db = text_arg(fcinfo, 3);
+	backup_id_arg(job, fcinfo, 4);
+	job->force = bool_arg(fcinfo, 5, "force");
+	set_common(job, fcinfo, 6);
+	check_restore_source(job);
+	check_restore_table(job);
+	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 7, "wait")));
+}
+
+/*
+ * restore(backup_dir, source_table, partition, target_table, source_db,
+ *		   backup_id, force, parallel, wait)
+ */
+Datum
+partback_restore(PG_FUNCTION_ARGS)
+{
+	PbJob	   *job = palloc0(sizeof(PbJob));
+
+	job->type = PB_JOB_RESTORE;
+	job->backup_dir = backup_dir_arg(fcinfo);
+	require_arg(fcinfo, 1, "source_table");
+	job->source_table = text_arg(fcinfo, 1);
+	require_arg(fcinfo, 2, "partition");
+	job->partition_pattern = text_arg(fcinfo, 2);
+	job->target_table = text_arg(fcinfo, 3);
+	require_arg(fcinfo, 4, "source_db");
+	job->source_db = text_arg(fcinfo, 4);
+	backup_id_arg(job, fcinfo, 5);
+	job->force = bool_arg(fcinfo, 6, "force");
+	set_common(job, fcinfo, 7);
+	check_restore_source(job);
+	check_restore_table(job);
+	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 8, "wait")));
+}
+
+/* migrate(backup_dir, source_db, parallel, wait) */
+Datum
+partback_migrate(PG_FUNCTION_ARGS)
+{
+	PbJob	   *job = palloc0(sizeof(PbJob));
+
+	job->type = PB_JOB_MIGRATE;
+	job->backup_dir = backup_dir_arg(fcinfo);
+	job->source_db = text_arg(fcinfo, 1);
+	set_common(job, fcinfo, 2);
+	pb_repo_open(job->backup_dir);
+	if (job->source_db == NULL)
+	{
+		/* the only database in the dir */
+		List	   *entries = pb_list_dir(job->backup_dir);
+		ListCell   *lc;
+		int			found = 0;
+
+		foreach(lc, entries)
+		{
+			bool		is_dir;
+			char	   *name = lfirst(lc);
+
+			if (pb_path_exists(psprintf("%s/%s/manifests", job->backup_dir, name), &is_dir))
+			{
+				found++;
+				job->source_db = name;
+			}
+		}
+		if (found != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("backup directory \"%s\" holds backups of %d databases", job->backup_dir, found),
+					 errhint("Name the database to migrate with source_db.")));
+		job->source_db = pb_unescape_name(job->source_db);
+	}
+	check_restore_source(job);
+	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 3, "wait")));
+}

@@ -1,0 +1,448 @@
+/*-------------------------------------------------------------------------
+ *
+ * inspect.c
+ *		SQL functions that read a backup dir without touching table data:
+ *		the manifests and metadata behind list_backups, get_backup_list and
+ *		get_backup_meta, and check_backup, which recomputes every file's
+ *		checksum and reports only what is wrong.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "common/string.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "partback.h"
+
+PG_FUNCTION_INFO_V1(partback_manifest);
+PG_FUNCTION_INFO_V1(partback_manifests);
+PG_FUNCTION_INFO_V1(partback_partition_meta);
+PG_FUNCTION_INFO_V1(partback_check_backup);
+
+static void
+check_db(const char *dir, const char *db)
+{
+	int64	   *ids;
+
+	if (pb_backup_ids(dir, db, &ids) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup directory \"%s\" holds no backup of database \"%s\"",
+						dir, db)));
+}
+
+static char *
+text_arg_required(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* _manifest(backup_dir, source_db, backup_id): newest if backup_id is NULL */
+Datum
+partback_manifest(PG_FUNCTION_ARGS)
+{
+	char	   *dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
+	char	   *db = text_arg_required(fcinfo, 1, "source_db");
+	int64	   *ids;
+	int			n;
+	int64		id;
+
+	pb_repo_open(dir);
+	n = pb_backup_ids(dir, db, &ids);
+	if (n == 0)
+		check_db(dir, db);
+	if (PG_ARGISNULL(2))
+		id = ids[n - 1];
+	else
+	{
+		bool		found = false;
+
+		id = PG_GETARG_INT64(2);
+		for (int i = 0; i < n; i++)
+			found |= (ids[i] == id);
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("backup " INT64_FORMAT " of database \"%s\" does not exist in \"%s\"",
+							id, db, dir),
+					 errhint("partback.list_backups() lists the backups in a directory.")));
+	}
+	PG_RETURN_JSONB_P(pb_read_json_file(pb_manifest_path(dir, db, id), NULL));
+}
+
+/* _manifests(backup_dir, source_db): every manifest, oldest first */
+Datum
+partback_manifests(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
+	char	   *db = text_arg_required(fcinfo, 1, "source_db");
+	int64	   *ids;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	pb_repo_open(dir);
+	n = pb_backup_ids(dir, db, &ids);
+	if (n == 0)
+		check_db(dir, db);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		value = JsonbPGetDatum(pb_read_json_file(pb_manifest_path(dir, db, ids[i]), NULL));
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	return (Datum) 0;
+}
+
+/* _partition_meta(backup_dir, source_db, meta_file, sha256) */
+Datum
+partback_partition_meta(PG_FUNCTION_ARGS)
+{
+	char	   *dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
+	char	   *db = text_arg_required(fcinfo, 1, "source_db");
+	char	   *meta = text_arg_required(fcinfo, 2, "meta_file");
+	char	   *sha = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+	/* meta comes from a manifest: never let it leave the database dir */
+	if (meta[0] == '/' || strstr(meta, "..") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid metadata file name \"%s\" in a manifest", meta)));
+	pb_repo_open(dir);
+	PG_RETURN_JSONB_P(pb_read_json_file(psprintf("%s/%s", pb_db_dir(dir, db), meta), sha));
+}
+
+/* ---------- check_backup ---------- */
+
+typedef struct CheckState
+{
+	ReturnSetInfo *rsinfo;
+	const char *dir;
+	const char *db_dir;
+	const char *table_filter;
+	const char *partition_filter;
+	List	   *referenced;		/* files named by any manifest, relative to db_dir */
+} CheckState;
+
+static void
+report(CheckState *cs, const char *table, const char *partition,
+	   const char *file, const char *problem, const char *expected,
+	   const char *actual)
+{
+	Datum		values[6];
+	bool		nulls[6];
+	const char *cols[6] = {table, partition, file, problem, expected, actual};
+
+	for (int i = 0; i < 6; i++)
+	{
+		nulls[i] = (cols[i] == NULL);
+		values[i] = cols[i] ? CStringGetTextDatum(cols[i]) : (Datum) 0;
+	}
+	tuplestore_putvalues(cs->rsinfo->setResult, cs->rsinfo->setDesc, values, nulls);
+}
+
+/* Path of a file relative to the backup dir, as check_backup shows it. */
+static char *
+shown_path(CheckState *cs, const char *db_relative)
+{
+	return psprintf("%s/%s", cs->db_dir + strlen(cs->dir) + 1, db_relative);
+}
+
+/*
+ * Run fn(arg) and turn an ERROR into a reported problem; the error is
+ * caught in a subtransaction, as PL/pgSQL's EXCEPTION blocks do.
+ */
+static bool
+guarded(CheckState *cs, void (*fn) (void *), void *arg, const char *table,
+		const char *partition, const char *file, const char *problem)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		report(cs, table, partition, file, problem, NULL, edata->message);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+typedef struct ReadJsonArg
+{
+	const char *path;
+	const char *sha;
+	Jsonb	   *result;
+} ReadJsonArg;
+
+static void
+read_json_guarded(void *arg)
+{
+	ReadJsonArg *a = arg;
+
+	a->result = pb_read_json_file(a->path, a->sha);
+}
+
+typedef struct ShaArg
+{
+	const char *path;
+	char		hex[PARTBACK_SHA256_HEXLEN + 1];
+	int64		size;
+} ShaArg;
+
+static void
+sha_guarded(void *arg)
+{
+	ShaArg	   *a = arg;
+
+	pb_sha256_file(a->path, a->hex, &a->size);
+}
+
+static bool
+file_missing(CheckState *cs, const char *path, const char *shown,
+			 const char *table, const char *partition)
+{
+	bool		is_dir;
+
+	if (pb_path_exists(path, &is_dir))
+		return false;
+	report(cs, table, partition, shown, "missing", NULL, NULL);
+	return true;
+}
+
+static void
+check_data_file(CheckState *cs, const char *table, const char *partition,
+				const char *part_dir_rel, JsonbContainer *f, const char *meta_path)
+{
+	const char *name = pb_json_str(f, "name", false);
+	char	   *rel = psprintf("%s/%s", part_dir_rel, name);
+	char	   *path = psprintf("%s/%s", cs->db_dir, rel);
+	char	   *shown = shown_path(cs, rel);
+	const char *sha = pb_json_str(f, "sha256", false);
+	int64		size = pb_json_int(f, "stored_bytes", meta_path);
+	ShaArg		a;
+
+	cs->referenced = lappend(cs->referenced, rel);
+	if (file_missing(cs, path, shown, table, partition))
+		return;
+	a.path = path;
+	if (!guarded(cs, sha_guarded, &a, table, partition, shown, "unreadable"))
+		return;
+	if (a.size != size)
+		report(cs, table, partition, shown, "size mismatch",
+			   psprintf(INT64_FORMAT, size), psprintf(INT64_FORMAT, a.size));
+	else if (strcmp(a.hex, sha) != 0)
+		report(cs, table, partition, shown, "checksum mismatch", sha, a.hex);
+}
+
+static void
+check_partition(CheckState *cs, const char *table, JsonbContainer *p)
+{
+	const char *path = pb_json_str(p, "path", false);
+	const char *meta_rel = pb_json_str(p, "meta", false);
+	const char *meta_sha = pb_json_str(p, "meta_sha256", false);
+	char	   *meta_path = psprintf("%s/%s", cs->db_dir, meta_rel);
+	char	   *shown = shown_path(cs, meta_rel);
+	char	   *part_dir_rel = pstrdup(meta_rel);
+	ReadJsonArg a;
+	JsonbContainer *files;
+
+	cs->referenced = lappend(cs->referenced, (char *) meta_rel);
+	if (cs->partition_filter &&
+		!DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
+											  CStringGetTextDatum(path),
+											  CStringGetTextDatum(cs->partition_filter))))
+		return;
+	if (strstr(meta_rel, "..") != NULL || meta_rel[0] == '/')
+	{
+		report(cs, table, path, meta_rel, "invalid file name", NULL, NULL);
+		return;
+	}
+	if (strrchr(part_dir_rel, '/'))
+		*strrchr(part_dir_rel, '/') = '\0';
+	if (file_missing(cs, meta_path, shown, table, path))
+		return;
+	a.path = meta_path;
+	a.sha = meta_sha;
+	if (!guarded(cs, read_json_guarded, &a, table, path, shown, "metadata damaged"))
+		return;
+	files = pb_json_container(&a.result->root, "files");
+	for (int i = 0; i < pb_json_array_size(files); i++)
+	{
+		JsonbContainer *f = pb_json_array_container(files, i);
+		const char *name = pb_json_str(f, "name", false);
+
+		if (strchr(name, '/') != NULL || strcmp(name, "..") == 0)
+		{
+			report(cs, table, path, shown, "invalid file name", NULL, name);
+			continue;
+		}
+		check_data_file(cs, table, path, part_dir_rel, f, meta_path);
+	}
+}
+
+static void
+check_manifest(CheckState *cs, int64 id, const char *manifest_path)
+{
+	ReadJsonArg a;
+	JsonbContainer *tables;
+	char	   *shown = psprintf("%s/manifests/%010lld.json",
+								 cs->db_dir + strlen(cs->dir) + 1, (long long) id);
+
+	a.path = manifest_path;
+	a.sha = NULL;
+	if (!guarded(cs, read_json_guarded, &a, NULL, NULL, shown, "manifest damaged"))
+		return;
+	tables = pb_json_container(&a.result->root, "tables");
+	for (int i = 0; i < pb_json_array_size(tables); i++)
+	{
+		JsonbContainer *t = pb_json_array_container(tables, i);
+		char	   *name = psprintf("%s.%s", pb_json_str(t, "schema", false),
+									pb_json_str(t, "name", false));
+		JsonbContainer *parts = pb_json_container(t, "partitions");
+
+		if (cs->table_filter &&
+			strcmp(name, cs->table_filter) != 0 &&
+			strcmp(quote_qualified_identifier(pb_json_str(t, "schema", false),
+											  pb_json_str(t, "name", false)),
+				   cs->table_filter) != 0)
+			continue;
+		for (int j = 0; j < pb_json_array_size(parts); j++)
+			check_partition(cs, name, pb_json_array_container(parts, j));
+	}
+}
+
+/* Report files under rel_dir (relative to db_dir) that no manifest names. */
+static void
+check_extra_files(CheckState *cs, const char *rel_dir)
+{
+	char	   *dir = psprintf("%s/%s", cs->db_dir, rel_dir);
+	List	   *names = pb_list_dir(dir);
+	ListCell   *lc;
+
+	foreach(lc, names)
+	{
+		char	   *rel = psprintf("%s/%s", rel_dir, (char *) lfirst(lc));
+		bool		is_dir;
+		bool		known = false;
+		ListCell   *lc2;
+
+		(void) pb_path_exists(psprintf("%s/%s", cs->db_dir, rel), &is_dir);
+		if (is_dir)
+		{
+			check_extra_files(cs, rel);
+			continue;
+		}
+		foreach(lc2, cs->referenced)
+			if (strcmp(lfirst(lc2), rel) == 0)
+			{
+				known = true;
+				break;
+			}
+		if (!known)
+			report(cs, NULL, NULL, shown_path(cs, rel),
+				   pg_str_endswith(rel, PB_TMP_SUFFIX) ? "leftover temporary file" : "extra file",
+				   NULL, NULL);
+	}
+}
+
+/* check_backup(backup_dir, source_db, source_table, partition, backup_id) */
+Datum
+partback_check_backup(PG_FUNCTION_ARGS)
+{
+	CheckState	cs;
+	char	   *db = text_arg_required(fcinfo, 1, "source_db");
+	int64	   *ids;
+	int			n;
+	bool		whole;
+	bool		is_dir;
+	char	   *mdir;
+	ListCell   *lc;
+
+	memset(&cs, 0, sizeof(cs));
+	cs.dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
+	cs.table_filter = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	cs.partition_filter = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	whole = PG_ARGISNULL(2) && PG_ARGISNULL(3) && PG_ARGISNULL(4);
+
+	InitMaterializedSRF(fcinfo, 0);
+	cs.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	pb_repo_open(cs.dir);
+	cs.db_dir = pb_db_dir(cs.dir, db);
+	n = pb_backup_ids(cs.dir, db, &ids);
+	if (n == 0)
+		check_db(cs.dir, db);
+	if (!PG_ARGISNULL(4))
+	{
+		int64		id = PG_GETARG_INT64(4);
+		bool		found = false;
+
+		for (int i = 0; i < n; i++)
+			found |= (ids[i] == id);
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("backup " INT64_FORMAT " of database \"%s\" does not exist in \"%s\"",
+							id, db, cs.dir)));
+		ids[0] = id;
+		n = 1;
+	}
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		check_manifest(&cs, ids[i], pb_manifest_path(cs.dir, db, ids[i]));
+	}
+
+	if (whole)
+	{
+		/* files that are neither a manifest nor named by one */
+		mdir = psprintf("%s/manifests", cs.db_dir);
+		foreach(lc, pb_list_dir(mdir))
+		{
+			char	   *name = lfirst(lc);
+
+			if (!pb_is_manifest_name(name))
+				report(&cs, NULL, NULL, psprintf("%s/manifests/%s", cs.db_dir + strlen(cs.dir) + 1, name),
+					   pg_str_endswith(name, PB_TMP_SUFFIX) ? "leftover temporary file" : "extra file",
+					   NULL, NULL);
+		}
+		if (pb_path_exists(psprintf("%s/data", cs.db_dir), &is_dir) && is_dir)
+			check_extra_files(&cs, "data");
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,72 @@
+/*-------------------------------------------------------------------------
+ *
+ * partback.c
+ *		Module load: settings.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "partback.h"
+
+PG_MODULE_MAGIC;
+
+int			partback_max_workers_per_job = 2;
+char	   *partback_compression = NULL;
+int			partback_compression_level = 0;
+int			partback_chunk_size_mb = 256;
+
+void		_PG_init(void);
+
+static bool
+check_compression(char **newval, void **extra, GucSource source)
+{
+	const char *valid[] = {"zstd", "lz4", "gzip", "none"};
+
+	for (int i = 0; i < lengthof(valid); i++)
+		if (pg_strcasecmp(*newval, valid[i]) == 0)
+			return true;
+	GUC_check_errdetail("Valid compression methods are zstd, lz4, gzip and none.");
+	return false;
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("partback.max_workers_per_job",
+							"Default number of copy workers of one job.",
+							NULL,
+							&partback_max_workers_per_job,
+							2, 1, 64,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("partback.compression",
+							   "Compression of backup data files: zstd, lz4, gzip or none.",
+							   NULL,
+							   &partback_compression,
+							   "zstd",
+							   PGC_USERSET, 0,
+							   check_compression, NULL, NULL);
+
+	DefineCustomIntVariable("partback.compression_level",
+							"Compression level; 0 means the method's default.",
+							NULL,
+							&partback_compression_level,
+							0, 0, 22,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("partback.chunk_size",
+							"Heap size of a partition above which it is split into several data files.",
+							NULL,
+							&partback_chunk_size_mb,
+							256, 1, 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("partback");
+}

@@ -1,0 +1,209 @@
+/*-------------------------------------------------------------------------
+ *
+ * partback.h
+ *		Shared declarations of the partback extension.
+ *
+ * One section per module; each module's .c file says more.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PARTBACK_H
+#define PARTBACK_H
+
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "storage/block.h"
+#include "utils/jsonb.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
+
+#define PARTBACK_FORMAT_VERSION 1
+#define PARTBACK_SHA256_HEXLEN 64
+
+/* ---------- partback.c: GUCs ---------- */
+extern int	partback_max_workers_per_job;
+extern char *partback_compression;
+extern int	partback_compression_level;
+extern int	partback_chunk_size_mb;
+
+/* ---------- checksum.c: SHA-256 through OpenSSL ---------- */
+typedef struct PbSha256 PbSha256;
+
+extern PbSha256 *pb_sha256_create(void);
+extern void pb_sha256_update(PbSha256 *ctx, const void *data, size_t len);
+/* writes 64 lowercase hex digits and a NUL into hex; frees ctx */
+extern void pb_sha256_final(PbSha256 *ctx, char *hex);
+/* frees ctx without a result, for error paths; NULL is allowed */
+extern void pb_sha256_free(PbSha256 *ctx);
+/* checksum and size of a whole file; ERROR if it cannot be read */
+extern void pb_sha256_file(const char *path, char *hex, int64 *size);
+
+/* ---------- storage.c: files, fsync, rename ---------- */
+
+/*
+ * A file being written.  It is created as "<path>.tmp", and becomes visible
+ * under its final name only through pb_file_commit (fsync, rename, fsync of
+ * the directory).  Files are mode 0600.  A file neither committed nor
+ * aborted when the transaction aborts is closed and unlinked then, so no
+ * half-written file survives an ERROR.
+ */
+typedef struct PbFile PbFile;
+
+extern PbFile *pb_file_create(const char *path);
+extern void pb_file_write(PbFile *file, const void *data, size_t len);
+extern void pb_file_commit(PbFile *file);
+extern void pb_file_abort(PbFile *file);
+
+/* A file being read; ERROR naming the file on any failure. */
+extern PbFile *pb_file_open_read(const char *path);
+extern size_t pb_file_read(PbFile *file, void *buf, size_t len);	/* 0 = EOF */
+extern void pb_file_close(PbFile *file);
+
+extern void pb_mkdir_p(const char *path);	/* mode 0700 */
+extern bool pb_path_exists(const char *path, bool *is_dir);
+extern List *pb_list_dir(const char *path);	/* palloc'd names, sorted */
+extern void pb_unlink(const char *path, bool missing_ok);
+extern char *pb_read_small_file(const char *path, int64 max_size, int64 *size);
+extern void pb_write_small_file(const char *path, const char *data, size_t len);
+
+/*
+ * Closes and unlinks every file still being written; all such PbFiles become
+ * invalid.  Runs by itself at (sub)transaction abort; call it directly only
+ * after catching an ERROR outside a transaction.
+ */
+extern void pb_storage_cleanup(void);
+
+#define PB_TMP_SUFFIX ".tmp"
+
+/* ---------- compress.c: compressed, checksummed streams ---------- */
+typedef enum PbCompression
+{
+	PB_COMPRESS_NONE,
+	PB_COMPRESS_GZIP,
+	PB_COMPRESS_LZ4,
+	PB_COMPRESS_ZSTD
+} PbCompression;
+
+extern PbCompression pb_compression_parse(const char *name);	/* ERROR if unknown */
+extern const char *pb_compression_name(PbCompression c);
+extern const char *pb_compression_suffix(PbCompression c);	/* "", ".gz", ".lz4", ".zst" */
+
+typedef struct PbWriteResult
+{
+	uint64		raw_bytes;		/* bytes given to pb_writer_write */
+	uint64		stored_bytes;	/* bytes in the file on disk */
+	char		sha256[PARTBACK_SHA256_HEXLEN + 1];	/* of the stored bytes */
+} PbWriteResult;
+
+typedef struct PbWriter PbWriter;
+
+extern PbWriter *pb_writer_create(const char *path, PbCompression c, int level);
+extern void pb_writer_write(PbWriter *w, const void *data, size_t len);
+extern void pb_writer_finish(PbWriter *w, PbWriteResult *result);	/* commits */
+extern void pb_writer_abort(PbWriter *w);
+
+typedef struct PbReader PbReader;
+
+/*
+ * expected_sha256 may be NULL, expected_stored_bytes -1.  Reaching the end
+ * verifies both and raises ERRCODE_DATA_CORRUPTED naming the file on a
+ * mismatch, as does a stream that does not decompress.
+ */
+extern PbReader *pb_reader_open(const char *path, PbCompression c,
+								const char *expected_sha256,
+								int64 expected_stored_bytes);
+extern size_t pb_reader_read(PbReader *r, void *buf, size_t len);	/* 0 = EOF */
+extern void pb_reader_close(PbReader *r);
+
+/* ---------- repo.c: layout, escaping, manifests (FORMAT.md) ---------- */
+extern char *pb_escape_name(const char *name);
+extern char *pb_unescape_name(const char *escaped);
+extern char *pb_backup_dir_arg(const char *dir);
+extern void pb_repo_open(const char *dir);
+extern void pb_repo_init(const char *dir);
+extern char *pb_db_dir(const char *dir, const char *db);
+extern char *pb_manifest_path(const char *dir, const char *db, int64 backup_id);
+extern int	pb_backup_ids(const char *dir, const char *db, int64 **ids);
+extern bool pb_is_manifest_name(const char *name);
+extern char *pb_partition_dir(const char *schema, const char *table, List *path_elems);
+
+extern Jsonb *pb_parse_json(const char *text, const char *what);
+extern Jsonb *pb_read_json_file(const char *path, const char *expected_sha256);
+extern char *pb_write_json_file(const char *path, const char *json);
+extern const char *pb_json_str(JsonbContainer *c, const char *key, bool missing_ok);
+extern int64 pb_json_int(JsonbContainer *c, const char *key, const char *what);
+extern JsonbContainer *pb_json_container(JsonbContainer *c, const char *key);
+extern int	pb_json_array_size(JsonbContainer *arr);
+extern JsonbContainer *pb_json_array_container(JsonbContainer *arr, int i);
+extern const char *pb_json_array_str(JsonbContainer *arr, int i);
+extern char *pb_json_text(JsonbContainer *c);
+extern void pb_json_add_str(StringInfo buf, const char *key, const char *value);
+extern void pb_json_add_int(StringInfo buf, const char *key, int64 value);
+extern void pb_json_add_raw(StringInfo buf, const char *key, const char *json);
+
+/* ---------- copyout.c / copyin.c: partition reader and writer ---------- */
+extern uint64 pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
+						  BlockNumber nblocks, bool to_end, PbWriter *w);
+extern uint64 pb_copy_in(Relation rel, List *column_names, PbReader *r,
+						 const char *path, bool freeze);
+
+/* ---------- job.c: the job catalog and its states ---------- */
+typedef enum PbJobType
+{
+	PB_JOB_BACKUP_DB,
+	PB_JOB_BACKUP_TABLE,
+	PB_JOB_BACKUP,
+	PB_JOB_RESTORE_DB,
+	PB_JOB_RESTORE_TABLE,
+	PB_JOB_RESTORE,
+	PB_JOB_MIGRATE
+} PbJobType;
+
+typedef struct PbJob
+{
+	int64		job_id;
+	PbJobType	type;
+	char	   *backup_dir;		/* canonical absolute path */
+	char	   *source_db;
+	List	   *schemas;		/* char *, NIL = all */
+	Oid			table;			/* backup_table, backup */
+	List	   *partitions;		/* backup: char *, NIL = all */
+	char	   *source_table;	/* restore_table, restore */
+	char	   *target_table;	/* NULL = source_table */
+	char	   *partition_pattern;	/* restore */
+	int64		backup_id;		/* 0 = newest */
+	bool		force;
+	int			parallel;
+	PbCompression compression;
+	int			compression_level;
+	int			chunk_size_mb;
+} PbJob;
+
+extern const char *pb_job_type_name(PbJobType type);
+extern bool pb_job_is_backup(const PbJob *job);
+extern char *pb_job_to_json(const PbJob *job);
+extern PbJob *pb_job_from_json(const char *json);
+extern void pb_job_insert(const PbJob *job, const char *user_name);
+extern void pb_job_finish(int64 job_id, const char *state, int64 backup_id,
+						  const char *sqlstate, const char *error);
+extern void pb_task_insert(int64 job_id, const char *table_name,
+						   const char *target_table, int partitions);
+extern void pb_task_update(int64 job_id, const char *table_name, const char *state,
+						   int completed, int64 rows, int64 bytes, int64 stored_bytes,
+						   const char *error);
+extern void pb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
+						int expected);
+
+/* ---------- worker.c: background workers ---------- */
+extern int64 pb_submit_job(PbJob *job, bool wait);
+extern PGDLLEXPORT void partback_worker_main(Datum main_arg);
+
+/* ---------- backup.c, restore.c: running a job inside its worker ---------- */
+extern int64 pb_run_backup(PbJob *job);
+extern void pb_run_restore(PbJob *job);
+
+#endif							/* PARTBACK_H */
+

@@ -1,0 +1,447 @@
+/*-------------------------------------------------------------------------
+ *
+ * repo.c
+ *		The repository format: layout of a backup dir, escaping of names,
+ *		format marker, manifests and metadata files (FORMAT.md).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+
+#include "partback.h"
+
+#define FORMAT_MARKER "PARTBACK_FORMAT"
+#define MAX_JSON_FILE (256 * 1024 * 1024)
+
+/*
+ * Names on disk keep [A-Za-z0-9_-] and write every other byte as %XX, so no
+ * name can contain '/', '.', or be "..", and every escaped name is distinct.
+ * A 63-byte name becomes at most 189 bytes, within NAME_MAX.
+ */
+char *
+pb_escape_name(const char *name)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+	{
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			(*p >= '0' && *p <= '9') || *p == '_' || *p == '-')
+			appendStringInfoChar(&buf, (char) *p);
+		else
+			appendStringInfo(&buf, "%%%02X", *p);
+	}
+	return buf.data;
+}
+
+/*
+ * Check a backup_dir argument: an absolute path, canonicalised.
+ */
+char *
+pb_backup_dir_arg(const char *dir)
+{
+	char	   *path;
+
+	if (dir == NULL || dir[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backup directory must not be empty")));
+	if (!is_absolute_path(dir))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backup directory \"%s\" is not an absolute path", dir),
+				 errhint("Backup directories are server-side paths, like the file of COPY ... TO, and must be absolute.")));
+	path = pstrdup(dir);
+	canonicalize_path(path);
+	return path;
+}
+
+static char *
+marker_content(void)
+{
+	return psprintf("{\"format\": \"partback\", \"version\": %d}\n",
+					PARTBACK_FORMAT_VERSION);
+}
+
+/*
+ * Validate the format marker of an existing backup dir.
+ */
+static void
+check_marker(const char *dir, const char *marker)
+{
+	int64		size;
+	char	   *text = pb_read_small_file(marker, 4096, &size);
+	Jsonb	   *jb = pb_parse_json(text, marker);
+	const char *format = pb_json_str(&jb->root, "format", true);
+	int64		version;
+
+	if (format == NULL || strcmp(format, "partback") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("\"%s\" is not a partback format marker", marker)));
+	version = pb_json_int(&jb->root, "version", marker);
+	if (version > PARTBACK_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("backup directory \"%s\" has format version " INT64_FORMAT ", newer than this partback's version %d",
+						dir, version, PARTBACK_FORMAT_VERSION),
+				 errhint("Use a newer version of partback to read it.")));
+	if (version < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("format marker \"%s\" has invalid version " INT64_FORMAT,
+						marker, version)));
+}
+
+/*
+ * Open a backup dir for reading: it must exist and carry our marker.
+ */
+void
+pb_repo_open(const char *dir)
+{
+	bool		is_dir;
+	char	   *marker = psprintf("%s/%s", dir, FORMAT_MARKER);
+
+	if (!pb_path_exists(dir, &is_dir))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("backup directory \"%s\" does not exist", dir)));
+	if (!is_dir)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a directory", dir)));
+	if (!pb_path_exists(marker, &is_dir))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("directory \"%s\" is not a partback backup directory", dir),
+				 errdetail("It has no file \"%s\".", FORMAT_MARKER)));
+	check_marker(dir, marker);
+}
+
+/*
+ * Prepare a backup dir for writing: create it if missing.  An existing
+ * non-empty directory without our marker is refused, so a typo cannot
+ * scatter backup files among someone else's.
+ */
+void
+pb_repo_init(const char *dir)
+{
+	bool		is_dir;
+	char	   *marker = psprintf("%s/%s", dir, FORMAT_MARKER);
+
+	if (pb_path_exists(dir, &is_dir))
+	{
+		if (!is_dir)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is not a directory", dir)));
+		if (pb_path_exists(marker, &is_dir))
+		{
+			check_marker(dir, marker);
+			return;
+		}
+		if (list_length(pb_list_dir(dir)) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("directory \"%s\" is not empty and is not a partback backup directory", dir),
+					 errhint("Back up into an empty or new directory.")));
+	}
+	else
+		pb_mkdir_p(dir);
+
+	pb_write_small_file(marker, marker_content(), strlen(marker_content()));
+}
+
+char *
+pb_db_dir(const char *dir, const char *db)
+{
+	return psprintf("%s/%s", dir, pb_escape_name(db));
+}
+
+char *
+pb_manifest_path(const char *dir, const char *db, int64 backup_id)
+{
+	return psprintf("%s/manifests/%010lld.json", pb_db_dir(dir, db),
+					(long long) backup_id);
+}
+
+/*
+ * The ids of the complete backups of db in dir, ascending.  A manifest is
+ * written last, so only backups that finished have one.
+ */
+int
+pb_backup_ids(const char *dir, const char *db, int64 **ids)
+{
+	char	   *mdir = psprintf("%s/manifests", pb_db_dir(dir, db));
+	bool		is_dir;
+	List	   *names;
+	ListCell   *lc;
+	int			n = 0;
+
+	*ids = NULL;
+	if (!pb_path_exists(mdir, &is_dir) || !is_dir)
+		return 0;
+	names = pb_list_dir(mdir);
+	*ids = palloc(sizeof(int64) * (list_length(names) + 1));
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+
+		if (pb_is_manifest_name(name))
+			(*ids)[n++] = strtoi64(name, NULL, 10);
+	}
+	return n;					/* sorted, since names are zero-padded */
+}
+
+bool
+pb_is_manifest_name(const char *name)
+{
+	if (strlen(name) != 15 || strcmp(name + 10, ".json") != 0)
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (!isdigit((unsigned char) name[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Directory of one partition's files, relative to the database dir.
+ */
+char *
+pb_partition_dir(const char *schema, const char *table, List *path_elems)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "data/%s/%s", pb_escape_name(schema),
+					 pb_escape_name(table));
+	foreach(lc, path_elems)
+		appendStringInfo(&buf, "/%s", pb_escape_name(lfirst(lc)));
+	return buf.data;
+}
+
+/* ---------- JSON ---------- */
+
+/*
+ * Parse JSON text read from file "what"; damage is ERRCODE_DATA_CORRUPTED.
+ */
+Jsonb *
+pb_parse_json(const char *text, const char *what)
+{
+	JsonLexContext *lex;
+	JsonParseErrorType err;
+
+	lex = makeJsonLexContextCstringLen((char *) text, strlen(text),
+									   GetDatabaseEncoding(), true);
+	err = pg_parse_json(lex, &nullSemAction);
+	if (err != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup file \"%s\" does not parse as JSON", what),
+				 errdetail("%s", json_errdetail(err, lex))));
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+/*
+ * Read a JSON file; when expected_sha256 is given, the file must match it.
+ */
+Jsonb *
+pb_read_json_file(const char *path, const char *expected_sha256)
+{
+	int64		size;
+	char	   *text = pb_read_small_file(path, MAX_JSON_FILE, &size);
+
+	if (expected_sha256)
+	{
+		PbSha256   *ctx = pb_sha256_create();
+		char		hex[PARTBACK_SHA256_HEXLEN + 1];
+
+		pb_sha256_update(ctx, text, size);
+		pb_sha256_final(ctx, hex);
+		if (strcmp(hex, expected_sha256) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("checksum mismatch in backup file \"%s\"", path),
+					 errdetail("Expected SHA-256 %s, computed %s.",
+							   expected_sha256, hex)));
+	}
+	if (strlen(text) != size)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup file \"%s\" contains a zero byte", path)));
+	return pb_parse_json(text, path);
+}
+
+/*
+ * Write a JSON file atomically; returns the SHA-256 of its bytes.
+ */
+char *
+pb_write_json_file(const char *path, const char *json)
+{
+	PbSha256   *ctx = pb_sha256_create();
+	char	   *hex = palloc(PARTBACK_SHA256_HEXLEN + 1);
+
+	pb_write_small_file(path, json, strlen(json));
+	pb_sha256_update(ctx, json, strlen(json));
+	pb_sha256_final(ctx, hex);
+	return hex;
+}
+
+static JsonbValue *
+get_key(JsonbContainer *c, const char *key)
+{
+	if (c == NULL || !JsonContainerIsObject(c))
+		return NULL;
+	return getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
+}
+
+/* The string at key; NULL if absent or JSON null when missing_ok. */
+const char *
+pb_json_str(JsonbContainer *c, const char *key, bool missing_ok)
+{
+	JsonbValue *v = get_key(c, key);
+
+	if (v == NULL || v->type == jbvNull)
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup metadata lacks the string \"%s\"", key)));
+	}
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup metadata item \"%s\" is not a string", key)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+int64
+pb_json_int(JsonbContainer *c, const char *key, const char *what)
+{
+	JsonbValue *v = get_key(c, key);
+
+	if (v == NULL || v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup file \"%s\" lacks the number \"%s\"", what, key)));
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 NumericGetDatum(v->val.numeric)));
+}
+
+/* The object or array at key, or NULL. */
+JsonbContainer *
+pb_json_container(JsonbContainer *c, const char *key)
+{
+	JsonbValue *v = get_key(c, key);
+
+	if (v == NULL || v->type != jbvBinary)
+		return NULL;
+	return v->val.binary.data;
+}
+
+int
+pb_json_array_size(JsonbContainer *arr)
+{
+	if (arr == NULL || !JsonContainerIsArray(arr))
+		return 0;
+	return JsonContainerSize(arr);
+}
+
+JsonbContainer *
+pb_json_array_container(JsonbContainer *arr, int i)
+{
+	JsonbValue *v = getIthJsonbValueFromContainer(arr, i);
+
+	if (v == NULL || v->type != jbvBinary)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup metadata array element %d is not an object", i)));
+	return v->val.binary.data;
+}
+
+const char *
+pb_json_array_str(JsonbContainer *arr, int i)
+{
+	JsonbValue *v = getIthJsonbValueFromContainer(arr, i);
+
+	if (v == NULL || v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup metadata array element %d is not a string", i)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* A container as JSON text. */
+char *
+pb_json_text(JsonbContainer *c)
+{
+	return JsonbToCString(NULL, c, VARSIZE_ANY(c));
+}
+
+/* Append "key": "value" (value may be NULL) with a leading comma if needed. */
+void
+pb_json_add_str(StringInfo buf, const char *key, const char *value)
+{
+	if (buf->len > 0 && buf->data[buf->len - 1] != '{' && buf->data[buf->len - 1] != '[')
+		appendStringInfoString(buf, ", ");
+	escape_json(buf, key);
+	appendStringInfoString(buf, ": ");
+	if (value)
+		escape_json(buf, value);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+void
+pb_json_add_int(StringInfo buf, const char *key, int64 value)
+{
+	if (buf->len > 0 && buf->data[buf->len - 1] != '{' && buf->data[buf->len - 1] != '[')
+		appendStringInfoString(buf, ", ");
+	escape_json(buf, key);
+	appendStringInfo(buf, ": " INT64_FORMAT, value);
+}
+
+/* Append "key": followed by raw JSON. */
+void
+pb_json_add_raw(StringInfo buf, const char *key, const char *json)
+{
+	if (buf->len > 0 && buf->data[buf->len - 1] != '{' && buf->data[buf->len - 1] != '[')
+		appendStringInfoString(buf, ", ");
+	escape_json(buf, key);
+	appendStringInfoString(buf, ": ");
+	appendStringInfoString(buf, json);
+}
+
+/* Inverse of pb_escape_name. */
+char *
+pb_unescape_name(const char *escaped)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const char *p = escaped; *p; p++)
+	{
+		if (*p == '%' && isxdigit((unsigned char) p[1]) && isxdigit((unsigned char) p[2]))
+		{
+			char		hex[3] = {p[1], p[2], '\0'};
+
+			appendStringInfoChar(&buf, (char) strtol(hex, NULL, 16));
+			p += 2;
+		}
+		else
+			appendStringInfoChar(&buf, *p);
+	}
+	return buf.data;
+}

@@ -1,0 +1,399 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore.c
+ *		Running a restore job (restore_db, restore_table, restore, migrate).
+ *
+ *		Targets are prepared first (created from the stored definition, or
+ *		checked and matched by partition bound).  Then each partition is
+ *		replaced in a transaction of its own -- truncated and loaded -- so a
+ *		failure leaves it with its old content and other partitions stay
+ *		usable.  Sequences and foreign keys come after all data.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
+
+#include "partback.h"
+
+typedef struct RestoreLeaf
+{
+	char	   *path;
+	char	   *meta;			/* relative to the database dir */
+	char	   *meta_sha256;
+	Oid			target;			/* the target leaf, once prepared */
+} RestoreLeaf;
+
+typedef struct RestoreTable
+{
+	char	   *source;			/* schema.table as in the backup */
+	char	   *definition;		/* JSON */
+	char	   *target_schema;
+	char	   *target_name;
+	Oid			target;
+	bool		drop_missing;
+	List	   *leaves;			/* RestoreLeaf */
+	int64		rows;
+	int64		bytes;
+	int			completed;
+} RestoreTable;
+
+static void
+begin_step(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+end_step(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/* Split target_table ('name' or 'schema.name', SQL identifier syntax). */
+static void
+parse_target(RestoreTable *t, const char *target_table, const char *source_schema)
+{
+	List	   *names;
+
+	if (target_table == NULL)
+		return;
+	names = textToQualifiedNameList(cstring_to_text(target_table));
+	if (list_length(names) == 1)
+	{
+		t->target_schema = pstrdup(source_schema);
+		t->target_name = strVal(linitial(names));
+	}
+	else if (list_length(names) == 2)
+	{
+		t->target_schema = strVal(linitial(names));
+		t->target_name = strVal(lsecond(names));
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("target table \"%s\" has too many dotted names", target_table),
+				 errhint("Give the target as table or schema.table.")));
+}
+
+static bool
+path_matches(const char *path, const char *pattern)
+{
+	return DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
+												CStringGetTextDatum(path),
+												CStringGetTextDatum(pattern)));
+}
+
+/*
+ * Build the job's table list from the backup (in the caller's transaction).
+ */
+static List *
+plan_tables(PbJob *job)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT8OID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *entries = NIL;
+	List	   *tables = NIL;
+	ListCell   *lc;
+
+	values[0] = CStringGetTextDatum(job->backup_dir);
+	values[1] = CStringGetTextDatum(job->source_db);
+	if (job->schemas)
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * list_length(job->schemas));
+
+		foreach(lc, job->schemas)
+			elems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
+		values[2] = PointerGetDatum(construct_array(elems, list_length(job->schemas),
+													TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	else
+		nulls[2] = 'n';
+	values[3] = job->source_table ? CStringGetTextDatum(job->source_table) : (Datum) 0;
+	if (!job->source_table)
+		nulls[3] = 'n';
+	values[4] = Int64GetDatum(job->backup_id);
+	if (job->backup_id == 0)
+		nulls[4] = 'n';
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT e::text FROM partback._restore_tables($1, $2, $3, $4, $5) e",
+							  5, types, values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not read the backup's tables");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		entries = lappend(entries, MemoryContextStrdup(outer, text));
+	}
+	SPI_finish();
+
+	if (entries == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the backup holds no table to restore"),
+				 job->schemas ? errhint("No table of the backup is in the schemas given.") : 0));
+
+	foreach(lc, entries)
+	{
+		Jsonb	   *jb = pb_parse_json(lfirst(lc), "manifest");
+		JsonbContainer *entry = &jb->root;
+		JsonbContainer *parts = pb_json_container(entry, "partitions");
+		const char *schema = pb_json_str(entry, "schema", false);
+		const char *name = pb_json_str(entry, "name", false);
+		JsonbValue *partial = getKeyJsonValueFromContainer(entry, "partial", 7, NULL);
+		RestoreTable *t = palloc0(sizeof(RestoreTable));
+
+		t->source = psprintf("%s.%s", schema, name);
+		t->definition = pb_json_text(pb_json_container(entry, "definition"));
+		t->target_schema = pstrdup(schema);
+		t->target_name = pstrdup(name);
+		parse_target(t, job->target_table, schema);
+		/* a backup of some partitions says nothing about the others */
+		t->drop_missing = (job->type == PB_JOB_RESTORE_TABLE ||
+						   job->type == PB_JOB_RESTORE_DB) &&
+			!(partial && partial->type == jbvBool && partial->val.boolean);
+
+		for (int i = 0; i < pb_json_array_size(parts); i++)
+		{
+			JsonbContainer *p = pb_json_array_container(parts, i);
+			RestoreLeaf *leaf = palloc0(sizeof(RestoreLeaf));
+
+			leaf->path = (char *) pb_json_str(p, "path", false);
+			if (job->partition_pattern && !path_matches(leaf->path, job->partition_pattern))
+				continue;
+			leaf->meta = (char *) pb_json_str(p, "meta", false);
+			leaf->meta_sha256 = (char *) pb_json_str(p, "meta_sha256", false);
+			t->leaves = lappend(t->leaves, leaf);
+		}
+		if (job->partition_pattern && t->leaves == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no partition of table \"%s\" in the backup matches \"%s\"",
+							t->source, job->partition_pattern),
+					 errhint("The pattern is a LIKE pattern on partition paths; partback.get_backup_list() shows them.")));
+		tables = lappend(tables, t);
+	}
+	return tables;
+}
+
+/*
+ * Create or check the target of t and find the target leaf of each
+ * restored partition (the SQL side, sql/install/20_definition.sql).
+ */
+static void
+prepare_target(RestoreTable *t, bool must_not_exist)
+{
+	Oid			types[6] = {JSONBOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID, BOOLOID};
+	Datum		values[6];
+	Datum	   *paths = palloc(sizeof(Datum) * (list_length(t->leaves) + 1));
+	ListCell   *lc;
+	Oid			nsp;
+
+	foreach(lc, t->leaves)
+		paths[foreach_current_index(lc)] =
+			CStringGetTextDatum(((RestoreLeaf *) lfirst(lc))->path);
+
+	values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
+	values[1] = CStringGetTextDatum(t->target_schema);
+	values[2] = CStringGetTextDatum(t->target_name);
+	values[3] = PointerGetDatum(construct_array(paths, list_length(t->leaves),
+												TEXTOID, -1, false, TYPALIGN_INT));
+	values[4] = BoolGetDatum(t->drop_missing);
+	values[5] = BoolGetDatum(must_not_exist);
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6)",
+							  6, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not prepare the target of table %s", t->source);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 2,
+														   &isnull));
+
+		foreach(lc, t->leaves)
+		{
+			RestoreLeaf *leaf = lfirst(lc);
+
+			if (strcmp(leaf->path, path) == 0)
+				leaf->target = relid;
+		}
+	}
+	SPI_finish();
+
+	foreach(lc, t->leaves)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+
+		if (!OidIsValid(leaf->target))
+			elog(ERROR, "partback: no target partition was prepared for \"%s\" of table %s",
+				 leaf->path, t->source);
+	}
+
+	nsp = get_namespace_oid(t->target_schema, false);
+	t->target = get_relname_relid(t->target_name, nsp);
+}
+
+static List *
+string_list(JsonbContainer *arr)
+{
+	List	   *result = NIL;
+
+	for (int i = 0; i < pb_json_array_size(arr); i++)
+		result = lappend(result, (char *) pb_json_array_str(arr, i));
+	return result;
+}
+
+/*
+ * Replace the content of one target leaf with the partition's backup, in
+ * the current transaction: truncate, then load every data file, each
+ * verified against its checksum as it is read.
+ */
+static void
+restore_leaf(PbJob *job, RestoreTable *t, RestoreLeaf *leaf)
+{
+	char	   *db_dir = pb_db_dir(job->backup_dir, job->source_db);
+	char	   *meta_path = psprintf("%s/%s", db_dir, leaf->meta);
+	char	   *part_dir = pstrdup(meta_path);
+	Jsonb	   *meta = pb_read_json_file(meta_path, leaf->meta_sha256);
+	JsonbContainer *files = pb_json_container(&meta->root, "files");
+	List	   *columns = string_list(pb_json_container(&meta->root, "columns"));
+	PbCompression compression = pb_compression_parse(pb_json_str(&meta->root, "compression", false));
+	int64		expected_rows = pb_json_int(&meta->root, "rows", meta_path);
+	Relation	rel;
+	int64		rows = 0;
+	char	   *qualified;
+
+	*strrchr(part_dir, '/') = '\0';
+
+	rel = table_open(leaf->target, AccessExclusiveLock);
+	if (!pg_class_ownercheck(leaf->target, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+
+	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										   RelationGetRelationName(rel));
+	pb_spi_exec(psprintf("TRUNCATE ONLY %s", qualified), 0, NULL, NULL, SPI_OK_UTILITY);
+
+	for (int i = 0; i < pb_json_array_size(files); i++)
+	{
+		JsonbContainer *f = pb_json_array_container(files, i);
+		char	   *path = psprintf("%s/%s", part_dir, pb_json_str(f, "name", false));
+		PbReader   *r = pb_reader_open(path, compression,
+									   pb_json_str(f, "sha256", false),
+									   pb_json_int(f, "stored_bytes", meta_path));
+
+		CHECK_FOR_INTERRUPTS();
+		rows += pb_copy_in(rel, columns, r, path, true);
+		pb_reader_close(r);
+		t->bytes += pb_json_int(f, "bytes", meta_path);
+	}
+	if (rows != expected_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("partition \"%s\" of table %s: loaded " INT64_FORMAT " rows, its metadata \"%s\" says " INT64_FORMAT,
+						leaf->path, t->source, rows, meta_path, expected_rows)));
+	table_close(rel, NoLock);
+	t->rows += rows;
+	t->completed++;
+}
+
+static void
+finish_target(RestoreTable *t)
+{
+	Oid			types[2] = {JSONBOID, REGCLASSOID};
+	Datum		values[2];
+
+	values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
+	values[1] = ObjectIdGetDatum(t->target);
+	pb_spi_exec("SELECT partback._finish_target($1, $2)", 2, types, values,
+				SPI_OK_SELECT);
+}
+
+static char *
+target_text(RestoreTable *t)
+{
+	return psprintf("%s.%s", t->target_schema, t->target_name);
+}
+
+void
+pb_run_restore(PbJob *job)
+{
+	MemoryContext job_context = CurrentMemoryContext;
+	MemoryContext step_context;
+	List	   *tables;
+	ListCell   *lc;
+
+	begin_step();
+	MemoryContextSwitchTo(job_context);
+	tables = plan_tables(job);
+	foreach(lc, tables)
+	{
+		RestoreTable *t = lfirst(lc);
+
+		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves));
+	}
+	end_step();
+
+	step_context = AllocSetContextCreate(job_context, "partback restore step",
+										 ALLOCSET_DEFAULT_SIZES);
+	foreach(lc, tables)
+	{
+		RestoreTable *t = lfirst(lc);
+		ListCell   *lc2;
+
+		begin_step();
+		MemoryContextSwitchTo(job_context);
+		prepare_target(t, job->type == PB_JOB_MIGRATE);
+		pb_task_update(job->job_id, t->source, "running", 0, 0, 0, 0, NULL);
+		end_step();
+
+		foreach(lc2, t->leaves)
+		{
+			begin_step();
+			MemoryContextSwitchTo(step_context);
+			restore_leaf(job, t, lfirst(lc2));
+			pb_task_update(job->job_id, t->source, "running", t->completed,
+						   t->rows, t->bytes, 0, NULL);
+			end_step();
+			MemoryContextReset(step_context);
+		}
+	}
+
+	/* sequences and foreign keys once every table holds its data */
+	begin_step();
+	MemoryContextSwitchTo(job_context);
+	foreach(lc, tables)
+	{
+		RestoreTable *t = lfirst(lc);
+
+		finish_target(t);
+		pb_task_update(job->job_id, t->source, "succeeded", t->completed,
+					   t->rows, t->bytes, 0, NULL);
+	}
+	pb_job_finish(job->job_id, "succeeded", 0, NULL, NULL);
+	end_step();
+	MemoryContextSwitchTo(job_context);
+}
