@@ -390,12 +390,23 @@ pb_json_text(JsonbContainer *c)
 	return JsonbToCString(NULL, c, VARSIZE_ANY(c));
 }
 
+/* A comma before the next member, unless it is the first one. */
+static void
+add_separator(StringInfo buf)
+{
+	int			i = buf->len - 1;
+
+	while (i >= 0 && isspace((unsigned char) buf->data[i]))
+		i--;
+	if (i >= 0 && buf->data[i] != '{' && buf->data[i] != '[' && buf->data[i] != ',')
+		appendStringInfoString(buf, ", ");
+}
+
 /* Append "key": "value" (value may be NULL) with a leading comma if needed. */
 void
 pb_json_add_str(StringInfo buf, const char *key, const char *value)
 {
-	if (buf->len > 0 && buf->data[buf->len - 1] != '{' && buf->data[buf->len - 1] != '[')
-		appendStringInfoString(buf, ", ");
+	add_separator(buf);
 	escape_json(buf, key);
 	appendStringInfoString(buf, ": ");
 	if (value)
@@ -407,8 +418,7 @@ pb_json_add_str(StringInfo buf, const char *key, const char *value)
 void
 pb_json_add_int(StringInfo buf, const char *key, int64 value)
 {
-	if (buf->len > 0 && buf->data[buf->len - 1] != '{' && buf->data[buf->len - 1] != '[')
-		appendStringInfoString(buf, ", ");
+	add_separator(buf);
 	escape_json(buf, key);
 	appendStringInfo(buf, ": " INT64_FORMAT, value);
 }
@@ -417,8 +427,7 @@ pb_json_add_int(StringInfo buf, const char *key, int64 value)
 void
 pb_json_add_raw(StringInfo buf, const char *key, const char *json)
 {
-	if (buf->len > 0 && buf->data[buf->len - 1] != '{' && buf->data[buf->len - 1] != '[')
-		appendStringInfoString(buf, ", ");
+	add_separator(buf);
 	escape_json(buf, key);
 	appendStringInfoString(buf, ": ");
 	appendStringInfoString(buf, json);

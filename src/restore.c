@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -289,13 +290,14 @@ restore_leaf(PbJob *job, RestoreTable *t, RestoreLeaf *leaf)
 
 	*strrchr(part_dir, '/') = '\0';
 
-	rel = table_open(leaf->target, AccessExclusiveLock);
+	/* lock, check and empty the partition before opening it for the load */
+	LockRelationOid(leaf->target, AccessExclusiveLock);
 	if (!pg_class_ownercheck(leaf->target, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
-
-	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-										   RelationGetRelationName(rel));
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(leaf->target));
+	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf->target)),
+										   get_rel_name(leaf->target));
 	pb_spi_exec(psprintf("TRUNCATE ONLY %s", qualified), 0, NULL, NULL, SPI_OK_UTILITY);
+	rel = table_open(leaf->target, NoLock);
 
 	for (int i = 0; i < pb_json_array_size(files); i++)
 	{
