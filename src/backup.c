@@ -14,12 +14,14 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -323,6 +325,27 @@ backup_leaf(PbJob *job, int64 backup_id, const char *db_dir,
 }
 
 /*
+ * One backup at a time writes into a database's part of a backup dir: it
+ * allocates the next backup id and names files after it.  An advisory lock
+ * held to the end of the backup's transaction says who does.
+ */
+static void
+lock_backup_dir(PbJob *job, const char *db_dir)
+{
+	LOCKTAG		tag;
+	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
+										   strlen(db_dir), 0);
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash, 3);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("another partback job is backing up database \"%s\" into \"%s\"",
+						job->source_db, job->backup_dir),
+				 errhint("Wait for it to end (partback.get_backup_status() shows it), then try again.")));
+}
+
+/*
  * Run a backup job.  Everything happens in one REPEATABLE READ transaction,
  * whose snapshot is the backup's point in time; the job's success is
  * committed with it.  Returns the new backup's id.
@@ -358,6 +381,7 @@ pb_run_backup(PbJob *job)
 
 	pb_repo_init(job->backup_dir);
 	db_dir = pb_db_dir(job->backup_dir, job->source_db);
+	lock_backup_dir(job, db_dir);
 	nids = pb_backup_ids(job->backup_dir, job->source_db, &ids);
 	backup_id = nids > 0 ? ids[nids - 1] + 1 : 1;
 	pb_mkdir_p(psprintf("%s/manifests", db_dir));

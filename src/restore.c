@@ -103,6 +103,19 @@ path_matches(const char *path, const char *pattern)
 												CStringGetTextDatum(pattern)));
 }
 
+/* migrate restores into an empty database: check before creating anything */
+static void
+refuse_existing(RestoreTable *t)
+{
+	Oid			nsp = get_namespace_oid(t->target_schema, true);
+
+	if (OidIsValid(nsp) && OidIsValid(get_relname_relid(t->target_name, nsp)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("table \"%s.%s\" already exists", t->target_schema, t->target_name),
+				 errhint("migrate only restores into a database that lacks the backup's tables; use restore_db or restore_table to replace existing tables.")));
+}
+
 /*
  * Build the job's table list from the backup (in the caller's transaction).
  */
@@ -193,6 +206,8 @@ plan_tables(PbJob *job)
 					 errmsg("no partition of table \"%s\" in the backup matches \"%s\"",
 							t->source, job->partition_pattern),
 					 errhint("The pattern is a LIKE pattern on partition paths; partback.get_backup_list() shows them.")));
+		if (job->type == PB_JOB_MIGRATE)
+			refuse_existing(t);
 		tables = lappend(tables, t);
 	}
 	return tables;
