@@ -250,7 +250,7 @@ pb_task_insert(int64 job_id, const char *table_name, const char *target_table,
 	values[2] = text_or_null(target_table, nulls, 2);
 	values[3] = Int32GetDatum(partitions);
 	exec_with_nulls("INSERT INTO partback.task (job_id, table_name, target_table, "
-					"partitions, state) VALUES ($1, $2, $3, $4, 'queued')",
+					"partitions, state, started_at) VALUES ($1, $2, $3, $4, 'queued', now())",
 					4, types, values, nulls);
 }
 

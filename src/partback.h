@@ -147,8 +147,9 @@ extern void pb_json_add_raw(StringInfo buf, const char *key, const char *json);
 /* ---------- copyout.c / copyin.c: partition reader and writer ---------- */
 extern uint64 pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 						  BlockNumber nblocks, bool to_end, PbWriter *w);
-extern uint64 pb_copy_in(Relation rel, List *column_names, PbReader *r,
-						 const char *path, bool freeze);
+extern uint64 pb_copy_in(Relation rel, List *column_names, const char *path,
+						 PbCompression compression, const char *sha256,
+						 int64 stored_bytes, bool freeze);
 
 /* ---------- job.c: the job catalog and its states ---------- */
 typedef enum PbJobType

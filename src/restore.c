@@ -318,13 +318,11 @@ restore_leaf(PbJob *job, RestoreTable *t, RestoreLeaf *leaf)
 	{
 		JsonbContainer *f = pb_json_array_container(files, i);
 		char	   *path = psprintf("%s/%s", part_dir, pb_json_str(f, "name", false));
-		PbReader   *r = pb_reader_open(path, compression,
-									   pb_json_str(f, "sha256", false),
-									   pb_json_int(f, "stored_bytes", meta_path));
 
 		CHECK_FOR_INTERRUPTS();
-		rows += pb_copy_in(rel, columns, r, path, true);
-		pb_reader_close(r);
+		rows += pb_copy_in(rel, columns, path, compression,
+						   pb_json_str(f, "sha256", false),
+						   pb_json_int(f, "stored_bytes", meta_path), true);
 		t->bytes += pb_json_int(f, "bytes", meta_path);
 	}
 	if (rows != expected_rows)
