@@ -157,8 +157,10 @@ plan_tables(PbJob *job)
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(outer);
 
-		entries = lappend(entries, MemoryContextStrdup(outer, text));
+		entries = lappend(entries, pstrdup(text));
+		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 
@@ -347,6 +349,77 @@ finish_target(RestoreTable *t)
 				SPI_OK_SELECT);
 }
 
+/* Replace every restored partition of t, each in a transaction of its own. */
+static void
+load_table(PbJob *job, RestoreTable *t, MemoryContext step_context)
+{
+	ListCell   *lc;
+
+	begin_step();
+	pb_task_update(job->job_id, t->source, "running", 0, 0, 0, 0, NULL);
+	end_step();
+	foreach(lc, t->leaves)
+	{
+		begin_step();
+		MemoryContextSwitchTo(step_context);
+		restore_leaf(job, t, lfirst(lc));
+		pb_task_update(job->job_id, t->source, "running", t->completed,
+					   t->rows, t->bytes, 0, NULL);
+		end_step();
+		MemoryContextReset(step_context);
+	}
+}
+
+/*
+ * Drop the foreign keys that reference the targets (all among them, or
+ * the restore fails here), recording them in the job's row in the same
+ * transaction so that they are never lost.  Returns them as JSON.
+ */
+static char *
+set_aside_foreign_keys(PbJob *job, List *tables)
+{
+	Oid			types[2] = {OIDARRAYOID, INT8OID};
+	Datum		values[2];
+	Datum	   *oids = palloc(sizeof(Datum) * (list_length(tables) + 1));
+	ListCell   *lc;
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *result;
+
+	foreach(lc, tables)
+		oids[foreach_current_index(lc)] =
+			ObjectIdGetDatum(((RestoreTable *) lfirst(lc))->target);
+	values[0] = PointerGetDatum(construct_array(oids, list_length(tables), OIDOID,
+												sizeof(Oid), true, TYPALIGN_INT));
+	values[1] = Int64GetDatum(job->job_id);
+	SPI_connect();
+	if (SPI_execute_with_args("UPDATE partback.job SET dropped_foreign_keys = "
+							  "partback._drop_foreign_keys($1) WHERE job_id = $2 "
+							  "RETURNING dropped_foreign_keys::text",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "partback: could not set aside the foreign keys of job " INT64_FORMAT,
+			 job->job_id);
+	result = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return result;
+}
+
+static void
+add_foreign_keys(PbJob *job, const char *foreign_keys, bool not_valid)
+{
+	Oid			types[3] = {JSONBOID, BOOLOID, INT8OID};
+	Datum		values[3];
+
+	values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(foreign_keys));
+	values[1] = BoolGetDatum(not_valid);
+	values[2] = Int64GetDatum(job->job_id);
+	pb_spi_exec("SELECT partback._add_foreign_keys($1, $2)", 2, types, values,
+				SPI_OK_SELECT);
+	pb_spi_exec("UPDATE partback.job SET dropped_foreign_keys = NULL WHERE job_id = $1",
+				1, &types[2], &values[2], SPI_OK_UPDATE);
+}
+
 static char *
 target_text(RestoreTable *t)
 {
@@ -360,6 +433,7 @@ pb_run_restore(PbJob *job)
 	MemoryContext step_context;
 	List	   *tables;
 	ListCell   *lc;
+	char	   *foreign_keys;
 
 	begin_step();
 	MemoryContextSwitchTo(job_context);
@@ -372,34 +446,48 @@ pb_run_restore(PbJob *job)
 	}
 	end_step();
 
-	step_context = AllocSetContextCreate(job_context, "partback restore step",
-										 ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);
-		ListCell   *lc2;
 
 		begin_step();
 		MemoryContextSwitchTo(job_context);
 		prepare_target(t, job->type == PB_JOB_MIGRATE);
-		pb_task_update(job->job_id, t->source, "running", 0, 0, 0, 0, NULL);
 		end_step();
-
-		foreach(lc2, t->leaves)
-		{
-			begin_step();
-			MemoryContextSwitchTo(step_context);
-			restore_leaf(job, t, lfirst(lc2));
-			pb_task_update(job->job_id, t->source, "running", t->completed,
-						   t->rows, t->bytes, 0, NULL);
-			end_step();
-			MemoryContextReset(step_context);
-		}
 	}
+
+	begin_step();
+	MemoryContextSwitchTo(job_context);
+	foreign_keys = set_aside_foreign_keys(job, tables);
+	end_step();
+
+	step_context = AllocSetContextCreate(job_context, "partback restore step",
+										 ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
+	{
+		foreach(lc, tables)
+			load_table(job, lfirst(lc), step_context);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* put back the keys set aside, unchecked since the data may not fit */
+		MemoryContextSwitchTo(job_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		begin_step();
+		add_foreign_keys(job, foreign_keys, true);
+		end_step();
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 
 	/* sequences and foreign keys once every table holds its data */
 	begin_step();
 	MemoryContextSwitchTo(job_context);
+	add_foreign_keys(job, foreign_keys, false);
 	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);

@@ -50,6 +50,8 @@ typedef struct PbHandoff
 	char		final_state[16];
 	char		sqlstate[6];
 	char		error[2048];
+	char		detail[2048];
+	char		hint[1024];
 	Size		args_len;
 	char		args[FLEXIBLE_ARRAY_MEMBER];
 } PbHandoff;
@@ -187,15 +189,16 @@ pb_submit_job(PbJob *job, bool wait)
 				 errhint("Call the same function again to resume it.")));
 	if (strcmp(handoff->final_state, "succeeded") != 0)
 	{
-		char		sqlstate[6];
+		char	   *sqlstate = handoff->sqlstate;
 
-		memcpy(sqlstate, handoff->sqlstate, 5);
 		ereport(ERROR,
 				(errcode(MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
 									   sqlstate[3], sqlstate[4])),
 				 errmsg("%s", handoff->error),
-				 errdetail("partback job " INT64_FORMAT " %s.", job->job_id,
-						   handoff->final_state)));
+				 handoff->detail[0] ? errdetail("%s", handoff->detail) : 0,
+				 handoff->hint[0] ? errhint("%s", handoff->hint) : 0,
+				 errcontext("partback job " INT64_FORMAT " %s", job->job_id,
+							handoff->final_state)));
 	}
 	dsm_detach(seg);
 	return job->job_id;
@@ -212,14 +215,18 @@ run_job(PbJob *job)
 }
 
 static void
-finish(PbHandoff *handoff, const char *state, const char *sqlstate,
-	   const char *error)
+finish(PbHandoff *handoff, const char *state, ErrorData *edata)
 {
 	strlcpy(handoff->final_state, state, sizeof(handoff->final_state));
-	if (sqlstate)
-		memcpy(handoff->sqlstate, sqlstate, 5);
-	if (error)
-		strlcpy(handoff->error, error, sizeof(handoff->error));
+	if (edata)
+	{
+		memcpy(handoff->sqlstate, unpack_sql_state(edata->sqlerrcode), 5);
+		strlcpy(handoff->error, edata->message, sizeof(handoff->error));
+		if (edata->detail)
+			strlcpy(handoff->detail, edata->detail, sizeof(handoff->detail));
+		if (edata->hint)
+			strlcpy(handoff->hint, edata->hint, sizeof(handoff->hint));
+	}
 	pg_atomic_write_u32(&handoff->stage, STAGE_FINISHED);
 	set_caller_latch(handoff);
 }
@@ -268,7 +275,7 @@ partback_worker_main(Datum main_arg)
 	PG_TRY();
 	{
 		run_job(job);
-		finish(handoff, "succeeded", NULL, NULL);
+		finish(handoff, "succeeded", NULL);
 	}
 	PG_CATCH();
 	{
@@ -294,7 +301,7 @@ partback_worker_main(Datum main_arg)
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 
-		finish(handoff, state, unpack_sql_state(edata->sqlerrcode), edata->message);
+		finish(handoff, state, edata);
 	}
 	PG_END_TRY();
 

@@ -22,7 +22,9 @@ CREATE TABLE partback.job (
 	started_at	timestamptz,
 	finished_at timestamptz,
 	error_code	text,
-	error		text
+	error		text,
+	-- foreign keys a restore set aside; added again when it ends
+	dropped_foreign_keys jsonb
 );
 
 COMMENT ON TABLE partback.job IS 'one row per call of a partback backup or restore function';
