@@ -22,7 +22,7 @@ PGFILEDESC = "partback - partition-by-partition backup and restore"
 SHLIB_LINK += -lzstd -llz4 -lz -lcrypto
 
 REGRESS = $(basename $(notdir $(wildcard sql/[0-9]*.sql)))
-REGRESS_OPTS = --inputdir=. --outputdir=results
+REGRESS_OPTS = --inputdir=.
 
 EXTRA_CLEAN = results regression.diffs regression.out
 

@@ -17,7 +17,8 @@ DECLARE
 	fk record;
 	result jsonb := '[]';
 BEGIN
-	SELECT coalesce(array_agg(r.relid), '{}') INTO rels
+	-- pg_partition_tree() has no row for a plain table
+	SELECT targets || coalesce(array_agg(r.relid::oid), '{}') INTO rels
 	  FROM unnest(targets) AS t(relid),
 		   LATERAL pg_partition_tree(t.relid) AS r;
 	FOR fk IN

@@ -1,0 +1,121 @@
+
+=pod
+
+=head1 NAME
+
+PartbackTest - small helpers for partback's TAP tests
+
+=head1 SYNOPSIS
+
+  use PostgreSQL::Test::Cluster;
+  use PostgreSQL::Test::Utils;
+  use Test::More;
+  use PartbackTest;
+
+  my $node = PartbackTest::new_node('main');      # started, extension created
+  my $dir  = PartbackTest::backup_dir('nightly'); # empty dir the server can write
+  my $md5  = PartbackTest::content_md5($node, 'postgres', 'testdb.quotes');
+
+=head1 DESCRIPTION
+
+test/run.sh puts test/perl on PERL5LIB.  It also points TEMP_CONFIG at a file
+setting shared_preload_libraries = 'partback', so every node gets the
+library; new_node() sets it again so that a test run by hand with prove works
+as well.
+
+=cut
+
+package PartbackTest;
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+
+=pod
+
+=over
+
+=item new_node($name, %params)
+
+Creates, configures and starts a node with shared_preload_libraries =
+'partback' and max_worker_processes = 16, and creates the extension in
+database postgres (unless C<< create_extension => 0 >>).  C<< conf => "..." >>
+appends more lines to postgresql.conf before the start; every other
+parameter goes to C<< $node->init >>.
+
+=cut
+
+sub new_node
+{
+	my ($name, %params) = @_;
+	my $create = exists $params{create_extension} ? delete $params{create_extension} : 1;
+	my $conf   = delete $params{conf};
+
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%params);
+	$node->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'partback'\nmax_worker_processes = 16\n");
+	$node->append_conf('postgresql.conf', $conf) if defined $conf;
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION partback') if $create;
+	return $node;
+}
+
+=pod
+
+=item backup_dir($prefix)
+
+A new, empty directory below tmp_check, owned by the OS user that runs the
+servers (so the server can write into it); removed at the end of the test
+unless PG_TEST_NOCLEAN is set.
+
+=cut
+
+sub backup_dir
+{
+	my ($prefix) = @_;
+	return PostgreSQL::Test::Utils::tempdir($prefix // 'backup');
+}
+
+=pod
+
+=item content_md5($node, $dbname, $relation)
+
+md5 of every row of $relation as text, in a fixed order: two relations with
+the same columns have equal values exactly when they hold the same rows.
+
+=cut
+
+sub content_md5
+{
+	my ($node, $dbname, $relation) = @_;
+	return $node->safe_psql($dbname,
+		"SELECT count(*) || ':' || coalesce(md5(string_agg(r::text, E'\\n' ORDER BY r::text COLLATE \"C\")), '')"
+		  . " FROM $relation AS r");
+}
+
+=pod
+
+=item wait_job($node, $dbname, $job_id, $timeout)
+
+Waits through partback.wait_job and returns the job's final state.
+
+=cut
+
+sub wait_job
+{
+	my ($node, $dbname, $job_id, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	return $node->safe_psql($dbname,
+		"SELECT partback.wait_job($job_id, interval '$timeout seconds')");
+}
+
+=pod
+
+=back
+
+=cut
+
+1;

@@ -1,0 +1,671 @@
+-- fidelity_schema.sql: the tricky schema of partback's fidelity TAP tests
+-- (test/t/010_roundtrip.pl, test/t/020_new_cluster.pl).
+--
+-- The file has three sections, each starting with a marker line; the tests
+-- run them separately:
+--
+--   @@types    enums, domains, composites.  partback does not back up
+--              types, so a restore target needs this section first.
+--   @@helpers  schema pbtest: functions that fingerprint content and
+--              structure (no tables, so never part of a backup).
+--   @@tables   the tables and their data, in schemas fid, fid_parts,
+--              "we""ird sch" and public.
+--
+-- Plain SQL only (no psql meta-commands); the database must be UTF8.
+-- Data is modest: about 12,000 rows and 10 MB of TOASTed values.
+
+-- @@types ------------------------------------------------------------------
+CREATE SCHEMA fidt;
+CREATE TYPE fidt.mood AS ENUM ('sad', 'ok', 'happy ü', 'it''s "quoted"');
+CREATE DOMAIN fidt.posint AS integer CHECK (VALUE > 0);
+CREATE DOMAIN fidt.short_text AS text COLLATE "C" CHECK (length(VALUE) <= 20);
+-- a composite of built-in types
+CREATE TYPE fidt.pair AS (a integer, b text, c numeric[]);
+-- a composite holding user types
+CREATE TYPE fidt.tagged AS (m fidt.mood, p fidt.pair, d fidt.posint);
+
+-- @@helpers ----------------------------------------------------------------
+CREATE SCHEMA pbtest;
+
+-- Every user table that is not a partition: the unit of backup_table.
+-- name is 'schema.table' unquoted, as partback's source_table wants it.
+CREATE FUNCTION pbtest.roots()
+RETURNS TABLE (name text, rel regclass)
+LANGUAGE sql STABLE AS $$
+	SELECT n.nspname || '.' || c.relname, c.oid::regclass
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'partback', 'pbtest')
+	   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+	 ORDER BY n.nspname || '.' || c.relname COLLATE "C"
+$$;
+
+-- Row count and md5 of all rows as text, in a fixed order, under fixed
+-- output settings.  cond filters rows of alias t.  Works for zero columns.
+CREATE FUNCTION pbtest.fp(rel regclass, cond text DEFAULT 'true')
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET timezone = 'UTC' SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres'
+SET bytea_output = 'hex' SET extra_float_digits = 1 SET lc_monetary = 'C'
+AS $$
+DECLARE
+	n bigint;
+	h text;
+BEGIN
+	EXECUTE format('SELECT count(*), md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text COLLATE "C"), ''''))'
+				   ' FROM %s AS t WHERE %s', rel, cond) INTO n, h;
+	RETURN n || ' rows ' || h;
+END
+$$;
+
+-- Partition path of rel below root, as DESIGN.md defines it.
+CREATE FUNCTION pbtest.path(root regclass, rel regclass)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN root = rel THEN (SELECT relname::text FROM pg_class WHERE oid = rel)
+		   ELSE (SELECT string_agg(CASE WHEN c.relnamespace = r.relnamespace THEN c.relname::text
+										ELSE n.nspname || '.' || c.relname END,
+								   '/' ORDER BY a.ord DESC)
+				   FROM pg_partition_ancestors(rel) WITH ORDINALITY AS a(relid, ord)
+				   JOIN pg_class c ON c.oid = a.relid
+				   JOIN pg_namespace n ON n.oid = c.relnamespace,
+						pg_class r
+				  WHERE r.oid = root AND a.relid <> root) END
+$$;
+
+-- The bounds from the root's child down to rel: identifies a partition
+-- whatever its name.  '' for the root.
+CREATE FUNCTION pbtest.chain(root regclass, rel regclass)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(string_agg(pg_get_expr(c.relpartbound, c.oid), ' / ' ORDER BY a.ord DESC), '')
+	  FROM pg_partition_ancestors(rel) WITH ORDINALITY AS a(relid, ord)
+	  JOIN pg_class c ON c.oid = a.relid
+	 WHERE a.relid <> root
+$$;
+
+-- Root and every partition of a table, with chain, path, level, leaf flag.
+CREATE FUNCTION pbtest.tree(root regclass)
+RETURNS TABLE (rel regclass, chain text, path text, isleaf boolean)
+LANGUAGE sql STABLE AS $$
+	SELECT root, '', NULL, (SELECT relkind = 'r' FROM pg_class WHERE oid = root)
+	UNION ALL
+	SELECT t.relid, pbtest.chain(root, t.relid), pbtest.path(root, t.relid), t.isleaf
+	  FROM pg_partition_tree(root) AS t
+	 WHERE t.relid <> root
+$$;
+
+-- One line per leaf partition: chain, path, row count and md5 of its rows
+-- (read through the root, so in the root's column order).
+CREATE FUNCTION pbtest.leaves(root regclass)
+RETURNS TABLE (chain text, path text, fp text)
+LANGUAGE sql STABLE AS $$
+	SELECT t.chain, t.path, pbtest.fp(root, format('t.tableoid = %s', t.rel::oid))
+	  FROM pbtest.tree(root) AS t
+	 WHERE t.isleaf AND t.rel <> root
+	 ORDER BY t.chain COLLATE "C"
+$$;
+
+-- Structure of one relation, free of its own name and of the names of its
+-- indexes, constraints and sequences (a copy restored under another name
+-- compares equal).  Columns in attnum order, unless by_name.
+CREATE FUNCTION pbtest.relstruct(r regclass, by_name boolean DEFAULT false)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT concat_ws(E'\n',
+		format('kind %s persistence %s partkey %s comment %s',
+			   c.relkind, c.relpersistence, pg_get_partkeydef(c.oid),
+			   quote_nullable(obj_description(c.oid, 'pg_class'))),
+		(SELECT string_agg(format('column %s %s%s%s%s%s%s comment %s', quote_ident(a.attname),
+								  format_type(a.atttypid, a.atttypmod),
+								  CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
+								  CASE WHEN a.attcollation <> 0 AND a.attcollation IS DISTINCT FROM
+											(SELECT typcollation FROM pg_type WHERE oid = a.atttypid)
+									   THEN ' COLLATE ' || (SELECT quote_ident(collname) FROM pg_collation WHERE oid = a.attcollation)
+									   ELSE '' END,
+								  CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS ' || pg_get_expr(d.adbin, d.adrelid) || ' STORED'
+									   WHEN a.atthasdef THEN ' DEFAULT ' || regexp_replace(pg_get_expr(d.adbin, d.adrelid),
+																						   'nextval\(''[^)]*''::regclass\)', 'nextval(SEQ)')
+									   ELSE '' END,
+								  CASE a.attidentity WHEN 'a' THEN ' GENERATED ALWAYS AS IDENTITY'
+													 WHEN 'd' THEN ' GENERATED BY DEFAULT AS IDENTITY' ELSE '' END,
+								  (SELECT format(' SEQUENCE(%s start %s inc %s min %s max %s cache %s cycle %s)',
+												 format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement,
+												 s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
+									 FROM pg_depend dep JOIN pg_sequence s ON s.seqrelid = dep.objid
+									WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
+									  AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum
+									  AND dep.deptype IN ('a', 'i')),
+								  quote_nullable(col_description(c.oid, a.attnum))),
+						   E'\n' ORDER BY CASE WHEN by_name THEN a.attname::text COLLATE "C" END, a.attnum)
+		   FROM pg_attribute a
+		   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+		(SELECT string_agg(format('constraint %s %s%s', con.contype, pg_get_constraintdef(con.oid),
+								  CASE WHEN con.condeferrable THEN ' deferrable' ELSE '' END),
+						   E'\n' ORDER BY con.contype, pg_get_constraintdef(con.oid) COLLATE "C")
+		   FROM pg_constraint con WHERE con.conrelid = c.oid),
+		(SELECT string_agg('index ' || x.def, E'\n' ORDER BY x.def COLLATE "C")
+		   FROM (SELECT replace(replace(pg_get_indexdef(i.indexrelid),
+										' INDEX ' || quote_ident(ic.relname) || ' ON ', ' INDEX ON '),
+								quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' USING ',
+								'TABLE USING ') AS def
+				   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+				  WHERE i.indrelid = c.oid) AS x))
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.oid = r
+$$;
+
+-- Structure of a whole table: the root, then each partition by chain.
+-- Partitions list their columns by name (their physical order is checked
+-- separately by pbtest.colorder).
+CREATE FUNCTION pbtest.struct(root regclass)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT string_agg(format('[%s]%s', t.chain, E'\n' || pbtest.relstruct(t.rel, t.rel <> root)),
+					  E'\n' ORDER BY t.chain COLLATE "C")
+	  FROM pbtest.tree(root) AS t
+$$;
+
+-- Physical column order of every relation of a table, by chain.
+CREATE FUNCTION pbtest.colorder(root regclass)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT string_agg(format('[%s] %s', t.chain,
+							 (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+								FROM pg_attribute a
+							   WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped)),
+					  E'\n' ORDER BY t.chain COLLATE "C")
+	  FROM pbtest.tree(root) AS t
+$$;
+
+-- The names a table's restore should keep: relation per chain (with its
+-- schema), indexes, constraints, owned sequences.
+CREATE FUNCTION pbtest.names(root regclass)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT string_agg(format('[%s] %s.%s indexes(%s) constraints(%s) sequences(%s)', t.chain,
+							 quote_ident(n.nspname), quote_ident(c.relname),
+							 (SELECT string_agg(quote_ident(ic.relname), ', ' ORDER BY ic.relname COLLATE "C")
+								FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+							   WHERE i.indrelid = t.rel),
+							 (SELECT string_agg(quote_ident(con.conname), ', ' ORDER BY con.conname COLLATE "C")
+								FROM pg_constraint con WHERE con.conrelid = t.rel),
+							 (SELECT string_agg(dep.objid::regclass::text, ', ' ORDER BY dep.objid::regclass::text COLLATE "C")
+								FROM pg_depend dep JOIN pg_sequence s ON s.seqrelid = dep.objid
+							   WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = t.rel
+								 AND dep.deptype IN ('a', 'i'))),
+					  E'\n' ORDER BY t.chain COLLATE "C")
+	  FROM pbtest.tree(root) AS t
+	  JOIN pg_class c ON c.oid = t.rel JOIN pg_namespace n ON n.oid = c.relnamespace
+$$;
+
+-- Positions of the sequences owned by a table's columns (identity, serial).
+CREATE FUNCTION pbtest.seqpos(root regclass)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT string_agg(format('%s: last_value %s', quote_ident(a.attname),
+							 coalesce(pg_sequence_last_value(dep.objid)::text, 'unset')),
+					  ', ' ORDER BY a.attnum)
+	  FROM pg_depend dep
+	  JOIN pg_sequence s ON s.seqrelid = dep.objid
+	  JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+	 WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = root
+	   AND dep.deptype IN ('a', 'i')
+$$;
+
+-- One line per user table: name, then its fingerprint.
+CREATE FUNCTION pbtest.fingerprints()
+RETURNS TABLE (name text, fp text)
+LANGUAGE sql STABLE AS $$
+	SELECT r.name, pbtest.fp(r.rel) FROM pbtest.roots() AS r ORDER BY r.name COLLATE "C"
+$$;
+
+-- @@tables -----------------------------------------------------------------
+CREATE SCHEMA fid;
+CREATE SCHEMA fid_parts;
+CREATE SCHEMA "we""ird sch";
+
+-- Every built-in scalar type at its extremes.  No primary key, so that one
+-- row can be entirely NULL; id is UNIQUE (NULLs allowed).
+CREATE TABLE fid.scalars (
+	id		integer UNIQUE,
+	i2		smallint,
+	i4		integer,
+	i8		bigint,
+	num		numeric,
+	num_ts	numeric(20, 6),
+	f4		real,
+	f8		double precision,
+	m		money,
+	b		boolean,
+	ch		char(5),
+	vc		varchar(10),
+	t		text,
+	t_c		text COLLATE "C",
+	nm		name,
+	by		bytea,
+	d		date,
+	ts		timestamp,
+	ts3		timestamp(3),
+	tstz	timestamptz,
+	tm		time,
+	ttz		timetz,
+	iv		interval,
+	u		uuid,
+	ip		inet,
+	cn		cidr,
+	mac		macaddr,
+	mac8	macaddr8,
+	bt		bit(8),
+	vb		varbit,
+	js		json,
+	jb		jsonb,
+	x		xml,
+	o		oid,
+	tsv		tsvector,
+	tsq		tsquery,
+	pt		point,
+	bx		box,
+	lsn		pg_lsn
+);
+COMMENT ON TABLE fid.scalars IS 'built-in scalars at their extremes; one row all NULL';
+COMMENT ON COLUMN fid.scalars.f8 IS 'NaN, ±Infinity, -0, denormals';
+
+INSERT INTO fid.scalars VALUES
+	-- the row of all NULLs
+	(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	 NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+	-- minima
+	(1, -32768, -2147483648, -9223372036854775808, '-Infinity', -99999999999999.999999,
+	 '-Infinity', '-Infinity', (-92233720368547758.08)::numeric::money, false, '', '',
+	 '', '', '', '\x',
+	 '-infinity', '-infinity', '-infinity', '-infinity', '00:00:00', '00:00:00+15:59',
+	 '-178956970 years -7 mons -2147483647 days -2562047788:00:54.775807',
+	 '00000000-0000-0000-0000-000000000000', '0.0.0.0/0', '0.0.0.0/0', '00:00:00:00:00:00',
+	 '00:00:00:00:00:00:00:00', B'00000000', B'', '""', '""', '', 0, '', '!a', '(0,0)',
+	 '(0,0),(0,0)', '0/0'),
+	-- maxima
+	(2, 32767, 2147483647, 9223372036854775807, 'Infinity', 99999999999999.999999,
+	 'Infinity', 'Infinity', (92233720368547758.07)::numeric::money, true, 'zzzzz', 'zzzzzzzzzz',
+	 repeat('z', 1000), 'Z', repeat('n', 63), '\xffffffff',
+	 'infinity', 'infinity', 'infinity', 'infinity', '24:00:00', '24:00:00-15:59',
+	 '178956970 years 7 mons 2147483647 days 2562047788:00:54.775807',
+	 'ffffffff-ffff-ffff-ffff-ffffffffffff', '255.255.255.255/32', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128',
+	 'ff:ff:ff:ff:ff:ff', 'ff:ff:ff:ff:ff:ff:ff:ff', B'11111111', B'1010101010101010101',
+	 '{"a":1,  "a":2, "b" : [1, 2.50, null, true], "c": "\u00fc\"\\", "z": "\u0000"}',
+	 '{"z": 1, "a": [{}, [], null, 1.0e-5, "\u0001x\ud83d\udc18"], "": ""}',
+	 '<a b="1">x &amp; y<![CDATA[<raw>]]></a>', 4294967295,
+	 'a fat:1A cat:2B,3C sat ''it''''s''', 'fat & (rat | !cat) <-> mat', '(1e300,-1e-300)',
+	 '(1,2),(-3.5,-4.25)', 'FFFFFFFF/FFFFFFFF'),
+	-- NaN, zeros, precision, the oldest dates
+	(3, 0, 0, 0, 'NaN', 0, 'NaN', 'NaN', 0, NULL, 'ab', 'ab',
+	 'NULL', '\N', 'NULL', '\x00',
+	 '4713-01-01 BC', '4713-01-01 00:00:00 BC', '4713-01-01 00:00:00.123 BC', '4713-01-01 00:00:00+00 BC',
+	 '23:59:59.999999', '12:34:56.789-05:30', '0 seconds',
+	 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '::1', '::/0', '08:00:2b:01:02:03', '08:00:2b:01:02:03:04:05',
+	 B'10101010', B'1', 'null', 'null', 'text<b/>', 1,
+	 'a:1 b:2', 'a', '(NaN,Infinity)', '(1,1),(1,1)', '0/1'),
+	-- negative zero, denormals, long numerics, the latest dates
+	(4, -1, -1, -1, '-0.000000000000000000000000000000000000000000000000001', '-0.000001',
+	 '-0', '-0', '-0.01', true, 'ü', 'üüüüüüüüüü',
+	 'x', 'x', 'x', '\x0000ff00',
+	 '5874897-12-31', '294276-12-31 23:59:59.999999', '294276-12-31 23:59:59.999',
+	 '294276-12-31 23:59:59.999999+00', '00:00:00.000001', '00:00:00-15:59', '-00:00:00.000001',
+	 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '2001:db8::1/64', '2001:db8::/32', '08-00-2b-01-02-03',
+	 '0800.2b01.0203.0405', B'00000001', B'0000000000000000000000000000000000000000000000000000000000000000001',
+	 '[1e400, -0, 0.1]', '[1e400, -0, 0.1, 123456789012345678901234567890.123456789]',
+	 '<?xml version="1.0"?><r/>', 12345, '', '''a b'':*', '(-0,0)', '(0,0),(-1,-1)', '16/B374D848'),
+	-- float limits
+	(5, 1, 1, 1, ('1' || repeat('0', 1000))::numeric, 1, 1.17549435e-38, 2.2250738585072014e-308,
+	 0.01, false, 'a''b', 'a\b', 'b', 'b', 'b', '\x5c', '2000-02-29', '2000-02-29 12:00:00',
+	 '2000-02-29 12:00:00.5', '2000-02-29 12:00:00+14', '12:00:00', '12:00:00+00', '1 mon -1 days 00:00:00.000001',
+	 '11111111-1111-1111-1111-111111111111', '10.1.2.3/8', '10.0.0.0/8', '01:02:03:04:05:06',
+	 '01:02:03:04:05:06:07:08', B'01010101', B'10', '[]', '[]', '<e/>', 2, 'é', 'é', '(1,2)',
+	 '(3,4),(1,2)', '1/0'),
+	(6, 2, 2, 2, ('0.' || repeat('0', 999) || '1')::numeric, 2, 1e-45, 5e-324,
+	 1, true, 'c', 'c', 'c', 'c', 'c', '\x0d0a09', '1999-12-31', '1999-12-31 23:59:59',
+	 '1999-12-31 23:59:59.999', '1999-12-31 23:59:59-12', '23:59:59', '23:59:59+01', '-1 days',
+	 '22222222-2222-2222-2222-222222222222', '192.168.0.1', '192.168.0.0/24', '0a:0b:0c:0d:0e:0f',
+	 '0a:0b:0c:0d:0e:0f:10:11', B'11110000', B'01', '3.14', '3.14', '', 3, '', 'a', '(-1,-2)',
+	 '(1,1),(0,0)', 'A/B'),
+	(7, 3, 3, 3, '1.10', 3, 3.4028235e38, 1.7976931348623157e308,
+	 2, false, '     ', '     ', '   ', ' ', ' ', '\x20', '2024-01-01', '2024-01-01 00:00:00',
+	 '2024-01-01 00:00:00', '2024-01-01 00:00:00+00', '00:00:00', '00:00:00+00', '1 year',
+	 '33333333-3333-3333-3333-333333333333', '10.0.0.1/32', '10.0.0.1/32', 'ff:00:00:00:00:01',
+	 'ff:00:00:00:00:00:00:01', B'00001111', B'1111', '"a\tb"', '"a\tb"', '<e>  </e>', 4,
+	 'x:1,2,3', 'x & y', '(0,0)', '(0,0),(0,0)', '2/2');
+
+-- bulk rows, so that the table spans several 1 MB chunks
+INSERT INTO fid.scalars (id, i2, i4, i8, num, num_ts, f4, f8, m, b, ch, vc, t, t_c, nm, by, d, ts, ts3, tstz,
+						 tm, ttz, iv, u, ip, cn, mac, mac8, bt, vb, js, jb, x, o, tsv, tsq, pt, bx, lsn)
+SELECT i, (i % 32767)::smallint, i * 7919, i::bigint * 1000000007, i / 7.0, i / 3.0, i / 3.0::real,
+	   i / 7.0::float8, (i * 1.25)::numeric::money, i % 2 = 0, (i % 100)::text, md5(i::text)::varchar(10),
+	   repeat(md5(i::text), 5), chr(65 + i % 26), 'n' || i, decode(md5(i::text), 'hex'),
+	   date '2000-01-01' + i, timestamp '2000-01-01' + i * interval '1 minute 1.000001 second',
+	   timestamp '2000-01-01' + i * interval '1.001 second', timestamptz '2000-01-01 00:00:00+00' + i * interval '1 hour',
+	   time '00:00' + i * interval '1 second', timetz '00:00+02' + i * interval '1 second',
+	   i * interval '1 day 1 microsecond', md5(i::text)::uuid, ('10.0.' || i % 256 || '.' || i / 256 % 256)::inet,
+	   ('10.' || i % 256 || '.0.0/16')::cidr, ('08:00:2b:00:' || lpad(to_hex(i / 256 % 256), 2, '0') || ':' || lpad(to_hex(i % 256), 2, '0'))::macaddr,
+	   ('08:00:2b:00:00:00:' || lpad(to_hex(i / 256 % 256), 2, '0') || ':' || lpad(to_hex(i % 256), 2, '0'))::macaddr8,
+	   (i % 256)::bit(8), (i % 1024)::bit(10)::varbit, json_build_object('i', i, 's', md5(i::text)),
+	   jsonb_build_object('i', i, 'a', jsonb_build_array(i, i::text, i % 2 = 0)), xmlelement(name e, i),
+	   i, to_tsvector('simple', 'row ' || i || ' of many'), to_tsquery('simple', 'row & n' || i),
+	   point(i, -i), box(point(i, i), point(0, 0)), ('0/' || to_hex(i * 4096))::pg_lsn
+  FROM generate_series(100, 5099) AS i;
+
+-- Text with every ASCII character but NUL, and unicode.
+CREATE TABLE fid.texts (
+	id		integer PRIMARY KEY,
+	t		text NOT NULL,
+	v		varchar(100),
+	c		char(3)
+);
+INSERT INTO fid.texts
+SELECT i, 'c' || chr(i) || 'c', chr(i), chr(i) FROM generate_series(1, 127) AS i;
+INSERT INTO fid.texts VALUES
+	(1001, E'single '' double " backslash \\ tab \t newline \n cr \r end', E'\\N', E'\\'),
+	(1002, '', '', ''),
+	(1003, 'ü ä ö ß € 日本語 עברית العربية 🐘 😀 𝄞 ﬁ', '🐘', '日本語'),
+	(1004, E'\\N', 'NULL', 'NUL'),
+	(1005, E'\\.', E'\\.', E'\\.'),
+	(1006, E'line1\nline2\r\nline3\n', E'\n', E'\r\n'),
+	(1007, E'\u0001\u0002\u001f\u007f', E'\u007f', E'\u0001'),
+	(1008, repeat('ab', 5000), repeat('x', 100), 'abc'),
+	(1009, E'"quoted", with, commas; and ''single''', '"', ''''),
+	(1010, E'\u200b zero width \ufeff bom \u00a0 nbsp', E'\ufeff', E'\u00a0'),
+	(1011, '{"not": "json"}', '{a,b}', '()');
+
+-- Arrays, ranges, multiranges.
+CREATE TABLE fid.arrays (
+	id		integer PRIMARY KEY,
+	ia		integer[],
+	ta		text[],
+	a2		integer[][],
+	fa		float8[],
+	na		numeric[],
+	ba		bytea[],
+	ja		jsonb[],
+	ir		int4range,
+	nr		numrange,
+	tr		tstzrange,
+	dr		daterange,
+	mr		int4multirange,
+	tsr		tsrange
+);
+INSERT INTO fid.arrays VALUES
+	(1, '{1,NULL,3}', '{"a\"b",NULL,"NULL","","with,comma","back\\slash","{}","ü 🐘"}', '{{1,2},{3,4}}',
+	 '{NaN,Infinity,-Infinity,-0,5e-324}', '{NaN,1.10,-0.0}', '{"\\x00","\\x","\\xff00"}',
+	 ARRAY['{"a":1}'::jsonb, 'null', NULL], 'empty', 'empty', '[-infinity,infinity]', 'empty', '{}',
+	 '[-infinity,infinity)'),
+	(2, '{}', '{}', '{{NULL,NULL},{NULL,NULL}}', '{}', '{}', '{}', '{}', '(,)', '(,)', '(,)', '(,)',
+	 '{[1,3),[5,7)}', '(,)'),
+	(3, '[0:2]={1,2,3}', '[-5:-4]={x,y}', '[1:2][3:4]={{1,2},{3,4}}', '{1.5}', '{1e-1000}', '{NULL}',
+	 '{}', '[-2147483648,2147483647)', '[NaN,NaN]', '["2000-01-01 00:00+00","2000-01-02 00:00+00")',
+	 '[2000-01-01,)', '{(,5),[10,)}', '["2000-01-01 00:00","2000-01-01 00:00"]'),
+	(4, ARRAY[NULL]::int[], ARRAY[NULL, NULL]::text[], '{{{1},{2}},{{3},{4}}}', NULL, NULL, NULL, NULL,
+	 '[1,1]', '[1.5,2.5)', '(-infinity,infinity)', '(,2000-01-01]', '{[1,2),[2,3)}', 'empty'),
+	(5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO fid.arrays
+SELECT i, ARRAY[i, -i, NULL], ARRAY[md5(i::text), NULL, ''], ARRAY[[i, i], [i, i]], ARRAY[i / 3.0],
+	   ARRAY[i / 7.0], ARRAY[decode(md5(i::text), 'hex')], ARRAY[jsonb_build_object('i', i)],
+	   int4range(i, i + 10), numrange(i, i + 0.5), tstzrange(timestamptz '2000-01-01+00' + i * interval '1 h', NULL),
+	   daterange(date '2000-01-01' + i, date '2000-01-01' + 2 * i), int4multirange(int4range(i, i + 1), int4range(i + 5, i + 9)),
+	   tsrange(NULL, timestamp '2000-01-01' + i * interval '1 s')
+  FROM generate_series(10, 509) AS i;
+
+-- User types: enums, domains, composites, and arrays of them (the binary
+-- forms of those arrays and composites carry type OIDs, which differ
+-- between databases).
+CREATE TABLE fid.usertypes (
+	id		fidt.posint PRIMARY KEY,
+	mood	fidt.mood NOT NULL DEFAULT 'ok',
+	st		fidt.short_text,
+	pr		fidt.pair,
+	tg		fidt.tagged,
+	moods	fidt.mood[],
+	prs		fidt.pair[],
+	pis		fidt.posint[],
+	rec		fidt.pair[][]
+);
+INSERT INTO fid.usertypes VALUES
+	(1, 'sad', 'short', ROW(1, 'a', '{1.5,NaN}'), ROW('happy ü', ROW(2, 'b"c', '{}'), 7),
+	 '{sad,ok,"happy ü"}', ARRAY[ROW(1, 'x', NULL)::fidt.pair, NULL, ROW(NULL, NULL, NULL)::fidt.pair],
+	 '{1,2,NULL}', ARRAY[[ROW(1, 'a', '{1}')::fidt.pair], [ROW(2, 'b', '{2}')::fidt.pair]]),
+	(2, 'it''s "quoted"', '', ROW(NULL, NULL, NULL), ROW(NULL, NULL, NULL), '{}', '{}', '{}', '{}'),
+	(3, 'happy ü', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+	(4, 'ok', E'\\ "x" ''', ROW(-1, E'a,b\\c(d)', '{NULL}'),
+	 ROW('it''s "quoted"', ROW(0, '', '{-0}'), 2147483647), '{"it''s \"quoted\""}',
+	 ARRAY[ROW(3, E'(,)"\\', '{1,2}')::fidt.pair], '{2147483647}', NULL);
+INSERT INTO fid.usertypes
+SELECT i, (enum_range(NULL::fidt.mood))[1 + i % 4], 's' || i, ROW(i, md5(i::text), ARRAY[i / 3.0])::fidt.pair,
+	   ROW((enum_range(NULL::fidt.mood))[1 + i % 4], ROW(i, 'p', NULL)::fidt.pair, i)::fidt.tagged,
+	   enum_range(NULL::fidt.mood), ARRAY[ROW(i, 'q', NULL)::fidt.pair], ARRAY[i, i + 1]::fidt.posint[], NULL
+  FROM generate_series(10, 209) AS i;
+
+-- Values TOASTed at several MB: 3 MB of md5 text, 2 MB of bytea (with zero
+-- bytes), a highly compressible 5 MB value, and small ones beside them.
+CREATE TABLE fid.toasty (
+	id		integer PRIMARY KEY,
+	t		text,
+	b		bytea,
+	j		jsonb
+);
+INSERT INTO fid.toasty VALUES
+	(1, (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 98304) AS i),
+	 (SELECT decode(string_agg(md5(i::text) || '00', ''), 'hex') FROM generate_series(1, 123362) AS i),
+	 NULL),
+	(2, repeat('compressible ', 400000), '\x00', (SELECT jsonb_agg(md5(i::text)) FROM generate_series(1, 20000) AS i)),
+	(3, 'small', '\x0102', '{"small": true}'),
+	(4, NULL, NULL, NULL);
+ALTER TABLE fid.toasty ALTER COLUMN b SET STORAGE EXTERNAL;
+INSERT INTO fid.toasty VALUES
+	(5, NULL, (SELECT decode(string_agg(md5((-i)::text), ''), 'hex') FROM generate_series(1, 65536) AS i), NULL);
+
+-- Identity (ALWAYS and BY DEFAULT, with options), serial, and a STORED
+-- generated column.
+CREATE TABLE fid.gen (
+	id		integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	id2		bigint GENERATED BY DEFAULT AS IDENTITY (START WITH 100 INCREMENT BY 5 MAXVALUE 1000000000 CACHE 3),
+	ser		bigserial,
+	a		integer NOT NULL DEFAULT 7 CHECK (a >= 0),
+	g		integer GENERATED ALWAYS AS (a * 2 + 1) STORED,
+	gt		text GENERATED ALWAYS AS ('a=' || a) STORED,
+	created	timestamptz DEFAULT '2000-01-01 00:00:00+00'
+);
+COMMENT ON COLUMN fid.gen.g IS 'a * 2 + 1';
+INSERT INTO fid.gen (a) SELECT i % 50 FROM generate_series(1, 1000) AS i;
+INSERT INTO fid.gen (id2, a) VALUES (3, 3);		-- BY DEFAULT takes an explicit value
+DELETE FROM fid.gen WHERE id > 990 AND id < 1000;
+INSERT INTO fid.gen (a) VALUES (1), (2);		-- the sequences moved past the deleted rows
+
+-- Dropped columns (data written before the drop) and a fast default
+-- (attmissingval) added after the rows.
+CREATE TABLE fid.dropped (
+	a		integer,
+	b		text,
+	c		integer,
+	d		text,
+	e		bigint
+);
+INSERT INTO fid.dropped SELECT i, md5(i::text), i * 2, 'd' || i, i FROM generate_series(1, 500) AS i;
+ALTER TABLE fid.dropped DROP COLUMN b;
+ALTER TABLE fid.dropped DROP COLUMN e;
+ALTER TABLE fid.dropped ADD COLUMN f text NOT NULL DEFAULT 'fast default';
+ALTER TABLE fid.dropped ADD COLUMN g integer DEFAULT 42;
+INSERT INTO fid.dropped (a, c, d, f, g) VALUES (1000, 2000, 'after', 'explicit', NULL);
+
+-- Empty tables.
+CREATE TABLE fid.empty (
+	id		integer PRIMARY KEY,
+	t		text DEFAULT 'x' CHECK (t <> ''),
+	UNIQUE (t, id)
+);
+CREATE INDEX ON fid.empty (lower(t)) WHERE id > 0;
+
+-- A table with zero columns, with rows.
+CREATE TABLE fid.z ();
+INSERT INTO fid.z DEFAULT VALUES;
+INSERT INTO fid.z DEFAULT VALUES;
+INSERT INTO fid.z DEFAULT VALUES;
+
+-- A partitioned table without partitions.
+CREATE TABLE fid.noparts (k date NOT NULL, v text) PARTITION BY RANGE (k);
+
+-- Three levels: range by date -> list by region (with default) -> hash,
+-- with a range default partition and partitions in another schema.
+CREATE TABLE fid.sales (
+	id			bigint NOT NULL,
+	sale_date	date NOT NULL,
+	region		text NOT NULL,
+	amount		numeric(12, 2) CHECK (amount >= 0),
+	note		text,
+	PRIMARY KEY (id, sale_date, region)
+) PARTITION BY RANGE (sale_date);
+COMMENT ON TABLE fid.sales IS 'three levels: range -> list -> hash';
+COMMENT ON COLUMN fid.sales.region IS 'list key of level 2';
+CREATE INDEX sales_region_amount ON fid.sales (region, amount DESC NULLS LAST);
+CREATE INDEX sales_note_lower ON fid.sales (lower(note)) WHERE amount > 100;
+
+CREATE TABLE fid.sales_2024_01 PARTITION OF fid.sales
+	FOR VALUES FROM ('2024-01-01') TO ('2024-02-01') PARTITION BY LIST (region);
+CREATE TABLE fid.sales_2024_01_eu PARTITION OF fid.sales_2024_01
+	FOR VALUES IN ('eu', 'uk') PARTITION BY HASH (id);
+CREATE TABLE fid.sales_2024_01_eu_h0 PARTITION OF fid.sales_2024_01_eu FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE fid.sales_2024_01_eu_h1 PARTITION OF fid.sales_2024_01_eu FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE fid.sales_2024_01_us PARTITION OF fid.sales_2024_01 FOR VALUES IN ('us');
+CREATE TABLE fid.sales_2024_01_other PARTITION OF fid.sales_2024_01 DEFAULT;
+
+CREATE TABLE fid.sales_2024_02 PARTITION OF fid.sales
+	FOR VALUES FROM ('2024-02-01') TO ('2024-03-01') PARTITION BY LIST (region);
+CREATE TABLE fid.sales_2024_02_eu PARTITION OF fid.sales_2024_02
+	FOR VALUES IN ('eu', 'uk') PARTITION BY HASH (id);
+CREATE TABLE fid.sales_2024_02_eu_h0 PARTITION OF fid.sales_2024_02_eu FOR VALUES WITH (MODULUS 3, REMAINDER 0);
+CREATE TABLE fid.sales_2024_02_eu_h1 PARTITION OF fid.sales_2024_02_eu FOR VALUES WITH (MODULUS 3, REMAINDER 1);
+CREATE TABLE fid.sales_2024_02_eu_h2 PARTITION OF fid.sales_2024_02_eu FOR VALUES WITH (MODULUS 3, REMAINDER 2);
+CREATE TABLE fid.sales_2024_02_us PARTITION OF fid.sales_2024_02 FOR VALUES IN ('us', NULL);
+CREATE TABLE fid.sales_2024_02_other PARTITION OF fid.sales_2024_02 DEFAULT;
+
+-- March lives in schema fid_parts; below it, one partition back in fid.
+CREATE TABLE fid_parts.sales_2024_03 PARTITION OF fid.sales
+	FOR VALUES FROM ('2024-03-01') TO ('2024-04-01') PARTITION BY LIST (region);
+CREATE TABLE fid_parts.sales_2024_03_eu PARTITION OF fid_parts.sales_2024_03
+	FOR VALUES IN ('eu') PARTITION BY HASH (id);
+CREATE TABLE fid_parts.sales_2024_03_eu_h0 PARTITION OF fid_parts.sales_2024_03_eu FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE fid.sales_2024_03_eu_h1 PARTITION OF fid_parts.sales_2024_03_eu FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE fid_parts.sales_2024_03_other PARTITION OF fid_parts.sales_2024_03 DEFAULT;
+-- an empty leaf
+CREATE TABLE fid.sales_2024_04 PARTITION OF fid.sales FOR VALUES FROM ('2024-04-01') TO ('2024-05-01');
+-- the range default
+CREATE TABLE fid.sales_rest PARTITION OF fid.sales DEFAULT;
+
+INSERT INTO fid.sales
+SELECT i, date '2024-01-01' + (i % 91), (ARRAY['eu', 'uk', 'us', 'apac', 'latam'])[1 + i % 5],
+	   (i % 1000) / 4.0, CASE WHEN i % 7 = 0 THEN NULL ELSE 'note ' || md5(i::text) END
+  FROM generate_series(1, 3000) AS i;
+INSERT INTO fid.sales VALUES
+	(10001, '1999-12-31', 'eu', 1, 'to the range default'),
+	(10002, '2030-01-01', 'us', 2, 'to the range default'),
+	(10003, '2024-01-15', '', 3, 'empty region -> list default'),
+	(10004, '2024-02-15', 'us', 0, 'us'),
+	(10005, '2024-03-15', 'eu', 999.99, E'march\teu');
+
+-- List by an expression -> multi-column range with MINVALUE/MAXVALUE.
+CREATE TABLE fid.events (
+	id		integer NOT NULL,
+	code	text NOT NULL,
+	yr		integer NOT NULL,
+	mo		integer NOT NULL,
+	payload	jsonb,
+	CONSTRAINT "month ok" CHECK (mo BETWEEN 1 AND 12)
+) PARTITION BY LIST (lower(code));
+CREATE TABLE fid.events_a PARTITION OF fid.events FOR VALUES IN ('a', 'aa')
+	PARTITION BY RANGE (yr, mo);
+CREATE TABLE fid.events_a_old PARTITION OF fid.events_a FOR VALUES FROM (MINVALUE, MINVALUE) TO (2020, 6);
+CREATE TABLE fid.events_a_new PARTITION OF fid.events_a FOR VALUES FROM (2020, 6) TO (MAXVALUE, MAXVALUE);
+CREATE TABLE fid.events_b PARTITION OF fid.events FOR VALUES IN ('b');
+CREATE TABLE fid.events_rest PARTITION OF fid.events DEFAULT;
+CREATE INDEX events_payload ON fid.events USING gin (payload jsonb_path_ops);
+INSERT INTO fid.events
+SELECT i, (ARRAY['A', 'a', 'aa', 'B', 'c', 'Cc'])[1 + i % 6], 2015 + i % 10, 1 + i % 12,
+	   CASE WHEN i % 3 = 0 THEN NULL ELSE jsonb_build_object('i', i, 'tags', jsonb_build_array('x', i % 5)) END
+  FROM generate_series(1, 600) AS i;
+
+-- Hash at the top, with leaves whose physical column order differs from
+-- the parent's (one created standalone with a dropped column, then
+-- attached).
+CREATE TABLE fid.hashed (
+	k		integer NOT NULL,
+	v		text,
+	w		numeric DEFAULT 0
+) PARTITION BY HASH (k);
+CREATE TABLE fid.hashed_0 (w numeric DEFAULT 0, junk text, v text, k integer NOT NULL);
+ALTER TABLE fid.hashed_0 DROP COLUMN junk;
+ALTER TABLE fid.hashed ATTACH PARTITION fid.hashed_0 FOR VALUES WITH (MODULUS 4, REMAINDER 0);
+CREATE TABLE fid.hashed_1 PARTITION OF fid.hashed FOR VALUES WITH (MODULUS 4, REMAINDER 1);
+CREATE TABLE fid.hashed_2 PARTITION OF fid.hashed FOR VALUES WITH (MODULUS 4, REMAINDER 2);
+CREATE TABLE fid.hashed_3 PARTITION OF fid.hashed FOR VALUES WITH (MODULUS 4, REMAINDER 3);
+CREATE INDEX ON fid.hashed (k) INCLUDE (v);
+INSERT INTO fid.hashed SELECT i, md5(i::text), i / 3.0 FROM generate_series(1, 1000) AS i;
+
+-- A foreign key (added after the data on restore).
+CREATE TABLE fid.ref_parent (
+	id		integer PRIMARY KEY,
+	name	text UNIQUE
+);
+CREATE TABLE fid.ref_child (
+	id			integer PRIMARY KEY,
+	parent_id	integer REFERENCES fid.ref_parent (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+	parent_name	text,
+	CONSTRAINT child_name_fk FOREIGN KEY (parent_name) REFERENCES fid.ref_parent (name) ON UPDATE CASCADE
+);
+INSERT INTO fid.ref_parent SELECT i, 'p' || i FROM generate_series(1, 100) AS i;
+INSERT INTO fid.ref_child SELECT i, 1 + i % 100, CASE WHEN i % 2 = 0 THEN 'p' || (1 + i % 100) END
+  FROM generate_series(1, 300) AS i;
+
+-- Odd names: a plain table with quotes, a slash, dots, '..', a space and
+-- unicode in its name, odd column names, and a 63-byte column name.
+CREATE TABLE "we""ird sch"."a/b..c ü" (
+	"col ""q"""		text PRIMARY KEY,
+	"sp ace"		integer DEFAULT 1,
+	"UPPER"			integer,
+	"select"		text,
+	"oid"			integer,
+	"ü_cccccccccccccccccccccccccccccccccccccccccccccccccccccccccc63"	text,
+	"a.b/c"			integer CHECK ("a.b/c" IS DISTINCT FROM 0)
+);
+COMMENT ON TABLE "we""ird sch"."a/b..c ü" IS 'it''s "odd"';
+COMMENT ON COLUMN "we""ird sch"."a/b..c ü"."col ""q""" IS 'quoted "q"';
+CREATE INDEX "idx ""odd"" ü" ON "we""ird sch"."a/b..c ü" ("UPPER", "select" DESC);
+INSERT INTO "we""ird sch"."a/b..c ü"
+SELECT 'k' || i || CASE WHEN i % 3 = 0 THEN E'"\'\\/' ELSE '' END, i, -i, 'sel' || i, i,
+	   repeat('ü', i % 10), NULLIF(i % 5, 0)
+  FROM generate_series(1, 200) AS i;
+
+-- A partitioned table with a 63-byte name, partitioned by the quoted
+-- column, with partitions named '.', '..', with a slash, 63 bytes long, and
+-- one in another schema.
+CREATE TABLE "we""ird sch"."üttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt63" (
+	"col ""q"""	text NOT NULL,
+	n		integer
+) PARTITION BY LIST ("col ""q""");
+CREATE TABLE "we""ird sch"."." PARTITION OF "we""ird sch"."üttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt63"
+	FOR VALUES IN ('dot');
+CREATE TABLE "we""ird sch"."p/1..x ü" PARTITION OF "we""ird sch"."üttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt63"
+	FOR VALUES IN ('slash', 'a/b', '..');
+CREATE TABLE "we""ird sch"."püüüüüüüüüüüüüüüüüüüüüüüüüüüüüüü" PARTITION OF "we""ird sch"."üttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt63"
+	FOR VALUES IN ('long');
+CREATE TABLE fid_parts."Q""uoted" PARTITION OF "we""ird sch"."üttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt63"
+	FOR VALUES IN ('elsewhere', E'it''s "x"');
+CREATE TABLE "we""ird sch".".." PARTITION OF "we""ird sch"."üttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt63"
+	DEFAULT;
+INSERT INTO "we""ird sch"."üttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt63"
+SELECT (ARRAY['dot', 'slash', 'a/b', '..', 'long', 'elsewhere', E'it''s "x"', 'other', ''])[1 + i % 9], i
+  FROM generate_series(1, 450) AS i;
+
+-- A table in schema public.
+CREATE TABLE public.t_public (id serial PRIMARY KEY, v text);
+INSERT INTO public.t_public (v) SELECT 'v' || i FROM generate_series(1, 50) AS i;
+
+ANALYZE;
