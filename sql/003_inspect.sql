@@ -197,8 +197,6 @@ SELECT pb_err($$SELECT * FROM partback.get_backup_list('/tmp/partback_regress/in
 SELECT pb_err($$SELECT partback.get_backup_meta(NULL, 'contrib_regression', 'pbr.plain', 'plain')$$);
 SELECT pb_err($$SELECT partback.get_backup_meta('/tmp/partback_regress/inspect', NULL, 'pbr.plain', 'plain')$$);
 SELECT pb_err($$SELECT partback.get_backup_meta('/tmp/partback_regress/inspect', 'contrib_regression', NULL, 'plain')$$);
--- NOTE: a NULL partition is reported as a partition "<NULL>" (a bug: it
--- should be 22004 "partition must not be NULL" like the other arguments)
 SELECT pb_err($$SELECT partback.get_backup_meta('/tmp/partback_regress/inspect', 'contrib_regression', 'pbr.plain', NULL)$$);
 SELECT pb_err($$SELECT * FROM partback.check_backup(NULL)$$);
 SELECT pb_err($$SELECT * FROM partback.check_backup('/tmp/partback_regress/inspect', NULL)$$);
@@ -232,8 +230,7 @@ SELECT pb_err($$SELECT partback.get_backup_meta('/tmp/partback_regress/inspect',
 SELECT pb_err($$SELECT * FROM partback.check_backup('/tmp/partback_regress/inspect', 'nosuchdb')$$);
 SELECT pb_err($$SELECT * FROM partback.check_backup('/tmp/partback_regress/inspect', backup_id => 99)$$);
 SELECT pb_err($$SELECT * FROM partback.check_backup('/tmp/partback_regress/inspect', backup_id => 0)$$);
--- a filter that matches nothing checks nothing
--- NOTE: so a misspelt table name reads as "healthy" (a bug: an unknown
--- source_table should fail as in get_backup_list)
-SELECT count(*) FROM partback.check_backup('/tmp/partback_regress/inspect', source_table => 'pbr.nosuch');
+-- a misspelt table name is an error, not a healthy result
+SELECT pb_err($$SELECT count(*) FROM partback.check_backup('/tmp/partback_regress/inspect', source_table => 'pbr.nosuch')$$);
+-- a partition pattern that matches nothing checks nothing
 SELECT count(*) FROM partback.check_backup('/tmp/partback_regress/inspect', partition => 'nosuch%');

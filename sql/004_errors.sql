@@ -16,8 +16,7 @@ SELECT count(*) AS jobs_before FROM partback.jobs \gset
 SELECT pb_err($$SELECT partback.backup_db(NULL)$$);
 SELECT pb_err($$SELECT partback.backup_db('/tmp/partback_regress/e', force => NULL)$$);
 SELECT pb_err($$SELECT partback.backup_db('/tmp/partback_regress/e_wait1', wait => NULL)$$);
--- NOTE: wait is checked only after the backup dir was prepared, so this
--- failed call leaves a new backup dir behind (a bug: it should not)
+-- a refused call leaves no backup dir behind
 SELECT pg_stat_file('/tmp/partback_regress/e_wait1', missing_ok => true) IS NULL AS no_dir;
 -- bad backup dirs
 SELECT pb_err($$SELECT partback.backup_db('')$$);
@@ -133,7 +132,7 @@ SELECT pb_err($$SELECT partback.restore_db('/tmp/partback_regress/db', schemas =
 SELECT pb_err($$SELECT partback.restore_db('/tmp/partback_regress/db', schemas => ARRAY[NULL]::text[])$$);
 SELECT pb_err($$SELECT partback.restore_db('/tmp/partback_regress/db', parallel => 0)$$);
 SELECT pb_err($$SELECT partback.restore_db('/tmp/partback_regress/db', parallel => -1)$$);
--- a schema the backup does not hold: the job finds no table
+-- a schema the backup does not hold: refused by the call
 SELECT pb_err($$SELECT partback.restore_db('/tmp/partback_regress/db', schemas => ARRAY['nosuch'],
 										   wait => true)$$);
 
@@ -154,9 +153,11 @@ SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.n
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'plain')$$);
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.q2021')$$);
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', '')$$);
--- NOTE: the fully quoted form of a name that needs no quotes is not
--- recognised (a bug: '"pbr"."plain"' is the same table as 'pbr.plain')
-SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', '"pbr"."plain"')$$);
+-- the SQL identifier form of a name is recognised too
+SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', '"pbr"."plain"',
+										 target_table => 'pbr.plain_quoted', wait => true)$$);
+SELECT count(*) FROM pbr.plain_quoted;
+DROP TABLE pbr.plain_quoted;
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.plain', backup_id => 99)$$);
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.plain', backup_id => 0)$$);
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.plain', backup_id => -1)$$);
@@ -168,9 +169,7 @@ SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.p
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.plain', target_table => 'a..b')$$);
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.plain', target_table => '"open')$$);
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.plain', target_table => 'pbr.')$$);
--- too many dots: found only by the job
--- NOTE: so with wait => false the call succeeds and the job fails later (a
--- bug: the call should refuse it, as it refuses 'a..b')
+-- too many dots: refused by the call
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.plain',
 											 target_table => 'db.pbr.plain_copy', wait => true)$$);
 SELECT pb_err($$SELECT partback.restore_table('/tmp/partback_regress/db', 'pbr.plain',

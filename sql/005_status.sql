@@ -61,8 +61,7 @@ SELECT count(*) FROM pbr.quotes_status;
 DROP TABLE pbr.quotes_status;
 
 -- a failed job: state, SQLSTATE and message
--- NOTE: a job that ends before it has tasks shows state NULL and no table in
--- get_backup_status() (a bug: the job's state should show)
+-- a job that ends before it has tasks shows its state in get_backup_status()
 SELECT partback.restore('/tmp/partback_regress/status', 'pbr.quotes', 'nomatch') AS job \gset
 SELECT partback.wait_job(:job);
 SELECT job_type, state, tables, error_code, error FROM partback.jobs WHERE job_id = :job;
@@ -109,8 +108,7 @@ SELECT pb_err($$SELECT partback.wait_job(9223372036854775807)$$);
 SELECT pb_err($$SELECT partback.wait_job(9223372036854775807, '1 s')$$);
 SELECT pb_err($$SELECT partback.cancel_job(-1)$$);
 SELECT pb_err($$SELECT partback.cancel_job(9223372036854775807)$$);
--- NOTE: cancel_job is STRICT and returns NULL, where wait_job(NULL) raises
-SELECT partback.cancel_job(NULL);
+SELECT pb_err($$SELECT partback.cancel_job(NULL)$$);
 -- wait_job cannot see progress in a REPEATABLE READ snapshot
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT pb_err(format('SELECT partback.wait_job(%s)', :job));
@@ -145,8 +143,7 @@ DROP FUNCTION public.pb_err(text), public.pb_content(regclass), public.pb_tree(r
 DROP EXTENSION partback;
 SELECT count(*) AS objects_left FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'partback';
--- NOTE: the schema partback, created by CREATE EXTENSION from the control
--- file's "schema", is not a member of the extension and stays behind
+-- the schema partback belongs to the extension and goes with it
 SELECT count(*) AS schema_left FROM pg_namespace WHERE nspname = 'partback';
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS partback;

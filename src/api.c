@@ -141,6 +141,11 @@ check_backup_table(Oid relid)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("\"%s\" is a temporary table", name),
 				 errhint("Temporary tables are visible only to their session and cannot be backed up by a worker.")));
+	if (get_rel_namespace(relid) == get_namespace_oid("partback", false))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is part of partback's job catalog", name),
+				 errhint("The job catalog is not backed up.")));
 	if (get_rel_relispartition(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -219,9 +224,18 @@ check_restore_table(PbJob *job)
 						  4, types, values, nulls, true, 1);
 	if (job->target_table)
 	{
+		bool		isnull;
+
 		values[0] = CStringGetTextDatum(job->target_table);
-		SPI_execute_with_args("SELECT pg_catalog.parse_ident($1)",
+		SPI_execute_with_args("SELECT pg_catalog.cardinality(pg_catalog.parse_ident($1))",
 							  1, types, values, NULL, true, 1);
+		if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										1, &isnull)) > 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("target table \"%s\" has too many dotted names",
+							job->target_table),
+					 errhint("Give the target as table or schema.table.")));
 	}
 	SPI_finish();
 }
@@ -245,6 +259,7 @@ Datum
 partback_backup_db(PG_FUNCTION_ARGS)
 {
 	PbJob	   *job = palloc0(sizeof(PbJob));
+	bool		wait;
 	ListCell   *lc;
 
 	job->type = PB_JOB_BACKUP_DB;
@@ -256,8 +271,9 @@ partback_backup_db(PG_FUNCTION_ARGS)
 	job->force = bool_arg(fcinfo, 2, "force");
 	set_common(job, fcinfo, 3);
 	compression_arg(job, fcinfo, 5);
+	wait = bool_arg(fcinfo, 4, "wait");
 	pb_repo_init(job->backup_dir);
-	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 4, "wait")));
+	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
 /* backup_table(backup_dir, tbl, force, parallel, wait, compression) */
@@ -265,6 +281,7 @@ Datum
 partback_backup_table(PG_FUNCTION_ARGS)
 {
 	PbJob	   *job = palloc0(sizeof(PbJob));
+	bool		wait;
 
 	job->type = PB_JOB_BACKUP_TABLE;
 	job->backup_dir = backup_dir_arg(fcinfo);
@@ -275,8 +292,9 @@ partback_backup_table(PG_FUNCTION_ARGS)
 	job->force = bool_arg(fcinfo, 2, "force");
 	set_common(job, fcinfo, 3);
 	compression_arg(job, fcinfo, 5);
+	wait = bool_arg(fcinfo, 4, "wait");
 	pb_repo_init(job->backup_dir);
-	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 4, "wait")));
+	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
 /* backup(backup_dir, tbl, partitions, force, parallel, wait, compression) */
@@ -284,6 +302,7 @@ Datum
 partback_backup(PG_FUNCTION_ARGS)
 {
 	PbJob	   *job = palloc0(sizeof(PbJob));
+	bool		wait;
 
 	job->type = PB_JOB_BACKUP;
 	job->backup_dir = backup_dir_arg(fcinfo);
@@ -304,8 +323,39 @@ partback_backup(PG_FUNCTION_ARGS)
 	job->force = bool_arg(fcinfo, 3, "force");
 	set_common(job, fcinfo, 4);
 	compression_arg(job, fcinfo, 6);
+	wait = bool_arg(fcinfo, 5, "wait");
 	pb_repo_init(job->backup_dir);
-	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 5, "wait")));
+	PG_RETURN_INT64(pb_submit_job(job, wait));
+}
+
+/* The backup restore_db would use must hold a table in the schemas given. */
+static void
+check_restore_schemas(PbJob *job, Datum schemas)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT8OID};
+	Datum		values[4];
+	char		nulls[4] = "   ";
+	bool		isnull;
+	int64		count;
+
+	values[0] = CStringGetTextDatum(job->backup_dir);
+	values[1] = CStringGetTextDatum(job->source_db);
+	values[2] = schemas;
+	values[3] = Int64GetDatum(job->backup_id);
+	if (job->backup_id == 0)
+		nulls[3] = 'n';
+	SPI_connect();
+	SPI_execute_with_args("SELECT count(*) FROM partback._restore_tables($1, $2, $3, NULL, $4)",
+						  4, types, values, nulls, true, 1);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										1, &isnull));
+	SPI_finish();
+	if (count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
+				 errmsg("the backup of database \"%s\" in \"%s\" has no table in the schemas given",
+						job->source_db, job->backup_dir),
+				 errhint("partback.list_backups() and get_backup_list() show what a backup holds.")));
 }
 
 /* restore_db(backup_dir, source_db, schemas, backup_id, force, parallel, wait) */
@@ -313,6 +363,7 @@ Datum
 partback_restore_db(PG_FUNCTION_ARGS)
 {
 	PbJob	   *job = palloc0(sizeof(PbJob));
+	bool		wait;
 
 	job->type = PB_JOB_RESTORE_DB;
 	job->backup_dir = backup_dir_arg(fcinfo);
@@ -322,8 +373,11 @@ partback_restore_db(PG_FUNCTION_ARGS)
 	backup_id_arg(job, fcinfo, 3);
 	job->force = bool_arg(fcinfo, 4, "force");
 	set_common(job, fcinfo, 5);
+	wait = bool_arg(fcinfo, 6, "wait");
 	check_restore_source(job);
-	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 6, "wait")));
+	if (job->schemas)
+		check_restore_schemas(job, PG_GETARG_DATUM(2));
+	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
 /*

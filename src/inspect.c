@@ -21,6 +21,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/varlena.h"
 
 #include "partback.h"
 
@@ -137,6 +138,8 @@ typedef struct CheckState
 	const char *table_filter;
 	const char *partition_filter;
 	List	   *referenced;		/* files named by any manifest, relative to db_dir */
+	bool		table_seen;		/* table_filter matched a table */
+	int			problems;
 } CheckState;
 
 static void
@@ -154,6 +157,7 @@ report(CheckState *cs, const char *table, const char *partition,
 		values[i] = cols[i] ? CStringGetTextDatum(cols[i]) : (Datum) 0;
 	}
 	tuplestore_putvalues(cs->rsinfo->setResult, cs->rsinfo->setDesc, values, nulls);
+	cs->problems++;
 }
 
 /* Path of a file relative to the backup dir, as check_backup shows it. */
@@ -314,6 +318,25 @@ check_partition(CheckState *cs, const char *table, JsonbContainer *p)
 	}
 }
 
+/*
+ * Does a manifest's table entry match a 'schema.table' argument?  The same
+ * rule as partback._table_name_matches(): the plain form, or SQL identifiers.
+ */
+static bool
+table_matches(JsonbContainer *entry, const char *source_table)
+{
+	const char *schema = pb_json_str(entry, "schema", false);
+	const char *name = pb_json_str(entry, "name", false);
+	List	   *names;
+
+	if (strcmp(psprintf("%s.%s", schema, name), source_table) == 0)
+		return true;
+	if (!SplitIdentifierString(pstrdup(source_table), '.', &names) ||
+		list_length(names) != 2)
+		return false;
+	return strcmp(linitial(names), schema) == 0 && strcmp(lsecond(names), name) == 0;
+}
+
 static void
 check_manifest(CheckState *cs, int64 id, const char *manifest_path)
 {
@@ -334,12 +357,9 @@ check_manifest(CheckState *cs, int64 id, const char *manifest_path)
 									pb_json_str(t, "name", false));
 		JsonbContainer *parts = pb_json_container(t, "partitions");
 
-		if (cs->table_filter &&
-			strcmp(name, cs->table_filter) != 0 &&
-			strcmp(quote_qualified_identifier(pb_json_str(t, "schema", false),
-											  pb_json_str(t, "name", false)),
-				   cs->table_filter) != 0)
+		if (cs->table_filter && !table_matches(t, cs->table_filter))
 			continue;
+		cs->table_seen = true;
 		for (int j = 0; j < pb_json_array_size(parts); j++)
 			check_partition(cs, name, pb_json_array_container(parts, j));
 	}
@@ -411,6 +431,11 @@ partback_check_backup(PG_FUNCTION_ARGS)
 		int64		id = PG_GETARG_INT64(4);
 		bool		found = false;
 
+		if (id <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("backup_id must be positive, not " INT64_FORMAT, id)));
+
 		for (int i = 0; i < n; i++)
 			found |= (ids[i] == id);
 		if (!found)
@@ -427,6 +452,14 @@ partback_check_backup(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		check_manifest(&cs, ids[i], pb_manifest_path(cs.dir, db, ids[i]));
 	}
+
+	/* a misspelt name must not read as healthy (a damaged manifest may hide it) */
+	if (cs.table_filter && !cs.table_seen && cs.problems == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table \"%s\" is not in any backup of database \"%s\" in \"%s\"",
+						cs.table_filter, db, cs.dir),
+				 errhint("Name the table as schema.table, as partback.list_backups() and get_backup_list() show it.")));
 
 	if (whole)
 	{

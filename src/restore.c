@@ -48,6 +48,7 @@ typedef struct RestoreTable
 	char	   *target_name;
 	Oid			target;
 	bool		drop_missing;
+	int64		backup_id;		/* the backup restored from */
 	List	   *leaves;			/* RestoreLeaf */
 	int64		rows;
 	int64		bytes;
@@ -181,6 +182,7 @@ plan_tables(PbJob *job)
 		RestoreTable *t = palloc0(sizeof(RestoreTable));
 
 		t->source = psprintf("%s.%s", schema, name);
+		t->backup_id = pb_json_int(entry, "backup_id", "manifest");
 		t->definition = pb_json_text(pb_json_container(entry, "definition"));
 		t->target_schema = pstrdup(schema);
 		t->target_name = pstrdup(name);
@@ -496,7 +498,8 @@ pb_run_restore(PbJob *job)
 		pb_task_update(job->job_id, t->source, "succeeded", t->completed,
 					   t->rows, t->bytes, 0, NULL);
 	}
-	pb_job_finish(job->job_id, "succeeded", 0, NULL, NULL);
+	pb_job_finish(job->job_id, "succeeded",
+				  ((RestoreTable *) linitial(tables))->backup_id, NULL, NULL);
 	end_step();
 	MemoryContextSwitchTo(job_context);
 }

@@ -146,9 +146,33 @@ run_regress()
 		tail -n 40 "$REGRESS_DIR/server.log"
 		echo "---- end of server log ----"
 	fi
+	pb_log "regress: $ok passed, $bad failed"
+	PASSED=$((PASSED + ok))
+	FAILED=$((FAILED + bad))
+	run_definition_check
 	pb_stop_cluster "$REGRESS_DIR"
 	REGRESS_DIR=
-	pb_log "regress: $ok passed, $bad failed"
+}
+
+# test/sql_definition_check.sh: the definition capture and target matching
+# functions on their own, against the regress cluster; one check a line.
+run_definition_check()
+{
+	local log=$PB_TREE/definition.log rc=0 ok bad
+	pb_as_user env PGHOST="$PB_HOST" PGPORT="$PB_PORT" PGUSER="$PB_USER" \
+		timeout -k 10 300 bash "$PB_TREE/test/sql_definition_check.sh" \
+		>"$log" 2>&1 || rc=$?
+	ok=$(grep -c '^ok ' "$log")
+	bad=$(grep -c '^FAIL ' "$log")
+	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		bad=1
+	fi
+	if [ "$bad" -gt 0 ]; then
+		echo "---- definition checks ----"
+		cat "$log"
+		echo "---- end of definition checks ----"
+	fi
+	pb_log "definition checks: $ok passed, $bad failed"
 	PASSED=$((PASSED + ok))
 	FAILED=$((FAILED + bad))
 }

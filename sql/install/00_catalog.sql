@@ -3,6 +3,9 @@
 
 \echo Use "CREATE EXTENSION partback" to load this file. \quit
 
+-- The schema belongs to the extension, so DROP EXTENSION removes it.
+CREATE SCHEMA partback;
+
 CREATE SEQUENCE partback.job_id_seq;
 
 CREATE TABLE partback.job (

@@ -107,15 +107,27 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'partback_partition_meta'
 LANGUAGE C VOLATILE;
 
--- Does a manifest's table entry match a 'schema.table' argument?  Both the
--- plain form and the quoted SQL form (quote_ident on each part) are taken.
+-- Does a manifest's table entry match a 'schema.table' argument?  The plain
+-- form (names joined by a dot, as the status shows them) and SQL identifier
+-- syntax ('"My Schema".tbl', as parse_ident reads it) are both taken.
 CREATE FUNCTION partback._table_name_matches(entry jsonb, source_table text)
 RETURNS boolean
-LANGUAGE sql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT (entry->>'schema') || '.' || (entry->>'name') = source_table
-		OR quote_ident(entry->>'schema') || '.' || quote_ident(entry->>'name') = source_table
+DECLARE
+	names text[];
+BEGIN
+	IF (entry->>'schema') || '.' || (entry->>'name') = source_table THEN
+		RETURN true;
+	END IF;
+	BEGIN
+		names := parse_ident(source_table);
+	EXCEPTION WHEN invalid_parameter_value THEN
+		RETURN false;
+	END;
+	RETURN names = ARRAY[entry->>'schema', entry->>'name'];
+END
 $$;
 
 -- The manifest's entry for one table; the backup is the newest one holding it.
@@ -198,6 +210,9 @@ DECLARE
 	t jsonb := partback._table_entry(backup_dir, source_db, source_table, backup_id);
 	p jsonb;
 BEGIN
+	IF partition IS NULL THEN
+		RAISE EXCEPTION 'partition must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT e INTO p FROM jsonb_array_elements(t->'partitions') AS e
 	 WHERE e->>'path' = partition;
 	IF p IS NULL THEN
@@ -270,7 +285,7 @@ BEGIN
 	IF current_setting('transaction_isolation') <> 'read committed' THEN
 		RAISE EXCEPTION 'wait_job needs a READ COMMITTED transaction'
 			USING ERRCODE = 'active_sql_transaction',
-				  HINT = 'In REPEATABLE READ the job''s progress is invisible; call wait_job outside such a transaction.';
+				  HINT = 'A transaction''s snapshot would hide the job''s progress; call wait_job outside a REPEATABLE READ or SERIALIZABLE transaction.';
 	END IF;
 	LOOP
 		SELECT partback._effective_state(j.state, j.worker_pid) INTO st
@@ -289,12 +304,15 @@ $$;
 
 CREATE FUNCTION partback.cancel_job(job_id bigint)
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE STRICT
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	j partback.job;
 BEGIN
+	IF job_id IS NULL THEN
+		RAISE EXCEPTION 'job_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT * INTO j FROM partback.job WHERE partback.job.job_id = cancel_job.job_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'partback job % does not exist', job_id

@@ -15,7 +15,9 @@ AS $$
 					CASE WHEN t.state = 'succeeded' THEN 100.0 ELSE 0.0 END
 				ELSE round(100.0 * t.completed / t.partitions, 1) END,
 		   t.rows, t.bytes,
-		   CASE WHEN t.state IN ('queued', 'running') THEN partback._effective_state(t.state, j.worker_pid) ELSE t.state END,
+		   CASE WHEN t.state IS NULL OR t.state IN ('queued', 'running')
+				THEN partback._effective_state(coalesce(t.state, j.state), j.worker_pid)
+				ELSE t.state END,
 		   coalesce(t.started_at, j.started_at),
 		   t.finished_at,
 		   CASE WHEN t.state = 'running' AND t.completed > 0 AND t.completed < t.partitions
