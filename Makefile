@@ -5,6 +5,7 @@ OBJS = \
 	src/api.o \
 	src/job.o \
 	src/worker.o \
+	src/shmem.o \
 	src/backup.o \
 	src/restore.o \
 	src/inspect.o \

@@ -107,6 +107,7 @@ set_common(PbJob *job, FunctionCallInfo fcinfo, int parallel_arg)
 	job->compression = pb_compression_parse(partback_compression);
 	job->compression_level = partback_compression_level;
 	job->chunk_size_mb = partback_chunk_size_mb;
+	job->max_rate = partback_max_rate;
 }
 
 /*
@@ -151,6 +152,19 @@ check_backup_table(Oid relid)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is a partition", name),
 				 errhint("Back up its table and choose partitions with partback.backup(dir, tbl, partitions => ...).")));
+}
+
+static void
+check_table_free(Oid relid)
+{
+	Oid			type = OIDOID;
+	Datum		value = ObjectIdGetDatum(relid);
+
+	pb_check_tables_free("SELECT n.nspname || '.' || c.relname "
+						 "FROM pg_catalog.pg_class c "
+						 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+						 "WHERE c.oid = $1",
+						 1, &type, &value, NULL);
 }
 
 static bool
@@ -272,6 +286,16 @@ partback_backup_db(PG_FUNCTION_ARGS)
 	set_common(job, fcinfo, 3);
 	compression_arg(job, fcinfo, 5);
 	wait = bool_arg(fcinfo, 4, "wait");
+	{
+		Oid			type = TEXTARRAYOID;
+		Datum		value = PG_GETARG_DATUM(1);
+
+		pb_check_tables_free("SELECT n.nspname || '.' || c.relname "
+							 "FROM partback._db_tables($1) t "
+							 "JOIN pg_catalog.pg_class c ON c.oid = t.relid "
+							 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+							 1, &type, &value, PG_ARGISNULL(1) ? "n" : " ");
+	}
 	pb_repo_init(job->backup_dir);
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
@@ -289,6 +313,7 @@ partback_backup_table(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 1, "tbl");
 	job->table = PG_GETARG_OID(1);
 	check_backup_table(job->table);
+	check_table_free(job->table);
 	job->force = bool_arg(fcinfo, 2, "force");
 	set_common(job, fcinfo, 3);
 	compression_arg(job, fcinfo, 5);
@@ -310,6 +335,7 @@ partback_backup(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 1, "tbl");
 	job->table = PG_GETARG_OID(1);
 	check_backup_table(job->table);
+	check_table_free(job->table);
 	job->partitions = text_array_arg(fcinfo, 2, "partitions");
 	if (job->partitions)
 	{
@@ -326,6 +352,33 @@ partback_backup(PG_FUNCTION_ARGS)
 	wait = bool_arg(fcinfo, 5, "wait");
 	pb_repo_init(job->backup_dir);
 	PG_RETURN_INT64(pb_submit_job(job, wait));
+}
+
+/* No running job copies a table this restore would write. */
+static void
+check_targets_free(PbJob *job, Datum schemas)
+{
+	Oid			types[6] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
+
+	values[0] = CStringGetTextDatum(job->backup_dir);
+	values[1] = CStringGetTextDatum(job->source_db);
+	values[2] = schemas;
+	if (schemas == (Datum) 0)
+		nulls[2] = 'n';
+	values[3] = job->source_table ? CStringGetTextDatum(job->source_table) : (Datum) 0;
+	if (!job->source_table)
+		nulls[3] = 'n';
+	values[4] = job->target_table ? CStringGetTextDatum(job->target_table) : (Datum) 0;
+	if (!job->target_table)
+		nulls[4] = 'n';
+	values[5] = Int64GetDatum(job->backup_id);
+	if (job->backup_id == 0)
+		nulls[5] = 'n';
+	pb_check_tables_free("SELECT partback._restore_target(e, $5) "
+						 "FROM partback._restore_tables($1, $2, $3, $4, $6) e",
+						 6, types, values, nulls);
 }
 
 /* The backup restore_db would use must hold a table in the schemas given. */
@@ -377,6 +430,7 @@ partback_restore_db(PG_FUNCTION_ARGS)
 	check_restore_source(job);
 	if (job->schemas)
 		check_restore_schemas(job, PG_GETARG_DATUM(2));
+	check_targets_free(job, job->schemas ? PG_GETARG_DATUM(2) : (Datum) 0);
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
@@ -401,6 +455,7 @@ partback_restore_table(PG_FUNCTION_ARGS)
 	set_common(job, fcinfo, 6);
 	check_restore_source(job);
 	check_restore_table(job);
+	check_targets_free(job, (Datum) 0);
 	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 7, "wait")));
 }
 
@@ -427,6 +482,7 @@ partback_restore(PG_FUNCTION_ARGS)
 	set_common(job, fcinfo, 7);
 	check_restore_source(job);
 	check_restore_table(job);
+	check_targets_free(job, (Datum) 0);
 	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 8, "wait")));
 }
 
@@ -467,5 +523,6 @@ partback_migrate(PG_FUNCTION_ARGS)
 		job->source_db = pb_unescape_name(job->source_db);
 	}
 	check_restore_source(job);
+	check_targets_free(job, (Datum) 0);
 	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 3, "wait")));
 }

@@ -10,11 +10,14 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
+
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "common/hashfn.h"
+#include "common/string.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -37,21 +40,47 @@
 
 #include "partback.h"
 
+/* One chunk's data file, whether written by this job or taken over. */
+typedef struct ChunkFile
+{
+	char	   *name;
+	uint64		rows;
+	uint64		raw_bytes;
+	uint64		stored_bytes;
+	char		sha256[PARTBACK_SHA256_HEXLEN + 1];
+	XLogRecPtr	lsn;			/* newest page LSN when copied, or the LSN the
+								 * range was found unchanged against */
+	bool		inflight;
+	bool		reused;
+} ChunkFile;
+
 typedef struct BackupLeaf
 {
 	char	   *path;
 	Oid			relid;
 	List	   *path_elems;
 	char	   *bound;			/* NULL for a plain table */
+	char	   *rel_dir;		/* relative to the database dir */
+	char	   *columns;		/* JSON array */
+	char	   *partition_schema;
+	char	   *partition_name;
+	Oid			relfilenode;
+	int			nchunks;
+	BlockNumber chunk_blocks;
+	ChunkFile  *chunks;
 } BackupLeaf;
 
-typedef struct BackupTotals
+typedef struct BackupTable
 {
-	int			partitions;
-	int64		rows;
-	int64		bytes;
-	int64		stored_bytes;
-} BackupTotals;
+	Oid			relid;
+	char	   *schema;
+	char	   *name;
+	char	   *task_name;		/* schema.name */
+	char	   *definition;
+	List	   *leaves;			/* BackupLeaf */
+	bool		dropped;		/* gone before the snapshot was taken */
+} BackupTable;
+
 
 static char *
 timestamp_text(TimestampTz t)
@@ -216,82 +245,337 @@ copy_columns_json(Relation rel)
 }
 
 /*
- * Copy one leaf into its directory: data files of at most chunk_size_mb of
- * heap each, then the metadata file.  Appends the manifest's entry for it.
+ * One backup at a time writes into a database's part of a backup dir: it
+ * allocates the next backup id and names files after it.  An advisory lock
+ * held by the leader to its end says who does.
  */
 static void
-backup_leaf(PbJob *job, int64 backup_id, const char *db_dir,
-			const char *schema, const char *table, BackupLeaf *leaf,
-			Snapshot snapshot, StringInfo entries, BackupTotals *totals)
+lock_backup_dir(PbJob *job, const char *db_dir)
 {
-	Relation	rel = table_open(leaf->relid, AccessShareLock);
-	char	   *rel_dir = pb_partition_dir(schema, table, leaf->path_elems);
-	char	   *dir = psprintf("%s/%s", db_dir, rel_dir);
-	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-	BlockNumber chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
-	int			nchunks = Max(1, (nblocks + chunk_blocks - 1) / chunk_blocks);
+	LOCKTAG		tag;
+	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
+										   strlen(db_dir), 0);
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash,
+						 PB_LOCK_DIR);
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("another partback job is backing up database \"%s\" into \"%s\"",
+						job->source_db, job->backup_dir),
+				 errhint("Wait for it to end (partback.get_backup_status() shows it), then try again.")));
+}
+
+/*
+ * Files named "*.tmp" were being written by a job that did not finish; no
+ * other job writes here now (lock_backup_dir), so they can go.
+ */
+static void
+remove_temporary_files(const char *dir)
+{
+	bool		is_dir;
+	ListCell   *lc;
+
+	if (!pb_path_exists(dir, &is_dir) || !is_dir)
+		return;
+	foreach(lc, pb_list_dir(dir))
+	{
+		char	   *path = psprintf("%s/%s", dir, (char *) lfirst(lc));
+
+		(void) pb_path_exists(path, &is_dir);
+		if (is_dir)
+			remove_temporary_files(path);
+		else if (pg_str_endswith(path, PB_TMP_SUFFIX))
+			pb_unlink(path, true);
+	}
+}
+
+/*
+ * The next backup id: after every backup, and after every backup still
+ * being written or interrupted (marked by "<id>.inprogress"), so that an id
+ * whose files may lie around is never given out twice.
+ */
+static int64
+next_backup_id(const char *db_dir)
+{
+	char	   *mdir = psprintf("%s/manifests", db_dir);
+	int64		last = 0;
+	ListCell   *lc;
+
+	foreach(lc, pb_list_dir(mdir))
+	{
+		const char *name = lfirst(lc);
+
+		if (pb_is_manifest_name(name) || pb_is_inprogress_name(name))
+			last = Max(last, strtoi64(name, NULL, 10));
+	}
+	return last + 1;
+}
+
+/*
+ * Can chunk of leaf be taken from an earlier interrupted call instead of
+ * copied?  Only if its file is intact on disk, it covers the same blocks of
+ * the same relation file with the same columns, and nothing in that range
+ * changed since: no page newer than when it was copied and no transaction
+ * that was in progress then.  So the content equals what a copy now gives.
+ */
+static bool
+take_over_chunk(List *earlier, BackupTable *t, BackupLeaf *leaf, int chunk,
+				Relation rel, const char *db_dir)
+{
+	BlockNumber start = chunk * leaf->chunk_blocks;
+	bool		to_end = (chunk == leaf->nchunks - 1);
+	ListCell   *lc;
+
+	foreach(lc, earlier)
+	{
+		PbDoneChunk *c = lfirst(lc);
+		char	   *path;
+		const char *name;
+		struct stat st;
+		ChunkFile  *f = &leaf->chunks[chunk];
+
+		if (c->chunk != chunk || strcmp(c->path, leaf->path) != 0 ||
+			strcmp(c->table_name, t->task_name) != 0)
+			continue;
+		name = c->file + strlen(leaf->rel_dir) + 1;
+		if (c->inflight || c->relfilenode != leaf->relfilenode ||
+			c->start_block != start || c->to_end != to_end ||
+			(!to_end && c->nblocks != leaf->chunk_blocks) ||
+			strcmp(c->columns, leaf->columns) != 0 ||
+			strncmp(c->file, leaf->rel_dir, strlen(leaf->rel_dir)) != 0 ||
+			c->file[strlen(leaf->rel_dir)] != '/' || strchr(name, '/') != NULL)
+			return false;
+		path = psprintf("%s/%s", db_dir, c->file);
+		if (stat(path, &st) != 0 || st.st_size != c->stored_bytes)
+			return false;
+		if (pb_range_max_lsn(rel, start, leaf->chunk_blocks, to_end) > c->lsn)
+			return false;
+
+		f->name = pstrdup(name);
+		f->rows = c->rows;
+		f->raw_bytes = c->bytes;
+		f->stored_bytes = c->stored_bytes;
+		strlcpy(f->sha256, c->sha256, sizeof(f->sha256));
+		f->lsn = c->lsn;
+		f->inflight = false;
+		f->reused = true;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Plan one table under the snapshot: its definition, its leaves and their
+ * chunks.  Chunks that cannot be taken over become units of work.
+ */
+static void
+plan_table(PbJob *job, BackupTable *t, int64 backup_id, const char *db_dir,
+		   List *earlier, List **units)
+{
+	ListCell   *lc;
+
+	t->definition = capture_definition(t->relid);
+	t->leaves = table_leaves(t->relid, job->partitions);
+	foreach(lc, t->leaves)
+	{
+		BackupLeaf *leaf = lfirst(lc);
+		Relation	rel = table_open(leaf->relid, AccessShareLock);
+		BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+
+		check_readable(rel);
+		leaf->rel_dir = pb_partition_dir(t->schema, t->name, leaf->path_elems);
+		leaf->columns = copy_columns_json(rel);
+		leaf->partition_schema = get_namespace_name(RelationGetNamespace(rel));
+		leaf->partition_name = pstrdup(RelationGetRelationName(rel));
+		leaf->relfilenode = rel->rd_node.relNode;
+		leaf->chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
+		leaf->nchunks = Max(1, (nblocks + leaf->chunk_blocks - 1) / leaf->chunk_blocks);
+		leaf->chunks = palloc0(sizeof(ChunkFile) * leaf->nchunks);
+		pb_mkdir_p(psprintf("%s/%s", db_dir, leaf->rel_dir));
+
+		for (int chunk = 0; chunk < leaf->nchunks; chunk++)
+		{
+			PbUnit	   *unit;
+
+			if (take_over_chunk(earlier, t, leaf, chunk, rel, db_dir))
+				continue;
+			unit = palloc0(sizeof(PbUnit));
+			unit->relid = leaf->relid;
+			unit->chunk = chunk;
+			unit->start_block = chunk * leaf->chunk_blocks;
+			unit->nblocks = leaf->chunk_blocks;
+			unit->to_end = (chunk == leaf->nchunks - 1);
+			unit->nchunks = leaf->nchunks;
+			strlcpy(unit->table_name, t->task_name, sizeof(unit->table_name));
+			strlcpy(unit->path, leaf->path, sizeof(unit->path));
+			snprintf(unit->file, sizeof(unit->file), "%s/%010lld.%05d.copy%s",
+					 leaf->rel_dir, (long long) backup_id, chunk,
+					 pb_compression_suffix(job->compression));
+			/* where the result goes back to */
+			leaf->chunks[chunk].name = psprintf("%010lld.%05d.copy%s",
+												(long long) backup_id, chunk,
+												pb_compression_suffix(job->compression));
+			unit->leaf_index = foreach_current_index(lc);
+			*units = lappend(*units, unit);
+		}
+		table_close(rel, NoLock);
+	}
+}
+
+/*
+ * A copy worker's part: one chunk, in a transaction with the leader's
+ * snapshot; then its record, in a transaction of its own.
+ */
+void
+pb_backup_unit(PbWork *work, PbUnit *unit)
+{
+	MemoryContext unit_context = CurrentMemoryContext;
+	int			saved_iso = DefaultXactIsoLevel;
+	Relation	rel;
+	PbWriter   *w;
+	PbWriteResult res;
+	PbCopyStats stats;
+	char	   *columns;
+
+	pb_live_start(unit->table_name);
+
+	DefaultXactIsoLevel = XACT_REPEATABLE_READ;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	MemoryContextSwitchTo(unit_context);
+	DefaultXactIsoLevel = saved_iso;
+	ImportSnapshot(work->snapshot);
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	rel = table_open(unit->relid, AccessShareLock);
+	check_readable(rel);
+	columns = copy_columns_json(rel);
+	unit->relfilenode = rel->rd_node.relNode;
+	w = pb_writer_create(psprintf("%s/%s", work->db_dir, unit->file),
+						 work->compression, work->compression_level);
+	unit->rows = pb_copy_out(rel, GetActiveSnapshot(), unit->start_block,
+							 unit->nblocks, unit->to_end, w, work->max_rate, &stats);
+	pb_writer_finish(w, &res);
+	table_close(rel, NoLock);
+	unit->raw_bytes = res.raw_bytes;
+	unit->stored_bytes = res.stored_bytes;
+	strlcpy(unit->result_sha256, res.sha256, sizeof(unit->result_sha256));
+	unit->inflight = stats.inflight;
+	unit->max_lsn = stats.max_lsn;
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(unit_context);
+
+	/*
+	 * The range is unchanged later if no page is newer than the snapshot
+	 * (and no transaction was in flight): a page changed after the snapshot
+	 * holds changes this copy does not have.
+	 */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	MemoryContextSwitchTo(unit_context);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pb_chunk_record(work, unit, unit->nchunks, work->snapshot_lsn, columns);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/* Record chunks taken over from earlier calls as this job's too. */
+static void
+record_taken_over(PbJob *job, BackupTable *t)
+{
+	ListCell   *lc;
+
+	foreach(lc, t->leaves)
+	{
+		BackupLeaf *leaf = lfirst(lc);
+
+		for (int chunk = 0; chunk < leaf->nchunks; chunk++)
+		{
+			ChunkFile  *f = &leaf->chunks[chunk];
+			PbWork		work;
+			PbUnit		unit;
+
+			if (!f->reused)
+				continue;
+			memset(&work, 0, sizeof(work));
+			memset(&unit, 0, sizeof(unit));
+			work.job_id = job->job_id;
+			work.is_backup = true;
+			unit.relid = leaf->relid;
+			unit.relfilenode = leaf->relfilenode;
+			unit.chunk = chunk;
+			unit.start_block = chunk * leaf->chunk_blocks;
+			unit.nblocks = leaf->chunk_blocks;
+			unit.to_end = (chunk == leaf->nchunks - 1);
+			strlcpy(unit.table_name, t->task_name, sizeof(unit.table_name));
+			strlcpy(unit.path, leaf->path, sizeof(unit.path));
+			snprintf(unit.file, sizeof(unit.file), "%s/%s", leaf->rel_dir, f->name);
+			unit.rows = f->rows;
+			unit.raw_bytes = f->raw_bytes;
+			unit.stored_bytes = f->stored_bytes;
+			strlcpy(unit.result_sha256, f->sha256, sizeof(unit.result_sha256));
+			pb_chunk_record(&work, &unit, leaf->nchunks, f->lsn, leaf->columns);
+		}
+	}
+}
+
+/* Write a leaf's metadata file; append the manifest's entry for it. */
+static void
+write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
+		   BackupLeaf *leaf, StringInfo entries, int *reused, int64 *reused_bytes)
+{
 	StringInfoData meta;
 	StringInfoData files;
 	int64		rows = 0;
 	int64		bytes = 0;
 	int64		stored = 0;
+	bool		all_reused = true;
 	char	   *meta_name;
 	char	   *meta_sha;
-	char	   *now;
-
-	check_readable(rel);
-	pb_mkdir_p(dir);
+	char	   *now = timestamp_text(GetCurrentTimestamp());
 
 	initStringInfo(&files);
 	appendStringInfoChar(&files, '[');
-	for (int chunk = 0; chunk < nchunks; chunk++)
+	for (int chunk = 0; chunk < leaf->nchunks; chunk++)
 	{
-		char	   *name = psprintf("%010lld.%05d.copy%s", (long long) backup_id,
-									chunk, pb_compression_suffix(job->compression));
-		PbWriter   *w = pb_writer_create(psprintf("%s/%s", dir, name),
-										 job->compression, job->compression_level);
-		PbWriteResult res;
-		uint64		chunk_rows;
-		StringInfoData file;
+		ChunkFile  *f = &leaf->chunks[chunk];
 
-		chunk_rows = pb_copy_out(rel, snapshot, chunk * chunk_blocks, chunk_blocks,
-								 chunk == nchunks - 1, w);
-		pb_writer_finish(w, &res);
-
-		initStringInfo(&file);
-		appendStringInfoChar(&file, '{');
-		pb_json_add_str(&file, "name", name);
-		pb_json_add_int(&file, "rows", chunk_rows);
-		pb_json_add_int(&file, "bytes", res.raw_bytes);
-		pb_json_add_int(&file, "stored_bytes", res.stored_bytes);
-		pb_json_add_str(&file, "sha256", res.sha256);
-		appendStringInfoChar(&file, '}');
 		if (chunk > 0)
 			appendStringInfoString(&files, ",\n    ");
-		appendStringInfoString(&files, file.data);
-
-		rows += chunk_rows;
-		bytes += res.raw_bytes;
-		stored += res.stored_bytes;
+		appendStringInfoChar(&files, '{');
+		pb_json_add_str(&files, "name", f->name);
+		pb_json_add_int(&files, "rows", f->rows);
+		pb_json_add_int(&files, "bytes", f->raw_bytes);
+		pb_json_add_int(&files, "stored_bytes", f->stored_bytes);
+		pb_json_add_str(&files, "sha256", f->sha256);
+		appendStringInfoChar(&files, '}');
+		rows += f->rows;
+		bytes += f->raw_bytes;
+		stored += f->stored_bytes;
+		all_reused &= f->reused;
+		if (f->reused)
+			*reused_bytes += f->stored_bytes;
 	}
 	appendStringInfoChar(&files, ']');
+	if (all_reused)
+		(*reused)++;
 
-	now = timestamp_text(GetCurrentTimestamp());
 	initStringInfo(&meta);
 	appendStringInfoChar(&meta, '{');
 	pb_json_add_str(&meta, "format", "partback");
 	pb_json_add_int(&meta, "version", PARTBACK_FORMAT_VERSION);
 	pb_json_add_int(&meta, "backup_id", backup_id);
-	pb_json_add_str(&meta, "schema", schema);
-	pb_json_add_str(&meta, "table", table);
+	pb_json_add_str(&meta, "schema", t->schema);
+	pb_json_add_str(&meta, "table", t->name);
 	pb_json_add_str(&meta, "path", leaf->path);
 	pb_json_add_raw(&meta, "path_elems", text_to_cstring(DatumGetTextPP(
 		DirectFunctionCall1(array_to_json, text_list_datum(leaf->path_elems)))));
-	pb_json_add_str(&meta, "partition_schema",
-					get_namespace_name(RelationGetNamespace(rel)));
-	pb_json_add_str(&meta, "partition_name", RelationGetRelationName(rel));
+	pb_json_add_str(&meta, "partition_schema", leaf->partition_schema);
+	pb_json_add_str(&meta, "partition_name", leaf->partition_name);
 	pb_json_add_str(&meta, "bound", leaf->bound);
-	pb_json_add_raw(&meta, "columns", copy_columns_json(rel));
+	pb_json_add_raw(&meta, "columns", leaf->columns);
 	pb_json_add_str(&meta, "compression", pb_compression_name(job->compression));
 	pb_json_add_int(&meta, "rows", rows);
 	pb_json_add_int(&meta, "bytes", bytes);
@@ -301,7 +585,8 @@ backup_leaf(PbJob *job, int64 backup_id, const char *db_dir,
 	appendStringInfoString(&meta, "}\n");
 
 	meta_name = psprintf("%010lld.meta.json", (long long) backup_id);
-	meta_sha = pb_write_json_file(psprintf("%s/%s", dir, meta_name), meta.data);
+	meta_sha = pb_write_json_file(psprintf("%s/%s/%s", db_dir, leaf->rel_dir, meta_name),
+								  meta.data);
 
 	if (entries->len > 0 && entries->data[entries->len - 1] != '[')
 		appendStringInfoString(entries, ",\n      ");
@@ -311,94 +596,233 @@ backup_leaf(PbJob *job, int64 backup_id, const char *db_dir,
 	pb_json_add_int(entries, "rows", rows);
 	pb_json_add_int(entries, "bytes", bytes);
 	pb_json_add_int(entries, "stored_bytes", stored);
-	pb_json_add_str(entries, "meta", psprintf("%s/%s", rel_dir, meta_name));
+	pb_json_add_str(entries, "meta", psprintf("%s/%s", leaf->rel_dir, meta_name));
 	pb_json_add_str(entries, "meta_sha256", meta_sha);
 	pb_json_add_int(entries, "backup_id", backup_id);
 	pb_json_add_str(entries, "backed_up_at", now);
 	appendStringInfoChar(entries, '}');
-
-	totals->partitions++;
-	totals->rows += rows;
-	totals->bytes += bytes;
-	totals->stored_bytes += stored;
-	table_close(rel, NoLock);
 }
 
 /*
- * One backup at a time writes into a database's part of a backup dir: it
- * allocates the next backup id and names files after it.  An advisory lock
- * held to the end of the backup's transaction says who does.
+ * The interrupted calls this job continued are done with: their data files
+ * that this backup did not take over go (no manifest names them: their ids
+ * were never used for a finished backup), and so do their markers.
  */
 static void
-lock_backup_dir(PbJob *job, const char *db_dir)
+forget_earlier_calls(PbJob *job, const char *db_dir, const char *resume_key)
 {
-	LOCKTAG		tag;
-	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
-										   strlen(db_dir), 0);
+	Oid			type = INT8OID;
+	Datum		value = Int64GetDatum(job->job_id);
+	List	   *files = NIL;
+	ListCell   *lc;
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *mdir = psprintf("%s/manifests", db_dir);
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash, 3);
-	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("another partback job is backing up database \"%s\" into \"%s\"",
-						job->source_db, job->backup_dir),
-				 errhint("Wait for it to end (partback.get_backup_status() shows it), then try again.")));
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT DISTINCT c.file "
+							  "FROM partback.chunk c JOIN partback.job j USING (job_id), "
+							  "partback.job me "
+							  "WHERE me.job_id = $1 AND j.resume_key = me.resume_key "
+							  "AND j.job_id < me.job_id AND j.state <> 'succeeded' "
+							  "AND NOT EXISTS (SELECT FROM partback.chunk n "
+							  "  WHERE n.job_id = me.job_id AND n.file = c.file)",
+							  1, &type, &value, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not read the chunks of earlier jobs");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *file = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		files = lappend(files, pstrdup(file));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+
+	foreach(lc, files)
+	{
+		const char *file = lfirst(lc);
+		const char *name = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+		bool		is_dir;
+
+		/* only ever a file of a backup that was never finished */
+		if (strstr(file, "..") != NULL || file[0] == '/' || strlen(name) < 10 ||
+			pb_path_exists(psprintf("%s/%.10s.json", mdir, name), &is_dir) ||
+			!pb_path_exists(psprintf("%s/%.10s.inprogress", mdir, name), &is_dir))
+			continue;
+		pb_unlink(psprintf("%s/%s", db_dir, file), true);
+	}
+
+	foreach(lc, pb_list_dir(mdir))
+	{
+		const char *name = lfirst(lc);
+		char	   *path = psprintf("%s/%s", mdir, name);
+		Jsonb	   *marker;
+		const char *key;
+
+		if (!pb_is_inprogress_name(name))
+			continue;
+		marker = pb_read_json_file(path, NULL);
+		key = pb_json_str(&marker->root, "resume_key", true);
+		if (key && strcmp(key, resume_key) == 0)
+			pb_unlink(path, true);
+	}
 }
 
 /*
- * Run a backup job.  Everything happens in one REPEATABLE READ transaction,
- * whose snapshot is the backup's point in time; the job's success is
- * committed with it.  Returns the new backup's id.
+ * Run a backup job.
+ *
+ * 1. Claim the tables (one job per table) and record a task for each.
+ * 2. In a REPEATABLE READ transaction: lock the tables, take the snapshot
+ *	  that is the backup's point in time, export it, plan the chunks, and
+ *	  have the copy workers write them under that snapshot.
+ * 3. Write each partition's metadata, then the manifest, which makes the
+ *	  backup exist; record the job's success.
+ *
+ * Returns the new backup's id.
  */
 int64
 pb_run_backup(PbJob *job)
 {
 	int			saved_iso = DefaultXactIsoLevel;
+	MemoryContext job_context = CurrentMemoryContext;
+	char	   *db_dir = pb_db_dir(job->backup_dir, job->source_db);
+	char	   *marker;
+	char	   *resume_key;
+	int64		backup_id;
+	List	   *tables = NIL;
+	List	   *units = NIL;
+	List	   *earlier;
+	ListCell   *lc;
 	Snapshot	snapshot;
 	XLogRecPtr	lsn;
-	char	   *db_dir;
-	int64	   *ids;
-	int			nids;
-	int64		backup_id;
-	List	   *tables;
-	ListCell   *lc;
-	StringInfoData manifest;
-	MemoryContext leaf_context;
-	MemoryContext old;
-	List	   *task_names = NIL;
-	List	   *task_totals = NIL;
 	TimestampTz started;
+	char	   *snapshot_id;
+	dsm_segment *seg;
+	PbWork	   *work;
+	StringInfoData manifest;
 
+	/* 1. claim the tables */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(job_context);
+	resume_key = pb_job_resume_key(job->job_id);
+	foreach(lc, job_tables(job))
+	{
+		BackupTable *t = palloc0(sizeof(BackupTable));
+
+		t->relid = lfirst_oid(lc);
+		t->schema = get_namespace_name(get_rel_namespace(t->relid));
+		t->name = get_rel_name(t->relid);
+		if (t->schema == NULL || t->name == NULL)
+			continue;			/* dropped meanwhile */
+		t->task_name = psprintf("%s.%s", t->schema, t->name);
+		pb_job_lock_table(job->job_id, t->task_name, true);
+		pb_task_insert(job->job_id, t->task_name, NULL,
+					   list_length(table_leaves(t->relid, job->partitions)));
+		tables = lappend(tables, t);
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(job_context);
+
+	/* 2. copy under one snapshot */
 	DefaultXactIsoLevel = XACT_REPEATABLE_READ;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	DefaultXactIsoLevel = saved_iso;
+	MemoryContextSwitchTo(job_context);
 	started = GetCurrentTransactionStartTimestamp();
 
-	snapshot = GetTransactionSnapshot();
-	PushActiveSnapshot(snapshot);
-	lsn = GetXLogInsertRecPtr();
-
 	pb_repo_init(job->backup_dir);
-	db_dir = pb_db_dir(job->backup_dir, job->source_db);
 	lock_backup_dir(job, db_dir);
-	nids = pb_backup_ids(job->backup_dir, job->source_db, &ids);
-	backup_id = nids > 0 ? ids[nids - 1] + 1 : 1;
+	remove_temporary_files(db_dir);
 	pb_mkdir_p(psprintf("%s/manifests", db_dir));
+	backup_id = next_backup_id(db_dir);
+	marker = psprintf("%s/manifests/%010lld.inprogress", db_dir, (long long) backup_id);
+	{
+		StringInfoData m;
 
-	tables = job_tables(job);
-	/* lock every table and partition now, so DDL waits for the backup */
+		initStringInfo(&m);
+		appendStringInfoChar(&m, '{');
+		pb_json_add_int(&m, "job_id", job->job_id);
+		pb_json_add_str(&m, "resume_key", resume_key);
+		appendStringInfoString(&m, "}\n");
+		pb_write_small_file(marker, m.data, m.len);
+	}
+
+	/* lock everything first, so that DDL waits for the backup to end */
 	foreach(lc, tables)
 	{
-		Oid			relid = lfirst_oid(lc);
+		BackupTable *t = lfirst(lc);
 
-		LockRelationOid(relid, AccessShareLock);
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("a table to back up was dropped before the backup started")));
-		(void) find_all_inheritors(relid, AccessShareLock, NULL);
+		LockRelationOid(t->relid, AccessShareLock);
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
+		{
+			t->dropped = true;
+			continue;
+		}
+		(void) find_all_inheritors(t->relid, AccessShareLock, NULL);
 	}
+	/* every change after this LSN is newer than the snapshot */
+	lsn = GetXLogInsertRecPtr();
+	snapshot = GetTransactionSnapshot();
+	PushActiveSnapshot(snapshot);
+	snapshot_id = ExportSnapshot(snapshot);
+
+	earlier = pb_earlier_chunks(job->job_id);
+	foreach(lc, tables)
+	{
+		BackupTable *t = lfirst(lc);
+
+		if (!t->dropped)
+			plan_table(job, t, backup_id, db_dir, earlier, &units);
+	}
+
+	work = pb_work_create(list_length(units), &seg);
+	work->job_id = job->job_id;
+	work->is_backup = true;
+	strlcpy(work->snapshot, snapshot_id, sizeof(work->snapshot));
+	work->snapshot_lsn = lsn;
+	work->compression = job->compression;
+	work->compression_level = job->compression_level;
+	work->max_rate = job->max_rate;
+	strlcpy(work->db_dir, db_dir, sizeof(work->db_dir));
+	foreach(lc, units)
+		work->units[foreach_current_index(lc)] = *(PbUnit *) lfirst(lc);
+
+	pb_work_run(work, seg, job->parallel);
+
+	/* take the results back */
+	foreach(lc, units)
+	{
+		PbUnit	   *u = &work->units[foreach_current_index(lc)];
+		BackupTable *t = NULL;
+		ListCell   *lc2;
+
+		foreach(lc2, tables)
+			if (strcmp(((BackupTable *) lfirst(lc2))->task_name, u->table_name) == 0)
+				t = lfirst(lc2);
+		{
+			BackupLeaf *leaf = list_nth(t->leaves, u->leaf_index);
+			ChunkFile  *f = &leaf->chunks[u->chunk];
+
+			f->rows = u->rows;
+			f->raw_bytes = u->raw_bytes;
+			f->stored_bytes = u->stored_bytes;
+			strlcpy(f->sha256, u->result_sha256, sizeof(f->sha256));
+		}
+	}
+	dsm_detach(seg);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(job_context);
+
+	/* 3. metadata, manifest, success */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(job_context);
 
 	initStringInfo(&manifest);
 	appendStringInfoChar(&manifest, '{');
@@ -415,45 +839,42 @@ pb_run_backup(PbJob *job)
 	pb_json_add_str(&manifest, "compression", pb_compression_name(job->compression));
 	appendStringInfoString(&manifest, ",\n  \"tables\": [");
 
-	leaf_context = AllocSetContextCreate(CurrentMemoryContext, "partback leaf",
-										 ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, tables)
 	{
-		Oid			relid = lfirst_oid(lc);
-		char	   *schema = get_namespace_name(get_rel_namespace(relid));
-		char	   *name = get_rel_name(relid);
-		char	   *definition = capture_definition(relid);
-		List	   *leaves = table_leaves(relid, job->partitions);
+		BackupTable *t = lfirst(lc);
 		StringInfoData entries;
-		BackupTotals *totals = palloc0(sizeof(BackupTotals));
+		int			reused = 0;
+		int64		reused_bytes = 0;
 		ListCell   *lc2;
 
+		if (t->dropped)
+		{
+			pb_task_update(job->job_id, t->task_name, "succeeded", 0, 0, 0, 0,
+						   "dropped before the backup's snapshot was taken");
+			continue;
+		}
+		record_taken_over(job, t);
 		initStringInfo(&entries);
 		appendStringInfoChar(&entries, '[');
-		foreach(lc2, leaves)
-		{
-			CHECK_FOR_INTERRUPTS();
-			old = MemoryContextSwitchTo(leaf_context);
-			backup_leaf(job, backup_id, db_dir, schema, name, lfirst(lc2),
-						snapshot, &entries, totals);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(leaf_context);
-		}
+		foreach(lc2, t->leaves)
+			write_leaf(job, backup_id, db_dir, t, lfirst(lc2), &entries, &reused,
+					   &reused_bytes);
 		appendStringInfoChar(&entries, ']');
 
-		if (foreach_current_index(lc) > 0)
+		if (manifest.data[manifest.len - 1] != '[')
 			appendStringInfoChar(&manifest, ',');
 		appendStringInfoString(&manifest, "\n    {");
-		pb_json_add_str(&manifest, "schema", schema);
-		pb_json_add_str(&manifest, "name", name);
+		pb_json_add_str(&manifest, "schema", t->schema);
+		pb_json_add_str(&manifest, "name", t->name);
 		pb_json_add_raw(&manifest, "partial", job->partitions ? "true" : "false");
-		pb_json_add_raw(&manifest, "definition", definition);
+		pb_json_add_raw(&manifest, "definition", t->definition);
 		appendStringInfoString(&manifest, ",\n     ");
 		pb_json_add_raw(&manifest, "partitions", entries.data);
 		appendStringInfoChar(&manifest, '}');
 
-		task_names = lappend(task_names, psprintf("%s.%s", schema, name));
-		task_totals = lappend(task_totals, totals);
+		pb_task_progress(job->job_id, t->task_name);
+		pb_task_finish(job->job_id, t->task_name, list_length(t->leaves), reused,
+					   reused_bytes);
 	}
 	appendStringInfoString(&manifest, "],\n  ");
 	pb_json_add_str(&manifest, "finished_at", timestamp_text(GetCurrentTimestamp()));
@@ -463,18 +884,12 @@ pb_run_backup(PbJob *job)
 	(void) pb_write_json_file(pb_manifest_path(job->backup_dir, job->source_db,
 											   backup_id),
 							  manifest.data);
+	pb_unlink(marker, false);
+	forget_earlier_calls(job, db_dir, resume_key);
 
-	foreach(lc, task_names)
-	{
-		BackupTotals *t = list_nth(task_totals, foreach_current_index(lc));
-
-		pb_task_insert(job->job_id, lfirst(lc), NULL, t->partitions);
-		pb_task_update(job->job_id, lfirst(lc), "succeeded", t->partitions,
-					   t->rows, t->bytes, t->stored_bytes, NULL);
-	}
 	pb_job_finish(job->job_id, "succeeded", backup_id, NULL, NULL);
-
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(job_context);
 	return backup_id;
 }

@@ -30,12 +30,13 @@ PG_FUNCTION_INFO_V1(partback_manifests);
 PG_FUNCTION_INFO_V1(partback_partition_meta);
 PG_FUNCTION_INFO_V1(partback_check_backup);
 
+/* The dir must hold backups of db, finished or not. */
 static void
 check_db(const char *dir, const char *db)
 {
-	int64	   *ids;
+	bool		is_dir;
 
-	if (pb_backup_ids(dir, db, &ids) == 0)
+	if (!pb_path_exists(pb_db_dir(dir, db), &is_dir) || !is_dir)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("backup directory \"%s\" holds no backup of database \"%s\"",
@@ -63,9 +64,13 @@ partback_manifest(PG_FUNCTION_ARGS)
 	int64		id;
 
 	pb_repo_open(dir);
+	check_db(dir, db);
 	n = pb_backup_ids(dir, db, &ids);
 	if (n == 0)
-		check_db(dir, db);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup directory \"%s\" holds no finished backup of database \"%s\"",
+						dir, db)));
 	if (PG_ARGISNULL(2))
 		id = ids[n - 1];
 	else
@@ -97,9 +102,8 @@ partback_manifests(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	pb_repo_open(dir);
+	check_db(dir, db);
 	n = pb_backup_ids(dir, db, &ids);
-	if (n == 0)
-		check_db(dir, db);
 	for (int i = 0; i < n; i++)
 	{
 		Datum		value = JsonbPGetDatum(pb_read_json_file(pb_manifest_path(dir, db, ids[i]), NULL));
@@ -140,6 +144,7 @@ typedef struct CheckState
 	List	   *referenced;		/* files named by any manifest, relative to db_dir */
 	bool		table_seen;		/* table_filter matched a table */
 	int			problems;
+	List	   *unfinished;		/* "<id>." prefixes of unfinished backups */
 } CheckState;
 
 static void
@@ -392,6 +397,10 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 				known = true;
 				break;
 			}
+		/* the files of an unfinished backup are reported with it */
+		foreach(lc2, cs->unfinished)
+			if (strncmp(lfirst(lc), lfirst(lc2), strlen(lfirst(lc2))) == 0)
+				known = true;
 		if (!known)
 			report(cs, NULL, NULL, shown_path(cs, rel),
 				   pg_str_endswith(rel, PB_TMP_SUFFIX) ? "leftover temporary file" : "extra file",
@@ -423,9 +432,8 @@ partback_check_backup(PG_FUNCTION_ARGS)
 
 	pb_repo_open(cs.dir);
 	cs.db_dir = pb_db_dir(cs.dir, db);
+	check_db(cs.dir, db);
 	n = pb_backup_ids(cs.dir, db, &ids);
-	if (n == 0)
-		check_db(cs.dir, db);
 	if (!PG_ARGISNULL(4))
 	{
 		int64		id = PG_GETARG_INT64(4);
@@ -469,8 +477,16 @@ partback_check_backup(PG_FUNCTION_ARGS)
 		{
 			char	   *name = lfirst(lc);
 
-			if (!pb_is_manifest_name(name))
-				report(&cs, NULL, NULL, psprintf("%s/manifests/%s", cs.db_dir + strlen(cs.dir) + 1, name),
+			char	   *shown = psprintf("%s/manifests/%s", cs.db_dir + strlen(cs.dir) + 1, name);
+
+			if (pb_is_inprogress_name(name))
+			{
+				report(&cs, NULL, NULL, shown, "unfinished backup", NULL,
+					   "a backup that is running or was interrupted; calling the same function again resumes it");
+				cs.unfinished = lappend(cs.unfinished, pnstrdup(name, 11));
+			}
+			else if (!pb_is_manifest_name(name))
+				report(&cs, NULL, NULL, shown,
 					   pg_str_endswith(name, PB_TMP_SUFFIX) ? "leftover temporary file" : "extra file",
 					   NULL, NULL);
 		}

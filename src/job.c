@@ -11,12 +11,18 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "storage/lock.h"
+#include "utils/pg_lsn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/json.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "partback.h"
 
@@ -112,6 +118,7 @@ pb_job_to_json(const PbJob *job)
 	pb_json_add_str(&buf, "compression", pb_compression_name(job->compression));
 	pb_json_add_int(&buf, "compression_level", job->compression_level);
 	pb_json_add_int(&buf, "chunk_size_mb", job->chunk_size_mb);
+	pb_json_add_int(&buf, "max_rate", job->max_rate);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
@@ -145,6 +152,7 @@ pb_job_from_json(const char *json)
 	job->compression = pb_compression_parse(s);
 	job->compression_level = (int) pb_json_int(c, "compression_level", "job arguments");
 	job->chunk_size_mb = (int) pb_json_int(c, "chunk_size_mb", "job arguments");
+	job->max_rate = (int) pb_json_int(c, "max_rate", "job arguments");
 	job->parallel = (int) pb_json_int(c, "parallel", "job arguments");
 	{
 		JsonbValue *v = getKeyJsonValueFromContainer(c, "force", 5, NULL);
@@ -171,6 +179,51 @@ pb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 	SPI_finish();
 }
 
+/*
+ * The job catalog is written as the owner of schema partback: a job runs
+ * with its user's rights, and that user may only read its own jobs.
+ */
+static Oid	saved_userid;
+static int	saved_sec_context;
+
+void
+pb_catalog_begin(void)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(NAMESPACEOID,
+						  ObjectIdGetDatum(get_namespace_oid("partback", false)));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "partback: cache lookup failed for schema partback");
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&saved_userid, &saved_sec_context);
+	SetUserIdAndSecContext(owner, saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+pb_catalog_end(void)
+{
+	SetUserIdAndSecContext(saved_userid, saved_sec_context);
+}
+
+void
+pb_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
+				const char *nulls, int expected)
+{
+	int			rc;
+
+	pb_catalog_begin();
+	SPI_connect();
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc != expected)
+		elog(ERROR, "partback: SPI_execute_with_args returned %s for \"%s\"",
+			 SPI_result_code_string(rc), sql);
+	SPI_finish();
+	pb_catalog_end();
+}
+
 static Datum
 text_or_null(const char *s, char *nulls, int i)
 {
@@ -178,19 +231,6 @@ text_or_null(const char *s, char *nulls, int i)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
-static void
-exec_with_nulls(const char *sql, int nargs, Oid *types, Datum *values,
-				char *nulls)
-{
-	int			rc;
-
-	SPI_connect();
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT && rc != SPI_OK_UPDATE)
-		elog(ERROR, "partback: SPI_execute_with_args returned %s for \"%s\"",
-			 SPI_result_code_string(rc), sql);
-	SPI_finish();
-}
 
 void
 pb_job_insert(const PbJob *job, const char *user_name)
@@ -206,10 +246,11 @@ pb_job_insert(const PbJob *job, const char *user_name)
 	values[4] = CStringGetTextDatum(job->source_db);
 	values[5] = CStringGetTextDatum(pb_job_to_json(job));
 	values[6] = Int32GetDatum(MyProcPid);
-	exec_with_nulls("INSERT INTO partback.job (job_id, user_name, job_type, backup_dir, "
-					"source_db, args, state, worker_pid, started_at) "
-					"VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'running', $7, now())",
-					7, types, values, nulls);
+	pb_catalog_exec("INSERT INTO partback.job (job_id, user_name, job_type, backup_dir, "
+					"source_db, args, state, worker_pid, started_at, resume_key) "
+					"VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'running', $7, now(), "
+					"partback._resume_key($6::jsonb))",
+					7, types, values, nulls, SPI_OK_INSERT);
 }
 
 void
@@ -227,14 +268,14 @@ pb_job_finish(int64 job_id, const char *state, int64 backup_id,
 		nulls[2] = 'n';
 	values[3] = text_or_null(sqlstate, nulls, 3);
 	values[4] = text_or_null(error, nulls, 4);
-	exec_with_nulls("UPDATE partback.job SET state = $2, backup_id = $3, "
+	pb_catalog_exec("UPDATE partback.job SET state = $2, backup_id = $3, "
 					"error_code = $4, error = $5, finished_at = clock_timestamp() "
 					"WHERE job_id = $1",
-					5, types, values, nulls);
+					5, types, values, nulls, SPI_OK_UPDATE);
 	/* tasks not finished end with their job */
-	exec_with_nulls("UPDATE partback.task SET state = $2, finished_at = clock_timestamp() "
+	pb_catalog_exec("UPDATE partback.task SET state = $2, finished_at = clock_timestamp() "
 					"WHERE job_id = $1 AND state IN ('queued', 'running')",
-					2, types, values, nulls);
+					2, types, values, nulls, SPI_OK_UPDATE);
 }
 
 void
@@ -249,9 +290,9 @@ pb_task_insert(int64 job_id, const char *table_name, const char *target_table,
 	values[1] = CStringGetTextDatum(table_name);
 	values[2] = text_or_null(target_table, nulls, 2);
 	values[3] = Int32GetDatum(partitions);
-	exec_with_nulls("INSERT INTO partback.task (job_id, table_name, target_table, "
+	pb_catalog_exec("INSERT INTO partback.task (job_id, table_name, target_table, "
 					"partitions, state, started_at) VALUES ($1, $2, $3, $4, 'queued', now())",
-					4, types, values, nulls);
+					4, types, values, nulls, SPI_OK_INSERT);
 }
 
 void
@@ -271,11 +312,262 @@ pb_task_update(int64 job_id, const char *table_name, const char *state,
 	values[5] = Int64GetDatum(bytes);
 	values[6] = Int64GetDatum(stored_bytes);
 	values[7] = text_or_null(error, nulls, 7);
-	exec_with_nulls("UPDATE partback.task SET state = $3, completed = $4, rows = $5, "
+	pb_catalog_exec("UPDATE partback.task SET state = $3, completed = $4, rows = $5, "
 					"bytes = $6, stored_bytes = $7, error = $8, "
 					"started_at = coalesce(started_at, clock_timestamp()), "
 					"finished_at = CASE WHEN $3 IN ('queued', 'running') THEN NULL "
 					"ELSE clock_timestamp() END "
 					"WHERE job_id = $1 AND table_name = $2",
-					8, types, values, nulls);
+					8, types, values, nulls, SPI_OK_UPDATE);
+}
+
+/*
+ * Record a unit of work that is safely done -- a chunk on disk, a
+ * partition loaded -- and count it in its task.  Runs in its own
+ * transaction, after the work's.
+ */
+void
+pb_chunk_record(PbWork *work, PbUnit *unit, int nchunks, XLogRecPtr lsn,
+				const char *columns)
+{
+	Oid			types[18] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID, OIDOID, OIDOID,
+		INT8OID, INT8OID, BOOLOID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID,
+	LSNOID, BOOLOID, TEXTOID};
+	Datum		values[18];
+
+	values[0] = Int64GetDatum(work->job_id);
+	values[1] = CStringGetTextDatum(unit->table_name);
+	values[2] = CStringGetTextDatum(unit->path);
+	values[3] = Int32GetDatum(unit->chunk);
+	values[4] = Int32GetDatum(nchunks);
+	values[5] = ObjectIdGetDatum(unit->relid);
+	values[6] = ObjectIdGetDatum(unit->relfilenode);
+	values[7] = Int64GetDatum(unit->start_block);
+	values[8] = Int64GetDatum(unit->nblocks);
+	values[9] = BoolGetDatum(unit->to_end);
+	values[10] = CStringGetTextDatum(unit->file);
+	values[11] = Int64GetDatum(unit->rows);
+	values[12] = Int64GetDatum(unit->raw_bytes);
+	values[13] = Int64GetDatum(unit->stored_bytes);
+	values[14] = CStringGetTextDatum(work->is_backup ? unit->result_sha256 : unit->sha256);
+	values[15] = LSNGetDatum(lsn);
+	values[16] = BoolGetDatum(unit->inflight);
+	values[17] = CStringGetTextDatum(columns);
+	pb_catalog_exec("INSERT INTO partback.chunk (job_id, table_name, path, chunk, nchunks, "
+				"relid, relfilenode, start_block, nblocks, to_end, file, rows, bytes, "
+				"stored_bytes, sha256, lsn, inflight, columns) "
+				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+				"$15, $16, $17, $18)",
+				18, types, values, NULL, SPI_OK_INSERT);
+	pb_task_progress(work->job_id, unit->table_name);
+}
+
+/*
+ * Bring a task's figures up to date with its done units.  The first
+ * statement locks the task row, so the second sees every unit committed by
+ * other workers before.
+ */
+void
+pb_task_progress(int64 job_id, const char *table_name)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(table_name);
+	pb_catalog_exec("UPDATE partback.task SET state = 'running' "
+					"WHERE job_id = $1 AND table_name = $2",
+					2, types, values, NULL, SPI_OK_UPDATE);
+	pb_catalog_exec("UPDATE partback.task t SET "
+				"rows = s.rows, bytes = s.bytes, stored_bytes = s.stored_bytes, "
+				"completed = s.completed "
+				"FROM (SELECT coalesce(sum(p.rows), 0) AS rows, "
+				"             coalesce(sum(p.bytes), 0) AS bytes, "
+				"             coalesce(sum(p.stored_bytes), 0) AS stored_bytes, "
+				"             count(*) FILTER (WHERE p.done) AS completed "
+				"        FROM (SELECT sum(c.rows) AS rows, sum(c.bytes) AS bytes, "
+				"                     sum(c.stored_bytes) AS stored_bytes, "
+				"                     count(*) = max(c.nchunks) AS done "
+				"                FROM partback.chunk c "
+				"               WHERE c.job_id = $1 AND c.table_name = $2 "
+				"               GROUP BY c.path) p) s "
+				"WHERE t.job_id = $1 AND t.table_name = $2",
+				2, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * One job at a time copies a table: a session advisory lock on its name,
+ * held by the leader to its end (keep); a caller only checks that it is
+ * free, so that a conflict fails the call at once.  A conflict names the
+ * job holding it.
+ */
+void
+pb_job_lock_table(int64 job_id, const char *table_name, bool keep)
+{
+	LOCKTAG		tag;
+	uint64		hash = hash_bytes_extended((const unsigned char *) table_name,
+										   strlen(table_name), 0);
+	Oid			types[4] = {OIDOID, OIDOID, OIDOID, INT8OID};
+	Datum		values[4];
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *holder = NULL;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash,
+						 PB_LOCK_TABLE);
+	if (LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL)
+	{
+		if (!keep)
+			LockRelease(&tag, ExclusiveLock, true);
+		return;
+	}
+
+	values[0] = ObjectIdGetDatum(MyDatabaseId);
+	values[1] = ObjectIdGetDatum((uint32) (hash >> 32));
+	values[2] = ObjectIdGetDatum((uint32) hash);
+	values[3] = Int64GetDatum(job_id);
+	pb_catalog_begin();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT j.job_id FROM pg_catalog.pg_locks l "
+							  "JOIN partback.job j ON j.worker_pid = l.pid "
+							  "WHERE l.locktype = 'advisory' AND l.granted "
+							  "AND l.database = $1 AND l.classid = $2 AND l.objid = $3 "
+							  "AND l.objsubid = " CppAsString2(PB_LOCK_TABLE)
+							  " AND j.job_id <> $4 ORDER BY j.job_id DESC LIMIT 1",
+							  4, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		holder = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	pb_catalog_end();
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("table %s is being copied by partback job %s",
+					table_name, holder ? holder : "(unknown)"),
+			 errhint("Wait for that job to end (partback.wait_job), or cancel it (partback.cancel_job).")));
+}
+
+void
+pb_task_finish(int64 job_id, const char *table_name, int partitions, int reused,
+			   int64 reused_bytes)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, INT4OID, INT4OID, INT8OID};
+	Datum		values[5];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(table_name);
+	values[2] = Int32GetDatum(partitions);
+	values[3] = Int32GetDatum(reused);
+	values[4] = Int64GetDatum(reused_bytes);
+	pb_catalog_exec("UPDATE partback.task SET state = 'succeeded', partitions = $3, "
+					"completed = $3, reused = $4, reused_bytes = $5, "
+					"finished_at = clock_timestamp() "
+					"WHERE job_id = $1 AND table_name = $2",
+					5, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/* Chunks done by earlier interrupted calls with this job's arguments. */
+List *
+pb_earlier_chunks(int64 job_id)
+{
+	Oid			type = INT8OID;
+	Datum		value = Int64GetDatum(job_id);
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *result = NIL;
+
+	pb_catalog_begin();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT DISTINCT ON (c.table_name, c.path, c.chunk) "
+							  "c.table_name, c.path, c.chunk, c.relfilenode, c.start_block, "
+							  "c.nblocks, c.to_end, c.file, c.rows, c.bytes, c.stored_bytes, "
+							  "c.sha256, c.lsn, c.inflight, c.columns, c.relid "
+							  "FROM partback.chunk c JOIN partback.job j USING (job_id), "
+							  "partback.job me "
+							  "WHERE me.job_id = $1 AND j.resume_key = me.resume_key "
+							  "AND j.job_id < me.job_id AND j.job_id > coalesce("
+							  " (SELECT max(s.job_id) FROM partback.job s "
+							  "   WHERE s.resume_key = me.resume_key AND s.state = 'succeeded' "
+							  "     AND s.job_id < me.job_id), 0) "
+							  "ORDER BY c.table_name, c.path, c.chunk, c.job_id DESC",
+							  1, &type, &value, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not read the chunks of earlier jobs");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(outer);
+		PbDoneChunk *c = palloc0(sizeof(PbDoneChunk));
+
+		c->table_name = SPI_getvalue(tup, desc, 1);
+		c->path = SPI_getvalue(tup, desc, 2);
+		c->chunk = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		c->relfilenode = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+		c->start_block = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		c->nblocks = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+		c->to_end = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		c->file = SPI_getvalue(tup, desc, 8);
+		c->rows = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
+		c->bytes = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
+		c->stored_bytes = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
+		c->sha256 = SPI_getvalue(tup, desc, 12);
+		c->lsn = DatumGetLSN(SPI_getbinval(tup, desc, 13, &isnull));
+		c->inflight = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
+		c->columns = SPI_getvalue(tup, desc, 15);
+		c->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 16, &isnull));
+		result = lappend(result, c);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	pb_catalog_end();
+	return result;
+}
+
+char *
+pb_job_resume_key(int64 job_id)
+{
+	Oid			type = INT8OID;
+	Datum		value = Int64GetDatum(job_id);
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *key;
+
+	pb_catalog_begin();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT resume_key FROM partback.job WHERE job_id = $1",
+							  1, &type, &value, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "partback: job " INT64_FORMAT " is not in partback.job", job_id);
+	key = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	pb_catalog_end();
+	return key;
+}
+
+
+/*
+ * Fail at once if a running job copies one of the tables (schema.name) the
+ * query returns.
+ */
+void
+pb_check_tables_free(const char *sql, int nargs, Oid *types, Datum *values,
+					 const char *nulls)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	SPI_connect();
+	if (SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not list the tables of a job");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		names = lappend(names, pstrdup(name));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	foreach(lc, names)
+		pb_job_lock_table(0, lfirst(lc), false);
 }

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "partback.h"
@@ -18,6 +19,8 @@ int			partback_max_workers_per_job = 2;
 char	   *partback_compression = NULL;
 int			partback_compression_level = 0;
 int			partback_chunk_size_mb = 256;
+int			partback_max_rate = 0;
+char	   *partback_allowed_dirs = NULL;
 
 void		_PG_init(void);
 
@@ -68,5 +71,27 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_MB,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("partback.max_rate",
+							"Most data one copy worker reads per second, in MB; 0 means no limit.",
+							"Limits the I/O a job adds to the server's load.",
+							&partback_max_rate,
+							0, 0, 1024 * 1024,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("partback.allowed_dirs",
+							   "Directories under which backup directories may lie, separated by commas.",
+							   "Empty: superusers may use any directory, other users none.",
+							   &partback_allowed_dirs,
+							   "",
+							   PGC_SUSET, GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("partback");
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		pb_shmem_init();
+		pb_register_launcher();
+	}
 }

@@ -15,7 +15,12 @@
 #include "access/tableam.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "access/xlogdefs.h"
+#include "port/atomics.h"
 #include "storage/block.h"
+#include "storage/dsm.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -28,6 +33,8 @@ extern int	partback_max_workers_per_job;
 extern char *partback_compression;
 extern int	partback_compression_level;
 extern int	partback_chunk_size_mb;
+extern int	partback_max_rate;
+extern char *partback_allowed_dirs;
 
 /* ---------- checksum.c: SHA-256 through OpenSSL ---------- */
 typedef struct PbSha256 PbSha256;
@@ -128,6 +135,7 @@ extern char *pb_db_dir(const char *dir, const char *db);
 extern char *pb_manifest_path(const char *dir, const char *db, int64 backup_id);
 extern int	pb_backup_ids(const char *dir, const char *db, int64 **ids);
 extern bool pb_is_manifest_name(const char *name);
+extern bool pb_is_inprogress_name(const char *name);
 extern char *pb_partition_dir(const char *schema, const char *table, List *path_elems);
 
 extern Jsonb *pb_parse_json(const char *text, const char *what);
@@ -145,8 +153,17 @@ extern void pb_json_add_int(StringInfo buf, const char *key, int64 value);
 extern void pb_json_add_raw(StringInfo buf, const char *key, const char *json);
 
 /* ---------- copyout.c / copyin.c: partition reader and writer ---------- */
+typedef struct PbCopyStats
+{
+	bool		inflight;		/* saw changes of transactions in progress */
+	XLogRecPtr	max_lsn;		/* newest page LSN */
+} PbCopyStats;
+
 extern uint64 pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
-						  BlockNumber nblocks, bool to_end, PbWriter *w);
+						  BlockNumber nblocks, bool to_end, PbWriter *w,
+						  int max_rate, PbCopyStats *stats);
+extern XLogRecPtr pb_range_max_lsn(Relation rel, BlockNumber start,
+								   BlockNumber nblocks, bool to_end);
 extern uint64 pb_copy_in(Relation rel, List *column_names, const char *path,
 						 PbCompression compression, const char *sha256,
 						 int64 stored_bytes, bool freeze);
@@ -181,6 +198,7 @@ typedef struct PbJob
 	PbCompression compression;
 	int			compression_level;
 	int			chunk_size_mb;
+	int			max_rate;		/* MB/s per copy worker, 0 = unlimited */
 } PbJob;
 
 extern const char *pb_job_type_name(PbJobType type);
@@ -197,14 +215,138 @@ extern void pb_task_update(int64 job_id, const char *table_name, const char *sta
 						   const char *error);
 extern void pb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 						int expected);
+extern void pb_catalog_begin(void);
+extern void pb_catalog_end(void);
+extern void pb_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
+							const char *nulls, int expected);
+extern void pb_task_progress(int64 job_id, const char *table_name);
+extern void pb_task_finish(int64 job_id, const char *table_name, int partitions,
+						   int reused, int64 reused_bytes);
+extern void pb_job_lock_table(int64 job_id, const char *table_name, bool keep);
+extern void pb_check_tables_free(const char *sql, int nargs, Oid *types,
+								 Datum *values, const char *nulls);
+
+/* the fourth key of partback's advisory locks */
+#define PB_LOCK_TABLE	4
+#define PB_LOCK_DIR		3
+
+
+/* ---------- shmem.c: live figures and the queue of waiting jobs ---------- */
+typedef struct PbQueuedJob
+{
+	int64		job_id;			/* 0 = free entry */
+	Oid			database;
+	dsm_handle	handle;			/* the job's arguments */
+	TimestampTz queued_at;
+	char		user_name[NAMEDATALEN];
+	char		job_type[16];
+	char		source_db[NAMEDATALEN];
+} PbQueuedJob;
+
+extern void pb_shmem_init(void);
+extern void pb_register_launcher(void);
+extern void pb_live_claim(int64 job_id);
+extern void pb_live_start(const char *table_name);
+extern void pb_live_add(uint64 rows, uint64 bytes);
+extern void pb_live_set_queued(bool queued);
+extern bool pb_queue_add(const PbQueuedJob *job);
+extern bool pb_queue_first(PbQueuedJob *job);
+extern void pb_queue_remove(int64 job_id);
+extern PGDLLEXPORT void partback_launcher_main(Datum main_arg);
 
 /* ---------- worker.c: background workers ---------- */
-extern int64 pb_submit_job(PbJob *job, bool wait);
-extern PGDLLEXPORT void partback_worker_main(Datum main_arg);
 
-/* ---------- backup.c, restore.c: running a job inside its worker ---------- */
+/*
+ * A unit of work for a copy worker: one chunk of a partition to back up, or
+ * one partition to restore.  The leader fills in the first part, the copy
+ * worker that does it the results.
+ */
+typedef struct PbUnit
+{
+	Oid			relid;			/* backup: the leaf; restore: the target leaf */
+	int			table_index;	/* the job's table it belongs to */
+	int			leaf_index;		/* backup: the leaf it belongs to */
+	int			chunk;
+	BlockNumber start_block;
+	BlockNumber nblocks;
+	bool		to_end;			/* the last chunk reads to the end */
+	char		table_name[2 * NAMEDATALEN + 2];	/* as the job's tasks name it */
+	char		path[MAXPGPATH];	/* partition path */
+	char		file[MAXPGPATH];	/* backup: data file to write; restore: metadata
+									 * file to read; relative to the database dir */
+	char		sha256[PARTBACK_SHA256_HEXLEN + 1];	/* restore: of the metadata */
+	int			nchunks;		/* of the partition */
+	/* results */
+	uint64		rows;
+	uint64		raw_bytes;
+	uint64		stored_bytes;
+	char		result_sha256[PARTBACK_SHA256_HEXLEN + 1];
+	bool		inflight;		/* saw changes of transactions in progress */
+	XLogRecPtr	max_lsn;		/* newest page LSN seen */
+	Oid			relfilenode;
+} PbUnit;
+
+typedef struct PbWork
+{
+	int64		job_id;
+	Oid			database;
+	Oid			user;
+	bool		is_backup;
+	char		snapshot[64];	/* backup: the leader's exported snapshot */
+	XLogRecPtr	snapshot_lsn;
+	PbCompression compression;
+	int			compression_level;
+	int			max_rate;		/* MB/s per copy worker, 0 = unlimited */
+	char		db_dir[MAXPGPATH];
+	int			nunits;
+	pg_atomic_uint32 next_unit;
+	pg_atomic_uint32 units_done;
+	pg_atomic_uint32 failed;
+	slock_t		mutex;
+	char		sqlstate[6];
+	char		error[2048];
+	char		detail[2048];
+	char		hint[1024];
+	PbUnit		units[FLEXIBLE_ARRAY_MEMBER];
+} PbWork;
+
+/* A unit done by an earlier, interrupted call with the same arguments. */
+typedef struct PbDoneChunk
+{
+	char	   *table_name;
+	char	   *path;
+	int			chunk;
+	Oid			relfilenode;
+	int64		start_block;
+	int64		nblocks;
+	bool		to_end;
+	char	   *file;
+	int64		rows;
+	int64		bytes;
+	int64		stored_bytes;
+	char	   *sha256;
+	XLogRecPtr	lsn;
+	bool		inflight;
+	char	   *columns;
+	Oid			relid;
+} PbDoneChunk;
+
+extern List *pb_earlier_chunks(int64 job_id);
+extern char *pb_job_resume_key(int64 job_id);
+extern void pb_chunk_record(PbWork *work, PbUnit *unit, int nchunks,
+							XLogRecPtr lsn, const char *columns);
+extern int64 pb_submit_job(PbJob *job, bool wait);
+extern bool pb_start_leader(int64 job_id, dsm_handle handle, bool notify_me);
+extern PbWork *pb_work_create(int nunits, dsm_segment **seg);
+extern void pb_work_run(PbWork *work, dsm_segment *seg, int nworkers);
+extern PGDLLEXPORT void partback_leader_main(Datum main_arg);
+extern PGDLLEXPORT void partback_copy_main(Datum main_arg);
+
+/* ---------- backup.c, restore.c: running a job ---------- */
 extern int64 pb_run_backup(PbJob *job);
+extern void pb_backup_unit(PbWork *work, PbUnit *unit);
 extern void pb_run_restore(PbJob *job);
+extern void pb_restore_unit(PbWork *work, PbUnit *unit);
 
 #endif							/* PARTBACK_H */
 

@@ -13,6 +13,7 @@
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/varlena.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -45,7 +46,85 @@ pb_escape_name(const char *name)
 }
 
 /*
- * Check a backup_dir argument: an absolute path, canonicalised.
+ * The real path of an absolute path: symbolic links in the part of it that
+ * exists resolved, the rest appended.
+ */
+static char *
+resolve_path(const char *path)
+{
+	char	   *head = pstrdup(path);
+	char	   *rest = NULL;
+
+	for (;;)
+	{
+		char	   *real = realpath(head, NULL);
+		char	   *slash;
+
+		if (real != NULL)
+		{
+			char	   *result = rest ?
+				psprintf("%s/%s", strcmp(real, "/") == 0 ? "" : real, rest) :
+				pstrdup(real);
+
+			free(real);
+			return result;
+		}
+		if (errno != ENOENT && errno != ENOTDIR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not resolve path \"%s\": %m", head)));
+		slash = strrchr(head, '/');
+		if (slash == NULL || slash == head)
+			return pstrdup(path);
+		rest = rest ? psprintf("%s/%s", slash + 1, rest) : pstrdup(slash + 1);
+		*slash = '\0';
+	}
+}
+
+/*
+ * Backup dirs must lie under partback.allowed_dirs, symbolic links
+ * resolved; while it is empty, only superusers may use any.
+ */
+static void
+check_allowed_dir(const char *dir)
+{
+	char	   *raw = pstrdup(partback_allowed_dirs ? partback_allowed_dirs : "");
+	List	   *allowed;
+	char	   *real;
+	ListCell   *lc;
+
+	if (!SplitDirectoriesString(raw, ',', &allowed))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid list syntax in partback.allowed_dirs")));
+	if (allowed == NIL)
+	{
+		if (superuser())
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to use backup directory \"%s\"", dir),
+				 errdetail("partback.allowed_dirs is empty, so only superusers may use backup directories."),
+				 errhint("A superuser can list the directories other users may use in partback.allowed_dirs.")));
+	}
+	real = resolve_path(dir);
+	foreach(lc, allowed)
+	{
+		const char *a = lfirst(lc);
+
+		if (is_absolute_path(a) && path_is_prefix_of_path(resolve_path(a), real))
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("backup directory \"%s\" is not under partback.allowed_dirs", dir),
+			 strcmp(real, dir) != 0 ? errdetail("Its real path is \"%s\".", real) : 0,
+			 errhint("partback.allowed_dirs is \"%s\".", partback_allowed_dirs)));
+}
+
+/*
+ * Check a backup_dir argument: an absolute path, canonicalised, under
+ * partback.allowed_dirs.
  */
 char *
 pb_backup_dir_arg(const char *dir)
@@ -63,6 +142,7 @@ pb_backup_dir_arg(const char *dir)
 				 errhint("Backup directories are server-side paths, like the file of COPY ... TO, and must be absolute.")));
 	path = pstrdup(dir);
 	canonicalize_path(path);
+	check_allowed_dir(path);
 	return path;
 }
 
@@ -203,15 +283,29 @@ pb_backup_ids(const char *dir, const char *db, int64 **ids)
 	return n;					/* sorted, since names are zero-padded */
 }
 
-bool
-pb_is_manifest_name(const char *name)
+static bool
+is_id_name(const char *name, const char *suffix)
 {
-	if (strlen(name) != 15 || strcmp(name + 10, ".json") != 0)
+	if (strlen(name) != 10 + strlen(suffix) || strcmp(name + 10, suffix) != 0)
 		return false;
 	for (int i = 0; i < 10; i++)
 		if (!isdigit((unsigned char) name[i]))
 			return false;
 	return true;
+}
+
+/* "<id>.json": the manifest of a finished backup */
+bool
+pb_is_manifest_name(const char *name)
+{
+	return is_id_name(name, ".json");
+}
+
+/* "<id>.inprogress": a backup being written, or interrupted */
+bool
+pb_is_inprogress_name(const char *name)
+{
+	return is_id_name(name, ".inprogress");
 }
 
 /*

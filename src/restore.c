@@ -32,15 +32,18 @@
 
 #include "partback.h"
 
+typedef struct RestoreTable RestoreTable;
+
 typedef struct RestoreLeaf
 {
+	RestoreTable *table;
 	char	   *path;
 	char	   *meta;			/* relative to the database dir */
 	char	   *meta_sha256;
 	Oid			target;			/* the target leaf, once prepared */
 } RestoreLeaf;
 
-typedef struct RestoreTable
+struct RestoreTable
 {
 	char	   *source;			/* schema.table as in the backup */
 	char	   *definition;		/* JSON */
@@ -50,10 +53,9 @@ typedef struct RestoreTable
 	bool		drop_missing;
 	int64		backup_id;		/* the backup restored from */
 	List	   *leaves;			/* RestoreLeaf */
-	int64		rows;
-	int64		bytes;
-	int			completed;
-} RestoreTable;
+	int			reused;			/* partitions an earlier call restored */
+	int64		reused_bytes;
+};
 
 static void
 begin_step(void)
@@ -197,6 +199,7 @@ plan_tables(PbJob *job)
 			JsonbContainer *p = pb_json_array_container(parts, i);
 			RestoreLeaf *leaf = palloc0(sizeof(RestoreLeaf));
 
+			leaf->table = t;
 			leaf->path = (char *) pb_json_str(p, "path", false);
 			if (job->partition_pattern && !path_matches(leaf->path, job->partition_pattern))
 				continue;
@@ -288,55 +291,88 @@ string_list(JsonbContainer *arr)
 }
 
 /*
- * Replace the content of one target leaf with the partition's backup, in
- * the current transaction: truncate, then load every data file, each
- * verified against its checksum as it is read.
+ * A copy worker's part: replace the content of one target leaf with the
+ * partition's backup, in a transaction of its own -- truncate, then load
+ * every data file, each verified against its checksum as it is read.  Then
+ * record it, in another transaction.
  */
-static void
-restore_leaf(PbJob *job, RestoreTable *t, RestoreLeaf *leaf)
+void
+pb_restore_unit(PbWork *work, PbUnit *unit)
 {
-	char	   *db_dir = pb_db_dir(job->backup_dir, job->source_db);
-	char	   *meta_path = psprintf("%s/%s", db_dir, leaf->meta);
+	MemoryContext unit_context = CurrentMemoryContext;
+	char	   *meta_path = psprintf("%s/%s", work->db_dir, unit->file);
 	char	   *part_dir = pstrdup(meta_path);
-	Jsonb	   *meta = pb_read_json_file(meta_path, leaf->meta_sha256);
-	JsonbContainer *files = pb_json_container(&meta->root, "files");
-	List	   *columns = string_list(pb_json_container(&meta->root, "columns"));
-	PbCompression compression = pb_compression_parse(pb_json_str(&meta->root, "compression", false));
-	int64		expected_rows = pb_json_int(&meta->root, "rows", meta_path);
+	Jsonb	   *meta;
+	JsonbContainer *files;
+	List	   *columns;
+	char	   *columns_text;
+	PbCompression compression;
+	int64		expected_rows;
 	Relation	rel;
-	int64		rows = 0;
 	char	   *qualified;
 
 	*strrchr(part_dir, '/') = '\0';
+	pb_live_start(unit->table_name);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	MemoryContextSwitchTo(unit_context);
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	meta = pb_read_json_file(meta_path, unit->sha256);
+	files = pb_json_container(&meta->root, "files");
+	columns = string_list(pb_json_container(&meta->root, "columns"));
+	columns_text = pb_json_text(pb_json_container(&meta->root, "columns"));
+	compression = pb_compression_parse(pb_json_str(&meta->root, "compression", false));
+	expected_rows = pb_json_int(&meta->root, "rows", meta_path);
 
 	/* lock, check and empty the partition before opening it for the load */
-	LockRelationOid(leaf->target, AccessExclusiveLock);
-	if (!pg_class_ownercheck(leaf->target, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(leaf->target));
-	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf->target)),
-										   get_rel_name(leaf->target));
+	LockRelationOid(unit->relid, AccessExclusiveLock);
+	if (!pg_class_ownercheck(unit->relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(unit->relid));
+	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(unit->relid)),
+										   get_rel_name(unit->relid));
 	pb_spi_exec(psprintf("TRUNCATE ONLY %s", qualified), 0, NULL, NULL, SPI_OK_UTILITY);
-	rel = table_open(leaf->target, NoLock);
+	rel = table_open(unit->relid, NoLock);
 
 	for (int i = 0; i < pb_json_array_size(files); i++)
 	{
 		JsonbContainer *f = pb_json_array_container(files, i);
 		char	   *path = psprintf("%s/%s", part_dir, pb_json_str(f, "name", false));
+		uint64		rows;
+		int64		bytes = pb_json_int(f, "bytes", meta_path);
 
 		CHECK_FOR_INTERRUPTS();
-		rows += pb_copy_in(rel, columns, path, compression,
-						   pb_json_str(f, "sha256", false),
-						   pb_json_int(f, "stored_bytes", meta_path), true);
-		t->bytes += pb_json_int(f, "bytes", meta_path);
+		rows = pb_copy_in(rel, columns, path, compression,
+						  pb_json_str(f, "sha256", false),
+						  pb_json_int(f, "stored_bytes", meta_path), true);
+		unit->rows += rows;
+		unit->raw_bytes += bytes;
+		unit->stored_bytes += pb_json_int(f, "stored_bytes", meta_path);
+		pb_live_add(rows, bytes);
 	}
-	if (rows != expected_rows)
+	if (unit->rows != expected_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("partition \"%s\" of table %s: loaded " INT64_FORMAT " rows, its metadata \"%s\" says " INT64_FORMAT,
-						leaf->path, t->source, rows, meta_path, expected_rows)));
+				 errmsg("partition \"%s\" of table %s: loaded " UINT64_FORMAT " rows, its metadata \"%s\" says " INT64_FORMAT,
+						unit->path, unit->table_name, unit->rows, meta_path, expected_rows)));
+	unit->relfilenode = rel->rd_node.relNode;
 	table_close(rel, NoLock);
-	t->rows += rows;
-	t->completed++;
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(unit_context);
+
+	/*
+	 * The partition holds the backup's content as long as no page gets newer
+	 * than this commit: nobody else could write it before, under our lock.
+	 */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	MemoryContextSwitchTo(unit_context);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pb_chunk_record(work, unit, 1, XactLastCommitEnd, columns_text);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
 }
 
 static void
@@ -349,27 +385,6 @@ finish_target(RestoreTable *t)
 	values[1] = ObjectIdGetDatum(t->target);
 	pb_spi_exec("SELECT partback._finish_target($1, $2)", 2, types, values,
 				SPI_OK_SELECT);
-}
-
-/* Replace every restored partition of t, each in a transaction of its own. */
-static void
-load_table(PbJob *job, RestoreTable *t, MemoryContext step_context)
-{
-	ListCell   *lc;
-
-	begin_step();
-	pb_task_update(job->job_id, t->source, "running", 0, 0, 0, 0, NULL);
-	end_step();
-	foreach(lc, t->leaves)
-	{
-		begin_step();
-		MemoryContextSwitchTo(step_context);
-		restore_leaf(job, t, lfirst(lc));
-		pb_task_update(job->job_id, t->source, "running", t->completed,
-					   t->rows, t->bytes, 0, NULL);
-		end_step();
-		MemoryContextReset(step_context);
-	}
 }
 
 /*
@@ -392,18 +407,21 @@ set_aside_foreign_keys(PbJob *job, List *tables)
 			ObjectIdGetDatum(((RestoreTable *) lfirst(lc))->target);
 	values[0] = PointerGetDatum(construct_array(oids, list_length(tables), OIDOID,
 												sizeof(Oid), true, TYPALIGN_INT));
-	values[1] = Int64GetDatum(job->job_id);
 	SPI_connect();
-	if (SPI_execute_with_args("UPDATE partback.job SET dropped_foreign_keys = "
-							  "partback._drop_foreign_keys($1) WHERE job_id = $2 "
-							  "RETURNING dropped_foreign_keys::text",
-							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING ||
+	if (SPI_execute_with_args("SELECT partback._drop_foreign_keys($1)::text",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "partback: could not set aside the foreign keys of job " INT64_FORMAT,
 			 job->job_id);
 	result = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
 													 SPI_tuptable->tupdesc, 1));
 	SPI_finish();
+
+	values[0] = CStringGetTextDatum(result);
+	values[1] = Int64GetDatum(job->job_id);
+	types[0] = TEXTOID;
+	pb_catalog_exec("UPDATE partback.job SET dropped_foreign_keys = $1::jsonb "
+					"WHERE job_id = $2", 2, types, values, NULL, SPI_OK_UPDATE);
 	return result;
 }
 
@@ -418,8 +436,8 @@ add_foreign_keys(PbJob *job, const char *foreign_keys, bool not_valid)
 	values[2] = Int64GetDatum(job->job_id);
 	pb_spi_exec("SELECT partback._add_foreign_keys($1, $2)", 2, types, values,
 				SPI_OK_SELECT);
-	pb_spi_exec("UPDATE partback.job SET dropped_foreign_keys = NULL WHERE job_id = $1",
-				1, &types[2], &values[2], SPI_OK_UPDATE);
+	pb_catalog_exec("UPDATE partback.job SET dropped_foreign_keys = NULL WHERE job_id = $1",
+					1, &types[2], &values[2], NULL, SPI_OK_UPDATE);
 }
 
 static char *
@@ -428,14 +446,68 @@ target_text(RestoreTable *t)
 	return psprintf("%s.%s", t->target_schema, t->target_name);
 }
 
+/*
+ * Did an earlier, interrupted call with the same arguments restore this
+ * partition, and is it unchanged since?  Then it holds the backup's content
+ * already: same metadata file and checksum, same relation file, and no page
+ * newer than that load's commit.
+ */
+static bool
+take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
+{
+	ListCell   *lc;
+
+	foreach(lc, earlier)
+	{
+		PbDoneChunk *c = lfirst(lc);
+		Relation	rel;
+		bool		unchanged;
+		PbWork		work;
+		PbUnit		unit;
+
+		if (strcmp(c->table_name, t->source) != 0 || strcmp(c->path, leaf->path) != 0)
+			continue;
+		if (c->relid != leaf->target || strcmp(c->file, leaf->meta) != 0 ||
+			strcmp(c->sha256, leaf->meta_sha256) != 0)
+			return false;
+		rel = table_open(leaf->target, AccessShareLock);
+		unchanged = rel->rd_node.relNode == c->relfilenode &&
+			pb_range_max_lsn(rel, 0, 0, true) <= c->lsn;
+		table_close(rel, AccessShareLock);
+		if (!unchanged)
+			return false;
+
+		/* this job restored it, too */
+		memset(&work, 0, sizeof(work));
+		memset(&unit, 0, sizeof(unit));
+		work.job_id = job->job_id;
+		unit.relid = leaf->target;
+		unit.relfilenode = c->relfilenode;
+		strlcpy(unit.table_name, t->source, sizeof(unit.table_name));
+		strlcpy(unit.path, leaf->path, sizeof(unit.path));
+		strlcpy(unit.file, leaf->meta, sizeof(unit.file));
+		strlcpy(unit.sha256, leaf->meta_sha256, sizeof(unit.sha256));
+		unit.rows = c->rows;
+		unit.raw_bytes = c->bytes;
+		unit.stored_bytes = c->stored_bytes;
+		pb_chunk_record(&work, &unit, 1, c->lsn, c->columns);
+		t->reused_bytes += c->stored_bytes;
+		return true;
+	}
+	return false;
+}
+
 void
 pb_run_restore(PbJob *job)
 {
 	MemoryContext job_context = CurrentMemoryContext;
-	MemoryContext step_context;
 	List	   *tables;
+	List	   *earlier;
+	List	   *units = NIL;
 	ListCell   *lc;
 	char	   *foreign_keys;
+	dsm_segment *seg;
+	PbWork	   *work;
 
 	begin_step();
 	MemoryContextSwitchTo(job_context);
@@ -444,6 +516,7 @@ pb_run_restore(PbJob *job)
 	{
 		RestoreTable *t = lfirst(lc);
 
+		pb_job_lock_table(job->job_id, target_text(t), true);
 		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves));
 	}
 	end_step();
@@ -463,12 +536,46 @@ pb_run_restore(PbJob *job)
 	foreign_keys = set_aside_foreign_keys(job, tables);
 	end_step();
 
-	step_context = AllocSetContextCreate(job_context, "partback restore step",
-										 ALLOCSET_DEFAULT_SIZES);
+	/* one unit of work per partition, unless an earlier call did it */
+	begin_step();
+	MemoryContextSwitchTo(job_context);
+	earlier = pb_earlier_chunks(job->job_id);
+	foreach(lc, tables)
+	{
+		RestoreTable *t = lfirst(lc);
+		ListCell   *lc2;
+
+		foreach(lc2, t->leaves)
+		{
+			RestoreLeaf *leaf = lfirst(lc2);
+
+			if (take_over_leaf(job, earlier, t, leaf))
+				t->reused++;
+			else
+				units = lappend(units, leaf);
+		}
+	}
+	end_step();
+
+	work = pb_work_create(list_length(units), &seg);
+	work->job_id = job->job_id;
+	work->is_backup = false;
+	strlcpy(work->db_dir, pb_db_dir(job->backup_dir, job->source_db), sizeof(work->db_dir));
+	foreach(lc, units)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+		PbUnit	   *unit = &work->units[foreach_current_index(lc)];
+
+		unit->relid = leaf->target;
+		strlcpy(unit->table_name, leaf->table->source, sizeof(unit->table_name));
+		strlcpy(unit->path, leaf->path, sizeof(unit->path));
+		strlcpy(unit->file, leaf->meta, sizeof(unit->file));
+		strlcpy(unit->sha256, leaf->meta_sha256, sizeof(unit->sha256));
+	}
+
 	PG_TRY();
 	{
-		foreach(lc, tables)
-			load_table(job, lfirst(lc), step_context);
+		pb_work_run(work, seg, job->parallel);
 	}
 	PG_CATCH();
 	{
@@ -485,6 +592,7 @@ pb_run_restore(PbJob *job)
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	dsm_detach(seg);
 
 	/* sequences and foreign keys once every table holds its data */
 	begin_step();
@@ -495,8 +603,9 @@ pb_run_restore(PbJob *job)
 		RestoreTable *t = lfirst(lc);
 
 		finish_target(t);
-		pb_task_update(job->job_id, t->source, "succeeded", t->completed,
-					   t->rows, t->bytes, 0, NULL);
+		pb_task_progress(job->job_id, t->source);
+		pb_task_finish(job->job_id, t->source, list_length(t->leaves), t->reused,
+					   t->reused_bytes);
 	}
 	pb_job_finish(job->job_id, "succeeded",
 				  ((RestoreTable *) linitial(tables))->backup_id, NULL, NULL);

@@ -1,13 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *		Background workers: submitting a job and the worker that runs it.
+ *		Background workers: submitting a job, its leader, its copy workers.
  *
- *		The caller hands the job's arguments to a new dynamic background
- *		worker through a small DSM segment.  The worker records the job in
- *		partback.job in its own transaction, acknowledges, and runs the job;
- *		so a job does not depend on the caller's transaction, and a caller
- *		who waits (wait => true) can do so inside a single statement.
+ *		The caller hands the job's arguments to a new leader through a small
+ *		pinned DSM segment (or queues it when no worker slot is free; the
+ *		launcher starts it later).  The leader records the job in
+ *		partback.job in its own transaction, acknowledges, plans the job
+ *		and hands units of work -- chunks to back up, partitions to restore
+ *		-- to its copy workers through a second DSM segment.  So a job does
+ *		not depend on the caller's transaction, and a caller who waits
+ *		(wait => true) can do so inside a single statement.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,8 +19,8 @@
 #include <signal.h>
 
 #include "access/xact.h"
-#include "commands/sequence.h"
 #include "catalog/namespace.h"
+#include "commands/sequence.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -35,8 +38,8 @@
 
 #include "partback.h"
 
-/* How far the worker has come, as seen by the caller. */
-#define STAGE_STARTED	0
+/* How far the leader has come, as seen by the caller. */
+#define STAGE_SUBMITTED	0
 #define STAGE_ACCEPTED	1		/* job row committed */
 #define STAGE_FINISHED	2		/* final state below is set */
 
@@ -47,6 +50,7 @@ typedef struct PbHandoff
 	Oid			database;
 	Oid			user;
 	int64		job_id;
+	pid_t		leader_pid;
 	char		final_state[16];
 	char		sqlstate[6];
 	char		error[2048];
@@ -67,17 +71,20 @@ next_job_id(void)
 {
 	Oid			nsp = get_namespace_oid("partback", false);
 	Oid			seq = get_relname_relid("job_id_seq", nsp);
+	int64		id;
 
-	return DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
+	pb_catalog_begin();
+	id = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
+	pb_catalog_end();
+	return id;
 }
 
 /*
- * Wait until the worker reaches stage, or exits.  Returns false if it
+ * Wait until the leader reaches stage, or exits.  Returns false if it
  * exited first.  A caller interrupted while waiting cancels the job.
  */
 static bool
-wait_for_stage(PbHandoff *handoff, BackgroundWorkerHandle *handle,
-			   uint32 stage)
+wait_for_stage(PbHandoff *handoff, uint32 stage)
 {
 	bool		reached = false;
 
@@ -85,15 +92,16 @@ wait_for_stage(PbHandoff *handoff, BackgroundWorkerHandle *handle,
 	{
 		for (;;)
 		{
-			pid_t		pid;
+			pid_t		pid = handoff->leader_pid;
 
 			if (pg_atomic_read_u32(&handoff->stage) >= stage)
 			{
 				reached = true;
 				break;
 			}
-			if (GetBackgroundWorkerPid(handle, &pid) == BGWH_STOPPED)
+			if (pid != 0 && BackendPidGetProc(pid) == NULL)
 			{
+				pg_memory_barrier();
 				reached = pg_atomic_read_u32(&handoff->stage) >= stage;
 				break;
 			}
@@ -106,10 +114,10 @@ wait_for_stage(PbHandoff *handoff, BackgroundWorkerHandle *handle,
 	}
 	PG_CATCH();
 	{
-		pid_t		pid;
-
-		if (GetBackgroundWorkerPid(handle, &pid) == BGWH_STARTED)
-			kill(pid, SIGINT);
+		if (handoff->leader_pid != 0)
+			kill(handoff->leader_pid, SIGINT);
+		else
+			pb_queue_remove(handoff->job_id);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -117,8 +125,32 @@ wait_for_stage(PbHandoff *handoff, BackgroundWorkerHandle *handle,
 }
 
 /*
- * Start a worker for job and return its id once the job is recorded.
- * With wait, return only when it ended, raising its error if it failed.
+ * Register the leader of a job whose arguments are in the DSM segment
+ * handle.  False when no worker slot is free.
+ */
+bool
+pb_start_leader(int64 job_id, dsm_handle handle, bool notify_me)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *bgw_handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "partback");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "partback_leader_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "partback job " INT64_FORMAT " leader", job_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "partback job " INT64_FORMAT " leader", job_id);
+	worker.bgw_main_arg = UInt32GetDatum(handle);
+	worker.bgw_notify_pid = notify_me ? MyProcPid : 0;
+	return RegisterDynamicBackgroundWorker(&worker, &bgw_handle);
+}
+
+/*
+ * Start a job and return its id once it is recorded -- or at once, when it
+ * has to wait in the queue for a worker slot.  With wait, return only when
+ * it ended, raising its error if it failed.
  */
 int64
 pb_submit_job(PbJob *job, bool wait)
@@ -127,9 +159,7 @@ pb_submit_job(PbJob *job, bool wait)
 	Size		args_len;
 	dsm_segment *seg;
 	PbHandoff  *handoff;
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-	pid_t		pid;
+	bool		started;
 
 	job->job_id = next_job_id();
 	args = pb_job_to_json(job);
@@ -138,53 +168,55 @@ pb_submit_job(PbJob *job, bool wait)
 	seg = dsm_create(offsetof(PbHandoff, args) + args_len, 0);
 	handoff = dsm_segment_address(seg);
 	memset(handoff, 0, offsetof(PbHandoff, args));
-	pg_atomic_init_u32(&handoff->stage, STAGE_STARTED);
+	pg_atomic_init_u32(&handoff->stage, STAGE_SUBMITTED);
 	handoff->caller_procno = MyProc->pgprocno;
 	handoff->database = MyDatabaseId;
 	handoff->user = GetUserId();
 	handoff->job_id = job->job_id;
 	handoff->args_len = args_len;
 	memcpy(handoff->args, args, args_len);
+	/* the leader may start after this caller is gone */
+	dsm_pin_segment(seg);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "partback");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "partback_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "partback job " INT64_FORMAT " %s",
-			 job->job_id, pb_job_type_name(job->type));
-	snprintf(worker.bgw_type, BGW_MAXLEN, "partback worker");
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-	worker.bgw_notify_pid = MyProcPid;
+	started = pb_start_leader(job->job_id, dsm_segment_handle(seg), true);
+	if (!started)
+	{
+		PbQueuedJob queued;
 
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start a partback worker: no background worker slot is free"),
-				 errhint("Raise max_worker_processes, or wait for other jobs to end.")));
-	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("could not start a partback worker"),
-				 errhint("Check that partback is in shared_preload_libraries and look in the server log.")));
+		memset(&queued, 0, sizeof(queued));
+		queued.job_id = job->job_id;
+		queued.database = MyDatabaseId;
+		queued.handle = dsm_segment_handle(seg);
+		queued.queued_at = GetCurrentTimestamp();
+		strlcpy(queued.user_name, GetUserNameFromId(GetUserId(), false), NAMEDATALEN);
+		strlcpy(queued.job_type, pb_job_type_name(job->type), sizeof(queued.job_type));
+		strlcpy(queued.source_db, job->source_db, NAMEDATALEN);
+		if (!pb_queue_add(&queued))
+		{
+			dsm_unpin_segment(dsm_segment_handle(seg));
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a partback job: no background worker slot is free and the queue of waiting jobs is full"),
+					 errhint("Raise max_worker_processes, or wait for other jobs to end.")));
+		}
+	}
 
-	if (!wait_for_stage(handoff, handle, STAGE_ACCEPTED))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("partback worker for job " INT64_FORMAT " exited before accepting it",
-						job->job_id),
-				 errhint("See the server log.")));
 	if (!wait)
 	{
+		/* a started job is recorded before the call returns */
+		if (started && !wait_for_stage(handoff, STAGE_ACCEPTED))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("partback job " INT64_FORMAT " exited before it started", job->job_id),
+					 errhint("See the server log.")));
 		dsm_detach(seg);
 		return job->job_id;
 	}
 
-	if (!wait_for_stage(handoff, handle, STAGE_FINISHED))
+	if (!wait_for_stage(handoff, STAGE_FINISHED))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("partback job " INT64_FORMAT " was interrupted: its worker exited",
+				 errmsg("partback job " INT64_FORMAT " was interrupted: its leader exited",
 						job->job_id),
 				 errhint("Call the same function again to resume it.")));
 	if (strcmp(handoff->final_state, "succeeded") != 0)
@@ -227,30 +259,40 @@ finish(PbHandoff *handoff, const char *state, ErrorData *edata)
 		if (edata->hint)
 			strlcpy(handoff->hint, edata->hint, sizeof(handoff->hint));
 	}
+	pg_write_barrier();
 	pg_atomic_write_u32(&handoff->stage, STAGE_FINISHED);
 	set_caller_latch(handoff);
 }
 
-void
-partback_worker_main(Datum main_arg)
+static void
+worker_signals(void)
 {
+	/* SIGINT (cancel_job, a waiting caller's cancel) ends the job as cancelled */
+	pqsignal(SIGINT, StatementCancelHandler);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+}
+
+void
+partback_leader_main(Datum main_arg)
+{
+	dsm_handle	handle = DatumGetUInt32(main_arg);
 	dsm_segment *seg;
 	PbHandoff  *handoff;
 	PbJob	   *job;
 	MemoryContext job_context;
 
-	/* SIGINT (cancel_job, a waiting caller's cancel) ends the job as cancelled */
-	pqsignal(SIGINT, StatementCancelHandler);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	CurrentResourceOwner = ResourceOwnerCreate(NULL, "partback worker");
-	seg = dsm_attach(DatumGetUInt32(main_arg));
+	worker_signals();
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "partback leader");
+	seg = dsm_attach(handle);
 	if (seg == NULL)
-		proc_exit(0);			/* the caller gave up before we started */
+		proc_exit(0);			/* nobody waits for this job any more */
+	dsm_unpin_segment(handle);
 	handoff = dsm_segment_address(seg);
+	handoff->leader_pid = MyProcPid;
 
 	BackgroundWorkerInitializeConnectionByOid(handoff->database, handoff->user, 0);
+	pb_live_claim(handoff->job_id);
 
 	job_context = AllocSetContextCreate(TopMemoryContext, "partback job",
 										ALLOCSET_DEFAULT_SIZES);
@@ -261,6 +303,8 @@ partback_worker_main(Datum main_arg)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	MemoryContextSwitchTo(job_context);
 	job = pb_job_from_json(handoff->args);
+	pgstat_report_appname(psprintf("partback job " INT64_FORMAT " %s", job->job_id,
+								   pb_job_type_name(job->type)));
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("partback job " INT64_FORMAT " %s", job->job_id,
 									pb_job_type_name(job->type)));
@@ -302,6 +346,218 @@ partback_worker_main(Datum main_arg)
 		CommitTransactionCommand();
 
 		finish(handoff, state, edata);
+	}
+	PG_END_TRY();
+
+	pgstat_report_activity(STATE_IDLE, NULL);
+	dsm_detach(seg);
+	proc_exit(0);
+}
+
+/* ---------- copy workers ---------- */
+
+PbWork *
+pb_work_create(int nunits, dsm_segment **seg)
+{
+	Size		size = add_size(offsetof(PbWork, units), mul_size(nunits, sizeof(PbUnit)));
+	PbWork	   *work;
+
+	*seg = dsm_create(size, 0);
+	work = dsm_segment_address(*seg);
+	memset(work, 0, size);
+	work->nunits = nunits;
+	work->database = MyDatabaseId;
+	work->user = GetUserId();
+	pg_atomic_init_u32(&work->next_unit, 0);
+	pg_atomic_init_u32(&work->units_done, 0);
+	pg_atomic_init_u32(&work->failed, 0);
+	SpinLockInit(&work->mutex);
+	return work;
+}
+
+static BackgroundWorkerHandle *
+start_copy_worker(PbWork *work, dsm_segment *seg, int i)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "partback");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "partback_copy_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "partback job " INT64_FORMAT " copy %d",
+			 work->job_id, i);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "partback job " INT64_FORMAT " copy",
+			 work->job_id);
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return NULL;
+	return handle;
+}
+
+static void
+stop_copy_workers(BackgroundWorkerHandle **handles, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (handles[i])
+			TerminateBackgroundWorker(handles[i]);
+	/* their temporary files are removed as they exit */
+	for (int i = 0; i < n; i++)
+		if (handles[i])
+			(void) WaitForBackgroundWorkerShutdown(handles[i]);
+}
+
+/*
+ * Have up to nworkers copy workers do every unit of work, and wait for
+ * them.  While no worker slot is free the job is queued.  The first error
+ * of a copy worker becomes the leader's; a cancel of the leader stops them.
+ */
+void
+pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
+{
+	BackgroundWorkerHandle **handles;
+	int			started = 0;
+
+	if (work->nunits == 0)
+		return;
+	nworkers = Min(nworkers, work->nunits);
+	handles = palloc0(sizeof(BackgroundWorkerHandle *) * nworkers);
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			int			running = 0;
+
+			/* start workers up to nworkers, as slots allow */
+			for (int i = 0; i < nworkers; i++)
+			{
+				pid_t		pid;
+
+				if (handles[i] &&
+					GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED)
+				{
+					pfree(handles[i]);
+					handles[i] = NULL;
+				}
+				if (!handles[i] &&
+					pg_atomic_read_u32(&work->next_unit) < (uint32) work->nunits)
+					handles[i] = start_copy_worker(work, seg, started++);
+				if (handles[i])
+					running++;
+			}
+			pb_live_set_queued(running == 0);
+
+			if (pg_atomic_read_u32(&work->failed))
+			{
+				char	   *s = work->sqlstate;
+
+				ereport(ERROR,
+						(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
+						 errmsg("%s", work->error),
+						 work->detail[0] ? errdetail("%s", work->detail) : 0,
+						 work->hint[0] ? errhint("%s", work->hint) : 0));
+			}
+			if (pg_atomic_read_u32(&work->units_done) == (uint32) work->nunits)
+				break;
+
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 running == 0 ? 250L : 100L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		stop_copy_workers(handles, nworkers);
+		RESUME_INTERRUPTS();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	stop_copy_workers(handles, nworkers);
+	pb_live_set_queued(false);
+}
+
+static void
+record_failure(PbWork *work, ErrorData *edata)
+{
+	SpinLockAcquire(&work->mutex);
+	if (pg_atomic_read_u32(&work->failed) == 0)
+	{
+		memcpy(work->sqlstate, unpack_sql_state(edata->sqlerrcode), 5);
+		strlcpy(work->error, edata->message, sizeof(work->error));
+		if (edata->detail)
+			strlcpy(work->detail, edata->detail, sizeof(work->detail));
+		if (edata->hint)
+			strlcpy(work->hint, edata->hint, sizeof(work->hint));
+		pg_write_barrier();
+		pg_atomic_write_u32(&work->failed, 1);
+	}
+	SpinLockRelease(&work->mutex);
+}
+
+void
+partback_copy_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	PbWork	   *work;
+	MemoryContext unit_context;
+
+	worker_signals();
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "partback copy worker");
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+		proc_exit(0);
+	work = dsm_segment_address(seg);
+
+	BackgroundWorkerInitializeConnectionByOid(work->database, work->user, 0);
+	pb_live_claim(work->job_id);
+	pgstat_report_appname(psprintf("partback job " INT64_FORMAT " copy", work->job_id));
+
+	unit_context = AllocSetContextCreate(TopMemoryContext, "partback unit",
+										 ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			uint32		i;
+
+			if (pg_atomic_read_u32(&work->failed))
+				break;
+			i = pg_atomic_fetch_add_u32(&work->next_unit, 1);
+			if (i >= (uint32) work->nunits)
+				break;
+			MemoryContextSwitchTo(unit_context);
+			if (work->is_backup)
+				pb_backup_unit(work, &work->units[i]);
+			else
+				pb_restore_unit(work, &work->units[i]);
+			MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContextReset(unit_context);
+			pg_atomic_fetch_add_u32(&work->units_done, 1);
+			pb_live_start(NULL);
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(TopMemoryContext);
+		EmitErrorReport();
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		/* a worker stopped by its leader reports nothing */
+		if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED &&
+			edata->sqlerrcode != ERRCODE_ADMIN_SHUTDOWN)
+			record_failure(work, edata);
+		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
 

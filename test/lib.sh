@@ -24,7 +24,8 @@ PB_TMPROOT=${PB_TMPROOT:-/tmp}
 export PG_CONFIG
 
 PB_PACKAGES=(postgresql-15 postgresql-server-dev-15 libzstd-dev liblz4-dev
-	libssl-dev zlib1g-dev libipc-run-perl zstd lz4 make gcc perl)
+	libssl-dev zlib1g-dev libipc-run-perl zstd lz4 make gcc perl
+	postgresql-15-cron)
 
 pb_log() { printf '==> %s\n' "$*"; }
 pb_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }

@@ -27,8 +27,12 @@ CREATE TABLE partback.job (
 	error_code	text,
 	error		text,
 	-- foreign keys a restore set aside; added again when it ends
-	dropped_foreign_keys jsonb
+	dropped_foreign_keys jsonb,
+	-- calls with the same key continue each other's interrupted work
+	resume_key	text
 );
+
+CREATE INDEX job_resume_key ON partback.job (resume_key, job_id);
 
 COMMENT ON TABLE partback.job IS 'one row per call of a partback backup or restore function';
 
@@ -42,6 +46,10 @@ CREATE TABLE partback.task (
 	rows		bigint NOT NULL DEFAULT 0,
 	bytes		bigint NOT NULL DEFAULT 0,
 	stored_bytes bigint NOT NULL DEFAULT 0,
+	-- partitions taken over whole from an interrupted call instead of copied,
+	-- and the stored bytes taken over (whole partitions or some chunks)
+	reused		integer NOT NULL DEFAULT 0,
+	reused_bytes bigint NOT NULL DEFAULT 0,
 	state		text NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed',
 											'cancelled', 'interrupted')),
 	started_at	timestamptz,
@@ -51,3 +59,33 @@ CREATE TABLE partback.task (
 );
 
 COMMENT ON TABLE partback.task IS 'one row per job and table';
+
+-- One row per unit of work done and safely on disk: a chunk of a partition
+-- written by a backup, or a partition loaded by a restore.  What lets an
+-- interrupted job be resumed without copying it again.
+CREATE TABLE partback.chunk (
+	job_id		bigint NOT NULL REFERENCES partback.job ON DELETE CASCADE,
+	table_name	text NOT NULL,
+	path		text NOT NULL,
+	chunk		integer NOT NULL,
+	nchunks		integer NOT NULL,
+	relid		oid NOT NULL,
+	relfilenode oid NOT NULL,
+	start_block bigint NOT NULL,
+	nblocks		bigint NOT NULL,
+	to_end		boolean NOT NULL,
+	file		text NOT NULL,		-- backup: data file; restore: metadata file
+	rows		bigint NOT NULL,
+	bytes		bigint NOT NULL,
+	stored_bytes bigint NOT NULL,
+	sha256		text NOT NULL,
+	-- the relation was unchanged since this chunk was done if none of its
+	-- pages is newer than lsn and no transaction was in progress on it
+	lsn			pg_lsn NOT NULL,
+	inflight	boolean NOT NULL,
+	columns		text NOT NULL,
+	done_at		timestamptz NOT NULL DEFAULT clock_timestamp(),
+	PRIMARY KEY (job_id, table_name, path, chunk)
+);
+
+COMMENT ON TABLE partback.chunk IS 'units of work of each job that are safely done';

@@ -60,3 +60,16 @@ AS $$
 						  AND d.deptype = 'e')
 	 ORDER BY n.nspname, c.relname
 $$;
+
+-- Calls of one function with the same arguments share this key, so that a
+-- call continues the interrupted work of an earlier one.  How many workers
+-- and whether the caller waits do not matter.
+CREATE FUNCTION partback._resume_key(args jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT md5((args - ARRAY['job_id', 'parallel', 'max_rate']
+					 - CASE WHEN args->>'job_type' LIKE 'backup%' THEN '{}'::text[]
+							ELSE ARRAY['compression', 'compression_level', 'chunk_size_mb'] END)::text)
+$$;

@@ -255,18 +255,38 @@ AS $$
 	 ORDER BY 1
 $$;
 
--- A job whose worker is gone while its row says queued or running was
--- interrupted (worker killed, server crash or immediate shutdown).
+-- The live figures of partback processes in this database: what they copied
+-- since their unit of work began (shared memory; committed figures are in
+-- partback.task).
+CREATE FUNCTION partback._live()
+RETURNS TABLE (job_id bigint, pid integer, table_name text, rows bigint,
+			   bytes bigint, queued boolean)
+AS 'MODULE_PATHNAME', 'partback_live'
+LANGUAGE C VOLATILE;
+
+-- Jobs of this database waiting for a worker slot to start.
+CREATE FUNCTION partback._queued()
+RETURNS TABLE (job_id bigint, user_name name, job_type text, source_db text,
+			   queued_at timestamptz)
+AS 'MODULE_PATHNAME', 'partback_queued'
+LANGUAGE C VOLATILE;
+
+-- A job whose leader is gone while its row says queued or running was
+-- interrupted (worker killed, server crash or immediate shutdown); a leader
+-- waiting for copy workers is queued.
 CREATE FUNCTION partback._effective_state(state text, worker_pid integer)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE
 		WHEN state IN ('queued', 'running') AND NOT EXISTS
 			(SELECT FROM pg_stat_get_activity(worker_pid) a
-			  WHERE a.backend_type = 'partback worker')
+			  WHERE a.backend_type LIKE 'partback job %')
 		THEN 'interrupted'
+		WHEN state = 'running' AND EXISTS
+			(SELECT FROM partback._live() l WHERE l.pid = worker_pid AND l.queued)
+		THEN 'queued'
 		ELSE state END
 $$;
 
@@ -290,7 +310,10 @@ BEGIN
 	LOOP
 		SELECT partback._effective_state(j.state, j.worker_pid) INTO st
 		  FROM partback.job j WHERE j.job_id = wait_job.job_id;
-		IF NOT FOUND THEN
+		IF NOT FOUND AND EXISTS (SELECT FROM partback._queued() q
+								  WHERE q.job_id = wait_job.job_id) THEN
+			st := 'queued';
+		ELSIF NOT FOUND THEN
 			RAISE EXCEPTION 'partback job % does not exist', job_id
 				USING ERRCODE = 'undefined_object';
 		END IF;
@@ -356,4 +379,20 @@ BEGIN
 		 WHERE schemas IS NULL OR t->>'schema' = ANY (schemas)
 		 ORDER BY t->>'schema', t->>'name';
 END
+$$;
+
+-- The table (schema.name) a restore of a table entry writes into: the
+-- source's name, or target_table (SQL identifier syntax; without a schema,
+-- in the source's schema).
+CREATE FUNCTION partback._restore_target(entry jsonb, target_table text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+		WHEN target_table IS NULL THEN (entry->>'schema') || '.' || (entry->>'name')
+		WHEN cardinality(parse_ident(target_table)) = 1
+			THEN (entry->>'schema') || '.' || (parse_ident(target_table))[1]
+		ELSE (parse_ident(target_table))[1] || '.' || (parse_ident(target_table))[2]
+	END
 $$;

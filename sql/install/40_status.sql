@@ -5,48 +5,88 @@ RETURNS TABLE (job_id bigint, user_name name, job_type text, source_db text,
 			   table_name text, partitions integer, completed integer,
 			   percent numeric, rows bigint, bytes bigint, state text,
 			   started_at timestamptz, finished_at timestamptz,
-			   estimated_end timestamptz, error text)
-LANGUAGE sql STABLE
+			   estimated_end timestamptz, error text, reused integer,
+			   reused_bytes bigint)
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT j.job_id, j.user_name, j.job_type, j.source_db,
-		   t.table_name, t.partitions, t.completed,
-		   CASE WHEN t.partitions = 0 THEN
-					CASE WHEN t.state = 'succeeded' THEN 100.0 ELSE 0.0 END
-				ELSE round(100.0 * t.completed / t.partitions, 1) END,
-		   t.rows, t.bytes,
-		   CASE WHEN t.state IS NULL OR t.state IN ('queued', 'running')
-				THEN partback._effective_state(coalesce(t.state, j.state), j.worker_pid)
-				ELSE t.state END,
-		   coalesce(t.started_at, j.started_at),
-		   t.finished_at,
-		   CASE WHEN t.state = 'running' AND t.completed > 0 AND t.completed < t.partitions
-				THEN t.started_at + (now() - t.started_at) * t.partitions / t.completed
+	WITH live AS (
+		SELECT l.job_id, l.table_name, sum(l.rows)::bigint AS rows,
+			   sum(l.bytes)::bigint AS bytes
+		  FROM partback._live() l
+		 WHERE l.table_name IS NOT NULL
+		 GROUP BY 1, 2
+	), jt AS (
+		SELECT j.job_id, j.user_name, j.job_type, j.source_db, t.table_name,
+			   t.partitions, t.completed, t.reused, t.reused_bytes,
+			   t.rows + coalesce(CASE WHEN t.state = 'running' THEN lv.rows END, 0) AS rows,
+			   t.bytes + coalesce(CASE WHEN t.state = 'running' THEN lv.bytes END, 0) AS bytes,
+			   -- a task not finished is in its job's state
+			   CASE WHEN t.state IS NULL OR t.state IN ('queued', 'running')
+					THEN partback._effective_state(j.state, j.worker_pid)
+					ELSE t.state END AS state,
+			   coalesce(t.started_at, j.started_at) AS started_at,
+			   t.finished_at,
+			   coalesce(t.error, j.error) AS error
+		  FROM partback.job j
+		  LEFT JOIN partback.task t USING (job_id)
+		  LEFT JOIN live lv ON lv.job_id = j.job_id AND lv.table_name = t.table_name
+	)
+	SELECT job_id, user_name, job_type, source_db, table_name, partitions,
+		   completed,
+		   CASE WHEN partitions = 0 OR partitions IS NULL
+				THEN CASE WHEN state = 'succeeded' THEN 100.0 ELSE 0.0 END
+				ELSE round(100.0 * completed / partitions, 1) END,
+		   rows, bytes, state, started_at, finished_at,
+		   CASE WHEN state = 'running' AND completed > 0 AND completed < partitions
+				THEN started_at + (now() - started_at) * partitions / completed
 		   END,
-		   coalesce(t.error, j.error)
-	  FROM partback.job j
-	  LEFT JOIN partback.task t USING (job_id)
-	 WHERE $1 IS NULL OR j.user_name = $1
-	 ORDER BY j.job_id, t.table_name
+		   error, reused, reused_bytes
+	  FROM jt
+	 WHERE $1 IS NULL OR jt.user_name = $1
+	UNION ALL
+	SELECT q.job_id, q.user_name, q.job_type, q.source_db, NULL, NULL, NULL,
+		   0.0, 0, 0, 'queued', NULL, NULL, NULL, NULL, NULL, NULL
+	  FROM partback._queued() q
+	 WHERE ($1 IS NULL OR q.user_name = $1)
+	   AND (q.user_name = current_user OR
+			(SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
+	 ORDER BY 1, 5
 $$;
 
-CREATE VIEW partback.jobs AS
-	SELECT j.job_id, j.user_name, j.job_type, j.backup_dir, j.source_db,
-		   partback._effective_state(j.state, j.worker_pid) AS state, j.backup_id,
-		   count(t.table_name)::integer AS tables,
-		   coalesce(sum(t.partitions), 0)::integer AS partitions,
-		   coalesce(sum(t.completed), 0)::integer AS completed,
-		   coalesce(sum(t.rows), 0)::bigint AS rows,
-		   coalesce(sum(t.bytes), 0)::bigint AS bytes,
-		   coalesce(sum(t.stored_bytes), 0)::bigint AS stored_bytes,
+CREATE VIEW partback.jobs WITH (security_invoker = true) AS
+	SELECT s.job_id, s.user_name, s.job_type, j.backup_dir, s.source_db,
+		   coalesce(partback._effective_state(j.state, j.worker_pid), 'queued') AS state,
+		   j.backup_id,
+		   count(s.table_name)::integer AS tables,
+		   coalesce(sum(s.partitions), 0)::integer AS partitions,
+		   coalesce(sum(s.completed), 0)::integer AS completed,
+		   coalesce(sum(s.reused), 0)::integer AS reused,
+		   coalesce(sum(s.reused_bytes), 0)::bigint AS reused_bytes,
+		   coalesce(sum(s.rows), 0)::bigint AS rows,
+		   coalesce(sum(s.bytes), 0)::bigint AS bytes,
+		   (SELECT coalesce(sum(t.stored_bytes), 0)::bigint
+			  FROM partback.task t WHERE t.job_id = s.job_id) AS stored_bytes,
 		   j.submitted_at, j.started_at, j.finished_at,
 		   j.error_code, j.error
-	  FROM partback.job j
-	  LEFT JOIN partback.task t USING (job_id)
-	 GROUP BY j.job_id;
+	  FROM partback.get_backup_status() s
+	  LEFT JOIN partback.job j USING (job_id)
+	 GROUP BY s.job_id, s.user_name, s.job_type, s.source_db, j.job_id;
 
-CREATE VIEW partback.backup_status AS
+CREATE VIEW partback.backup_status WITH (security_invoker = true) AS
 	SELECT * FROM partback.get_backup_status();
 
--- Only superusers run jobs unless EXECUTE is granted.
+-- Only superusers run jobs unless EXECUTE is granted; whoever may see the
+-- status sees only their own jobs (superusers see all).
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA partback FROM PUBLIC;
+GRANT SELECT ON partback.job, partback.task, partback.chunk,
+	partback.jobs, partback.backup_status TO PUBLIC;
+ALTER TABLE partback.job ENABLE ROW LEVEL SECURITY;
+ALTER TABLE partback.task ENABLE ROW LEVEL SECURITY;
+ALTER TABLE partback.chunk ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_jobs ON partback.job FOR SELECT
+	USING (user_name = current_user);
+CREATE POLICY own_tasks ON partback.task FOR SELECT
+	USING (EXISTS (SELECT FROM partback.job j WHERE j.job_id = task.job_id));
+CREATE POLICY own_chunks ON partback.chunk FOR SELECT
+	USING (EXISTS (SELECT FROM partback.job j WHERE j.job_id = chunk.job_id));

@@ -114,6 +114,76 @@ sub wait_job
 
 =pod
 
+=item sql_lit($text)
+
+$text as an SQL string literal.
+
+=cut
+
+sub sql_lit
+{
+	my ($s) = @_;
+	$s =~ s/'/''/g;
+	return "'$s'";
+}
+
+=pod
+
+=item run_sql($node, $dbname, $sql, %params)
+
+Runs $sql with psql's VERBOSITY verbose, so that an error shows its SQLSTATE
+("ERROR:  42501: ..."), and never dies.  C<< user => 'alice' >> connects as
+that role; C<< timeout => N >> (default timeout_default).  Returns
+($exit_code, $stdout, $stderr); the exit code is undef on a timeout.
+
+=cut
+
+sub run_sql
+{
+	my ($node, $dbname, $sql, %params) = @_;
+	my ($out, $err, $timed_out) = ('', '', 0);
+	my @extra = defined $params{user} ? ('-U', $params{user}) : ();
+	my $ret = $node->psql($dbname, "\\set VERBOSITY verbose\n$sql",
+		stdout => \$out, stderr => \$err, extra_params => \@extra,
+		timeout => $params{timeout} // $PostgreSQL::Test::Utils::timeout_default,
+		timed_out => \$timed_out);
+	$ret = undef if $timed_out;
+	return ($ret, $out, $err);
+}
+
+=pod
+
+=item crash_backend($node, $pid)
+
+Sends SIGKILL to server process $pid and waits until the postmaster has
+reinitialised after the crash (restart_after_crash = on, the default) and
+accepts connections again.  Returns true when it does.
+
+=cut
+
+sub crash_backend
+{
+	my ($node, $pid) = @_;
+	my $offset = -s $node->logfile;
+	kill('KILL', $pid) or return 0;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	my $seen = 0;
+	while (time() < $deadline)
+	{
+		my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile, $offset);
+		if ($log =~ /all server processes terminated; reinitializing/)
+		{
+			$seen = 1;
+			last;
+		}
+		select(undef, undef, undef, 0.1);
+	}
+	return 0 unless $seen;
+	return $node->poll_query_until('postgres', 'SELECT 1', '1');
+}
+
+=pod
+
 =back
 
 =cut

@@ -1,0 +1,366 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *		partback's shared memory: the live figures of every partback
+ *		process (what the job catalog cannot show until a transaction
+ *		commits), and the queue of jobs waiting for a worker slot.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "partback.h"
+
+#define QUEUE_SIZE 64
+
+typedef struct PbLiveSlot
+{
+	pid_t		pid;			/* 0 = free */
+	int64		job_id;
+	Oid			database;
+	bool		queued;			/* a leader waiting for copy workers */
+	char		table_name[2 * NAMEDATALEN + 2];
+	pg_atomic_uint64 rows;
+	pg_atomic_uint64 bytes;
+} PbLiveSlot;
+
+typedef struct PbShared
+{
+	slock_t		mutex;
+	Latch	   *launcher_latch;
+	PbQueuedJob queue[QUEUE_SIZE];
+	int			nslots;
+	PbLiveSlot	slots[FLEXIBLE_ARRAY_MEMBER];
+} PbShared;
+
+static PbShared *shared = NULL;
+static PbLiveSlot *my_slot = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+PG_FUNCTION_INFO_V1(partback_live);
+PG_FUNCTION_INFO_V1(partback_queued);
+
+static Size
+shared_size(void)
+{
+	return add_size(offsetof(PbShared, slots),
+					mul_size(max_worker_processes, sizeof(PbLiveSlot)));
+}
+
+static void
+pb_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(shared_size());
+}
+
+static void
+pb_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("partback", shared_size(), &found);
+	if (!found)
+	{
+		memset(shared, 0, shared_size());
+		SpinLockInit(&shared->mutex);
+		shared->nslots = max_worker_processes;
+		for (int i = 0; i < shared->nslots; i++)
+		{
+			pg_atomic_init_u64(&shared->slots[i].rows, 0);
+			pg_atomic_init_u64(&shared->slots[i].bytes, 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Called from _PG_init while shared_preload_libraries is processed. */
+void
+pb_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pb_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pb_shmem_startup;
+}
+
+static void
+check_shared(void)
+{
+	if (shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("partback is not loaded through shared_preload_libraries"),
+				 errhint("Add partback to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static void
+release_slot(int code, Datum arg)
+{
+	if (my_slot)
+	{
+		SpinLockAcquire(&shared->mutex);
+		my_slot->pid = 0;
+		my_slot->job_id = 0;
+		SpinLockRelease(&shared->mutex);
+		my_slot = NULL;
+	}
+	/* a slot for a queued job may have come free */
+	if (shared && shared->launcher_latch)
+		SetLatch(shared->launcher_latch);
+}
+
+/* Take a live slot for this process, working for job_id. */
+void
+pb_live_claim(int64 job_id)
+{
+	check_shared();
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		if (shared->slots[i].pid == 0)
+		{
+			my_slot = &shared->slots[i];
+			my_slot->pid = MyProcPid;
+			my_slot->job_id = job_id;
+			my_slot->database = MyDatabaseId;
+			my_slot->queued = false;
+			my_slot->table_name[0] = '\0';
+			pg_atomic_write_u64(&my_slot->rows, 0);
+			pg_atomic_write_u64(&my_slot->bytes, 0);
+			break;
+		}
+	}
+	SpinLockRelease(&shared->mutex);
+	if (my_slot)
+		before_shmem_exit(release_slot, (Datum) 0);
+}
+
+/* What this process is copying now; its live figures start from zero. */
+void
+pb_live_start(const char *table_name)
+{
+	if (!my_slot)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	strlcpy(my_slot->table_name, table_name ? table_name : "",
+			sizeof(my_slot->table_name));
+	SpinLockRelease(&shared->mutex);
+	pg_atomic_write_u64(&my_slot->rows, 0);
+	pg_atomic_write_u64(&my_slot->bytes, 0);
+}
+
+void
+pb_live_add(uint64 rows, uint64 bytes)
+{
+	if (!my_slot)
+		return;
+	pg_atomic_fetch_add_u64(&my_slot->rows, rows);
+	pg_atomic_fetch_add_u64(&my_slot->bytes, bytes);
+}
+
+void
+pb_live_set_queued(bool queued)
+{
+	if (my_slot)
+		my_slot->queued = queued;
+}
+
+/*
+ * _live(): the live figures of partback processes of this database:
+ * (job_id, pid, table_name, rows, bytes, queued).
+ */
+Datum
+partback_live(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (shared == NULL)
+		return (Datum) 0;
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		PbLiveSlot *slot = &shared->slots[i];
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		char		table_name[sizeof(slot->table_name)];
+		int64		job_id;
+		pid_t		pid;
+
+		SpinLockAcquire(&shared->mutex);
+		pid = slot->pid;
+		job_id = slot->job_id;
+		strlcpy(table_name, slot->table_name, sizeof(table_name));
+		SpinLockRelease(&shared->mutex);
+		if (pid == 0 || slot->database != MyDatabaseId)
+			continue;
+		values[0] = Int64GetDatum(job_id);
+		values[1] = Int32GetDatum(pid);
+		values[2] = CStringGetTextDatum(table_name);
+		nulls[2] = table_name[0] == '\0';
+		values[3] = Int64GetDatum(pg_atomic_read_u64(&slot->rows));
+		values[4] = Int64GetDatum(pg_atomic_read_u64(&slot->bytes));
+		values[5] = BoolGetDatum(slot->queued);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ---------- the queue of jobs waiting for a leader slot ---------- */
+
+bool
+pb_queue_add(const PbQueuedJob *job)
+{
+	bool		added = false;
+
+	check_shared();
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < QUEUE_SIZE; i++)
+	{
+		if (shared->queue[i].job_id == 0)
+		{
+			shared->queue[i] = *job;
+			added = true;
+			break;
+		}
+	}
+	SpinLockRelease(&shared->mutex);
+	if (added && shared->launcher_latch)
+		SetLatch(shared->launcher_latch);
+	return added;
+}
+
+/* Take the oldest queued job, if any. */
+bool
+pb_queue_first(PbQueuedJob *job)
+{
+	int			first = -1;
+
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < QUEUE_SIZE; i++)
+		if (shared->queue[i].job_id != 0 &&
+			(first < 0 || shared->queue[i].job_id < shared->queue[first].job_id))
+			first = i;
+	if (first >= 0)
+		*job = shared->queue[first];
+	SpinLockRelease(&shared->mutex);
+	return first >= 0;
+}
+
+void
+pb_queue_remove(int64 job_id)
+{
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < QUEUE_SIZE; i++)
+		if (shared->queue[i].job_id == job_id)
+			shared->queue[i].job_id = 0;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* _queued(): queued jobs of this database: (job_id, user_name, job_type, source_db, queued_at) */
+Datum
+partback_queued(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (shared == NULL)
+		return (Datum) 0;
+	for (int i = 0; i < QUEUE_SIZE; i++)
+	{
+		PbQueuedJob job;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		SpinLockAcquire(&shared->mutex);
+		job = shared->queue[i];
+		SpinLockRelease(&shared->mutex);
+		if (job.job_id == 0 || job.database != MyDatabaseId)
+			continue;
+		values[0] = Int64GetDatum(job.job_id);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(job.user_name));
+		values[2] = CStringGetTextDatum(job.job_type);
+		values[3] = CStringGetTextDatum(job.source_db);
+		values[4] = TimestampTzGetDatum(job.queued_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ---------- the launcher ---------- */
+
+static volatile sig_atomic_t launcher_stop = false;
+
+static void
+launcher_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	launcher_stop = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/*
+ * The launcher starts queued jobs as worker slots come free.  It needs no
+ * database connection: the job's leader makes its own.
+ */
+void
+partback_launcher_main(Datum main_arg)
+{
+	pqsignal(SIGTERM, launcher_sigterm);
+	BackgroundWorkerUnblockSignals();
+	check_shared();
+	shared->launcher_latch = MyLatch;
+
+	while (!launcher_stop)
+	{
+		PbQueuedJob job;
+
+		while (pb_queue_first(&job))
+		{
+			if (!pb_start_leader(job.job_id, job.handle, false))
+				break;
+			pb_queue_remove(job.job_id);
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 500L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	shared->launcher_latch = NULL;
+	proc_exit(0);
+}
+
+void
+pb_register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "partback");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "partback_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "partback launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "partback launcher");
+	RegisterBackgroundWorker(&worker);
+}
