@@ -700,8 +700,10 @@ pb_run_backup(PbJob *job)
 	dsm_segment *seg;
 	PbWork	   *work;
 	StringInfoData manifest;
+	BlockNumber chunk_blocks;
 
 	/* 1. claim the tables */
+	chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -718,8 +720,22 @@ pb_run_backup(PbJob *job)
 			continue;			/* dropped meanwhile */
 		t->task_name = psprintf("%s.%s", t->schema, t->name);
 		pb_job_lock_table(job->job_id, t->task_name, true);
-		pb_task_insert(job->job_id, t->task_name, NULL,
-					   list_length(table_leaves(t->relid, job->partitions)));
+		{
+			List	   *leaves = table_leaves(t->relid, job->partitions);
+			int			units = 0;
+			ListCell   *lc2;
+
+			/* chunks as the sizes are now, for the progress figures */
+			foreach(lc2, leaves)
+			{
+				Relation	rel = table_open(((BackupLeaf *) lfirst(lc2))->relid,
+											 AccessShareLock);
+
+				units += Max(1, (RelationGetNumberOfBlocks(rel) + chunk_blocks - 1) / chunk_blocks);
+				table_close(rel, AccessShareLock);
+			}
+			pb_task_insert(job->job_id, t->task_name, NULL, list_length(leaves), units);
+		}
 		tables = lappend(tables, t);
 	}
 	PopActiveSnapshot();

@@ -19,6 +19,9 @@
 
 /* COPY's data source callback takes no argument; one load runs at a time. */
 static PbReader *current_reader = NULL;
+static int	current_max_rate;
+static uint64 current_bytes;
+static TimestampTz current_started;
 
 static int
 read_backup_stream(void *outbuf, int minread, int maxread)
@@ -34,6 +37,8 @@ read_backup_stream(void *outbuf, int minread, int maxread)
 			break;
 		total += n;
 	}
+	current_bytes += total;
+	pb_throttle(current_max_rate, current_bytes, current_started);
 	return total;
 }
 
@@ -60,13 +65,14 @@ report_if_damaged(const char *path, const char *sha256, int64 stored_bytes)
  * Load the data file at path (its compression, checksum and size as the
  * metadata gives them) into rel.  column_names (char *) are the stream's
  * columns, so a target whose column order differs still matches.  freeze
- * when rel was created or truncated in this transaction.  The checksum is
+ * when rel was created or truncated in this transaction; max_rate limits the
+ * speed as partback.max_rate says.  The checksum is
  * verified as the file is read; any failure aborts the load.
  */
 uint64
 pb_copy_in(Relation rel, List *column_names, const char *path,
 		   PbCompression compression, const char *sha256, int64 stored_bytes,
-		   bool freeze)
+		   bool freeze, int max_rate)
 {
 	ParseState *pstate = make_parsestate(NULL);
 	MemoryContext context = CurrentMemoryContext;
@@ -90,6 +96,9 @@ pb_copy_in(Relation rel, List *column_names, const char *path,
 	r = pb_reader_open(path, compression, sha256, stored_bytes);
 	Assert(current_reader == NULL);
 	current_reader = r;
+	current_max_rate = max_rate;
+	current_bytes = 0;
+	current_started = GetCurrentTimestamp();
 	PG_TRY();
 	{
 		char		extra;

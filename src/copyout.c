@@ -74,9 +74,9 @@ changed_in_flight(HeapTupleHeader tuple, Snapshot snapshot)
 	return false;
 }
 
-/* Sleep as needed so that bytes in elapsed time keep within max_rate MB/s. */
-static void
-throttle(int max_rate, uint64 bytes, TimestampTz started)
+/* Sleep as needed so that bytes since started keep within max_rate MB/s. */
+void
+pb_throttle(int max_rate, uint64 bytes, TimestampTz started)
 {
 	long		due_ms;
 	long		elapsed_ms;
@@ -251,7 +251,7 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 		rows += page_rows;
 		bytes += page_bytes;
 		pb_live_add(page_rows, page_bytes);
-		throttle(max_rate, bytes, started);
+		pb_throttle(max_rate, bytes, started);
 	}
 
 	resetStringInfo(&buf);

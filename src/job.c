@@ -280,19 +280,21 @@ pb_job_finish(int64 job_id, const char *state, int64 backup_id,
 
 void
 pb_task_insert(int64 job_id, const char *table_name, const char *target_table,
-			   int partitions)
+			   int partitions, int units)
 {
-	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
-	Datum		values[4];
-	char		nulls[4] = "    ";
+	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(table_name);
 	values[2] = text_or_null(target_table, nulls, 2);
 	values[3] = Int32GetDatum(partitions);
+	values[4] = Int32GetDatum(units);
 	pb_catalog_exec("INSERT INTO partback.task (job_id, table_name, target_table, "
-					"partitions, state, started_at) VALUES ($1, $2, $3, $4, 'queued', now())",
-					4, types, values, nulls, SPI_OK_INSERT);
+					"partitions, units, state, started_at) "
+					"VALUES ($1, $2, $3, $4, $5, 'queued', now())",
+					5, types, values, nulls, SPI_OK_INSERT);
 }
 
 void

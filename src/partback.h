@@ -162,11 +162,12 @@ typedef struct PbCopyStats
 extern uint64 pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 						  BlockNumber nblocks, bool to_end, PbWriter *w,
 						  int max_rate, PbCopyStats *stats);
+extern void pb_throttle(int max_rate, uint64 bytes, TimestampTz started);
 extern XLogRecPtr pb_range_max_lsn(Relation rel, BlockNumber start,
 								   BlockNumber nblocks, bool to_end);
 extern uint64 pb_copy_in(Relation rel, List *column_names, const char *path,
 						 PbCompression compression, const char *sha256,
-						 int64 stored_bytes, bool freeze);
+						 int64 stored_bytes, bool freeze, int max_rate);
 
 /* ---------- job.c: the job catalog and its states ---------- */
 typedef enum PbJobType
@@ -209,7 +210,7 @@ extern void pb_job_insert(const PbJob *job, const char *user_name);
 extern void pb_job_finish(int64 job_id, const char *state, int64 backup_id,
 						  const char *sqlstate, const char *error);
 extern void pb_task_insert(int64 job_id, const char *table_name,
-						   const char *target_table, int partitions);
+						   const char *target_table, int partitions, int units);
 extern void pb_task_update(int64 job_id, const char *table_name, const char *state,
 						   int completed, int64 rows, int64 bytes, int64 stored_bytes,
 						   const char *error);

@@ -345,7 +345,8 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 		CHECK_FOR_INTERRUPTS();
 		rows = pb_copy_in(rel, columns, path, compression,
 						  pb_json_str(f, "sha256", false),
-						  pb_json_int(f, "stored_bytes", meta_path), true);
+						  pb_json_int(f, "stored_bytes", meta_path), true,
+						  work->max_rate);
 		unit->rows += rows;
 		unit->raw_bytes += bytes;
 		unit->stored_bytes += pb_json_int(f, "stored_bytes", meta_path);
@@ -517,7 +518,8 @@ pb_run_restore(PbJob *job)
 		RestoreTable *t = lfirst(lc);
 
 		pb_job_lock_table(job->job_id, target_text(t), true);
-		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves));
+		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves),
+					   list_length(t->leaves));
 	}
 	end_step();
 
@@ -560,6 +562,7 @@ pb_run_restore(PbJob *job)
 	work = pb_work_create(list_length(units), &seg);
 	work->job_id = job->job_id;
 	work->is_backup = false;
+	work->max_rate = job->max_rate;
 	strlcpy(work->db_dir, pb_db_dir(job->backup_dir, job->source_db), sizeof(work->db_dir));
 	foreach(lc, units)
 	{

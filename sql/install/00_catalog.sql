@@ -43,6 +43,8 @@ CREATE TABLE partback.task (
 	target_table text,
 	partitions	integer NOT NULL DEFAULT 0,
 	completed	integer NOT NULL DEFAULT 0,
+	-- units of work (chunks to back up, partitions to restore), for progress
+	units		integer NOT NULL DEFAULT 0,
 	rows		bigint NOT NULL DEFAULT 0,
 	bytes		bigint NOT NULL DEFAULT 0,
 	stored_bytes bigint NOT NULL DEFAULT 0,

@@ -18,7 +18,9 @@ AS $$
 		 GROUP BY 1, 2
 	), jt AS (
 		SELECT j.job_id, j.user_name, j.job_type, j.source_db, t.table_name,
-			   t.partitions, t.completed, t.reused, t.reused_bytes,
+			   t.partitions, t.completed, t.reused, t.reused_bytes, t.units,
+			   (SELECT count(*) FROM partback.chunk c
+				 WHERE c.job_id = j.job_id AND c.table_name = t.table_name) AS units_done,
 			   t.rows + coalesce(CASE WHEN t.state = 'running' THEN lv.rows END, 0) AS rows,
 			   t.bytes + coalesce(CASE WHEN t.state = 'running' THEN lv.bytes END, 0) AS bytes,
 			   -- a task not finished is in its job's state
@@ -34,12 +36,13 @@ AS $$
 	)
 	SELECT job_id, user_name, job_type, source_db, table_name, partitions,
 		   completed,
-		   CASE WHEN partitions = 0 OR partitions IS NULL
-				THEN CASE WHEN state = 'succeeded' THEN 100.0 ELSE 0.0 END
-				ELSE round(100.0 * completed / partitions, 1) END,
+		   -- by units of work, finer than partitions
+		   CASE WHEN state = 'succeeded' THEN 100.0
+				WHEN coalesce(units, 0) = 0 THEN 0.0
+				ELSE round(100.0 * least(units_done, units) / units, 1) END,
 		   rows, bytes, state, started_at, finished_at,
-		   CASE WHEN state = 'running' AND completed > 0 AND completed < partitions
-				THEN started_at + (now() - started_at) * partitions / completed
+		   CASE WHEN state = 'running' AND units_done > 0 AND units_done < units
+				THEN started_at + (clock_timestamp() - started_at) * units / units_done
 		   END,
 		   error, reused, reused_bytes
 	  FROM jt
