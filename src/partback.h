@@ -251,8 +251,8 @@ extern void pb_live_start(const char *table_name);
 extern void pb_live_add(uint64 rows, uint64 bytes);
 extern void pb_live_set_queued(bool queued);
 extern bool pb_queue_add(const PbQueuedJob *job);
-extern bool pb_queue_first(PbQueuedJob *job);
-extern void pb_queue_remove(int64 job_id);
+extern bool pb_queue_take(PbQueuedJob *job);
+extern bool pb_queue_remove(int64 job_id, PbQueuedJob *removed);
 extern PGDLLEXPORT void partback_launcher_main(Datum main_arg);
 
 /* ---------- worker.c: background workers ---------- */

@@ -248,9 +248,9 @@ pb_queue_add(const PbQueuedJob *job)
 	return added;
 }
 
-/* Take the oldest queued job, if any. */
+/* Take the oldest queued job out of the queue, if there is one. */
 bool
-pb_queue_first(PbQueuedJob *job)
+pb_queue_take(PbQueuedJob *job)
 {
 	int			first = -1;
 
@@ -260,19 +260,34 @@ pb_queue_first(PbQueuedJob *job)
 			(first < 0 || shared->queue[i].job_id < shared->queue[first].job_id))
 			first = i;
 	if (first >= 0)
+	{
 		*job = shared->queue[first];
+		shared->queue[first].job_id = 0;
+	}
 	SpinLockRelease(&shared->mutex);
 	return first >= 0;
 }
 
-void
-pb_queue_remove(int64 job_id)
+/*
+ * Remove a job from the queue (copying its entry to removed, if not NULL);
+ * false if it was not there (any more).
+ */
+bool
+pb_queue_remove(int64 job_id, PbQueuedJob *removed_job)
 {
+	bool		removed = false;
+
 	SpinLockAcquire(&shared->mutex);
 	for (int i = 0; i < QUEUE_SIZE; i++)
 		if (shared->queue[i].job_id == job_id)
+		{
+			if (removed_job)
+				*removed_job = shared->queue[i];
 			shared->queue[i].job_id = 0;
+			removed = true;
+		}
 	SpinLockRelease(&shared->mutex);
+	return removed;
 }
 
 /* _queued(): queued jobs of this database: (job_id, user_name, job_type, source_db, queued_at) */
@@ -335,11 +350,13 @@ partback_launcher_main(Datum main_arg)
 	{
 		PbQueuedJob job;
 
-		while (pb_queue_first(&job))
+		while (pb_queue_take(&job))
 		{
 			if (!pb_start_leader(job.job_id, job.handle, false))
+			{
+				(void) pb_queue_add(&job);	/* still no slot: back in line */
 				break;
-			pb_queue_remove(job.job_id);
+			}
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 500L, PG_WAIT_EXTENSION);

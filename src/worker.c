@@ -46,6 +46,7 @@
 typedef struct PbHandoff
 {
 	pg_atomic_uint32 stage;
+	dsm_handle	handle;			/* of this segment */
 	int			caller_procno;
 	Oid			database;
 	Oid			user;
@@ -116,8 +117,8 @@ wait_for_stage(PbHandoff *handoff, uint32 stage)
 	{
 		if (handoff->leader_pid != 0)
 			kill(handoff->leader_pid, SIGINT);
-		else
-			pb_queue_remove(handoff->job_id);
+		else if (pb_queue_remove(handoff->job_id, NULL))
+			dsm_unpin_segment(handoff->handle);	/* it will never start */
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -169,6 +170,7 @@ pb_submit_job(PbJob *job, bool wait)
 	handoff = dsm_segment_address(seg);
 	memset(handoff, 0, offsetof(PbHandoff, args));
 	pg_atomic_init_u32(&handoff->stage, STAGE_SUBMITTED);
+	handoff->handle = dsm_segment_handle(seg);
 	handoff->caller_procno = MyProc->pgprocno;
 	handoff->database = MyDatabaseId;
 	handoff->user = GetUserId();
@@ -234,6 +236,47 @@ pb_submit_job(PbJob *job, bool wait)
 	}
 	dsm_detach(seg);
 	return job->job_id;
+}
+
+PG_FUNCTION_INFO_V1(partback_dequeue);
+
+/*
+ * _dequeue(job_id): cancel a job still waiting in the queue for a worker
+ * slot; a caller waiting for it gets the cancel as the job's error.
+ */
+Datum
+partback_dequeue(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	PbQueuedJob job;
+	dsm_segment *seg;
+
+	if (!pb_queue_remove(job_id, &job))
+		PG_RETURN_BOOL(false);
+	if (!superuser() && strcmp(job.user_name, GetUserNameFromId(GetUserId(), false)) != 0)
+	{
+		(void) pb_queue_add(&job);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to cancel partback job " INT64_FORMAT, job_id),
+				 errdetail("Only its user and superusers may cancel a job.")));
+	}
+	seg = dsm_attach(job.handle);
+	if (seg)
+	{
+		PbHandoff  *handoff = dsm_segment_address(seg);
+
+		strlcpy(handoff->final_state, "cancelled", sizeof(handoff->final_state));
+		memcpy(handoff->sqlstate, unpack_sql_state(ERRCODE_QUERY_CANCELED), 5);
+		strlcpy(handoff->error, "partback job was cancelled before it started",
+				sizeof(handoff->error));
+		pg_write_barrier();
+		pg_atomic_write_u32(&handoff->stage, STAGE_FINISHED);
+		set_caller_latch(handoff);
+		dsm_detach(seg);
+	}
+	dsm_unpin_segment(job.handle);
+	PG_RETURN_BOOL(true);
 }
 
 /* Each job records its own success, in its last transaction. */

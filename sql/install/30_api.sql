@@ -325,6 +325,12 @@ BEGIN
 END
 $$;
 
+-- Cancel a job still waiting in the queue for a worker slot.
+CREATE FUNCTION partback._dequeue(job_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'partback_dequeue'
+LANGUAGE C VOLATILE STRICT;
+
 CREATE FUNCTION partback.cancel_job(job_id bigint)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
@@ -337,7 +343,9 @@ BEGIN
 		RAISE EXCEPTION 'job_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	SELECT * INTO j FROM partback.job WHERE partback.job.job_id = cancel_job.job_id;
-	IF NOT FOUND THEN
+	IF NOT FOUND AND partback._dequeue(job_id) THEN
+		RETURN true;
+	ELSIF NOT FOUND THEN
 		RAISE EXCEPTION 'partback job % does not exist', job_id
 			USING ERRCODE = 'undefined_object';
 	END IF;
