@@ -463,22 +463,16 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	strlcpy(unit->result_sha256, res.sha256, sizeof(unit->result_sha256));
 	unit->inflight = stats.inflight;
 	unit->max_lsn = stats.max_lsn;
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(unit_context);
+	pb_xact_end();
 
 	/*
 	 * The range is unchanged later if no page is newer than the snapshot
 	 * (and no transaction was in flight): a page changed after the snapshot
 	 * holds changes this copy does not have.
 	 */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	MemoryContextSwitchTo(unit_context);
-	PushActiveSnapshot(GetTransactionSnapshot());
+	pb_xact_begin();
 	pb_chunk_record(work, unit, unit->nchunks, work->snapshot_lsn, columns);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	pb_xact_end();
 }
 
 /* Record chunks taken over from earlier calls as this job's too. */
@@ -704,10 +698,7 @@ pb_run_backup(PbJob *job)
 
 	/* 1. claim the tables */
 	chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	MemoryContextSwitchTo(job_context);
+	pb_xact_begin();
 	resume_key = pb_job_resume_key(job->job_id);
 	foreach(lc, job_tables(job))
 	{
@@ -738,9 +729,7 @@ pb_run_backup(PbJob *job)
 		}
 		tables = lappend(tables, t);
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(job_context);
+	pb_xact_end();
 
 	/* 2. copy under one snapshot */
 	DefaultXactIsoLevel = XACT_REPEATABLE_READ;
@@ -830,15 +819,10 @@ pb_run_backup(PbJob *job)
 		}
 	}
 	dsm_detach(seg);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(job_context);
+	pb_xact_end();
 
 	/* 3. metadata, manifest, success */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	MemoryContextSwitchTo(job_context);
+	pb_xact_begin();
 
 	initStringInfo(&manifest);
 	appendStringInfoChar(&manifest, '{');
@@ -904,8 +888,6 @@ pb_run_backup(PbJob *job)
 	forget_earlier_calls(job, db_dir, resume_key);
 
 	pb_job_finish(job->job_id, "succeeded", backup_id, NULL, NULL);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(job_context);
+	pb_xact_end();
 	return backup_id;
 }

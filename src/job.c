@@ -11,17 +11,20 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "storage/lock.h"
+#include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/json.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "partback.h"
@@ -160,6 +163,31 @@ pb_job_from_json(const char *json)
 		job->force = (v && v->type == jbvBool && v->val.boolean);
 	}
 	return job;
+}
+
+/*
+ * Start a transaction with a snapshot, and end it, both keeping the
+ * caller's memory context: the steps of a job live across transactions.
+ */
+void
+pb_xact_begin(void)
+{
+	MemoryContext context = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(context);
+}
+
+void
+pb_xact_end(void)
+{
+	MemoryContext context = CurrentMemoryContext;
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(context);
 }
 
 /*

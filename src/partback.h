@@ -214,6 +214,8 @@ extern void pb_task_insert(int64 job_id, const char *table_name,
 extern void pb_task_update(int64 job_id, const char *table_name, const char *state,
 						   int completed, int64 rows, int64 bytes, int64 stored_bytes,
 						   const char *error);
+extern void pb_xact_begin(void);
+extern void pb_xact_end(void);
 extern void pb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 						int expected);
 extern void pb_catalog_begin(void);

@@ -57,20 +57,6 @@ struct RestoreTable
 	int64		reused_bytes;
 };
 
-static void
-begin_step(void)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
-end_step(void)
-{
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-}
 
 /* Split target_table ('name' or 'schema.name', SQL identifier syntax). */
 static void
@@ -299,7 +285,6 @@ string_list(JsonbContainer *arr)
 void
 pb_restore_unit(PbWork *work, PbUnit *unit)
 {
-	MemoryContext unit_context = CurrentMemoryContext;
 	char	   *meta_path = psprintf("%s/%s", work->db_dir, unit->file);
 	char	   *part_dir = pstrdup(meta_path);
 	Jsonb	   *meta;
@@ -310,14 +295,12 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	int64		expected_rows;
 	Relation	rel;
 	char	   *qualified;
+	XLogRecPtr	loaded_at;
 
 	*strrchr(part_dir, '/') = '\0';
 	pb_live_start(unit->table_name);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	MemoryContextSwitchTo(unit_context);
-	PushActiveSnapshot(GetTransactionSnapshot());
+	pb_xact_begin();
 
 	meta = pb_read_json_file(meta_path, unit->sha256);
 	files = pb_json_container(&meta->root, "files");
@@ -359,21 +342,16 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 						unit->path, unit->table_name, unit->rows, meta_path, expected_rows)));
 	unit->relfilenode = rel->rd_node.relNode;
 	table_close(rel, NoLock);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(unit_context);
+	pb_xact_end();
 
 	/*
 	 * The partition holds the backup's content as long as no page gets newer
 	 * than this commit: nobody else could write it before, under our lock.
 	 */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	MemoryContextSwitchTo(unit_context);
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pb_chunk_record(work, unit, 1, XactLastCommitEnd, columns_text);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	loaded_at = XactLastCommitEnd;
+	pb_xact_begin();
+	pb_chunk_record(work, unit, 1, loaded_at, columns_text);
+	pb_xact_end();
 }
 
 static void
@@ -510,8 +488,7 @@ pb_run_restore(PbJob *job)
 	dsm_segment *seg;
 	PbWork	   *work;
 
-	begin_step();
-	MemoryContextSwitchTo(job_context);
+	pb_xact_begin();
 	tables = plan_tables(job);
 	foreach(lc, tables)
 	{
@@ -521,26 +498,23 @@ pb_run_restore(PbJob *job)
 		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves),
 					   list_length(t->leaves));
 	}
-	end_step();
+	pb_xact_end();
 
 	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);
 
-		begin_step();
-		MemoryContextSwitchTo(job_context);
+		pb_xact_begin();
 		prepare_target(t, job->type == PB_JOB_MIGRATE);
-		end_step();
+		pb_xact_end();
 	}
 
-	begin_step();
-	MemoryContextSwitchTo(job_context);
+	pb_xact_begin();
 	foreign_keys = set_aside_foreign_keys(job, tables);
-	end_step();
+	pb_xact_end();
 
 	/* one unit of work per partition, unless an earlier call did it */
-	begin_step();
-	MemoryContextSwitchTo(job_context);
+	pb_xact_begin();
 	earlier = pb_earlier_chunks(job->job_id);
 	foreach(lc, tables)
 	{
@@ -557,7 +531,7 @@ pb_run_restore(PbJob *job)
 				units = lappend(units, leaf);
 		}
 	}
-	end_step();
+	pb_xact_end();
 
 	work = pb_work_create(list_length(units), &seg);
 	work->job_id = job->job_id;
@@ -589,17 +563,16 @@ pb_run_restore(PbJob *job)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		begin_step();
+		pb_xact_begin();
 		add_foreign_keys(job, foreign_keys, true);
-		end_step();
+		pb_xact_end();
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
 	dsm_detach(seg);
 
 	/* sequences and foreign keys once every table holds its data */
-	begin_step();
-	MemoryContextSwitchTo(job_context);
+	pb_xact_begin();
 	add_foreign_keys(job, foreign_keys, false);
 	foreach(lc, tables)
 	{
@@ -612,6 +585,6 @@ pb_run_restore(PbJob *job)
 	}
 	pb_job_finish(job->job_id, "succeeded",
 				  ((RestoreTable *) linitial(tables))->backup_id, NULL, NULL);
-	end_step();
+	pb_xact_end();
 	MemoryContextSwitchTo(job_context);
 }

@@ -341,10 +341,7 @@ partback_leader_main(Datum main_arg)
 										ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(job_context);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	MemoryContextSwitchTo(job_context);
+	pb_xact_begin();
 	job = pb_job_from_json(handoff->args);
 	pgstat_report_appname(psprintf("partback job " INT64_FORMAT " %s", job->job_id,
 								   pb_job_type_name(job->type)));
@@ -352,9 +349,7 @@ partback_leader_main(Datum main_arg)
 						   psprintf("partback job " INT64_FORMAT " %s", job->job_id,
 									pb_job_type_name(job->type)));
 	pb_job_insert(job, GetUserNameFromId(GetUserId(), false));
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(job_context);
+	pb_xact_end();
 
 	pg_atomic_write_u32(&handoff->stage, STAGE_ACCEPTED);
 	set_caller_latch(handoff);
@@ -380,13 +375,10 @@ partback_leader_main(Datum main_arg)
 
 		state = edata->sqlerrcode == ERRCODE_QUERY_CANCELED ? "cancelled" : "failed";
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		pb_xact_begin();
 		pb_job_finish(job->job_id, state, 0, unpack_sql_state(edata->sqlerrcode),
 					  edata->message);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		pb_xact_end();
 
 		finish(handoff, state, edata);
 	}
