@@ -434,6 +434,7 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	int			saved_iso = DefaultXactIsoLevel;
 	Relation	rel;
 	PbWriter   *w;
+	PbFile	   *file;
 	PbWriteResult res;
 	PbCopyStats stats;
 	char	   *columns;
@@ -456,22 +457,26 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 						 work->compression, work->compression_level);
 	unit->rows = pb_copy_out(rel, GetActiveSnapshot(), unit->start_block,
 							 unit->nblocks, unit->to_end, w, work->max_rate, &stats);
-	pb_writer_finish(w, &res);
+	file = pb_writer_seal(w, &res);
 	table_close(rel, NoLock);
 	unit->raw_bytes = res.raw_bytes;
 	unit->stored_bytes = res.stored_bytes;
 	strlcpy(unit->result_sha256, res.sha256, sizeof(unit->result_sha256));
 	unit->inflight = stats.inflight;
 	unit->max_lsn = stats.max_lsn;
-	pb_xact_end();
 
 	/*
 	 * The range is unchanged later if no page is newer than the snapshot
 	 * (and no transaction was in flight): a page changed after the snapshot
-	 * holds changes this copy does not have.
+	 * holds changes this copy does not have.  The record commits before the
+	 * file gets its name, so no file is ever left without one.
 	 */
-	pb_xact_begin();
 	pb_chunk_record(work, unit, unit->nchunks, work->snapshot_lsn, columns);
+	pb_xact_end();
+	pb_file_publish(file);
+
+	pb_xact_begin();
+	pb_task_progress(work->job_id, unit->table_name);
 	pb_xact_end();
 }
 
@@ -597,69 +602,94 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	appendStringInfoChar(entries, '}');
 }
 
+/* Remove files below rel_dir named "<id>.*" for ids, unless kept. */
+static void
+remove_files_of(const char *db_dir, const char *rel_dir, List *ids, List *kept)
+{
+	char	   *dir = psprintf("%s/%s", db_dir, rel_dir);
+	ListCell   *lc;
+
+	foreach(lc, pb_list_dir(dir))
+	{
+		const char *name = lfirst(lc);
+		char	   *rel = psprintf("%s/%s", rel_dir, name);
+		bool		is_dir;
+		bool		doomed = false;
+		ListCell   *lc2;
+
+		(void) pb_path_exists(psprintf("%s/%s", db_dir, rel), &is_dir);
+		if (is_dir)
+		{
+			remove_files_of(db_dir, rel, ids, kept);
+			continue;
+		}
+		foreach(lc2, ids)
+			if (strncmp(name, lfirst(lc2), strlen(lfirst(lc2))) == 0)
+				doomed = true;
+		foreach(lc2, kept)
+			if (strcmp(rel, lfirst(lc2)) == 0)
+				doomed = false;
+		if (doomed)
+			pb_unlink(psprintf("%s/%s", db_dir, rel), true);
+	}
+}
+
 /*
- * The interrupted calls this job continued are done with: their data files
- * that this backup did not take over go (no manifest names them: their ids
- * were never used for a finished backup), and so do their markers.
+ * The interrupted calls this job continued are done with: every file of
+ * theirs that this backup did not take over goes (data and metadata; no
+ * finished backup names them, their ids were reserved by their markers),
+ * and so do their markers.
  */
 static void
-forget_earlier_calls(PbJob *job, const char *db_dir, const char *resume_key)
+forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
+					 const char *resume_key)
 {
+	char	   *mdir = psprintf("%s/manifests", db_dir);
+	List	   *ids = NIL;
+	List	   *markers = NIL;
+	List	   *kept = NIL;
+	ListCell   *lc;
 	Oid			type = INT8OID;
 	Datum		value = Int64GetDatum(job->job_id);
-	List	   *files = NIL;
-	ListCell   *lc;
 	MemoryContext outer = CurrentMemoryContext;
-	char	   *mdir = psprintf("%s/manifests", db_dir);
-
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT DISTINCT c.file "
-							  "FROM partback.chunk c JOIN partback.job j USING (job_id), "
-							  "partback.job me "
-							  "WHERE me.job_id = $1 AND j.resume_key = me.resume_key "
-							  "AND j.job_id < me.job_id AND j.state <> 'succeeded' "
-							  "AND NOT EXISTS (SELECT FROM partback.chunk n "
-							  "  WHERE n.job_id = me.job_id AND n.file = c.file)",
-							  1, &type, &value, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "partback: could not read the chunks of earlier jobs");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *file = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(outer);
-
-		files = lappend(files, pstrdup(file));
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-
-	foreach(lc, files)
-	{
-		const char *file = lfirst(lc);
-		const char *name = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
-		bool		is_dir;
-
-		/* only ever a file of a backup that was never finished */
-		if (strstr(file, "..") != NULL || file[0] == '/' || strlen(name) < 10 ||
-			pb_path_exists(psprintf("%s/%.10s.json", mdir, name), &is_dir) ||
-			!pb_path_exists(psprintf("%s/%.10s.inprogress", mdir, name), &is_dir))
-			continue;
-		pb_unlink(psprintf("%s/%s", db_dir, file), true);
-	}
 
 	foreach(lc, pb_list_dir(mdir))
 	{
 		const char *name = lfirst(lc);
 		char	   *path = psprintf("%s/%s", mdir, name);
-		Jsonb	   *marker;
 		const char *key;
 
-		if (!pb_is_inprogress_name(name))
+		if (!pb_is_inprogress_name(name) || strtoi64(name, NULL, 10) == backup_id)
 			continue;
-		marker = pb_read_json_file(path, NULL);
-		key = pb_json_str(&marker->root, "resume_key", true);
+		key = pb_json_str(&pb_read_json_file(path, NULL)->root, "resume_key", true);
 		if (key && strcmp(key, resume_key) == 0)
-			pb_unlink(path, true);
+		{
+			ids = lappend(ids, pnstrdup(name, 11));		/* "<id>." */
+			markers = lappend(markers, path);
+		}
 	}
+	if (ids == NIL)
+		return;
+
+	pb_catalog_begin();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT file FROM partback.chunk WHERE job_id = $1",
+							  1, &type, &value, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not read the chunks of job " INT64_FORMAT, job->job_id);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *file = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		kept = lappend(kept, pstrdup(file));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	pb_catalog_end();
+
+	remove_files_of(db_dir, "data", ids, kept);
+	foreach(lc, markers)
+		pb_unlink(lfirst(lc), true);
 }
 
 /*
@@ -885,7 +915,7 @@ pb_run_backup(PbJob *job)
 											   backup_id),
 							  manifest.data);
 	pb_unlink(marker, false);
-	forget_earlier_calls(job, db_dir, resume_key);
+	forget_earlier_calls(job, backup_id, db_dir, resume_key);
 
 	pb_job_finish(job->job_id, "succeeded", backup_id, NULL, NULL);
 	pb_xact_end();

@@ -528,10 +528,15 @@ pb_writer_write(PbWriter *w, const void *data, size_t len)
 	w->busy = false;
 }
 
-void
-pb_writer_finish(PbWriter *w, PbWriteResult *result)
+/*
+ * End the stream and seal its file (see pb_file_seal): the caller
+ * publishes it once what it records about the file is committed.
+ */
+PbFile *
+pb_writer_seal(PbWriter *w, PbWriteResult *result)
 {
 	char		hex[PARTBACK_SHA256_HEXLEN + 1];
+	PbFile	   *file;
 
 	/* never commit a file one of whose writes failed */
 	if (w->busy)
@@ -546,7 +551,8 @@ pb_writer_finish(PbWriter *w, PbWriteResult *result)
 	pb_sha256_final(w->sha, hex);
 	w->sha = NULL;
 
-	pb_file_commit(w->file);
+	pb_file_seal(w->file);
+	file = w->file;
 	w->file = NULL;
 
 	if (result)
@@ -556,6 +562,13 @@ pb_writer_finish(PbWriter *w, PbWriteResult *result)
 		memcpy(result->sha256, hex, sizeof(hex));
 	}
 	pb_writer_release(w);
+	return file;
+}
+
+void
+pb_writer_finish(PbWriter *w, PbWriteResult *result)
+{
+	pb_file_publish(pb_writer_seal(w, result));
 }
 
 void

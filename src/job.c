@@ -352,9 +352,9 @@ pb_task_update(int64 job_id, const char *table_name, const char *state,
 }
 
 /*
- * Record a unit of work that is safely done -- a chunk on disk, a
- * partition loaded -- and count it in its task.  Runs in its own
- * transaction, after the work's.
+ * Record a unit of work that is done -- a chunk on disk, a partition
+ * loaded -- in the transaction that does it: a backup's chunk file becomes
+ * visible only after this commits, a restore's load commits with it.
  */
 void
 pb_chunk_record(PbWork *work, PbUnit *unit, int nchunks, XLogRecPtr lsn,
@@ -389,7 +389,6 @@ pb_chunk_record(PbWork *work, PbUnit *unit, int nchunks, XLogRecPtr lsn,
 				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
 				"$15, $16, $17, $18)",
 				18, types, values, NULL, SPI_OK_INSERT);
-	pb_task_progress(work->job_id, unit->table_name);
 }
 
 /*

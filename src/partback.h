@@ -62,6 +62,8 @@ typedef struct PbFile PbFile;
 extern PbFile *pb_file_create(const char *path);
 extern void pb_file_write(PbFile *file, const void *data, size_t len);
 extern void pb_file_commit(PbFile *file);
+extern void pb_file_seal(PbFile *file);
+extern void pb_file_publish(PbFile *file);
 extern void pb_file_abort(PbFile *file);
 
 /* A file being read; ERROR naming the file on any failure. */
@@ -110,6 +112,7 @@ typedef struct PbWriter PbWriter;
 extern PbWriter *pb_writer_create(const char *path, PbCompression c, int level);
 extern void pb_writer_write(PbWriter *w, const void *data, size_t len);
 extern void pb_writer_finish(PbWriter *w, PbWriteResult *result);	/* commits */
+extern PbFile *pb_writer_seal(PbWriter *w, PbWriteResult *result);
 extern void pb_writer_abort(PbWriter *w);
 
 typedef struct PbReader PbReader;

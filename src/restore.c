@@ -295,7 +295,6 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	int64		expected_rows;
 	Relation	rel;
 	char	   *qualified;
-	XLogRecPtr	loaded_at;
 
 	*strrchr(part_dir, '/') = '\0';
 	pb_live_start(unit->table_name);
@@ -342,15 +341,14 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 						unit->path, unit->table_name, unit->rows, meta_path, expected_rows)));
 	unit->relfilenode = rel->rd_node.relNode;
 	table_close(rel, NoLock);
-	pb_xact_end();
 
 	/*
 	 * The partition holds the backup's content as long as no page gets newer
-	 * than this commit: nobody else could write it before, under our lock.
+	 * than now: nobody else can write it before this commits, under our
+	 * lock.  The record commits with the load.
 	 */
-	loaded_at = XactLastCommitEnd;
-	pb_xact_begin();
-	pb_chunk_record(work, unit, 1, loaded_at, columns_text);
+	pb_chunk_record(work, unit, 1, GetXLogInsertRecPtr(), columns_text);
+	pb_task_progress(work->job_id, unit->table_name);
 	pb_xact_end();
 }
 

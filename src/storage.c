@@ -42,6 +42,9 @@ struct PbFile
 	char	   *tmppath;		/* "<path>.tmp", the name actually written */
 	bool		tmp_created;	/* tmppath exists and is ours */
 	bool		broken;			/* a write or commit failed: never commit */
+	bool		sealed;			/* complete and durable under tmppath; the
+								 * transaction's commit hands it to the caller */
+	bool		handed_over;	/* that happened: no longer in pending_files */
 	SubTransactionId subid;		/* subtransaction that created the file */
 	char	   *buf;
 	size_t		buflen;
@@ -198,8 +201,15 @@ pb_file_write(PbFile *file, const void *data, size_t len)
 	}
 }
 
+/*
+ * Flush, fsync and close a file being written; it stays under its
+ * temporary name.  If the transaction aborts, it is removed; once the
+ * transaction commits, it is the caller's, to pb_file_publish -- so that
+ * what the transaction recorded about the file is durable before the file
+ * can be taken for data.
+ */
 void
-pb_file_commit(PbFile *file)
+pb_file_seal(PbFile *file)
 {
 	int			rc;
 
@@ -227,12 +237,33 @@ pb_file_commit(PbFile *file)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not close file \"%s\": %m", file->tmppath)));
+	file->sealed = true;
+}
 
+/* Give a sealed file its final name, durably. */
+void
+pb_file_publish(PbFile *file)
+{
+	Assert(file->sealed);
 	/* fsyncs the file again and then its directory */
 	(void) durable_rename(file->tmppath, file->path, ERROR);
-
 	file->tmp_created = false;
-	pb_file_discard(file, false);
+	if (file->handed_over)
+	{
+		pfree(file->buf);
+		pfree(file->tmppath);
+		pfree(file->path);
+		pfree(file);
+	}
+	else
+		pb_file_discard(file, false);
+}
+
+void
+pb_file_commit(PbFile *file)
+{
+	pb_file_seal(file);
+	pb_file_publish(file);
 }
 
 void
@@ -316,6 +347,13 @@ pb_storage_xact_callback(XactEvent event, void *arg)
 	{
 		PbFile	   *file = dlist_container(PbFile, node, iter.cur);
 
+		if (leaked && file->sealed)
+		{
+			/* the caller publishes it after the commit */
+			dlist_delete(&file->node);
+			file->handed_over = true;
+			continue;
+		}
 		if (leaked && file->tmp_created)
 			ereport(WARNING,
 					(errmsg("file \"%s\" was neither committed nor aborted, removing it",
