@@ -354,7 +354,10 @@ partback_backup(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
-/* No running job copies a table this restore would write. */
+/*
+ * The user may restore every table the restore would write, and no running
+ * job copies one of them.
+ */
 static void
 check_targets_free(PbJob *job, Datum schemas)
 {
@@ -377,7 +380,8 @@ check_targets_free(PbJob *job, Datum schemas)
 	if (job->backup_id == 0)
 		nulls[5] = 'n';
 	pb_check_tables_free("SELECT partback._restore_target(e, $5) "
-						 "FROM partback._restore_tables($1, $2, $3, $4, $6) e",
+						 "FROM partback._restore_tables($1, $2, $3, $4, $6) e, "
+						 "LATERAL partback._check_may_restore(e)",
 						 6, types, values, nulls);
 }
 

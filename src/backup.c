@@ -862,6 +862,7 @@ pb_run_backup(PbJob *job)
 	pb_json_add_str(&manifest, "database", job->source_db);
 	pb_json_add_str(&manifest, "job_type", pb_job_type_name(job->type));
 	pb_json_add_int(&manifest, "job_id", job->job_id);
+	pb_json_add_str(&manifest, "user", GetUserNameFromId(GetUserId(), false));
 	pb_json_add_str(&manifest, "started_at", timestamp_text(started));
 	pb_json_add_str(&manifest, "snapshot_lsn",
 					DatumGetCString(DirectFunctionCall1(pg_lsn_out, LSNGetDatum(lsn))));

@@ -155,7 +155,8 @@ BEGIN
 		IF t IS NOT NULL THEN
 			RETURN t || jsonb_build_object('backup_id', m->'backup_id',
 										   'finished_at', m->'finished_at',
-										   'snapshot_lsn', m->'snapshot_lsn');
+										   'snapshot_lsn', m->'snapshot_lsn',
+										   'made_by', m->'user');
 		END IF;
 		IF backup_id IS NOT NULL THEN
 			EXIT;
@@ -382,7 +383,7 @@ BEGIN
 		 LIMIT 1;
 	END IF;
 	RETURN QUERY
-		SELECT t || jsonb_build_object('backup_id', m->'backup_id')
+		SELECT t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
 		  FROM jsonb_array_elements(m->'tables') AS t
 		 WHERE schemas IS NULL OR t->>'schema' = ANY (schemas)
 		 ORDER BY t->>'schema', t->>'name';
@@ -403,4 +404,26 @@ AS $$
 			THEN (entry->>'schema') || '.' || (parse_ident(target_table))[1]
 		ELSE (parse_ident(target_table))[1] || '.' || (parse_ident(target_table))[2]
 	END
+$$;
+
+-- A backup holds data its maker could read; other roles (but superusers
+-- and members of the maker's role) may not restore it.
+CREATE FUNCTION partback._check_may_restore(entry jsonb)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+		RETURN;
+	END IF;
+	IF entry->>'made_by' IS NULL OR NOT EXISTS (SELECT FROM pg_roles WHERE rolname = entry->>'made_by')
+	   OR NOT pg_has_role(current_user, entry->>'made_by', 'MEMBER') THEN
+		RAISE EXCEPTION 'permission denied to restore table %.% from backup %',
+			entry->>'schema', entry->>'name', entry->>'backup_id'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = format('The backup was made by role %s.', coalesce(entry->>'made_by', 'unknown')),
+				  HINT = 'Only the role that made a backup, its members and superusers may restore from it.';
+	END IF;
+END
 $$;
