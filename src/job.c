@@ -260,12 +260,14 @@ text_or_null(const char *s, char *nulls, int i)
 }
 
 
+/* Record a job, running in this process -- or never started, when cancelled. */
 void
-pb_job_insert(const PbJob *job, const char *user_name)
+pb_job_insert(const PbJob *job, const char *user_name, const char *state)
 {
-	Oid			types[7] = {INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
-	Datum		values[7];
-	char		nulls[7] = "       ";
+	Oid			types[8] = {INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = "        ";
+	bool		running = strcmp(state, "running") == 0;
 
 	values[0] = Int64GetDatum(job->job_id);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(user_name));
@@ -274,11 +276,15 @@ pb_job_insert(const PbJob *job, const char *user_name)
 	values[4] = CStringGetTextDatum(job->source_db);
 	values[5] = CStringGetTextDatum(pb_job_to_json(job));
 	values[6] = Int32GetDatum(MyProcPid);
+	if (!running)
+		nulls[6] = 'n';
+	values[7] = CStringGetTextDatum(state);
 	pb_catalog_exec("INSERT INTO partback.job (job_id, user_name, job_type, backup_dir, "
 					"source_db, args, state, worker_pid, started_at, resume_key) "
-					"VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'running', $7, now(), "
+					"VALUES ($1, $2, $3, $4, $5, $6::jsonb, $8, $7, "
+					"CASE WHEN $8 = 'running' THEN now() END, "
 					"partback._resume_key($6::jsonb))",
-					7, types, values, nulls, SPI_OK_INSERT);
+					8, types, values, nulls, SPI_OK_INSERT);
 }
 
 void

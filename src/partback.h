@@ -209,7 +209,7 @@ extern const char *pb_job_type_name(PbJobType type);
 extern bool pb_job_is_backup(const PbJob *job);
 extern char *pb_job_to_json(const PbJob *job);
 extern PbJob *pb_job_from_json(const char *json);
-extern void pb_job_insert(const PbJob *job, const char *user_name);
+extern void pb_job_insert(const PbJob *job, const char *user_name, const char *state);
 extern void pb_job_finish(int64 job_id, const char *state, int64 backup_id,
 						  const char *sqlstate, const char *error);
 extern void pb_task_insert(int64 job_id, const char *table_name,
@@ -256,7 +256,8 @@ extern void pb_live_start(const char *table_name);
 extern void pb_live_add(uint64 rows, uint64 bytes);
 extern void pb_live_set_queued(bool queued);
 extern bool pb_queue_add(const PbQueuedJob *job);
-extern bool pb_queue_take(PbQueuedJob *job);
+extern bool pb_queue_first(PbQueuedJob *job);
+extern bool pb_queue_first_of(int64 job_id, PbQueuedJob *job);
 extern bool pb_queue_remove(int64 job_id, PbQueuedJob *removed);
 extern PGDLLEXPORT void partback_launcher_main(Datum main_arg);
 

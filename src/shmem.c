@@ -248,9 +248,9 @@ pb_queue_add(const PbQueuedJob *job)
 	return added;
 }
 
-/* Take the oldest queued job out of the queue, if there is one. */
+/* The oldest queued job, if there is one; it stays in the queue. */
 bool
-pb_queue_take(PbQueuedJob *job)
+pb_queue_first(PbQueuedJob *job)
 {
 	int			first = -1;
 
@@ -260,12 +260,26 @@ pb_queue_take(PbQueuedJob *job)
 			(first < 0 || shared->queue[i].job_id < shared->queue[first].job_id))
 			first = i;
 	if (first >= 0)
-	{
 		*job = shared->queue[first];
-		shared->queue[first].job_id = 0;
-	}
 	SpinLockRelease(&shared->mutex);
 	return first >= 0;
+}
+
+/* The queue's entry for job_id, if it is there. */
+bool
+pb_queue_first_of(int64 job_id, PbQueuedJob *job)
+{
+	bool		found = false;
+
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < QUEUE_SIZE; i++)
+		if (shared->queue[i].job_id == job_id)
+		{
+			*job = shared->queue[i];
+			found = true;
+		}
+	SpinLockRelease(&shared->mutex);
+	return found;
 }
 
 /*
@@ -350,14 +364,10 @@ partback_launcher_main(Datum main_arg)
 	{
 		PbQueuedJob job;
 
-		while (pb_queue_take(&job))
-		{
-			if (!pb_start_leader(job.job_id, job.handle, false))
-			{
-				(void) pb_queue_add(&job);	/* still no slot: back in line */
-				break;
-			}
-		}
+		/* a job cancelled meanwhile is claimed by its canceller, see worker.c */
+		while (pb_queue_first(&job) &&
+			   pb_start_leader(job.job_id, job.handle, false))
+			(void) pb_queue_remove(job.job_id, NULL);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 500L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

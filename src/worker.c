@@ -31,12 +31,21 @@
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
 #include "partback.h"
+
+/*
+ * A queued job is either started by its leader or cancelled before; the
+ * first to claim it wins.
+ */
+#define CLAIMED_BY_NONE		0
+#define CLAIMED_BY_LEADER	1
+#define CLAIMED_BY_CANCEL	2
 
 /* How far the leader has come, as seen by the caller. */
 #define STAGE_SUBMITTED	0
@@ -46,6 +55,7 @@
 typedef struct PbHandoff
 {
 	pg_atomic_uint32 stage;
+	pg_atomic_uint32 claimed;	/* CLAIMED_BY_*: who unpins the segment */
 	dsm_handle	handle;			/* of this segment */
 	int			caller_procno;
 	Oid			database;
@@ -78,6 +88,40 @@ next_job_id(void)
 	id = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
 	pb_catalog_end();
 	return id;
+}
+
+/*
+ * Cancel a job before its leader starts: claim it, take it out of the
+ * queue, tell a waiting caller, record it as cancelled (unless the caller
+ * is in an aborted transaction).  False if its
+ * leader has claimed it first.
+ */
+static bool
+cancel_queued(PbHandoff *handoff, bool record)
+{
+	uint32		expected = CLAIMED_BY_NONE;
+	PbJob	   *job;
+
+	if (!pg_atomic_compare_exchange_u32(&handoff->claimed, &expected, CLAIMED_BY_CANCEL))
+		return false;
+	(void) pb_queue_remove(handoff->job_id, NULL);
+	strlcpy(handoff->final_state, "cancelled", sizeof(handoff->final_state));
+	memcpy(handoff->sqlstate, unpack_sql_state(ERRCODE_QUERY_CANCELED), 5);
+	strlcpy(handoff->error, "partback job was cancelled before it started",
+			sizeof(handoff->error));
+	pg_write_barrier();
+	pg_atomic_write_u32(&handoff->stage, STAGE_FINISHED);
+	set_caller_latch(handoff);
+	dsm_unpin_segment(handoff->handle);
+
+	if (record)
+	{
+		job = pb_job_from_json(handoff->args);
+		pb_job_insert(job, GetUserNameFromId(handoff->user, false), "cancelled");
+		pb_job_finish(job->job_id, "cancelled", 0, "57014",
+					  "partback job was cancelled before it started");
+	}
+	return true;
 }
 
 /*
@@ -117,8 +161,8 @@ wait_for_stage(PbHandoff *handoff, uint32 stage)
 	{
 		if (handoff->leader_pid != 0)
 			kill(handoff->leader_pid, SIGINT);
-		else if (pb_queue_remove(handoff->job_id, NULL))
-			dsm_unpin_segment(handoff->handle);	/* it will never start */
+		else
+			(void) cancel_queued(handoff, false);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -170,6 +214,7 @@ pb_submit_job(PbJob *job, bool wait)
 	handoff = dsm_segment_address(seg);
 	memset(handoff, 0, offsetof(PbHandoff, args));
 	pg_atomic_init_u32(&handoff->stage, STAGE_SUBMITTED);
+	pg_atomic_init_u32(&handoff->claimed, CLAIMED_BY_NONE);
 	handoff->handle = dsm_segment_handle(seg);
 	handoff->caller_procno = MyProc->pgprocno;
 	handoff->database = MyDatabaseId;
@@ -250,33 +295,21 @@ partback_dequeue(PG_FUNCTION_ARGS)
 	int64		job_id = PG_GETARG_INT64(0);
 	PbQueuedJob job;
 	dsm_segment *seg;
+	bool		cancelled;
 
-	if (!pb_queue_remove(job_id, &job))
+	if (!pb_queue_first_of(job_id, &job))
 		PG_RETURN_BOOL(false);
 	if (!superuser() && strcmp(job.user_name, GetUserNameFromId(GetUserId(), false)) != 0)
-	{
-		(void) pb_queue_add(&job);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to cancel partback job " INT64_FORMAT, job_id),
 				 errdetail("Only its user and superusers may cancel a job.")));
-	}
 	seg = dsm_attach(job.handle);
-	if (seg)
-	{
-		PbHandoff  *handoff = dsm_segment_address(seg);
-
-		strlcpy(handoff->final_state, "cancelled", sizeof(handoff->final_state));
-		memcpy(handoff->sqlstate, unpack_sql_state(ERRCODE_QUERY_CANCELED), 5);
-		strlcpy(handoff->error, "partback job was cancelled before it started",
-				sizeof(handoff->error));
-		pg_write_barrier();
-		pg_atomic_write_u32(&handoff->stage, STAGE_FINISHED);
-		set_caller_latch(handoff);
-		dsm_detach(seg);
-	}
-	dsm_unpin_segment(job.handle);
-	PG_RETURN_BOOL(true);
+	if (seg == NULL)
+		PG_RETURN_BOOL(false);
+	cancelled = cancel_queued(dsm_segment_address(seg), true);
+	dsm_detach(seg);
+	PG_RETURN_BOOL(cancelled);
 }
 
 /* Each job records its own success, in its last transaction. */
@@ -330,8 +363,15 @@ partback_leader_main(Datum main_arg)
 	seg = dsm_attach(handle);
 	if (seg == NULL)
 		proc_exit(0);			/* nobody waits for this job any more */
-	dsm_unpin_segment(handle);
 	handoff = dsm_segment_address(seg);
+	{
+		uint32		expected = CLAIMED_BY_NONE;
+
+		if (!pg_atomic_compare_exchange_u32(&handoff->claimed, &expected,
+											CLAIMED_BY_LEADER))
+			proc_exit(0);		/* cancelled while it waited */
+	}
+	dsm_unpin_segment(handle);
 	handoff->leader_pid = MyProcPid;
 
 	BackgroundWorkerInitializeConnectionByOid(handoff->database, handoff->user, 0);
@@ -348,7 +388,7 @@ partback_leader_main(Datum main_arg)
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("partback job " INT64_FORMAT " %s", job->job_id,
 									pb_job_type_name(job->type)));
-	pb_job_insert(job, GetUserNameFromId(GetUserId(), false));
+	pb_job_insert(job, GetUserNameFromId(GetUserId(), false), "running");
 	pb_xact_end();
 
 	pg_atomic_write_u32(&handoff->stage, STAGE_ACCEPTED);
@@ -553,6 +593,14 @@ partback_copy_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(work->database, work->user, 0);
 	pb_live_claim(work->job_id);
 	pgstat_report_appname(psprintf("partback job " INT64_FORMAT " copy", work->job_id));
+
+	/*
+	 * With wal_level = minimal, a partition loaded into a new relation file
+	 * is WAL-logged at commit when small: its pages would get LSNs after the
+	 * one a restore records for it (see pb_restore_unit).  Sync it instead.
+	 */
+	if (!work->is_backup)
+		SetConfigOption("wal_skip_threshold", "0", PGC_USERSET, PGC_S_SESSION);
 
 	unit_context = AllocSetContextCreate(TopMemoryContext, "partback unit",
 										 ALLOCSET_DEFAULT_SIZES);
