@@ -13,7 +13,8 @@
 #      restart;
 #   3. cancel: cancel_job stops a running job within two seconds, leaves it
 #      'cancelled', no '.tmp' file, no new backup, no worker; a caller of
-#      wait => true whose statement is cancelled cancels the job;
+#      wait => true whose statement is cancelled (statement_timeout,
+#      pg_cancel_backend) cancels the job;
 #   4. wait_job with and without a timeout;
 #   5. conflicts: a backup or restore of a table a running job copies fails
 #      at once with SQLSTATE 55006 naming the job; a backup of another
@@ -21,9 +22,16 @@
 #   6. interrupted: an immediate shutdown mid-job leaves it 'interrupted',
 #      never 'running';
 # and on a second node with max_worker_processes = 4:
-#   7. queued: a job that finds no free worker slot is 'queued' until one
-#      comes free, then runs and succeeds; parallel above
-#      max_worker_processes is refused with SQLSTATE 22023 and a HINT.
+#   7. queued: a job that finds no free worker slot is 'queued' -- at every
+#      look, in get_backup_status, partback.jobs and wait_job -- until one
+#      comes free, then runs and succeeds; the launcher does not spin
+#      meanwhile; a queued job can be cancelled and then shows 'cancelled';
+#      parallel above max_worker_processes is refused with SQLSTATE 22023
+#      and a HINT.
+#
+# The tables live in schema public, named explicitly: the tests run as role
+# "partback", so "$user" in the default search_path is the extension's own
+# schema, and the extension rightly refuses to back up its catalog.
 #
 # Every section catches its own death (one failed assertion) and cancels
 # whatever jobs it left running, so one broken feature does not hide the
@@ -33,6 +41,8 @@ use strict;
 use warnings;
 
 use File::Find;
+use POSIX ();
+use JSON::PP;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -133,6 +143,61 @@ sub workers_of
 	return q1($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE $pat");
 }
 
+# wait_job through psql without dying: the final state, or the error
+sub wait_state
+{
+	my ($node, $job, $secs) = @_;
+	$secs //= $TIMEOUT;
+	my ($ret, $out, $err) = try_sql($node, "SELECT partback.wait_job($job, interval '$secs seconds')");
+	return (defined $ret && $ret == 0) ? $out : "ERROR: $err";
+}
+
+# Waits for the job's final state through get_backup_status(), which does
+# not fail for a job it momentarily does not list; returns the state, or
+# 'timeout'.
+sub settle
+{
+	my ($node, $job, $secs) = @_;
+	my $deadline = time + ($secs // $TIMEOUT);
+	while (time < $deadline)
+	{
+		my ($st) = status_of($node, $job);
+		return $st if defined $st && $st ne '' && $st !~ /(queued|running)/;
+		sleep 0.2;
+	}
+	return 'timeout';
+}
+
+# pid of partback's launcher, a child of the node's postmaster, found in
+# /proc (it has no database connection, so pg_stat_activity lacks it)
+sub launcher_pid
+{
+	my ($node) = @_;
+	my $pm = $node->{_pid} or return undef;
+	for my $stat (glob('/proc/[0-9]*/stat'))
+	{
+		open(my $fh, '<', $stat) or next;
+		my $line = <$fh> // '';
+		close $fh;
+		next unless $line =~ /^(\d+) \(.*\) \S+ (\d+) /s && $2 == $pm;
+		my $pid = $1;
+		my $cmd = eval { slurp_file("/proc/$pid/cmdline") } // '';
+		return $pid if $cmd =~ /partback launcher/;
+	}
+	return undef;
+}
+
+# CPU seconds a process has used so far
+sub cpu_seconds
+{
+	my ($pid) = @_;
+	my $line = eval { slurp_file("/proc/$pid/stat") } // return undef;
+	$line =~ s/^.*\) //s;
+	my @f = split / /, $line;
+	# after "pid (comm) ": state is $f[0], utime $f[11], stime $f[12]
+	return ($f[11] + $f[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+}
+
 # Polls until no process of the job is left; returns the seconds it took,
 # or undef after $limit s.
 sub wait_workers_gone
@@ -184,7 +249,7 @@ sub cancel_all
 	eval {
 		my $left = q1($node,
 			"SELECT string_agg(job_id::text, ',') FROM partback.jobs WHERE state IN ('queued', 'running')");
-		return unless $left;
+		return 1 unless $left;
 		diag("cancelling jobs left running: $left");
 		q1($node, "SELECT partback.cancel_job(job_id) FROM partback.jobs WHERE job_id IN ($left)");
 		q1($node, "SELECT partback.wait_job(job_id, '30 s') FROM partback.jobs WHERE job_id IN ($left)");
@@ -203,6 +268,7 @@ sub section
 	{
 		fail("$name: the section ran to its end");
 		diag("$name died: $@");
+		so_check();
 		# restart_after_crash is on: after a crash, wait for the server
 		if (!eval { q1($node, 'SELECT 1'); 1 })
 		{
@@ -212,6 +278,27 @@ sub section
 	}
 	cancel_all($node);
 	note(sprintf("%s took %.1f s", $name, time - $t0));
+}
+
+# test/run.sh installs partback into the one PostgreSQL installation of the
+# machine; another run installing meanwhile swaps the library under a node
+# that restarts.  Say so when it happened, since it explains odd failures.
+my ($SO_PATH, $SO_STAMP);
+
+sub so_stamp
+{
+	my @st = stat($SO_PATH);
+	return @st ? "$st[7]/$st[9]" : 'missing';
+}
+
+sub so_check
+{
+	my ($when) = @_;
+	return unless defined $SO_PATH;
+	my $now = so_stamp();
+	diag("$SO_PATH was replaced " . ($when // 'during this run')
+		  . ' (by another test run?): a server started since runs a library that may not match the extension\'s SQL')
+	  if $now ne $SO_STAMP;
 }
 
 # One assertion: no server process of the node died of a signal.
@@ -226,6 +313,8 @@ sub no_crash
 
 my $T_START = time;
 my $node = PartbackTest::new_node('jobs', conf => "max_parallel_workers_per_gather = 0\nrestart_after_crash = on\n");
+$SO_PATH = q1($node, "SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'") . '/partback.so';
+$SO_STAMP = so_stamp();
 q1($node, qq{
 	CREATE TABLE public.big AS SELECT i, md5(i::text) AS t FROM generate_series(1, $BIG_ROWS) AS i;
 	CREATE TABLE public.u AS SELECT i, md5(i::text) AS t FROM generate_series(1, 200000) AS i;
@@ -234,7 +323,7 @@ my $big_content = content($node, 'public.big');
 note('big: ' . q1($node, "SELECT pg_size_pretty(pg_table_size('public.big'))") . sprintf(', setup took %.1f s', time - $T_START));
 
 my %dir = map { $_ => PartbackTest::backup_dir("jobs_$_") }
-  qw(par one conflict_other conflict_u cancel stmt pgcancel crash q1 q2 q3 toomany);
+  qw(par one conflict_other conflict_u cancel stmt pgcancel crash q1 q2 q3 q3c toomany);
 my ($job_par, $job_one, $dur_par, $dur_one);
 
 # ---------------------------------------------------------------- 1 + 2: parallel copy, moving status
@@ -252,6 +341,7 @@ section($node, 'parallel copy and moving status', sub {
 		my $r = q1($node, qq{
 			SELECT s.state, s.completed, s.partitions, s.rows, s.bytes, s.percent,
 				   s.estimated_end IS NOT NULL, coalesce(s.estimated_end >= s.started_at, true),
+				   extract(epoch FROM s.estimated_end),
 				   (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'partback job $job_par leader'),
 				   (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'partback job $job_par copy'),
 				   (SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'partback job $job_par %'),
@@ -261,7 +351,7 @@ section($node, 'parallel copy and moving status', sub {
 			 WHERE s.job_id = $job_par});
 		my @lines = split /\n/, $r;
 		my %p;
-		@p{qw(state completed partitions rows bytes percent has_est est_ok leader copy all
+		@p{qw(state completed partitions rows bytes percent has_est est_ok est leader copy all
 			  jstate jtables jpartitions jcompleted jrows jbytes t)} = split /\|/, ($lines[0] // ''), -1;
 		$p{nrows} = scalar @lines;
 		push @polls, \%p;
@@ -316,12 +406,24 @@ section($node, 'parallel copy and moving status', sub {
 	ok(@done_some && $done_some[-1]{has_est} eq 't',
 		'estimated_end is set while running once something is done');
 	is(scalar(grep { $_->{est_ok} ne 't' } @running), 0, 'estimated_end is never before started_at');
+	my @late = grep { ($_->{est} // '') ne '' && $_->{est} < $_->{t} - 1 } @running;
+	is(scalar(@late), 0, 'estimated_end of a running job is not in the past')
+	  or diag(join("\n", map { sprintf('at %.2f: estimated end %.2f s ago', $_->{t}, $_->{t} - $_->{est}) } @late));
 	is(scalar(grep { ($_->{jstate} // '') ne 'running' || $_->{jtables} != 1 || $_->{jpartitions} != 1 } @running), 0,
 		'partback.jobs shows the job running with 1 table and 1 partition while status says running');
 
 	# the end
 	is(PartbackTest::wait_job($node, 'postgres', $job_par), 'succeeded', 'wait_job returns succeeded');
 	$dur_par = q1($node, "SELECT extract(epoch FROM finished_at - started_at) FROM partback.jobs WHERE job_id = $job_par");
+	my @est = grep { ($_->{est} // '') ne '' } @running;
+	if (@est)
+	{
+		my $end = q1($node, "SELECT extract(epoch FROM finished_at) FROM partback.jobs WHERE job_id = $job_par");
+		my $off = $est[-1]{est} - $end;
+		my $tol = $dur_par * 0.4 > 2 ? $dur_par * 0.4 : 2;
+		ok(abs($off) <= $tol, 'the last estimated_end is close to the real end')
+		  or diag(sprintf('estimated %.2f s %s the real end (job took %.2f s)', abs($off), $off < 0 ? 'before' : 'after', $dur_par));
+	}
 	my $final = q1($node, "SELECT state, completed, partitions, percent = 100, rows, bytes > 0, finished_at IS NOT NULL, error IS NULL"
 		  . " FROM partback.get_backup_status() WHERE job_id = $job_par");
 	is($final, "succeeded|1|1|t|$BIG_ROWS|t|t|t", 'get_backup_status at the end: succeeded, 1/1, 100 %, every row, bytes');
@@ -406,6 +508,7 @@ section($node, 'status survives a restart', sub {
 	my $jobs_sql = 'SELECT * FROM partback.jobs ORDER BY job_id';
 	my ($s, $j) = (q1($node, $status_sql), q1($node, $jobs_sql));
 	$node->restart;
+	so_check('before this restart');
 	is(q1($node, $status_sql), $s, 'get_backup_status() is the same after a restart');
 	is(q1($node, $jobs_sql), $j, 'partback.jobs is the same after a restart');
 	like($s, qr/^$job_par\|/m, 'get_backup_status() still lists the first job') if defined $job_par;
@@ -429,6 +532,7 @@ section($node, 'cancel and wait_job', sub {
 	my ($st, $secs) = split /\|/, $r;
 	is($st, 'running', "wait_job($job, '200 ms') on a running job returns running");
 	ok($secs >= 0.18 && $secs < 1.0, '... after about 0.2 s') or diag("took $secs s");
+	note("wait_job with '200 ms' took $secs s");
 
 	# cancel
 	$r = q1($node, qq{
@@ -440,6 +544,7 @@ section($node, 'cancel and wait_job', sub {
 	($st, $secs) = split /\|/, ($final // '');
 	is($st, 'cancelled', 'wait_job then returns cancelled');
 	cmp_ok($secs, '<=', 2, '... within two seconds of the cancel');
+	note("cancel_job to wait_job's return: $secs s");
 	is(q1($node, "SELECT string_agg(DISTINCT state, ',') FROM partback.get_backup_status() WHERE job_id = $job"),
 		'cancelled', 'get_backup_status shows the job cancelled');
 	is(q1($node, "SELECT state, finished_at IS NOT NULL FROM partback.jobs WHERE job_id = $job"),
@@ -518,6 +623,7 @@ section($node, 'immediate shutdown mid-job', sub {
 	my $others = q1($node, $others_sql);
 	$node->stop('immediate');
 	$node->start;
+	so_check('before this start');
 	my @seen;
 	for (1 .. 5)
 	{
@@ -554,10 +660,13 @@ $node->stop;
 my $small = PartbackTest::new_node('small',
 	conf => "max_worker_processes = 4\nmax_logical_replication_workers = 0\nmax_parallel_workers_per_gather = 0\n"
 	  . "restart_after_crash = on\n");
+so_check('before node small started');
 section($small, 'queued until a worker slot is free', sub {
 	q1($small, q{
 		CREATE TABLE public.big2 AS SELECT i, md5(i::text) AS t FROM generate_series(1, 600000) AS i;
-		CREATE TABLE public.u2 AS SELECT i, md5(i::text) AS t FROM generate_series(1, 10000) AS i;});
+		CREATE TABLE public.u2 AS SELECT i, md5(i::text) AS t FROM generate_series(1, 10000) AS i;
+		CREATE TABLE public.u3 AS SELECT i, md5(i::text) AS t FROM generate_series(1, 10000) AS i;
+		CREATE TABLE public.u4 AS SELECT i, md5(i::text) AS t FROM generate_series(1, 10000) AS i;});
 	is(q1($small, 'SHOW max_worker_processes'), '4', 'the second node has max_worker_processes = 4');
 	note('background workers visible in pg_stat_activity: ' . q1($small, q{
 		SELECT string_agg(backend_type, ', ') FROM pg_stat_activity
@@ -577,27 +686,66 @@ section($small, 'queued until a worker slot is free', sub {
 
 	my ($q2, $secs) = submit($small, "partback.backup_table(" . lit($dir{q2}) . ", 'public.u2', parallel => 1)");
 	cmp_ok($secs, '<', 3, 'submitting a job when no slot is free returns at once');
-	my @seen;
-	for (1 .. 4)
+	# Watch the queued job closely (every ~10 ms for ~1.5 s, several rounds
+	# of the launcher): it must stay visible as queued all the time.
+	q1($small, q{
+		CREATE FUNCTION public.pbtest_watch(q bigint, other bigint, n int) RETURNS text
+		LANGUAGE plpgsql AS $f$
+		DECLARE
+			w text; s text; j text; o text; k text;
+			counts jsonb := '{}';
+		BEGIN
+			FOR i IN 1 .. n LOOP
+				BEGIN
+					w := partback.wait_job(q, '0 s');
+				EXCEPTION WHEN OTHERS THEN
+					w := 'ERROR ' || SQLSTATE || ' ' || SQLERRM;
+				END;
+				SELECT coalesce(string_agg(DISTINCT state, ','), 'no row') INTO s
+				  FROM partback.get_backup_status() WHERE job_id = q;
+				SELECT coalesce(max(state), 'no row') INTO j FROM partback.jobs WHERE job_id = q;
+				SELECT coalesce(max(state), 'no row') INTO o FROM partback.jobs WHERE job_id = other;
+				k := s || ' | ' || j || ' | ' || o || ' | ' || w;
+				counts := jsonb_set(counts, ARRAY[k], to_jsonb(coalesce((counts->>k)::int, 0) + 1));
+				PERFORM pg_sleep(0.01);
+			END LOOP;
+			RETURN counts::text;
+		END $f$;});
+	my $lpid = launcher_pid($small);
+	my ($cpu0, $t0) = (defined $lpid ? cpu_seconds($lpid) : undef, time);
+	my $watch = JSON::PP->new->decode(q1($small, "SELECT public.pbtest_watch($q2, $q1, 150)"));
+	if (defined $cpu0)
 	{
-		push @seen, q1($small, "SELECT (SELECT string_agg(DISTINCT state, ',') FROM partback.get_backup_status() WHERE job_id = $q2)"
-			  . " || '/' || (SELECT state FROM partback.jobs WHERE job_id = $q2)"
-			  . " || '/' || (SELECT state FROM partback.jobs WHERE job_id = $q1)"
-			  . " || '/' || (SELECT partback.wait_job($q2, '0 s'))");
-		sleep 0.3;
+		my $share = (cpu_seconds($lpid) - $cpu0) / (time - $t0);
+		cmp_ok($share, '<', 0.2, "partback's launcher does not spin while a job waits for a slot (share of a CPU it used)");
 	}
-	note("second job in get_backup_status / in partback.jobs / first job / wait_job(second, 0 s): @seen");
-	my @while = grep { m{^[^/]*/[^/]*/running/} } @seen;
-	ok(@while && !(grep { !m{^queued/queued/running/queued$} } @while),
-		'while the first job holds the slots, the second shows queued in get_backup_status, partback.jobs and wait_job')
-	  or diag("@seen");
-	is(PartbackTest::wait_job($small, 'postgres', $q2), 'succeeded', 'the queued job runs and succeeds once slots free');
-	is(PartbackTest::wait_job($small, 'postgres', $q1), 'succeeded', 'the first job succeeds');
+	else
+	{
+		diag("partback's launcher process not found below postmaster " . ($small->{_pid} // '?'));
+	}
+	my @keys = sort keys %$watch;
+	note(join("\n", 'the queued job seen as get_backup_status | partback.jobs | first job in partback.jobs | wait_job(0 s): count',
+		map { "  $_: $watch->{$_}" } @keys));
+	my @while = grep { (split / \| /)[2] eq 'running' } @keys;
+	ok(@while && !(grep { $_ ne 'queued | queued | running | queued' } @while),
+		'while the first job holds the slots, the second shows queued in get_backup_status, partback.jobs and wait_job at every look')
+	  or diag(join("\n", map { "  $_: $watch->{$_}" } @keys));
+
+	# a queued job can be cancelled before it runs
+	my ($q3) = submit($small, "partback.backup_table(" . lit($dir{q3c}) . ", 'public.u3', parallel => 1)");
+	my ($ret, $out, $err) = try_sql($small, "SELECT partback.cancel_job($q3)");
+	is($out, 't', 'cancel_job on a queued job returns true') or diag("stdout: $out\nstderr: $err");
+	is(wait_state($small, $q3, 30), 'cancelled', 'the cancelled queued job ends cancelled (wait_job)');
+	is(q1($small, "SELECT coalesce(string_agg(DISTINCT state, ','), 'no row') || '/' || coalesce(sum(rows), 0) FROM partback.get_backup_status() WHERE job_id = $q3"),
+		'cancelled/0', 'get_backup_status shows it cancelled without a row copied');
+
+	is(settle($small, $q2, 60), 'succeeded', 'the queued job runs and succeeds once slots free');
+	is(settle($small, $q1, 60), 'succeeded', 'the first job succeeds');
 	is(q1($small, "SELECT state, rows FROM partback.jobs WHERE job_id = $q2"), 'succeeded|10000',
 		'the queued job copied every row');
 
-	my ($ret, $out, $err) = try_sql($small,
-		'SELECT partback.backup_table(' . lit($dir{q3}) . ", 'public.u2', parallel => 10)");
+	($ret, $out, $err) = try_sql($small,
+		'SELECT partback.backup_table(' . lit($dir{q3}) . ", 'public.u4', parallel => 10)");
 	ok(defined $ret && $ret != 0, 'parallel => 10 with max_worker_processes = 4 fails at the call');
 	like($err, qr/ERROR:\s+22023:/, '... with SQLSTATE 22023');
 	like($err, qr/HINT:.*max_worker_processes/s, '... and a HINT about max_worker_processes');
@@ -606,5 +754,6 @@ section($small, 'queued until a worker slot is free', sub {
 no_crash($small);
 $small->stop;
 
+so_check();
 note(sprintf('030_jobs took %.1f s', time - $T_START));
 done_testing();

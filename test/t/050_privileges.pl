@@ -174,6 +174,30 @@ works('alice restores the table she owns', 'alice', "SELECT partback.restore_tab
 is(PartbackTest::content_md5($node, 'postgres', 'app.alice_own'), $own_md5,
 	'alice\'s table is back to the backup\'s content');
 
+# a restore that creates its target needs CREATE on the schema; the new
+# table belongs to the restoring user
+my $copy = "SELECT partback.restore_table($a1, 'app.readable', target_table => 'app.alice_copy', wait => true)";
+refused('alice cannot restore into a new table in a schema where she may not create (42501)', 'alice', $copy);
+is(sq(undef, "SELECT to_regclass('app.alice_copy') IS NULL"), 't', 'the refused restore created no table');
+sq(undef, 'GRANT CREATE ON SCHEMA app TO alice');
+works('with CREATE on the schema, alice restores into a new table', 'alice', $copy);
+is(sq(undef, "SELECT relowner::regrole::text FROM pg_class WHERE oid = to_regclass('app.alice_copy')"), 'alice',
+	'the new table belongs to alice');
+is(sq('alice', 'SELECT count(*) FROM app.alice_copy'), '2000', 'the new table holds the backup\'s 2000 rows');
+
+# not a DESIGN.md rule either way, recorded for the report: a backup that a
+# superuser made under allowed_dirs of a table alice cannot read
+works('a superuser backs up app.secret under allowed_dirs', undef,
+	"SELECT partback.backup_table(" . lit("$base/allowed/s1") . ", 'app.secret', wait => true)");
+{
+	my ($ret, $out, $err) = run_as('alice', "SELECT partback.restore_table(" . lit("$base/allowed/s1")
+		  . ", 'app.secret', target_table => 'app.alice_secret', wait => true)");
+	my $rows = sq(undef, "SELECT CASE WHEN to_regclass('app.alice_secret') IS NULL THEN 'no table'"
+		  . " ELSE (SELECT count(*)::text FROM app.alice_secret) END");
+	note("alice restoring the superuser's backup of app.secret into her own table: "
+		  . ($ret ? "refused: $err" : "succeeded, app.alice_secret has $rows rows"));
+}
+
 # dirs outside allowed_dirs, plain, through '..', through a symbolic link
 refused('a dir outside allowed_dirs is refused at call time, naming the dir and partback.allowed_dirs', 'alice',
 	"SELECT partback.backup_table(" . lit("$base/outside/x") . ", 'app.readable')",
@@ -239,7 +263,8 @@ my ($cret, $cout, $cerr) = run_as('bob', "SELECT partback.cancel_job($slow)");
 my $how = !defined $cret ? 'timed out'
   : $cret != 0 ? ($cerr =~ /ERROR:\s+(\w+):/ ? "error $1" : "error: $cerr")
   : "returned $cout";
-ok((defined $cret && $cret != 0 && $cerr =~ /42501/) || (defined $cret && $cret == 0 && $cout eq 'f'),
+# DESIGN.md does not say how: 42501, false, or 42704 (the job is invisible to bob) all refuse
+ok((defined $cret && $cret != 0 && $cerr =~ /ERROR:\s+(42501|42704):/) || (defined $cret && $cret == 0 && $cout eq 'f'),
 	"bob's cancel_job of alice's job is refused ($how)") or diag($cerr);
 note("bob's cancel_job of alice's job: $how");
 usleep(500_000);
