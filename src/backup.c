@@ -48,10 +48,15 @@ typedef struct ChunkFile
 	uint64		raw_bytes;
 	uint64		stored_bytes;
 	char		sha256[PARTBACK_SHA256_HEXLEN + 1];
-	XLogRecPtr	lsn;			/* newest page LSN when copied, or the LSN the
-								 * range was found unchanged against */
-	bool		inflight;
-	bool		reused;
+	/* what tells a later backup whether the chunk's range changed */
+	Oid			relfilenode;
+	BlockNumber start_block;
+	BlockNumber nblocks;
+	bool		to_end;
+	XLogRecPtr	lsn;			/* the range is unchanged while no page is
+								 * newer than this */
+	bool		inflight;		/* and no transaction was in flight on it */
+	bool		reused;			/* taken over, not written by this backup */
 } ChunkFile;
 
 typedef struct BackupLeaf
@@ -320,14 +325,16 @@ next_backup_id(const char *db_dir)
  * that was in progress then.  So the content equals what a copy now gives.
  */
 static bool
-take_over_chunk(List *earlier, BackupTable *t, BackupLeaf *leaf, int chunk,
+take_over_chunk(List *candidates, BackupTable *t, BackupLeaf *leaf, int chunk,
 				Relation rel, const char *db_dir)
 {
 	BlockNumber start = chunk * leaf->chunk_blocks;
 	bool		to_end = (chunk == leaf->nchunks - 1);
+	XLogRecPtr	max_lsn = InvalidXLogRecPtr;
+	bool		max_lsn_known = false;
 	ListCell   *lc;
 
-	foreach(lc, earlier)
+	foreach(lc, candidates)
 	{
 		PbDoneChunk *c = lfirst(lc);
 		char	   *path;
@@ -345,24 +352,108 @@ take_over_chunk(List *earlier, BackupTable *t, BackupLeaf *leaf, int chunk,
 			strcmp(c->columns, leaf->columns) != 0 ||
 			strncmp(c->file, leaf->rel_dir, strlen(leaf->rel_dir)) != 0 ||
 			c->file[strlen(leaf->rel_dir)] != '/' || strchr(name, '/') != NULL)
-			return false;
+			continue;
 		path = psprintf("%s/%s", db_dir, c->file);
 		if (stat(path, &st) != 0 || st.st_size != c->stored_bytes)
-			return false;
-		if (pb_range_max_lsn(rel, start, leaf->chunk_blocks, to_end) > c->lsn)
-			return false;
+			continue;
+		if (!max_lsn_known)
+		{
+			max_lsn = pb_range_max_lsn(rel, start, leaf->chunk_blocks, to_end);
+			max_lsn_known = true;
+		}
+		if (max_lsn > c->lsn)
+			continue;
 
 		f->name = pstrdup(name);
 		f->rows = c->rows;
 		f->raw_bytes = c->bytes;
 		f->stored_bytes = c->stored_bytes;
 		strlcpy(f->sha256, c->sha256, sizeof(f->sha256));
+		f->relfilenode = leaf->relfilenode;
+		f->start_block = start;
+		f->nblocks = leaf->chunk_blocks;
+		f->to_end = to_end;
 		f->lsn = c->lsn;
 		f->inflight = false;
 		f->reused = true;
 		return true;
 	}
 	return false;
+}
+
+/*
+ * The chunks of table in the newest finished backup that holds it, as
+ * candidates to take over: what makes a repeated backup incremental.
+ */
+static List *
+previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
+{
+	int64	   *ids;
+	int			n = pb_backup_ids(job->backup_dir, job->source_db, &ids);
+	List	   *result = NIL;
+
+	for (int i = n - 1; i >= 0; i--)
+	{
+		Jsonb	   *manifest = pb_read_json_file(pb_manifest_path(job->backup_dir,
+																  job->source_db,
+																  ids[i]), NULL);
+		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
+
+		for (int j = 0; j < pb_json_array_size(tables); j++)
+		{
+			JsonbContainer *entry = pb_json_array_container(tables, j);
+			JsonbContainer *parts;
+
+			if (strcmp(pb_json_str(entry, "schema", false), t->schema) != 0 ||
+				strcmp(pb_json_str(entry, "name", false), t->name) != 0)
+				continue;
+			parts = pb_json_container(entry, "partitions");
+			for (int k = 0; k < pb_json_array_size(parts); k++)
+			{
+				JsonbContainer *p = pb_json_array_container(parts, k);
+				const char *meta_rel = pb_json_str(p, "meta", false);
+				char	   *meta_path = psprintf("%s/%s", db_dir, meta_rel);
+				char	   *dir_rel = pstrdup(meta_rel);
+				Jsonb	   *meta;
+				JsonbContainer *files;
+				const char *columns;
+
+				*strrchr(dir_rel, '/') = '\0';
+				meta = pb_read_json_file(meta_path, pb_json_str(p, "meta_sha256", false));
+				files = pb_json_container(&meta->root, "files");
+				columns = pb_json_text(pb_json_container(&meta->root, "columns"));
+				for (int f = 0; f < pb_json_array_size(files); f++)
+				{
+					JsonbContainer *file = pb_json_array_container(files, f);
+					PbDoneChunk *c;
+
+					/* written before change detection was recorded */
+					if (pb_json_str(file, "lsn", true) == NULL)
+						continue;
+					c = palloc0(sizeof(PbDoneChunk));
+					c->table_name = t->task_name;
+					c->path = (char *) pb_json_str(p, "path", false);
+					c->chunk = f;
+					c->relfilenode = (Oid) pb_json_int(file, "relfilenode", meta_path);
+					c->start_block = pb_json_int(file, "start_block", meta_path);
+					c->nblocks = pb_json_int(file, "nblocks", meta_path);
+					c->to_end = getKeyJsonValueFromContainer(file, "to_end", 6, NULL)->val.boolean;
+					c->file = psprintf("%s/%s", dir_rel, pb_json_str(file, "name", false));
+					c->rows = pb_json_int(file, "rows", meta_path);
+					c->bytes = pb_json_int(file, "bytes", meta_path);
+					c->stored_bytes = pb_json_int(file, "stored_bytes", meta_path);
+					c->sha256 = (char *) pb_json_str(file, "sha256", false);
+					c->lsn = DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
+															 CStringGetDatum(pb_json_str(file, "lsn", false))));
+					c->inflight = getKeyJsonValueFromContainer(file, "inflight", 8, NULL)->val.boolean;
+					c->columns = (char *) columns;
+					result = lappend(result, c);
+				}
+			}
+			return result;
+		}
+	}
+	return result;
 }
 
 /*
@@ -375,8 +466,14 @@ plan_table(PbJob *job, BackupTable *t, int64 backup_id, const char *db_dir,
 {
 	ListCell   *lc;
 
+	List	   *candidates = NIL;
+
 	t->definition = capture_definition(t->relid);
 	t->leaves = table_leaves(t->relid, job->partitions);
+	/* force copies everything; otherwise take over what did not change */
+	if (!job->force)
+		candidates = list_concat(list_copy(earlier),
+								 previous_backup_chunks(job, t, db_dir));
 	foreach(lc, t->leaves)
 	{
 		BackupLeaf *leaf = lfirst(lc);
@@ -398,7 +495,7 @@ plan_table(PbJob *job, BackupTable *t, int64 backup_id, const char *db_dir,
 		{
 			PbUnit	   *unit;
 
-			if (take_over_chunk(earlier, t, leaf, chunk, rel, db_dir))
+			if (take_over_chunk(candidates, t, leaf, chunk, rel, db_dir))
 				continue;
 			unit = palloc0(sizeof(PbUnit));
 			unit->relid = leaf->relid;
@@ -530,6 +627,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	int64		rows = 0;
 	int64		bytes = 0;
 	int64		stored = 0;
+	int64		new_stored = 0;
 	bool		all_reused = true;
 	char	   *meta_name;
 	char	   *meta_sha;
@@ -549,6 +647,13 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 		pb_json_add_int(&files, "bytes", f->raw_bytes);
 		pb_json_add_int(&files, "stored_bytes", f->stored_bytes);
 		pb_json_add_str(&files, "sha256", f->sha256);
+		pb_json_add_int(&files, "relfilenode", f->relfilenode);
+		pb_json_add_int(&files, "start_block", f->start_block);
+		pb_json_add_int(&files, "nblocks", f->nblocks);
+		pb_json_add_raw(&files, "to_end", f->to_end ? "true" : "false");
+		pb_json_add_str(&files, "lsn", DatumGetCString(DirectFunctionCall1(pg_lsn_out,
+																		   LSNGetDatum(f->lsn))));
+		pb_json_add_raw(&files, "inflight", f->inflight ? "true" : "false");
 		appendStringInfoChar(&files, '}');
 		rows += f->rows;
 		bytes += f->raw_bytes;
@@ -556,6 +661,8 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 		all_reused &= f->reused;
 		if (f->reused)
 			*reused_bytes += f->stored_bytes;
+		else
+			new_stored += f->stored_bytes;
 	}
 	appendStringInfoChar(&files, ']');
 	if (all_reused)
@@ -595,6 +702,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	pb_json_add_int(entries, "rows", rows);
 	pb_json_add_int(entries, "bytes", bytes);
 	pb_json_add_int(entries, "stored_bytes", stored);
+	pb_json_add_int(entries, "new_stored_bytes", new_stored);
 	pb_json_add_str(entries, "meta", psprintf("%s/%s", leaf->rel_dir, meta_name));
 	pb_json_add_str(entries, "meta_sha256", meta_sha);
 	pb_json_add_int(entries, "backup_id", backup_id);
@@ -846,6 +954,12 @@ pb_run_backup(PbJob *job)
 			f->raw_bytes = u->raw_bytes;
 			f->stored_bytes = u->stored_bytes;
 			strlcpy(f->sha256, u->result_sha256, sizeof(f->sha256));
+			f->relfilenode = u->relfilenode;
+			f->start_block = u->start_block;
+			f->nblocks = u->nblocks;
+			f->to_end = u->to_end;
+			f->lsn = lsn;
+			f->inflight = u->inflight;
 		}
 	}
 	dsm_detach(seg);
@@ -918,6 +1032,7 @@ pb_run_backup(PbJob *job)
 	pb_unlink(marker, false);
 	forget_earlier_calls(job, backup_id, db_dir, resume_key);
 
+	pb_release_claims();
 	pb_job_finish(job->job_id, "succeeded", backup_id, NULL, NULL);
 	pb_xact_end();
 	return backup_id;

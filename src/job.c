@@ -606,3 +606,14 @@ pb_check_tables_free(const char *sql, int nargs, Oid *types, Datum *values,
 	foreach(lc, names)
 		pb_job_lock_table(0, lfirst(lc), false);
 }
+
+/*
+ * Let go of the tables and the backup dir this job claimed (session
+ * advisory locks) as it ends, before anyone can see that it ended: a next
+ * call on the same tables must find them free.
+ */
+void
+pb_release_claims(void)
+{
+	LockReleaseAll(USER_LOCKMETHOD, true);
+}

@@ -229,6 +229,7 @@ extern void pb_task_progress(int64 job_id, const char *table_name);
 extern void pb_task_finish(int64 job_id, const char *table_name, int partitions,
 						   int reused, int64 reused_bytes);
 extern void pb_job_lock_table(int64 job_id, const char *table_name, bool keep);
+extern void pb_release_claims(void);
 extern void pb_check_tables_free(const char *sql, int nargs, Oid *types,
 								 Datum *values, const char *nulls);
 

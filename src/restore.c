@@ -581,6 +581,7 @@ pb_run_restore(PbJob *job)
 		pb_task_finish(job->job_id, t->source, list_length(t->leaves), t->reused,
 					   t->reused_bytes);
 	}
+	pb_release_claims();
 	pb_job_finish(job->job_id, "succeeded",
 				  ((RestoreTable *) linitial(tables))->backup_id, NULL, NULL);
 	pb_xact_end();

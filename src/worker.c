@@ -27,6 +27,7 @@
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
@@ -415,6 +416,7 @@ partback_leader_main(Datum main_arg)
 
 		state = edata->sqlerrcode == ERRCODE_QUERY_CANCELED ? "cancelled" : "failed";
 
+		pb_release_claims();
 		pb_xact_begin();
 		pb_job_finish(job->job_id, state, 0, unpack_sql_state(edata->sqlerrcode),
 					  edata->message);

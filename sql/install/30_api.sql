@@ -247,10 +247,10 @@ AS $$
 		   (SELECT coalesce(sum((p->>'stored_bytes')::bigint), 0)::bigint
 			  FROM jsonb_array_elements(m->'tables') t,
 				   jsonb_array_elements(t->'partitions') p),
-		   (SELECT coalesce(sum((p->>'stored_bytes')::bigint), 0)::bigint
+		   -- what this backup wrote; the rest it shares with earlier ones
+		   (SELECT coalesce(sum(coalesce(p->>'new_stored_bytes', p->>'stored_bytes')::bigint), 0)::bigint
 			  FROM jsonb_array_elements(m->'tables') t,
-				   jsonb_array_elements(t->'partitions') p
-			 WHERE (p->>'backup_id')::bigint = (m->>'backup_id')::bigint),
+				   jsonb_array_elements(t->'partitions') p),
 		   (m->>'snapshot_lsn')::pg_lsn
 	  FROM partback._manifests(backup_dir, source_db) AS m
 	 ORDER BY 1
