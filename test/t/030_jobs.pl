@@ -309,6 +309,22 @@ sub no_crash
 	ok(!@crashes, 'no server process of node ' . $node->name . ' crashed') or diag(join("\n", @crashes));
 }
 
+# $sql touches the table that job $job copies: four assertions that it fails
+# at once with SQLSTATE 55006 naming the job ("$what fails", then three
+# "..." ones).  Returns the id of the job $sql started if it wrongly
+# succeeded, else undef.
+sub conflict_fails
+{
+	my ($node, $sql, $what, $job) = @_;
+	my ($ret, $out, $err, $secs) = try_sql($node, $sql);
+	ok(defined $ret && $ret != 0, "$what fails");
+	like($err, qr/ERROR:\s+55006:/, '... with SQLSTATE 55006 (object_in_use)');
+	like($err, qr/table .*big.* is being copied by partback job $job\b/, "... naming job $job");
+	cmp_ok($secs, '<', 2, '... at once');
+	note("the error was: $err");
+	return (defined $ret && $ret == 0 && $out =~ /^\d+$/) ? $out : undef;
+}
+
 # ---------------------------------------------------------------- setup
 
 my $T_START = time;
@@ -458,32 +474,22 @@ section($node, 'conflicts and side by side', sub {
 	wait_copying($node, $job_one);
 	is(workers_of($node, $job_one, 'copy'), 1, 'parallel => 1 runs one copy worker');
 
-	my ($ret, $out, $err, $secs) = try_sql($node,
-		'SELECT partback.backup_table(' . lit($dir{conflict_other}) . ", 'public.big')");
-	ok(defined $ret && $ret != 0, 'a backup of a table a running job copies fails');
-	like($err, qr/ERROR:\s+55006:/, '... with SQLSTATE 55006 (object_in_use)');
-	like($err, qr/table .*big.* is being copied by partback job $job_one\b/, "... naming job $job_one");
-	cmp_ok($secs, '<', 2, '... at once');
-	note("the error was: $err");
-	if (defined $ret && $ret == 0 && $out =~ /^\d+$/)
+	if (defined(my $stray = conflict_fails($node,
+				'SELECT partback.backup_table(' . lit($dir{conflict_other}) . ", 'public.big')",
+				'a backup of a table a running job copies', $job_one)))
 	{
-		q1($node, "SELECT partback.cancel_job($out)");
+		q1($node, "SELECT partback.cancel_job($stray)");
 	}
 
-	($ret, $out, $err, $secs) = try_sql($node,
-		'SELECT partback.restore_table(' . lit($dir{par}) . ", 'public.big')");
-	ok(defined $ret && $ret != 0, 'a restore into a table a running job copies fails');
-	like($err, qr/ERROR:\s+55006:/, '... with SQLSTATE 55006 (object_in_use)');
-	like($err, qr/table .*big.* is being copied by partback job $job_one\b/, "... naming job $job_one");
-	cmp_ok($secs, '<', 2, '... at once');
-	note("the error was: $err");
-	if (defined $ret && $ret == 0 && $out =~ /^\d+$/)
+	if (defined(my $stray = conflict_fails($node,
+				'SELECT partback.restore_table(' . lit($dir{par}) . ", 'public.big')",
+				'a restore into a table a running job copies', $job_one)))
 	{
-		q1($node, "SELECT partback.cancel_job($out)");
-		q1($node, "SELECT partback.wait_job($out, '30 s')");
+		q1($node, "SELECT partback.cancel_job($stray)");
+		q1($node, "SELECT partback.wait_job($stray, '30 s')");
 	}
 
-	($ret, $out, $err) = try_sql($node,
+	my ($ret, $out, $err) = try_sql($node,
 		'SELECT partback.backup_table(' . lit($dir{conflict_u}) . ", 'public.u', parallel => 2, wait => true)");
 	ok(defined $ret && $ret == 0, 'a backup of another table runs and succeeds meanwhile') or diag($err);
 	is(q1($node, "SELECT state FROM partback.jobs WHERE job_id = $job_one"), 'running',
