@@ -8,6 +8,7 @@ OBJS = \
 	src/shmem.o \
 	src/backup.o \
 	src/restore.o \
+	src/purge.o \
 	src/inspect.o \
 	src/copyout.o \
 	src/copyin.o \

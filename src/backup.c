@@ -261,7 +261,8 @@ lock_backup_dir(PbJob *job, const char *db_dir)
 	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
 										   strlen(db_dir), 0);
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash,
+	/* not per database: purge_backups may run from any */
+	SET_LOCKTAG_ADVISORY(tag, InvalidOid, (uint32) (hash >> 32), (uint32) hash,
 						 PB_LOCK_DIR);
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 		ereport(ERROR,

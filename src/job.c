@@ -385,7 +385,8 @@ pb_chunk_record(PbWork *work, PbUnit *unit, int nchunks, XLogRecPtr lsn,
 	values[11] = Int64GetDatum(unit->rows);
 	values[12] = Int64GetDatum(unit->raw_bytes);
 	values[13] = Int64GetDatum(unit->stored_bytes);
-	values[14] = CStringGetTextDatum(work->is_backup ? unit->result_sha256 : unit->sha256);
+	/* a backup's data file; what a restore's partition holds (its content key) */
+	values[14] = CStringGetTextDatum(unit->result_sha256);
 	values[15] = LSNGetDatum(lsn);
 	values[16] = BoolGetDatum(unit->inflight);
 	values[17] = CStringGetTextDatum(columns);
@@ -501,8 +502,8 @@ pb_task_finish(int64 job_id, const char *table_name, int partitions, int reused,
 }
 
 /* Chunks done by earlier interrupted calls with this job's arguments. */
-List *
-pb_earlier_chunks(int64 job_id)
+static List *
+done_chunks(const char *sql, int64 job_id)
 {
 	Oid			type = INT8OID;
 	Datum		value = Int64GetDatum(job_id);
@@ -511,19 +512,7 @@ pb_earlier_chunks(int64 job_id)
 
 	pb_catalog_begin();
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT DISTINCT ON (c.table_name, c.path, c.chunk) "
-							  "c.table_name, c.path, c.chunk, c.relfilenode, c.start_block, "
-							  "c.nblocks, c.to_end, c.file, c.rows, c.bytes, c.stored_bytes, "
-							  "c.sha256, c.lsn, c.inflight, c.columns, c.relid "
-							  "FROM partback.chunk c JOIN partback.job j USING (job_id), "
-							  "partback.job me "
-							  "WHERE me.job_id = $1 AND j.resume_key = me.resume_key "
-							  "AND j.job_id < me.job_id AND j.job_id > coalesce("
-							  " (SELECT max(s.job_id) FROM partback.job s "
-							  "   WHERE s.resume_key = me.resume_key AND s.state = 'succeeded' "
-							  "     AND s.job_id < me.job_id), 0) "
-							  "ORDER BY c.table_name, c.path, c.chunk, c.job_id DESC",
-							  1, &type, &value, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql, 1, &type, &value, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not read the chunks of earlier jobs");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -555,6 +544,40 @@ pb_earlier_chunks(int64 job_id)
 	SPI_finish();
 	pb_catalog_end();
 	return result;
+}
+
+/* Chunks done by earlier interrupted calls with this job's arguments. */
+List *
+pb_earlier_chunks(int64 job_id)
+{
+	return done_chunks("SELECT DISTINCT ON (c.table_name, c.path, c.chunk) "
+					   "c.table_name, c.path, c.chunk, c.relfilenode, c.start_block, "
+					   "c.nblocks, c.to_end, c.file, c.rows, c.bytes, c.stored_bytes, "
+					   "c.sha256, c.lsn, c.inflight, c.columns, c.relid "
+					   "FROM partback.chunk c JOIN partback.job j USING (job_id), "
+					   "partback.job me "
+					   "WHERE me.job_id = $1 AND j.resume_key = me.resume_key "
+					   "AND j.job_id < me.job_id AND j.job_id > coalesce("
+					   " (SELECT max(s.job_id) FROM partback.job s "
+					   "   WHERE s.resume_key = me.resume_key AND s.state = 'succeeded' "
+					   "     AND s.job_id < me.job_id), 0) "
+					   "ORDER BY c.table_name, c.path, c.chunk, c.job_id DESC",
+					   job_id);
+}
+
+/* The newest load of every partition restores before this job made. */
+List *
+pb_loaded_partitions(int64 job_id)
+{
+	return done_chunks("SELECT DISTINCT ON (c.relid) "
+					   "c.table_name, c.path, c.chunk, c.relfilenode, c.start_block, "
+					   "c.nblocks, c.to_end, c.file, c.rows, c.bytes, c.stored_bytes, "
+					   "c.sha256, c.lsn, c.inflight, c.columns, c.relid "
+					   "FROM partback.chunk c JOIN partback.job j USING (job_id) "
+					   "WHERE j.job_id < $1 AND j.job_type IN "
+					   "('restore_db', 'restore_table', 'restore', 'migrate') "
+					   "ORDER BY c.relid, c.job_id DESC",
+					   job_id);
 }
 
 char *

@@ -340,6 +340,7 @@ typedef struct PbDoneChunk
 } PbDoneChunk;
 
 extern List *pb_earlier_chunks(int64 job_id);
+extern List *pb_loaded_partitions(int64 job_id);
 extern char *pb_job_resume_key(int64 job_id);
 extern void pb_chunk_record(PbWork *work, PbUnit *unit, int nchunks,
 							XLogRecPtr lsn, const char *columns);

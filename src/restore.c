@@ -40,6 +40,7 @@ typedef struct RestoreLeaf
 	char	   *path;
 	char	   *meta;			/* relative to the database dir */
 	char	   *meta_sha256;
+	char	   *content_key;	/* same for partitions of the same content */
 	Oid			target;			/* the target leaf, once prepared */
 } RestoreLeaf;
 
@@ -424,10 +425,39 @@ target_text(RestoreTable *t)
 }
 
 /*
- * Did an earlier, interrupted call with the same arguments restore this
- * partition, and is it unchanged since?  Then it holds the backup's content
- * already: same metadata file and checksum, same relation file, and no page
- * newer than that load's commit.
+ * What a partition's content is made of: its columns and its data files'
+ * checksums.  Equal keys, equal content -- whichever backup the files
+ * belong to.
+ */
+static char *
+content_key(PbJob *job, RestoreLeaf *leaf)
+{
+	char	   *meta_path = psprintf("%s/%s", pb_db_dir(job->backup_dir, job->source_db),
+									 leaf->meta);
+	Jsonb	   *meta = pb_read_json_file(meta_path, leaf->meta_sha256);
+	JsonbContainer *files = pb_json_container(&meta->root, "files");
+	PbSha256   *ctx = pb_sha256_create();
+	char	   *hex = palloc(PARTBACK_SHA256_HEXLEN + 1);
+	char	   *columns = pb_json_text(pb_json_container(&meta->root, "columns"));
+
+	pb_sha256_update(ctx, columns, strlen(columns));
+	for (int i = 0; i < pb_json_array_size(files); i++)
+	{
+		const char *sha = pb_json_str(pb_json_array_container(files, i), "sha256", false);
+
+		pb_sha256_update(ctx, "\n", 1);
+		pb_sha256_update(ctx, sha, strlen(sha));
+	}
+	pb_sha256_final(ctx, hex);
+	return hex;
+}
+
+/*
+ * Does the target partition hold this content already?  It does if an
+ * earlier restore loaded the same content into it and it did not change
+ * since: same relation file, and no page newer than that load's commit.
+ * Then it is skipped -- an interrupted restore resumes, a repeated one is
+ * incremental.
  */
 static bool
 take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
@@ -442,10 +472,10 @@ take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
 		PbWork		work;
 		PbUnit		unit;
 
-		if (strcmp(c->table_name, t->source) != 0 || strcmp(c->path, leaf->path) != 0)
+		if (c->relid != leaf->target)
 			continue;
-		if (c->relid != leaf->target || strcmp(c->file, leaf->meta) != 0 ||
-			strcmp(c->sha256, leaf->meta_sha256) != 0)
+		/* the newest load into this partition decides */
+		if (strcmp(c->sha256, leaf->content_key) != 0)
 			return false;
 		rel = table_open(leaf->target, AccessShareLock);
 		unchanged = rel->rd_node.relNode == c->relfilenode &&
@@ -463,7 +493,7 @@ take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
 		strlcpy(unit.table_name, t->source, sizeof(unit.table_name));
 		strlcpy(unit.path, leaf->path, sizeof(unit.path));
 		strlcpy(unit.file, leaf->meta, sizeof(unit.file));
-		strlcpy(unit.sha256, leaf->meta_sha256, sizeof(unit.sha256));
+		strlcpy(unit.result_sha256, leaf->content_key, sizeof(unit.result_sha256));
 		unit.rows = c->rows;
 		unit.raw_bytes = c->bytes;
 		unit.stored_bytes = c->stored_bytes;
@@ -513,7 +543,7 @@ pb_run_restore(PbJob *job)
 
 	/* one unit of work per partition, unless an earlier call did it */
 	pb_xact_begin();
-	earlier = pb_earlier_chunks(job->job_id);
+	earlier = job->force ? NIL : pb_loaded_partitions(job->job_id);
 	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);
@@ -523,6 +553,7 @@ pb_run_restore(PbJob *job)
 		{
 			RestoreLeaf *leaf = lfirst(lc2);
 
+			leaf->content_key = content_key(job, leaf);
 			if (take_over_leaf(job, earlier, t, leaf))
 				t->reused++;
 			else
@@ -546,6 +577,7 @@ pb_run_restore(PbJob *job)
 		strlcpy(unit->path, leaf->path, sizeof(unit->path));
 		strlcpy(unit->file, leaf->meta, sizeof(unit->file));
 		strlcpy(unit->sha256, leaf->meta_sha256, sizeof(unit->sha256));
+		strlcpy(unit->result_sha256, leaf->content_key, sizeof(unit->result_sha256));
 	}
 
 	PG_TRY();

@@ -427,3 +427,17 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- Retention (RocksDB's PurgeOldBackups): keep the newest backups, remove the
+-- manifests of the others and then every file no remaining backup needs.
+CREATE FUNCTION partback.purge_backups(backup_dir text, keep integer,
+									   source_db text DEFAULT current_database())
+RETURNS integer
+AS 'MODULE_PATHNAME', 'partback_purge_backups'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION partback.delete_backup(backup_dir text, backup_id bigint,
+									   source_db text DEFAULT current_database())
+RETURNS void
+AS 'MODULE_PATHNAME', 'partback_delete_backup'
+LANGUAGE C VOLATILE;

@@ -1,0 +1,277 @@
+/*-------------------------------------------------------------------------
+ *
+ * purge.c
+ *		Retention: purge_backups keeps the newest backups of a database in a
+ *		backup dir, delete_backup removes one.  Manifests go first, then
+ *		every file no remaining backup needs (RocksDB's PurgeOldBackups).
+ *
+ *		Backups share the files of unchanged partitions, so what a file
+ *		belongs to is found from the manifests that remain; files of a
+ *		backup still being written or interrupted (marked "<id>.inprogress")
+ *		are kept, since a call may take them over.  The backup dir's lock
+ *		keeps a backup from running meanwhile.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "common/string.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+
+#include "partback.h"
+
+PG_FUNCTION_INFO_V1(partback_purge_backups);
+PG_FUNCTION_INFO_V1(partback_delete_backup);
+
+typedef struct Retention
+{
+	const char *dir;
+	const char *db;
+	const char *db_dir;
+	List	   *needed;			/* files the remaining backups name, relative to db_dir */
+	List	   *unfinished;		/* "<id>." of backups still being written */
+} Retention;
+
+/*
+ * Only the role that made a backup (or a member) and superusers may remove
+ * it, as for restoring it.
+ */
+static void
+check_may_remove(Jsonb *manifest, int64 backup_id)
+{
+	const char *maker = pb_json_str(&manifest->root, "user", true);
+	Oid			maker_id = maker ? get_role_oid(maker, true) : InvalidOid;
+
+	if (superuser())
+		return;
+	if (!OidIsValid(maker_id) || !is_member_of_role(GetUserId(), maker_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to remove backup " INT64_FORMAT, backup_id),
+				 errdetail("The backup was made by role %s.", maker ? maker : "unknown"),
+				 errhint("Only the role that made a backup, its members and superusers may remove it.")));
+}
+
+/* Wait for the backup dir's lock: no backup of db writes there meanwhile. */
+static void
+lock_dir(const char *db_dir)
+{
+	LOCKTAG		tag;
+	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
+										   strlen(db_dir), 0);
+
+	SET_LOCKTAG_ADVISORY(tag, InvalidOid, (uint32) (hash >> 32), (uint32) hash,
+						 PB_LOCK_DIR);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Everything the backups that remain need: their metadata files and the
+ * data files those name.  Read before anything is removed, so that a
+ * damaged backup stops the removal instead of losing its files.
+ */
+static void
+collect_needed(Retention *r, int64 *keep_ids, int nkeep)
+{
+	for (int i = 0; i < nkeep; i++)
+	{
+		Jsonb	   *manifest = pb_read_json_file(pb_manifest_path(r->dir, r->db, keep_ids[i]),
+												 NULL);
+		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
+
+		for (int t = 0; t < pb_json_array_size(tables); t++)
+		{
+			JsonbContainer *parts = pb_json_container(pb_json_array_container(tables, t),
+													  "partitions");
+
+			for (int p = 0; p < pb_json_array_size(parts); p++)
+			{
+				JsonbContainer *part = pb_json_array_container(parts, p);
+				const char *meta_rel = pb_json_str(part, "meta", false);
+				char	   *dir_rel = pstrdup(meta_rel);
+				Jsonb	   *meta;
+				JsonbContainer *files;
+
+				*strrchr(dir_rel, '/') = '\0';
+				meta = pb_read_json_file(psprintf("%s/%s", r->db_dir, meta_rel),
+										 pb_json_str(part, "meta_sha256", false));
+				r->needed = lappend(r->needed, (char *) meta_rel);
+				files = pb_json_container(&meta->root, "files");
+				for (int f = 0; f < pb_json_array_size(files); f++)
+					r->needed = lappend(r->needed,
+										psprintf("%s/%s", dir_rel,
+												 pb_json_str(pb_json_array_container(files, f),
+															 "name", false)));
+			}
+		}
+	}
+}
+
+/* Remove below rel_dir what no remaining backup needs; false if it emptied. */
+static bool
+remove_unneeded(Retention *r, const char *rel_dir)
+{
+	char	   *dir = psprintf("%s/%s", r->db_dir, rel_dir);
+	bool		kept_any = false;
+	ListCell   *lc;
+
+	foreach(lc, pb_list_dir(dir))
+	{
+		const char *name = lfirst(lc);
+		char	   *rel = psprintf("%s/%s", rel_dir, name);
+		bool		is_dir;
+		bool		keep = false;
+		ListCell   *lc2;
+
+		(void) pb_path_exists(psprintf("%s/%s", r->db_dir, rel), &is_dir);
+		if (is_dir)
+		{
+			if (remove_unneeded(r, rel))
+				kept_any = true;
+			else if (rmdir(psprintf("%s/%s", r->db_dir, rel)) != 0)
+				kept_any = true;
+			continue;
+		}
+		foreach(lc2, r->unfinished)
+			if (strncmp(name, lfirst(lc2), strlen(lfirst(lc2))) == 0)
+				keep = true;
+		foreach(lc2, r->needed)
+			if (!keep && strcmp(rel, lfirst(lc2)) == 0)
+				keep = true;
+		if (keep)
+			kept_any = true;
+		else
+			pb_unlink(psprintf("%s/%s", r->db_dir, rel), true);
+	}
+	return kept_any;
+}
+
+/*
+ * Remove the backups whose ids are in doomed, keeping the others.
+ */
+static void
+remove_backups(Retention *r, int64 *ids, int n, bool *doomed)
+{
+	int64	   *keep_ids = palloc(sizeof(int64) * (n + 1));
+	int			nkeep = 0;
+	bool		is_dir;
+	ListCell   *lc;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (doomed[i])
+			check_may_remove(pb_read_json_file(pb_manifest_path(r->dir, r->db, ids[i]), NULL),
+							 ids[i]);
+		else
+			keep_ids[nkeep++] = ids[i];
+	}
+	collect_needed(r, keep_ids, nkeep);
+	foreach(lc, pb_list_dir(psprintf("%s/manifests", r->db_dir)))
+		if (pb_is_inprogress_name(lfirst(lc)))
+			r->unfinished = lappend(r->unfinished, pnstrdup(lfirst(lc), 11));
+
+	/* manifests first: from then on those backups no longer exist */
+	for (int i = 0; i < n; i++)
+		if (doomed[i])
+			pb_unlink(pb_manifest_path(r->dir, r->db, ids[i]), false);
+	if (pb_path_exists(psprintf("%s/data", r->db_dir), &is_dir) && is_dir)
+		(void) remove_unneeded(r, "data");
+}
+
+static void
+open_retention(Retention *r, FunctionCallInfo fcinfo, int dir_arg, int db_arg)
+{
+	bool		is_dir;
+
+	if (PG_ARGISNULL(dir_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("backup_dir must not be NULL")));
+	if (PG_ARGISNULL(db_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source_db must not be NULL")));
+	r->dir = pb_backup_dir_arg(text_to_cstring(PG_GETARG_TEXT_PP(dir_arg)));
+	r->db = text_to_cstring(PG_GETARG_TEXT_PP(db_arg));
+	pb_repo_open(r->dir);
+	r->db_dir = pb_db_dir(r->dir, r->db);
+	if (!pb_path_exists(r->db_dir, &is_dir) || !is_dir)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup directory \"%s\" holds no backup of database \"%s\"",
+						r->dir, r->db)));
+	lock_dir(r->db_dir);
+}
+
+/* purge_backups(backup_dir, keep, source_db): number of backups removed */
+Datum
+partback_purge_backups(PG_FUNCTION_ARGS)
+{
+	Retention	r;
+	int64	   *ids;
+	int			n;
+	int			keep;
+	bool	   *doomed;
+	int			removed = 0;
+
+	memset(&r, 0, sizeof(r));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("keep must not be NULL")));
+	keep = PG_GETARG_INT32(1);
+	if (keep < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("keep must be at least 1, not %d", keep),
+				 errhint("To remove a backup, use partback.delete_backup().")));
+	open_retention(&r, fcinfo, 0, 2);
+	n = pb_backup_ids(r.dir, r.db, &ids);
+	doomed = palloc0(sizeof(bool) * (n + 1));
+	for (int i = 0; i < n - keep; i++)
+	{
+		doomed[i] = true;
+		removed++;
+	}
+	if (removed > 0)
+		remove_backups(&r, ids, n, doomed);
+	PG_RETURN_INT32(removed);
+}
+
+/* delete_backup(backup_dir, backup_id, source_db) */
+Datum
+partback_delete_backup(PG_FUNCTION_ARGS)
+{
+	Retention	r;
+	int64	   *ids;
+	int			n;
+	int64		backup_id;
+	bool	   *doomed;
+	bool		found = false;
+
+	memset(&r, 0, sizeof(r));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("backup_id must not be NULL")));
+	backup_id = PG_GETARG_INT64(1);
+	open_retention(&r, fcinfo, 0, 2);
+	n = pb_backup_ids(r.dir, r.db, &ids);
+	doomed = palloc0(sizeof(bool) * (n + 1));
+	for (int i = 0; i < n; i++)
+		if (ids[i] == backup_id)
+			found = doomed[i] = true;
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup " INT64_FORMAT " of database \"%s\" does not exist in \"%s\"",
+						backup_id, r.db, r.dir),
+				 errhint("partback.list_backups() lists the backups in a directory.")));
+	remove_backups(&r, ids, n, doomed);
+	PG_RETURN_VOID();
+}
