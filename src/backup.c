@@ -57,6 +57,7 @@ typedef struct ChunkFile
 								 * newer than this */
 	bool		inflight;		/* and no transaction was in flight on it */
 	bool		reused;			/* taken over, not written by this backup */
+	int64		origin;			/* the backup whose data it is */
 } ChunkFile;
 
 typedef struct BackupLeaf
@@ -377,6 +378,7 @@ take_over_chunk(List *candidates, BackupTable *t, BackupLeaf *leaf, int chunk,
 		f->lsn = c->lsn;
 		f->inflight = false;
 		f->reused = true;
+		f->origin = c->origin;
 		return true;
 	}
 	return false;
@@ -448,6 +450,10 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 															 CStringGetDatum(pb_json_str(file, "lsn", false))));
 					c->inflight = getKeyJsonValueFromContainer(file, "inflight", 8, NULL)->val.boolean;
 					c->columns = (char *) columns;
+					c->origin = pb_json_container(file, "backup_id") == NULL &&
+						getKeyJsonValueFromContainer(file, "backup_id", 9, NULL) ?
+						pb_json_int(file, "backup_id", meta_path) :
+						pb_json_int(&meta->root, "backup_id", meta_path);
 					result = lappend(result, c);
 				}
 			}
@@ -629,6 +635,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	int64		bytes = 0;
 	int64		stored = 0;
 	int64		new_stored = 0;
+	int64		data_backup_id = 0;
 	bool		all_reused = true;
 	char	   *meta_name;
 	char	   *meta_sha;
@@ -648,6 +655,8 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 		pb_json_add_int(&files, "bytes", f->raw_bytes);
 		pb_json_add_int(&files, "stored_bytes", f->stored_bytes);
 		pb_json_add_str(&files, "sha256", f->sha256);
+		/* a chunk taken over from an unfinished attempt is this backup's */
+		pb_json_add_int(&files, "backup_id", f->origin ? f->origin : backup_id);
 		pb_json_add_int(&files, "relfilenode", f->relfilenode);
 		pb_json_add_int(&files, "start_block", f->start_block);
 		pb_json_add_int(&files, "nblocks", f->nblocks);
@@ -660,6 +669,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 		bytes += f->raw_bytes;
 		stored += f->stored_bytes;
 		all_reused &= f->reused;
+		data_backup_id = Max(data_backup_id, f->origin ? f->origin : backup_id);
 		if (f->reused)
 			*reused_bytes += f->stored_bytes;
 		else
@@ -706,7 +716,8 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	pb_json_add_int(entries, "new_stored_bytes", new_stored);
 	pb_json_add_str(entries, "meta", psprintf("%s/%s", leaf->rel_dir, meta_name));
 	pb_json_add_str(entries, "meta_sha256", meta_sha);
-	pb_json_add_int(entries, "backup_id", backup_id);
+	/* the newest backup that wrote data of the partition */
+	pb_json_add_int(entries, "backup_id", data_backup_id);
 	pb_json_add_str(entries, "backed_up_at", now);
 	appendStringInfoChar(entries, '}');
 }
@@ -961,6 +972,7 @@ pb_run_backup(PbJob *job)
 			f->to_end = u->to_end;
 			f->lsn = lsn;
 			f->inflight = u->inflight;
+			f->origin = backup_id;
 		}
 	}
 	dsm_detach(seg);

@@ -337,6 +337,7 @@ typedef struct PbDoneChunk
 	bool		inflight;
 	char	   *columns;
 	Oid			relid;
+	int64		origin;			/* the finished backup that wrote it, or 0 */
 } PbDoneChunk;
 
 extern List *pb_earlier_chunks(int64 job_id);
