@@ -172,10 +172,8 @@ SELECT backup_id, tables, partitions
 SELECT * FROM partback.check_backup('/tmp/partback_regress/parts');
 
 --
--- incremental: a repeated backup_db copies only what changed
--- NOTE: partback does not detect unchanged partitions yet, so every
--- partition of backup 2 is copied again (backup_id 2 below); once it does,
--- the unchanged partitions keep backup_id 1 here and in backup 3.
+-- incremental: a repeated backup_db copies only what changed; unchanged
+-- partitions keep the backup_id of the backup that copied them
 --
 SELECT partback.backup_db('/tmp/partback_regress/db', wait => true) > 0 AS submitted;
 SELECT partition, rows, backup_id
