@@ -68,6 +68,8 @@ typedef struct BackupLeaf
 	char	   *bound;			/* NULL for a plain table */
 	char	   *rel_dir;		/* relative to the database dir */
 	char	   *columns;		/* JSON array */
+	char	   *signature;		/* column_signature() */
+	bool		logged;			/* unlogged tables' pages carry no LSN */
 	char	   *partition_schema;
 	char	   *partition_name;
 	Oid			relfilenode;
@@ -251,6 +253,37 @@ copy_columns_json(Relation rel)
 }
 
 /*
+ * What, besides its pages, decides what a COPY of rel gives: each copied
+ * column's name, attribute number and type.  A column dropped and added
+ * again, or added with a default, changes it without touching a page.
+ */
+static char *
+column_signature(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData buf;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		first = false;
+		appendStringInfoChar(&buf, '[');
+		escape_json(&buf, NameStr(att->attname));
+		appendStringInfo(&buf, ", %d, %u, %d]", att->attnum, att->atttypid, att->atttypmod);
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/*
  * One backup at a time writes into a database's part of a backup dir: it
  * allocates the next backup id and names files after it.  An advisory lock
  * held by the leader to its end says who does.
@@ -351,7 +384,7 @@ take_over_chunk(List *candidates, BackupTable *t, BackupLeaf *leaf, int chunk,
 		if (c->inflight || c->relfilenode != leaf->relfilenode ||
 			c->start_block != start || c->to_end != to_end ||
 			(!to_end && c->nblocks != leaf->chunk_blocks) ||
-			strcmp(c->columns, leaf->columns) != 0 ||
+			!leaf->logged || strcmp(c->columns, leaf->signature) != 0 ||
 			strncmp(c->file, leaf->rel_dir, strlen(leaf->rel_dir)) != 0 ||
 			c->file[strlen(leaf->rel_dir)] != '/' || strchr(name, '/') != NULL)
 			continue;
@@ -424,7 +457,9 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 				*strrchr(dir_rel, '/') = '\0';
 				meta = pb_read_json_file(meta_path, pb_json_str(p, "meta_sha256", false));
 				files = pb_json_container(&meta->root, "files");
-				columns = pb_json_text(pb_json_container(&meta->root, "columns"));
+				if (pb_json_container(&meta->root, "column_signature") == NULL)
+					continue;	/* written before the signature was recorded */
+				columns = pb_json_text(pb_json_container(&meta->root, "column_signature"));
 				for (int f = 0; f < pb_json_array_size(files); f++)
 				{
 					JsonbContainer *file = pb_json_array_container(files, f);
@@ -490,6 +525,8 @@ plan_table(PbJob *job, BackupTable *t, int64 backup_id, const char *db_dir,
 		check_readable(rel);
 		leaf->rel_dir = pb_partition_dir(t->schema, t->name, leaf->path_elems);
 		leaf->columns = copy_columns_json(rel);
+		leaf->signature = column_signature(rel);
+		leaf->logged = RelationIsPermanent(rel);
 		leaf->partition_schema = get_namespace_name(RelationGetNamespace(rel));
 		leaf->partition_name = pstrdup(RelationGetRelationName(rel));
 		leaf->relfilenode = rel->rd_node.relNode;
@@ -555,7 +592,7 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 
 	rel = table_open(unit->relid, AccessShareLock);
 	check_readable(rel);
-	columns = copy_columns_json(rel);
+	columns = column_signature(rel);
 	unit->relfilenode = rel->rd_node.relNode;
 	w = pb_writer_create(psprintf("%s/%s", work->db_dir, unit->file),
 						 work->compression, work->compression_level);
@@ -619,7 +656,7 @@ record_taken_over(PbJob *job, BackupTable *t)
 			unit.raw_bytes = f->raw_bytes;
 			unit.stored_bytes = f->stored_bytes;
 			strlcpy(unit.result_sha256, f->sha256, sizeof(unit.result_sha256));
-			pb_chunk_record(&work, &unit, leaf->nchunks, f->lsn, leaf->columns);
+			pb_chunk_record(&work, &unit, leaf->nchunks, f->lsn, leaf->signature);
 		}
 	}
 }
@@ -693,6 +730,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	pb_json_add_str(&meta, "partition_name", leaf->partition_name);
 	pb_json_add_str(&meta, "bound", leaf->bound);
 	pb_json_add_raw(&meta, "columns", leaf->columns);
+	pb_json_add_raw(&meta, "column_signature", leaf->signature);
 	pb_json_add_str(&meta, "compression", pb_compression_name(job->compression));
 	pb_json_add_int(&meta, "rows", rows);
 	pb_json_add_int(&meta, "bytes", bytes);

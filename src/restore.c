@@ -478,7 +478,9 @@ take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
 		if (strcmp(c->sha256, leaf->content_key) != 0)
 			return false;
 		rel = table_open(leaf->target, AccessShareLock);
-		unchanged = rel->rd_node.relNode == c->relfilenode &&
+		/* unlogged tables' pages carry no LSN, and a crash empties them */
+		unchanged = RelationIsPermanent(rel) &&
+			rel->rd_node.relNode == c->relfilenode &&
 			pb_range_max_lsn(rel, 0, 0, true) <= c->lsn;
 		table_close(rel, AccessShareLock);
 		if (!unchanged)
