@@ -26,6 +26,10 @@ SHLIB_LINK += -lzstd -llz4 -lz -lcrypto
 REGRESS = $(basename $(notdir $(wildcard sql/[0-9]*.sql)))
 REGRESS_OPTS = --inputdir=.
 
+# isolation specs (specs/*.spec, expected/*.out), run by installcheck after
+# the regress tests
+ISOLATION = restore_readers
+
 EXTRA_CLEAN = results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config

@@ -285,11 +285,13 @@ column_signature(Relation rel)
 
 /*
  * One backup at a time writes into a database's part of a backup dir: it
- * allocates the next backup id and names files after it.  An advisory lock
- * held by the leader to its end says who does.
+ * allocates the next backup id and names files after it, and purge_backups
+ * must not remove files it takes over.  An advisory lock held by the
+ * leader to its end says who does; a backup waits for the one before (or a
+ * purge) to end.
  */
 static void
-lock_backup_dir(PbJob *job, const char *db_dir)
+lock_backup_dir(const char *db_dir)
 {
 	LOCKTAG		tag;
 	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
@@ -298,12 +300,7 @@ lock_backup_dir(PbJob *job, const char *db_dir)
 	/* not per database: purge_backups may run from any */
 	SET_LOCKTAG_ADVISORY(tag, InvalidOid, (uint32) (hash >> 32), (uint32) hash,
 						 PB_LOCK_DIR);
-	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("another partback job is backing up database \"%s\" into \"%s\"",
-						job->source_db, job->backup_dir),
-				 errhint("Wait for it to end (partback.get_backup_status() shows it), then try again.")));
+	(void) LockAcquire(&tag, ExclusiveLock, true, false);
 }
 
 /*
@@ -928,7 +925,7 @@ pb_run_backup(PbJob *job)
 	started = GetCurrentTransactionStartTimestamp();
 
 	pb_repo_init(job->backup_dir);
-	lock_backup_dir(job, db_dir);
+	lock_backup_dir(db_dir);
 	remove_temporary_files(db_dir);
 	pb_mkdir_p(psprintf("%s/manifests", db_dir));
 	backup_id = next_backup_id(db_dir);

@@ -100,6 +100,10 @@ run_regress()
 	for f in "$PB_TREE"/sql/[0-9]*.sql; do
 		[ -f "$f" ] && tests+=("$(basename "$f" .sql)")
 	done
+	# isolation specs (Makefile's ISOLATION) run after them, same summary lines
+	for f in "$PB_TREE"/specs/*.spec; do
+		[ -f "$f" ] && tests+=("$(basename "$f" .spec)")
+	done
 	if [ ${#tests[@]} -eq 0 ]; then
 		pb_log "regress: no tests in sql/"
 		return
@@ -134,7 +138,8 @@ run_regress()
 	fi
 	if [ "$bad" -gt 0 ]; then
 		# pg_regress writes regression.diffs into its --outputdir
-		for f in "$PB_TREE/regression.diffs" "$PB_TREE/results/regression.diffs"; do
+		for f in "$PB_TREE/regression.diffs" "$PB_TREE/results/regression.diffs" \
+			"$PB_TREE/output_iso/regression.diffs"; do
 			[ -f "$f" ] || continue
 			echo "---- ${f#"$PB_TREE"/} (first 200 lines) ----"
 			head -n 200 "$f"
