@@ -68,7 +68,7 @@ typedef struct BackupLeaf
 	char	   *bound;			/* NULL for a plain table */
 	char	   *rel_dir;		/* relative to the database dir */
 	char	   *columns;		/* JSON array */
-	char	   *signature;		/* column_signature() */
+	char	   *signature;		/* copied_columns(rel, true) */
 	bool		logged;			/* unlogged tables' pages carry no LSN */
 	char	   *partition_schema;
 	char	   *partition_name;
@@ -227,38 +227,14 @@ check_readable(Relation rel)
 				 errhint("Back it up as its owner or as a role with BYPASSRLS, so that no row is left out.")));
 }
 
-/* The columns a binary COPY of rel carries, as a JSON array. */
-static char *
-copy_columns_json(Relation rel)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	StringInfoData buf;
-	bool		first = true;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '[');
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (att->attisdropped || att->attgenerated)
-			continue;
-		if (!first)
-			appendStringInfoString(&buf, ", ");
-		first = false;
-		escape_json(&buf, NameStr(att->attname));
-	}
-	appendStringInfoChar(&buf, ']');
-	return buf.data;
-}
-
 /*
- * What, besides its pages, decides what a COPY of rel gives: each copied
- * column's name, attribute number and type.  A column dropped and added
+ * The columns a binary COPY of rel carries, as a JSON array: their names;
+ * or, with signature, [name, attnum, type, typmod] each -- what, besides its
+ * pages, decides what a COPY of rel gives: a column dropped and added
  * again, or added with a default, changes it without touching a page.
  */
 static char *
-column_signature(Relation rel)
+copied_columns(Relation rel, bool signature)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	StringInfoData buf;
@@ -275,37 +251,21 @@ column_signature(Relation rel)
 		if (!first)
 			appendStringInfoString(&buf, ", ");
 		first = false;
-		appendStringInfoChar(&buf, '[');
+		if (signature)
+			appendStringInfoChar(&buf, '[');
 		escape_json(&buf, NameStr(att->attname));
-		appendStringInfo(&buf, ", %d, %u, %d]", att->attnum, att->atttypid, att->atttypmod);
+		if (signature)
+			appendStringInfo(&buf, ", %d, %u, %d]", att->attnum, att->atttypid,
+							 att->atttypmod);
 	}
 	appendStringInfoChar(&buf, ']');
 	return buf.data;
 }
 
-/*
- * One backup at a time writes into a database's part of a backup dir: it
- * allocates the next backup id and names files after it, and purge_backups
- * must not remove files it takes over.  An advisory lock held by the
- * leader to its end says who does; a backup waits for the one before (or a
- * purge) to end.
- */
-static void
-lock_backup_dir(const char *db_dir)
-{
-	LOCKTAG		tag;
-	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
-										   strlen(db_dir), 0);
-
-	/* not per database: purge_backups may run from any */
-	SET_LOCKTAG_ADVISORY(tag, InvalidOid, (uint32) (hash >> 32), (uint32) hash,
-						 PB_LOCK_DIR);
-	(void) LockAcquire(&tag, ExclusiveLock, true, false);
-}
 
 /*
  * Files named "*.tmp" were being written by a job that did not finish; no
- * other job writes here now (lock_backup_dir), so they can go.
+ * other job writes here now (pb_lock_backup_dir), so they can go.
  */
 static void
 remove_temporary_files(const char *dir)
@@ -521,8 +481,8 @@ plan_table(PbJob *job, BackupTable *t, int64 backup_id, const char *db_dir,
 
 		check_readable(rel);
 		leaf->rel_dir = pb_partition_dir(t->schema, t->name, leaf->path_elems);
-		leaf->columns = copy_columns_json(rel);
-		leaf->signature = column_signature(rel);
+		leaf->columns = copied_columns(rel, false);
+		leaf->signature = copied_columns(rel, true);
 		leaf->logged = RelationIsPermanent(rel);
 		leaf->partition_schema = get_namespace_name(RelationGetNamespace(rel));
 		leaf->partition_name = pstrdup(RelationGetRelationName(rel));
@@ -589,7 +549,7 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 
 	rel = table_open(unit->relid, AccessShareLock);
 	check_readable(rel);
-	columns = column_signature(rel);
+	columns = copied_columns(rel, true);
 	unit->relfilenode = rel->rd_node.relNode;
 	w = pb_writer_create(psprintf("%s/%s", work->db_dir, unit->file),
 						 work->compression, work->compression_level);
@@ -925,7 +885,7 @@ pb_run_backup(PbJob *job)
 	started = GetCurrentTransactionStartTimestamp();
 
 	pb_repo_init(job->backup_dir);
-	lock_backup_dir(db_dir);
+	pb_lock_backup_dir(db_dir, true);
 	remove_temporary_files(db_dir);
 	pb_mkdir_p(psprintf("%s/manifests", db_dir));
 	backup_id = next_backup_id(db_dir);

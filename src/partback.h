@@ -140,6 +140,7 @@ extern int	pb_backup_ids(const char *dir, const char *db, int64 **ids);
 extern bool pb_is_manifest_name(const char *name);
 extern bool pb_is_inprogress_name(const char *name);
 extern char *pb_partition_dir(const char *schema, const char *table, List *path_elems);
+extern void pb_lock_backup_dir(const char *db_dir, bool session);
 
 extern Jsonb *pb_parse_json(const char *text, const char *what);
 extern Jsonb *pb_read_json_file(const char *path, const char *expected_sha256);
@@ -264,6 +265,15 @@ extern PGDLLEXPORT void partback_launcher_main(Datum main_arg);
 
 /* ---------- worker.c: background workers ---------- */
 
+/* An error that crosses processes: a job's, or a copy worker's. */
+typedef struct PbError
+{
+	char		sqlstate[6];
+	char		message[2048];
+	char		detail[2048];
+	char		hint[1024];
+} PbError;
+
 /*
  * A unit of work for a copy worker: one chunk of a partition to back up, or
  * one partition to restore.  The leader fills in the first part, the copy
@@ -311,10 +321,7 @@ typedef struct PbWork
 	pg_atomic_uint32 units_done;
 	pg_atomic_uint32 failed;
 	slock_t		mutex;
-	char		sqlstate[6];
-	char		error[2048];
-	char		detail[2048];
-	char		hint[1024];
+	PbError		error;			/* the first copy worker's that failed */
 	PbUnit		units[FLEXIBLE_ARRAY_MEMBER];
 } PbWork;
 

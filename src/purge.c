@@ -57,18 +57,6 @@ check_may_remove(Jsonb *manifest, int64 backup_id)
 				 errhint("Only the role that made a backup, its members and superusers may remove it.")));
 }
 
-/* Wait for the backup dir's lock: no backup of db writes there meanwhile. */
-static void
-lock_dir(const char *db_dir)
-{
-	LOCKTAG		tag;
-	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
-										   strlen(db_dir), 0);
-
-	SET_LOCKTAG_ADVISORY(tag, InvalidOid, (uint32) (hash >> 32), (uint32) hash,
-						 PB_LOCK_DIR);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-}
 
 /*
  * Everything the backups that remain need: their metadata files and the
@@ -205,7 +193,8 @@ open_retention(Retention *r, FunctionCallInfo fcinfo, int dir_arg, int db_arg)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("backup directory \"%s\" holds no backup of database \"%s\"",
 						r->dir, r->db)));
-	lock_dir(r->db_dir);
+	/* no backup of db writes there meanwhile */
+	pb_lock_backup_dir(r->db_dir, false);
 }
 
 /* purge_backups(backup_dir, keep, source_db): number of backups removed */

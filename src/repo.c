@@ -10,9 +10,11 @@
 
 #include <sys/stat.h>
 
+#include "common/hashfn.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/varlena.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -323,6 +325,26 @@ pb_partition_dir(const char *schema, const char *table, List *path_elems)
 	foreach(lc, path_elems)
 		appendStringInfo(&buf, "/%s", pb_escape_name(lfirst(lc)));
 	return buf.data;
+}
+
+/*
+ * One backup at a time writes into a database's part of a backup dir: it
+ * allocates the next backup id and names files after it, and purge_backups
+ * must not remove files it takes over.  An advisory lock says who does: a
+ * backup's leader holds it to its end (session), a purge to the end of its
+ * transaction.  Whoever comes next waits.
+ */
+void
+pb_lock_backup_dir(const char *db_dir, bool session)
+{
+	LOCKTAG		tag;
+	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
+										   strlen(db_dir), 0);
+
+	/* not per database: purge_backups may run from any */
+	SET_LOCKTAG_ADVISORY(tag, InvalidOid, (uint32) (hash >> 32), (uint32) hash,
+						 PB_LOCK_DIR);
+	(void) LockAcquire(&tag, ExclusiveLock, session, false);
 }
 
 /* ---------- JSON ---------- */

@@ -64,13 +64,35 @@ typedef struct PbHandoff
 	int64		job_id;
 	pid_t		leader_pid;
 	char		final_state[16];
-	char		sqlstate[6];
-	char		error[2048];
-	char		detail[2048];
-	char		hint[1024];
+	PbError		error;
 	Size		args_len;
 	char		args[FLEXIBLE_ARRAY_MEMBER];
 } PbHandoff;
+
+static void
+save_error(PbError *error, ErrorData *edata)
+{
+	memcpy(error->sqlstate, unpack_sql_state(edata->sqlerrcode), 5);
+	strlcpy(error->message, edata->message, sizeof(error->message));
+	if (edata->detail)
+		strlcpy(error->detail, edata->detail, sizeof(error->detail));
+	if (edata->hint)
+		strlcpy(error->hint, edata->hint, sizeof(error->hint));
+}
+
+/* Raise an error saved by another process as this one's. */
+static void
+raise_error(PbError *error, const char *context)
+{
+	char	   *s = error->sqlstate;
+
+	ereport(ERROR,
+			(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
+			 errmsg("%s", error->message),
+			 error->detail[0] ? errdetail("%s", error->detail) : 0,
+			 error->hint[0] ? errhint("%s", error->hint) : 0,
+			 context ? errcontext("%s", context) : 0));
+}
 
 static void
 set_caller_latch(PbHandoff *handoff)
@@ -107,9 +129,9 @@ cancel_queued(PbHandoff *handoff, bool record)
 		return false;
 	(void) pb_queue_remove(handoff->job_id, NULL);
 	strlcpy(handoff->final_state, "cancelled", sizeof(handoff->final_state));
-	memcpy(handoff->sqlstate, unpack_sql_state(ERRCODE_QUERY_CANCELED), 5);
-	strlcpy(handoff->error, "partback job was cancelled before it started",
-			sizeof(handoff->error));
+	memcpy(handoff->error.sqlstate, unpack_sql_state(ERRCODE_QUERY_CANCELED), 5);
+	strlcpy(handoff->error.message, "partback job was cancelled before it started",
+			sizeof(handoff->error.message));
 	pg_write_barrier();
 	pg_atomic_write_u32(&handoff->stage, STAGE_FINISHED);
 	set_caller_latch(handoff);
@@ -171,26 +193,40 @@ wait_for_stage(PbHandoff *handoff, uint32 stage)
 }
 
 /*
- * Register the leader of a job whose arguments are in the DSM segment
- * handle.  False when no worker slot is free.
+ * Register a dynamic background worker of partback's, in a database,
+ * passing it a DSM segment.  False when no worker slot is free.
  */
-bool
-pb_start_leader(int64 job_id, dsm_handle handle, bool notify_me)
+static bool
+register_worker(const char *function, const char *name, const char *type,
+				dsm_handle handle, bool notify_me, BackgroundWorkerHandle **bgw_handle)
 {
 	BackgroundWorker worker;
-	BackgroundWorkerHandle *bgw_handle;
+	BackgroundWorkerHandle *ignored;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "partback");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "partback_leader_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "partback job " INT64_FORMAT " leader", job_id);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "partback job " INT64_FORMAT " leader", job_id);
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
 	worker.bgw_main_arg = UInt32GetDatum(handle);
 	worker.bgw_notify_pid = notify_me ? MyProcPid : 0;
-	return RegisterDynamicBackgroundWorker(&worker, &bgw_handle);
+	return RegisterDynamicBackgroundWorker(&worker, bgw_handle ? bgw_handle : &ignored);
+}
+
+/*
+ * Register the leader of a job whose arguments are in the DSM segment
+ * handle.  False when no worker slot is free.
+ */
+bool
+pb_start_leader(int64 job_id, dsm_handle handle, bool notify_me)
+{
+	return register_worker("partback_leader_main",
+						   psprintf("partback job " INT64_FORMAT " leader", job_id),
+						   psprintf("partback job " INT64_FORMAT " leader", job_id),
+						   handle, notify_me, NULL);
 }
 
 /*
@@ -268,18 +304,9 @@ pb_submit_job(PbJob *job, bool wait)
 						job->job_id),
 				 errhint("Call the same function again to resume it.")));
 	if (strcmp(handoff->final_state, "succeeded") != 0)
-	{
-		char	   *sqlstate = handoff->sqlstate;
-
-		ereport(ERROR,
-				(errcode(MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
-									   sqlstate[3], sqlstate[4])),
-				 errmsg("%s", handoff->error),
-				 handoff->detail[0] ? errdetail("%s", handoff->detail) : 0,
-				 handoff->hint[0] ? errhint("%s", handoff->hint) : 0,
-				 errcontext("partback job " INT64_FORMAT " %s", job->job_id,
-							handoff->final_state)));
-	}
+		raise_error(&handoff->error,
+					psprintf("partback job " INT64_FORMAT " %s", job->job_id,
+							 handoff->final_state));
 	dsm_detach(seg);
 	return job->job_id;
 }
@@ -328,14 +355,7 @@ finish(PbHandoff *handoff, const char *state, ErrorData *edata)
 {
 	strlcpy(handoff->final_state, state, sizeof(handoff->final_state));
 	if (edata)
-	{
-		memcpy(handoff->sqlstate, unpack_sql_state(edata->sqlerrcode), 5);
-		strlcpy(handoff->error, edata->message, sizeof(handoff->error));
-		if (edata->detail)
-			strlcpy(handoff->detail, edata->detail, sizeof(handoff->detail));
-		if (edata->hint)
-			strlcpy(handoff->hint, edata->hint, sizeof(handoff->hint));
-	}
+		save_error(&handoff->error, edata);
 	pg_write_barrier();
 	pg_atomic_write_u32(&handoff->stage, STAGE_FINISHED);
 	set_caller_latch(handoff);
@@ -455,22 +475,12 @@ pb_work_create(int nunits, dsm_segment **seg)
 static BackgroundWorkerHandle *
 start_copy_worker(PbWork *work, dsm_segment *seg, int i)
 {
-	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "partback");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "partback_copy_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "partback job " INT64_FORMAT " copy %d",
-			 work->job_id, i);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "partback job " INT64_FORMAT " copy",
-			 work->job_id);
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	if (!register_worker("partback_copy_main",
+						 psprintf("partback job " INT64_FORMAT " copy %d", work->job_id, i),
+						 psprintf("partback job " INT64_FORMAT " copy", work->job_id),
+						 dsm_segment_handle(seg), true, &handle))
 		return NULL;
 	return handle;
 }
@@ -529,15 +539,7 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 			pb_live_set_queued(running == 0);
 
 			if (pg_atomic_read_u32(&work->failed))
-			{
-				char	   *s = work->sqlstate;
-
-				ereport(ERROR,
-						(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
-						 errmsg("%s", work->error),
-						 work->detail[0] ? errdetail("%s", work->detail) : 0,
-						 work->hint[0] ? errhint("%s", work->hint) : 0));
-			}
+				raise_error(&work->error, NULL);
 			if (pg_atomic_read_u32(&work->units_done) == (uint32) work->nunits)
 				break;
 
@@ -566,12 +568,7 @@ record_failure(PbWork *work, ErrorData *edata)
 	SpinLockAcquire(&work->mutex);
 	if (pg_atomic_read_u32(&work->failed) == 0)
 	{
-		memcpy(work->sqlstate, unpack_sql_state(edata->sqlerrcode), 5);
-		strlcpy(work->error, edata->message, sizeof(work->error));
-		if (edata->detail)
-			strlcpy(work->detail, edata->detail, sizeof(work->detail));
-		if (edata->hint)
-			strlcpy(work->hint, edata->hint, sizeof(work->hint));
+		save_error(&work->error, edata);
 		pg_write_barrier();
 		pg_atomic_write_u32(&work->failed, 1);
 	}
