@@ -16,7 +16,6 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
-#include "common/hashfn.h"
 #include "common/string.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"

@@ -15,11 +15,8 @@
  */
 #include "postgres.h"
 
-#include "common/hashfn.h"
-#include "common/string.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 
