@@ -459,8 +459,8 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
  * chunks.  Chunks that cannot be taken over become units of work.
  */
 static void
-plan_table(PbJob *job, BackupTable *t, int64 backup_id, const char *db_dir,
-		   List *earlier, List **units)
+plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
+		   const char *db_dir, List *earlier, List **units)
 {
 	ListCell   *lc;
 
@@ -513,6 +513,7 @@ plan_table(PbJob *job, BackupTable *t, int64 backup_id, const char *db_dir,
 			leaf->chunks[chunk].name = psprintf("%010lld.%05d.copy%s",
 												(long long) backup_id, chunk,
 												pb_compression_suffix(job->compression));
+			unit->table_index = table_index;
 			unit->leaf_index = foreach_current_index(lc);
 			*units = lappend(*units, unit);
 		}
@@ -925,7 +926,8 @@ pb_run_backup(PbJob *job)
 		BackupTable *t = lfirst(lc);
 
 		if (!t->dropped)
-			plan_table(job, t, backup_id, db_dir, earlier, &units);
+			plan_table(job, t, foreach_current_index(lc), backup_id, db_dir,
+					   earlier, &units);
 	}
 
 	work = pb_work_create(list_length(units), &seg);
@@ -946,28 +948,21 @@ pb_run_backup(PbJob *job)
 	foreach(lc, units)
 	{
 		PbUnit	   *u = &work->units[foreach_current_index(lc)];
-		BackupTable *t = NULL;
-		ListCell   *lc2;
+		BackupTable *t = list_nth(tables, u->table_index);
+		BackupLeaf *leaf = list_nth(t->leaves, u->leaf_index);
+		ChunkFile  *f = &leaf->chunks[u->chunk];
 
-		foreach(lc2, tables)
-			if (strcmp(((BackupTable *) lfirst(lc2))->task_name, u->table_name) == 0)
-				t = lfirst(lc2);
-		{
-			BackupLeaf *leaf = list_nth(t->leaves, u->leaf_index);
-			ChunkFile  *f = &leaf->chunks[u->chunk];
-
-			f->rows = u->rows;
-			f->raw_bytes = u->raw_bytes;
-			f->stored_bytes = u->stored_bytes;
-			strlcpy(f->sha256, u->result_sha256, sizeof(f->sha256));
-			f->relfilenode = u->relfilenode;
-			f->start_block = u->start_block;
-			f->nblocks = u->nblocks;
-			f->to_end = u->to_end;
-			f->lsn = lsn;
-			f->inflight = u->inflight;
-			f->origin = backup_id;
-		}
+		f->rows = u->rows;
+		f->raw_bytes = u->raw_bytes;
+		f->stored_bytes = u->stored_bytes;
+		strlcpy(f->sha256, u->result_sha256, sizeof(f->sha256));
+		f->relfilenode = u->relfilenode;
+		f->start_block = u->start_block;
+		f->nblocks = u->nblocks;
+		f->to_end = u->to_end;
+		f->lsn = lsn;
+		f->inflight = u->inflight;
+		f->origin = backup_id;
 	}
 	dsm_detach(seg);
 	pb_xact_end();
