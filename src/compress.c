@@ -565,21 +565,6 @@ pb_writer_seal(PbWriter *w, PbWriteResult *result)
 	return file;
 }
 
-void
-pb_writer_finish(PbWriter *w, PbWriteResult *result)
-{
-	pb_file_publish(pb_writer_seal(w, result));
-}
-
-void
-pb_writer_abort(PbWriter *w)
-{
-	if (w->file)
-		pb_file_abort(w->file);
-	w->file = NULL;
-	pb_writer_release(w);
-}
-
 /* Free everything but the file, which the caller or storage.c handles. */
 static void
 pb_writer_release(PbWriter *w)

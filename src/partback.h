@@ -83,7 +83,6 @@ extern void pb_write_small_file(const char *path, const char *data, size_t len);
  * invalid.  Runs by itself at (sub)transaction abort; call it directly only
  * after catching an ERROR outside a transaction.
  */
-extern void pb_storage_cleanup(void);
 
 #define PB_TMP_SUFFIX ".tmp"
 
@@ -111,9 +110,7 @@ typedef struct PbWriter PbWriter;
 
 extern PbWriter *pb_writer_create(const char *path, PbCompression c, int level);
 extern void pb_writer_write(PbWriter *w, const void *data, size_t len);
-extern void pb_writer_finish(PbWriter *w, PbWriteResult *result);	/* commits */
 extern PbFile *pb_writer_seal(PbWriter *w, PbWriteResult *result);
-extern void pb_writer_abort(PbWriter *w);
 
 typedef struct PbReader PbReader;
 

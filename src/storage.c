@@ -304,20 +304,6 @@ pb_file_discard(PbFile *file, bool close_fd)
 }
 
 /*
- * Close and unlink every file still being written.  Runs by itself when a
- * (sub)transaction ends; callers that catch an ERROR outside a transaction
- * may call it directly.  Every such PbFile handle becomes invalid.
- */
-void
-pb_storage_cleanup(void)
-{
-	dlist_mutable_iter iter;
-
-	dlist_foreach_modify(iter, &pending_files)
-		pb_file_discard(dlist_container(PbFile, node, iter.cur), true);
-}
-
-/*
  * At end of transaction, fd.c closes every transient file (AtEOXact_Files),
  * so here we only forget the descriptors and unlink, which is right whether
  * fd.c has already closed them or is about to.
