@@ -2,9 +2,14 @@
  *
  * backup.c
  *		Running a backup job: every partition of every selected table is
- *		read under one MVCC snapshot and written as data files and a
- *		metadata file per partition; the manifest is written last, which
- *		is what makes the backup exist.
+ *		read under one MVCC snapshot -- exported by the leader, imported by
+ *		its copy workers, which write a partition's block ranges (chunks) as
+ *		data files -- and described by a metadata file; the manifest is
+ *		written last, which is what makes the backup exist.
+ *
+ *		A chunk whose data cannot have changed since an earlier backup (or
+ *		an interrupted attempt of this one) wrote it is taken over instead
+ *		of copied: backups are incremental and share files.
  *
  *-------------------------------------------------------------------------
  */

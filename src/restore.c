@@ -4,10 +4,11 @@
  *		Running a restore job (restore_db, restore_table, restore, migrate).
  *
  *		Targets are prepared first (created from the stored definition, or
- *		checked and matched by partition bound).  Then each partition is
- *		replaced in a transaction of its own -- truncated and loaded -- so a
- *		failure leaves it with its old content and other partitions stay
- *		usable.  Sequences and foreign keys come after all data.
+ *		checked and matched by partition bound).  Then copy workers replace
+ *		each partition in a transaction of its own -- truncated and loaded --
+ *		so a failure leaves it with its old content and other partitions
+ *		stay usable; a partition that holds the backup's content already is
+ *		skipped.  Sequences and foreign keys come after all data.
  *
  *-------------------------------------------------------------------------
  */
