@@ -369,6 +369,7 @@ BEGIN
 			   CASE WHEN att.attcollation <> 0 AND att.attcollation <> ty.typcollation
 					THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
 			   att.attnotnull, att.attidentity, att.attgenerated,
+			   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
 			   pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr,
 			   pg_catalog.col_description(att.attrelid, att.attnum) AS comment
 		  FROM pg_catalog.pg_attribute att
@@ -433,6 +434,9 @@ BEGIN
 			'generated', CASE WHEN a.attgenerated <> '' THEN a.expr END,
 			'serial', is_serial,
 			'sequence', seqj,
+			-- only where it differs from the type's
+			'storage', CASE a.storage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+									  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END,
 			'comment', a.comment));
 	END LOOP;
 
@@ -710,6 +714,10 @@ BEGIN
 		IF c->>'comment' IS NOT NULL THEN
 			EXECUTE pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', relid::pg_catalog.regclass,
 									  c->>'name', c->>'comment');
+		END IF;
+		IF c->>'storage' IN ('PLAIN', 'EXTERNAL', 'MAIN', 'EXTENDED') THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s',
+									  relid::pg_catalog.regclass, c->>'name', c->>'storage');
 		END IF;
 	END LOOP;
 END;

@@ -116,7 +116,7 @@ LANGUAGE sql STABLE AS $$
 		format('kind %s persistence %s partkey %s comment %s',
 			   c.relkind, c.relpersistence, pg_get_partkeydef(c.oid),
 			   quote_nullable(obj_description(c.oid, 'pg_class'))),
-		(SELECT string_agg(format('column %s %s%s%s%s%s%s comment %s', quote_ident(a.attname),
+		(SELECT string_agg(format('column %s %s%s%s%s%s%s storage %s comment %s', quote_ident(a.attname),
 								  format_type(a.atttypid, a.atttypmod),
 								  CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
 								  CASE WHEN a.attcollation <> 0 AND a.attcollation IS DISTINCT FROM
@@ -136,6 +136,7 @@ LANGUAGE sql STABLE AS $$
 									WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
 									  AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum
 									  AND dep.deptype IN ('a', 'i')),
+								  a.attstorage,
 								  quote_nullable(col_description(c.oid, a.attnum))),
 						   E'\n' ORDER BY CASE WHEN by_name THEN a.attname::text COLLATE "C" END, a.attnum)
 		   FROM pg_attribute a
