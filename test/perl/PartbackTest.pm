@@ -138,6 +138,17 @@ that role; C<< timeout => N >> (default timeout_default).  Returns
 
 =cut
 
+# Runs SQL as the superuser; returns its output, or undef (after a diag)
+# when it failed.
+sub query
+{
+	my ($node, $dbname, $sql) = @_;
+	my ($ret, $out, $err) = run_sql($node, $dbname, $sql);
+	return $out if defined $ret && $ret == 0;
+	Test::More::diag("SQL failed: $sql\n" . ($err // '(timed out)'));
+	return undef;
+}
+
 sub run_sql
 {
 	my ($node, $dbname, $sql, %params) = @_;

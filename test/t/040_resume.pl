@@ -43,10 +43,7 @@ sub lit { return PartbackTest::sql_lit(@_); }
 sub sq
 {
 	my ($db, $sql) = @_;
-	my ($ret, $out, $err) = PartbackTest::run_sql($node, $db, $sql);
-	return $out if defined $ret && $ret == 0;
-	diag("SQL failed: $sql\n" . ($err // '(timed out)'));
-	return undef;
+	return PartbackTest::query($node, $db, $sql);
 }
 
 # Rows of a query as arrays of fields.

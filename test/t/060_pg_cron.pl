@@ -38,10 +38,7 @@ my $ldir = PartbackTest::sql_lit($dir);
 sub sq
 {
 	my ($sql) = @_;
-	my ($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres', $sql);
-	return $out if defined $ret && $ret == 0;
-	diag("SQL failed: $sql\n" . ($err // '(timed out)'));
-	return undef;
+	return PartbackTest::query($node, 'postgres', $sql);
 }
 
 is(sq("SHOW shared_preload_libraries"), 'partback,pg_cron', 'partback and pg_cron are both preloaded');

@@ -58,10 +58,7 @@ sub lit { return PartbackTest::sql_lit(@_); }
 sub sq
 {
 	my ($sql, $db) = @_;
-	my ($ret, $out, $err) = PartbackTest::run_sql($node, $db // 'postgres', $sql);
-	return $out if defined $ret && $ret == 0;
-	diag("SQL failed: $sql\n" . ($err // '(timed out)'));
-	return undef;
+	return PartbackTest::query($node, $db // 'postgres', $sql);
 }
 
 # Runs SQL that should fail; returns its stderr ('' if it succeeded).
