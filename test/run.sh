@@ -186,7 +186,7 @@ run_definition_check()
 # Mimics PGXS's prove_installcheck: TESTDIR, PGPORT, PG_REGRESS, -I flags.
 run_tap()
 {
-	local scripts=() s name log rc remaining limit ok bad skip t0 tmpconf f
+	local scripts=() s name log rc remaining limit ok bad skip t0 tmpconf f pgxs_dir
 	if [ -n "${PB_TESTS:-}" ]; then
 		read -r -a scripts <<<"$PB_TESTS"
 	else
@@ -199,6 +199,8 @@ run_tap()
 		return
 	fi
 	pb_log "TAP: ${#scripts[@]} scripts"
+	pgxs_dir=$(dirname "$("$PG_CONFIG" --pgxs)")/..
+	pgxs_dir=$(cd "$pgxs_dir" && pwd)
 	rm -rf "$PB_TREE/test/tmp_check"
 	mkdir -p "$PB_TREE/test/tmp_check"
 	tmpconf=$PB_TREE/test/tmp_check/partback_temp.conf
@@ -224,13 +226,13 @@ run_tap()
 		(cd "$PB_TREE/test" && pb_as_user env \
 			TESTDIR="$PB_TREE/test" \
 			PGPORT=65432 \
-			PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
-			PERL5LIB="/usr/lib/postgresql/15/lib/pgxs/src/test/perl:$PB_TREE/test/perl:$PB_TREE/test" \
+			PG_REGRESS="$pgxs_dir/test/regress/pg_regress" \
+			PERL5LIB="$pgxs_dir/test/perl:$PB_TREE/test/perl:$PB_TREE/test" \
 			TEMP_CONFIG="$tmpconf" \
 			PG_TEST_PORT_DIR="$PB_TREE/test/tmp_check" \
 			PARTBACK_SRCDIR="$PB_TREE" \
 			timeout -k 15 "$limit" \
-			prove -v -I /usr/lib/postgresql/15/lib/pgxs/src/test/perl \
+			prove -v -I "$pgxs_dir/test/perl" \
 			-I "$PB_TREE/test/perl" -I "$PB_TREE/test" "$s") \
 			>"$log" 2>&1 || rc=$?
 		pb_kill_postmasters_under "$PB_TREE/test/tmp_check"
