@@ -25,6 +25,8 @@
 #include "port/pg_bswap.h"
 #include "storage/bufmgr.h"
 #include "storage/latch.h"
+#include "mb/pg_wchar.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -35,20 +37,223 @@
 
 static const char copy_signature[11] = "PGCOPY\n\377\r\n\0";
 
-static void
-append_int32(StringInfo buf, int32 value)
-{
-	uint32		net = pg_hton32((uint32) value);
+/* rows are handed to the compressor in pieces of about this size */
+#define PB_COPY_OUT_BUFSIZE (256 * 1024)
 
-	appendBinaryStringInfo(buf, (char *) &net, sizeof(net));
+/*
+ * How a column's value is sent.  The common types are written here exactly
+ * as their send functions write them, without the function call and the
+ * buffer each call allocates; every other type goes through its send
+ * function.  Matching on the send function also covers domains.
+ */
+typedef enum PbSendKind
+{
+	PB_SEND_CALL,				/* SendFunctionCall */
+	PB_SEND_BYTE,				/* bool, "char": one byte */
+	PB_SEND_INT16,				/* int2 */
+	PB_SEND_INT32,				/* int4, oid, date, float4's bits */
+	PB_SEND_INT64,				/* int8, float8's bits, time, timestamp[tz] */
+	PB_SEND_BYTES,				/* text and friends, bytea: the bytes */
+	PB_SEND_NUMERIC				/* numeric, but NaN and infinities */
+} PbSendKind;
+
+typedef struct PbColumnSender
+{
+	int			attnum;			/* index into the tuple descriptor */
+	PbSendKind	kind;
+	FmgrInfo	send;
+} PbColumnSender;
+
+static PbSendKind
+send_kind(Oid sendfunc)
+{
+	int			client = pg_get_client_encoding();
+	int			server = GetDatabaseEncoding();
+
+	switch (sendfunc)
+	{
+		case F_BOOLSEND:
+		case F_CHARSEND:
+			return PB_SEND_BYTE;
+		case F_INT2SEND:
+			return PB_SEND_INT16;
+		case F_INT4SEND:
+		case F_OIDSEND:
+		case F_DATE_SEND:
+		case F_FLOAT4SEND:
+			return PB_SEND_INT32;
+		case F_INT8SEND:
+		case F_FLOAT8SEND:
+		case F_TIME_SEND:
+		case F_TIMESTAMP_SEND:
+		case F_TIMESTAMPTZ_SEND:
+			return PB_SEND_INT64;
+		case F_BYTEASEND:
+			return PB_SEND_BYTES;
+		case F_TEXTSEND:
+		case F_VARCHARSEND:
+		case F_BPCHARSEND:
+			/* their send functions convert to the client encoding */
+			if (client == server || client == PG_SQL_ASCII || server == PG_SQL_ASCII)
+				return PB_SEND_BYTES;
+			return PB_SEND_CALL;
+		case F_NUMERIC_SEND:
+			return PB_SEND_NUMERIC;
+	}
+	return PB_SEND_CALL;
 }
 
-static void
+/* Room for len more bytes in buf; the caller appends them. */
+static inline char *
+reserve(StringInfo buf, int len)
+{
+	char	   *p;
+
+	if (buf->maxlen - buf->len <= len)
+		enlargeStringInfo(buf, len);
+	p = buf->data + buf->len;
+	buf->len += len;
+	return p;
+}
+
+static inline void
 append_int16(StringInfo buf, int16 value)
 {
 	uint16		net = pg_hton16((uint16) value);
 
-	appendBinaryStringInfo(buf, (char *) &net, sizeof(net));
+	memcpy(reserve(buf, sizeof(net)), &net, sizeof(net));
+}
+
+static inline void
+append_int32(StringInfo buf, int32 value)
+{
+	uint32		net = pg_hton32((uint32) value);
+
+	memcpy(reserve(buf, sizeof(net)), &net, sizeof(net));
+}
+
+static inline void
+append_int64(StringInfo buf, int64 value)
+{
+	uint64		net = pg_hton64((uint64) value);
+
+	memcpy(reserve(buf, sizeof(net)), &net, sizeof(net));
+}
+
+/* A field: its length, then its bytes. */
+static inline void
+append_field(StringInfo buf, const char *data, int len)
+{
+	append_int32(buf, len);
+	memcpy(reserve(buf, len), data, len);
+}
+
+/*
+ * numeric_send's output, read off the stored form: ndigits, weight, sign
+ * and dscale as int16, then the base-10000 digits.  The stored header is
+ * either short (flag bits 10: sign, dscale and weight packed in 16 bits) or
+ * long (a sign/dscale word, then a weight word).  Returns false for NaN and
+ * the infinities (flag bits 11), which go through numeric_send.
+ */
+static bool
+append_numeric(StringInfo buf, Datum value)
+{
+	struct varlena *num = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+	const char *p = VARDATA_ANY(num);
+	int			len = VARSIZE_ANY_EXHDR(num);
+	uint16		header;
+	int16		weight;
+	uint16		sign;
+	uint16		dscale;
+	int			ndigits;
+	char	   *out;
+
+	memcpy(&header, p, sizeof(header));
+	if ((header & 0xC000) == 0xC000)
+		return false;
+	if (header & 0x8000)
+	{
+		sign = (header & 0x2000) ? 0x4000 : 0x0000;
+		dscale = (header & 0x1F80) >> 7;
+		weight = (int16) ((header & 0x0040) ? (~0x003F | (header & 0x003F)) :
+						  (header & 0x003F));
+		p += sizeof(uint16);
+		len -= sizeof(uint16);
+	}
+	else
+	{
+		int16		long_weight;
+
+		sign = header & 0xC000;
+		dscale = header & 0x3FFF;
+		memcpy(&long_weight, p + sizeof(uint16), sizeof(int16));
+		weight = long_weight;
+		p += sizeof(uint16) + sizeof(int16);
+		len -= sizeof(uint16) + sizeof(int16);
+	}
+	ndigits = len / sizeof(int16);
+
+	append_int32(buf, (4 + ndigits) * sizeof(int16));
+	append_int16(buf, (int16) ndigits);
+	append_int16(buf, weight);
+	append_int16(buf, (int16) sign);
+	append_int16(buf, (int16) dscale);
+	out = reserve(buf, ndigits * sizeof(int16));
+	for (int d = 0; d < ndigits; d++)
+	{
+		int16		digit;
+		uint16		net;
+
+		memcpy(&digit, p + d * sizeof(int16), sizeof(digit));
+		net = pg_hton16((uint16) digit);
+		memcpy(out + d * sizeof(int16), &net, sizeof(net));
+	}
+	return true;
+}
+
+/* One non-null value, as its type's send function would write it. */
+static inline void
+append_value(StringInfo buf, PbColumnSender *col, Datum value)
+{
+	switch (col->kind)
+	{
+		case PB_SEND_BYTE:
+			append_int32(buf, 1);
+			*reserve(buf, 1) = (col->send.fn_oid == F_BOOLSEND) ?
+				(DatumGetBool(value) ? 1 : 0) : DatumGetChar(value);
+			return;
+		case PB_SEND_INT16:
+			append_int32(buf, 2);
+			append_int16(buf, DatumGetInt16(value));
+			return;
+		case PB_SEND_INT32:
+			append_int32(buf, 4);
+			append_int32(buf, DatumGetInt32(value));
+			return;
+		case PB_SEND_INT64:
+			append_int32(buf, 8);
+			append_int64(buf, DatumGetInt64(value));
+			return;
+		case PB_SEND_BYTES:
+			{
+				struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+
+				append_field(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+				return;
+			}
+		case PB_SEND_NUMERIC:
+			if (append_numeric(buf, value))
+				return;
+			/* NaN or an infinity */
+			/* FALLTHROUGH */
+		case PB_SEND_CALL:
+			{
+				bytea	   *out = SendFunctionCall(&col->send, value);
+
+				append_field(buf, VARDATA(out), VARSIZE(out) - VARHDRSZ);
+				return;
+			}
+	}
 }
 
 /*
@@ -107,8 +312,7 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			natts = desc->natts;
-	FmgrInfo   *send = palloc0(sizeof(FmgrInfo) * natts);
-	int		   *columns = palloc(sizeof(int) * natts);
+	PbColumnSender *columns = palloc0(sizeof(PbColumnSender) * natts);
 	int			ncolumns = 0;
 	Datum	   *values = palloc(sizeof(Datum) * natts);
 	bool	   *isnull = palloc(sizeof(bool) * natts);
@@ -136,15 +340,18 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 		if (att->attisdropped || att->attgenerated)
 			continue;
 		getTypeBinaryOutputInfo(att->atttypid, &func, &isvarlena);
-		fmgr_info(func, &send[i]);
-		columns[ncolumns++] = i;
+		columns[ncolumns].attnum = i;
+		columns[ncolumns].kind = send_kind(func);
+		fmgr_info(func, &columns[ncolumns].send);
+		ncolumns++;
 	}
 
+	/* rows collect in buf and go to the writer in large pieces */
 	initStringInfo(&buf);
+	enlargeStringInfo(&buf, PB_COPY_OUT_BUFSIZE);
 	appendBinaryStringInfo(&buf, copy_signature, sizeof(copy_signature));
 	append_int32(&buf, 0);		/* flags */
 	append_int32(&buf, 0);		/* header extension length */
-	pb_writer_write(w, buf.data, buf.len);
 	bytes += buf.len;
 
 	stats->inflight = false;
@@ -216,35 +423,35 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 			ItemId		lpp = PageGetItemId(page, visible[v]);
 			HeapTupleData tuple;
 			MemoryContext old;
+			int			row_start = buf.len;
 
 			tuple.t_data = (HeapTupleHeader) PageGetItem(page, lpp);
 			tuple.t_len = ItemIdGetLength(lpp);
 			tuple.t_tableOid = RelationGetRelid(rel);
 			ItemPointerSet(&tuple.t_self, blk, visible[v]);
 
+			/* detoasted values and send functions' results live per row */
 			old = MemoryContextSwitchTo(row_context);
 			heap_deform_tuple(&tuple, desc, values, isnull);
-			resetStringInfo(&buf);
 			append_int16(&buf, (int16) ncolumns);
 			for (int c = 0; c < ncolumns; c++)
 			{
-				int			i = columns[c];
+				int			i = columns[c].attnum;
 
 				if (isnull[i])
 					append_int32(&buf, -1);
 				else
-				{
-					bytea	   *out = SendFunctionCall(&send[i], values[i]);
-
-					append_int32(&buf, VARSIZE(out) - VARHDRSZ);
-					appendBinaryStringInfo(&buf, VARDATA(out), VARSIZE(out) - VARHDRSZ);
-				}
+					append_value(&buf, &columns[c], values[i]);
 			}
 			MemoryContextSwitchTo(old);
-			pb_writer_write(w, buf.data, buf.len);
 			MemoryContextReset(row_context);
 			page_rows++;
-			page_bytes += buf.len;
+			page_bytes += buf.len - row_start;
+			if (buf.len >= PB_COPY_OUT_BUFSIZE)
+			{
+				pb_writer_write(w, buf.data, buf.len);
+				resetStringInfo(&buf);
+			}
 		}
 		ReleaseBuffer(buffer);
 
@@ -254,7 +461,6 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 		pb_throttle(max_rate, bytes, started);
 	}
 
-	resetStringInfo(&buf);
 	append_int16(&buf, -1);		/* trailer */
 	pb_writer_write(w, buf.data, buf.len);
 

@@ -601,6 +601,14 @@ partback_copy_main(Datum main_arg)
 	if (!work->is_backup)
 		SetConfigOption("wal_skip_threshold", "0", PGC_USERSET, PGC_S_SESSION);
 
+	/*
+	 * The job's own workers are its parallelism: an index build after a
+	 * load stays in this process.  And JIT-compiling the few expressions a
+	 * copy evaluates costs more than it saves.
+	 */
+	SetConfigOption("max_parallel_maintenance_workers", "0", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
+
 	unit_context = AllocSetContextCreate(TopMemoryContext, "partback unit",
 										 ALLOCSET_DEFAULT_SIZES);
 	PG_TRY();

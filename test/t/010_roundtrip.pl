@@ -201,6 +201,37 @@ for my $comp (qw(zstd lz4 gzip none))
 	$node->safe_psql('postgres', "DROP TABLE IF EXISTS fid.toasty_$comp, fid.scalars_$comp");
 }
 
+# ---------------------------------------------------------------- COPY's own bytes
+
+# DESIGN.md "Files": a data file is the stream COPY ... TO (FORMAT binary)
+# writes.  copyout.c writes the common types itself instead of calling their
+# send functions; every leaf of every table, backed up in one chunk without
+# compression, must have the checksum of COPY's own output for it.
+{
+	my $bdir = "$base/bytes";
+	my $lbdir = lit($bdir);
+	job_ok($node, 'postgres',
+		"SET partback.chunk_size = '1GB'; SELECT partback.backup_db($lbdir, compression => 'none', wait => true)",
+		'backup_db in single-chunk uncompressed files');
+	my @leaves = split /\n/, $node->safe_psql('postgres',
+		"SELECT r.name || '|' || coalesce(t.path, pbtest.path(r.rel, r.rel)) || '|' || t.rel::text
+		   FROM pbtest.roots() AS r, pbtest.tree(r.rel) AS t
+		  WHERE t.isleaf ORDER BY 1");
+	cmp_ok(scalar(@leaves), '>=', scalar(@tables), 'every table has a leaf or is one');
+	my ($same, @differ) = (0);
+	for my $leaf (@leaves)
+	{
+		my ($t, $p, $rel) = split /\|/, $leaf, 3;
+		my $copy = "$bdir.copy";
+		my $r = $node->safe_psql('postgres',
+			"COPY $rel TO " . lit($copy) . " (FORMAT binary);
+			 SELECT (partback.get_backup_meta($lbdir, 'postgres', " . lit($t) . ', ' . lit($p) . ")->'files'->0->>'sha256')
+			      = encode(sha256(pg_read_binary_file(" . lit($copy) . ")), 'hex')");
+		if ($r eq 't') { $same++ } else { push @differ, "$t $p" }
+	}
+	is(join(', ', @differ), '', "each of the $same leaves' data file is byte for byte COPY's binary output");
+}
+
 # ---------------------------------------------------------------- (b) fresh database
 
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
