@@ -166,9 +166,15 @@ extern uint64 pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 extern void pb_throttle(int max_rate, uint64 bytes, TimestampTz started);
 extern XLogRecPtr pb_range_max_lsn(Relation rel, BlockNumber start,
 								   BlockNumber nblocks, bool to_end);
-extern uint64 pb_copy_in(Relation rel, List *column_names, const char *path,
-						 PbCompression compression, const char *sha256,
-						 int64 stored_bytes, bool freeze, int max_rate);
+
+/* copyin.c: loading data files into a leaf */
+typedef struct PbLoad PbLoad;
+extern PbLoad *pb_load_begin(Relation rel, List *column_names, bool freeze,
+							 int max_rate);
+extern uint64 pb_load_file(PbLoad *load, const char *path,
+						   PbCompression compression, const char *sha256,
+						   int64 stored_bytes);
+extern void pb_load_end(PbLoad *load);
 
 /* ---------- job.c: the job catalog and its states ---------- */
 typedef enum PbJobType

@@ -296,6 +296,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	PbCompression compression;
 	int64		expected_rows;
 	Relation	rel;
+	PbLoad	   *load;
 	char	   *qualified;
 
 	*strrchr(part_dir, '/') = '\0';
@@ -318,6 +319,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 										   get_rel_name(unit->relid));
 	pb_spi_exec(psprintf("TRUNCATE ONLY %s", qualified), 0, NULL, NULL, SPI_OK_UTILITY);
 	rel = table_open(unit->relid, NoLock);
+	load = pb_load_begin(rel, columns, true, work->max_rate);
 
 	for (int i = 0; i < pb_json_array_size(files); i++)
 	{
@@ -327,15 +329,15 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 		int64		bytes = pb_json_int(f, "bytes", meta_path);
 
 		CHECK_FOR_INTERRUPTS();
-		rows = pb_copy_in(rel, columns, path, compression,
-						  pb_json_str(f, "sha256", false),
-						  pb_json_int(f, "stored_bytes", meta_path), true,
-						  work->max_rate);
+		rows = pb_load_file(load, path, compression,
+							pb_json_str(f, "sha256", false),
+							pb_json_int(f, "stored_bytes", meta_path));
 		unit->rows += rows;
 		unit->raw_bytes += bytes;
 		unit->stored_bytes += pb_json_int(f, "stored_bytes", meta_path);
 		pb_live_add(rows, bytes);
 	}
+	pb_load_end(load);
 	if (unit->rows != expected_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
