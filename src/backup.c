@@ -391,9 +391,7 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 
 	for (int i = n - 1; i >= 0; i--)
 	{
-		Jsonb	   *manifest = pb_read_json_file(pb_manifest_path(job->backup_dir,
-																  job->source_db,
-																  ids[i]), NULL);
+		Jsonb	   *manifest = pb_read_manifest(job->backup_dir, job->source_db, ids[i]);
 		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
 
 		for (int j = 0; j < pb_json_array_size(tables); j++)
@@ -1030,7 +1028,7 @@ pb_run_backup(PbJob *job)
 	}
 	appendStringInfoString(&manifest, "],\n  ");
 	pb_json_add_str(&manifest, "finished_at", timestamp_text(GetCurrentTimestamp()));
-	appendStringInfoString(&manifest, "}\n");
+	pb_manifest_seal(&manifest);
 
 	/* the manifest comes last: from now on the backup exists */
 	(void) pb_write_json_file(pb_manifest_path(job->backup_dir, job->source_db,

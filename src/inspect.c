@@ -87,7 +87,7 @@ partback_manifest(PG_FUNCTION_ARGS)
 							id, db, dir),
 					 errhint("partback.list_backups() lists the backups in a directory.")));
 	}
-	PG_RETURN_JSONB_P(pb_read_json_file(pb_manifest_path(dir, db, id), NULL));
+	PG_RETURN_JSONB_P(pb_read_manifest(dir, db, id));
 }
 
 /* _manifests(backup_dir, source_db): every manifest, oldest first */
@@ -106,7 +106,7 @@ partback_manifests(PG_FUNCTION_ARGS)
 	n = pb_backup_ids(dir, db, &ids);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		value = JsonbPGetDatum(pb_read_json_file(pb_manifest_path(dir, db, ids[i]), NULL));
+		Datum		value = JsonbPGetDatum(pb_read_manifest(dir, db, ids[i]));
 		bool		isnull = false;
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
@@ -173,16 +173,15 @@ shown_path(CheckState *cs, const char *db_relative)
 }
 
 /*
- * Run fn(arg) and turn an ERROR into a reported problem; the error is
- * caught in a subtransaction, as PL/pgSQL's EXCEPTION blocks do.
+ * Run fn(arg); return the ERROR it raised, or NULL.  The error is caught in
+ * a subtransaction, as PL/pgSQL's EXCEPTION blocks do.
  */
-static bool
-guarded(CheckState *cs, void (*fn) (void *), void *arg, const char *table,
-		const char *partition, const char *file, const char *problem)
+static ErrorData *
+try_call(void (*fn) (void *), void *arg)
 {
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	bool		ok = true;
+	ErrorData  *edata = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(context);
@@ -195,19 +194,28 @@ guarded(CheckState *cs, void (*fn) (void *), void *arg, const char *table,
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(context);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
-		report(cs, table, partition, file, problem, NULL, edata->message);
-		ok = false;
 	}
 	PG_END_TRY();
-	return ok;
+	return edata;
+}
+
+/* Run fn(arg) and turn an ERROR into a reported problem. */
+static bool
+guarded(CheckState *cs, void (*fn) (void *), void *arg, const char *table,
+		const char *partition, const char *file, const char *problem)
+{
+	ErrorData  *edata = try_call(fn, arg);
+
+	if (edata == NULL)
+		return true;
+	report(cs, table, partition, file, problem, NULL, edata->message);
+	return false;
 }
 
 typedef struct ReadJsonArg
@@ -223,6 +231,28 @@ read_json_guarded(void *arg)
 	ReadJsonArg *a = arg;
 
 	a->result = pb_read_json_file(a->path, a->sha);
+}
+
+typedef struct ManifestArg
+{
+	const char *dir;
+	const char *db;
+	int64		id;
+	Jsonb	   *result;
+} ManifestArg;
+
+static void
+read_manifest_guarded(void *arg)
+{
+	ManifestArg *a = arg;
+
+	a->result = pb_read_manifest(a->dir, a->db, a->id);
+}
+
+static void
+repo_open_guarded(void *arg)
+{
+	pb_repo_open((const char *) arg);
 }
 
 typedef struct ShaArg
@@ -343,16 +373,17 @@ table_matches(JsonbContainer *entry, const char *source_table)
 }
 
 static void
-check_manifest(CheckState *cs, int64 id, const char *manifest_path)
+check_manifest(CheckState *cs, const char *db, int64 id)
 {
-	ReadJsonArg a;
+	ManifestArg a;
 	JsonbContainer *tables;
 	char	   *shown = psprintf("%s/manifests/%010lld.json",
 								 cs->db_dir + strlen(cs->dir) + 1, (long long) id);
 
-	a.path = manifest_path;
-	a.sha = NULL;
-	if (!guarded(cs, read_json_guarded, &a, NULL, NULL, shown, "manifest damaged"))
+	a.dir = cs->dir;
+	a.db = db;
+	a.id = id;
+	if (!guarded(cs, read_manifest_guarded, &a, NULL, NULL, shown, "manifest damaged"))
 		return;
 	tables = pb_json_container(&a.result->root, "tables");
 	for (int i = 0; i < pb_json_array_size(tables); i++)
@@ -408,6 +439,29 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 	}
 }
 
+/*
+ * The format marker.  Where the dir holds backups of db, a damaged or
+ * missing marker is reported like any other damaged file, and the rest is
+ * checked; otherwise the dir is refused, as every reader refuses it -- and
+ * so is a dir of a newer format, which this partback cannot check.
+ */
+static void
+check_format_marker(CheckState *cs)
+{
+	ErrorData  *edata = try_call(repo_open_guarded, (void *) cs->dir);
+	char	   *marker = psprintf("%s/%s", cs->dir, PB_FORMAT_MARKER);
+	bool		is_dir;
+
+	if (edata == NULL)
+		return;
+	if (edata->sqlerrcode == ERRCODE_FEATURE_NOT_SUPPORTED ||
+		!pb_path_exists(psprintf("%s/manifests", cs->db_dir), &is_dir) || !is_dir)
+		ReThrowError(edata);
+	report(cs, NULL, NULL, PB_FORMAT_MARKER,
+		   pb_path_exists(marker, &is_dir) ? "format marker damaged" : "missing",
+		   NULL, edata->message);
+}
+
 /* check_backup(backup_dir, source_db, source_table, partition, backup_id) */
 Datum
 partback_check_backup(PG_FUNCTION_ARGS)
@@ -430,8 +484,8 @@ partback_check_backup(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	cs.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
-	pb_repo_open(cs.dir);
 	cs.db_dir = pb_db_dir(cs.dir, db);
+	check_format_marker(&cs);
 	check_db(cs.dir, db);
 	n = pb_backup_ids(cs.dir, db, &ids);
 	if (!PG_ARGISNULL(4))
@@ -458,7 +512,7 @@ partback_check_backup(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		check_manifest(&cs, ids[i], pb_manifest_path(cs.dir, db, ids[i]));
+		check_manifest(&cs, db, ids[i]);
 	}
 
 	/* a misspelt name must not read as healthy (a damaged manifest may hide it) */

@@ -126,6 +126,7 @@ extern size_t pb_reader_read(PbReader *r, void *buf, size_t len);	/* 0 = EOF */
 extern void pb_reader_close(PbReader *r);
 
 /* ---------- repo.c: layout, escaping, manifests (FORMAT.md) ---------- */
+#define PB_FORMAT_MARKER "PARTBACK_FORMAT"	/* in the backup dir */
 extern char *pb_escape_name(const char *name);
 extern char *pb_unescape_name(const char *escaped);
 extern char *pb_backup_dir_arg(const char *dir);
@@ -138,6 +139,9 @@ extern bool pb_is_manifest_name(const char *name);
 extern bool pb_is_inprogress_name(const char *name);
 extern char *pb_partition_dir(const char *schema, const char *table, List *path_elems);
 extern void pb_lock_backup_dir(const char *db_dir, bool session);
+
+extern void pb_manifest_seal(StringInfo manifest);
+extern Jsonb *pb_read_manifest(const char *dir, const char *db, int64 backup_id);
 
 extern Jsonb *pb_parse_json(const char *text, const char *what);
 extern Jsonb *pb_read_json_file(const char *path, const char *expected_sha256);

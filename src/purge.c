@@ -65,8 +65,7 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 {
 	for (int i = 0; i < nkeep; i++)
 	{
-		Jsonb	   *manifest = pb_read_json_file(pb_manifest_path(r->dir, r->db, keep_ids[i]),
-												 NULL);
+		Jsonb	   *manifest = pb_read_manifest(r->dir, r->db, keep_ids[i]);
 		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
 
 		for (int t = 0; t < pb_json_array_size(tables); t++)
@@ -150,8 +149,7 @@ remove_backups(Retention *r, int64 *ids, int n, bool *doomed)
 	for (int i = 0; i < n; i++)
 	{
 		if (doomed[i])
-			check_may_remove(pb_read_json_file(pb_manifest_path(r->dir, r->db, ids[i]), NULL),
-							 ids[i]);
+			check_may_remove(pb_read_manifest(r->dir, r->db, ids[i]), ids[i]);
 		else
 			keep_ids[nkeep++] = ids[i];
 	}

@@ -22,7 +22,6 @@
 
 #include "partback.h"
 
-#define FORMAT_MARKER "PARTBACK_FORMAT"
 #define MAX_JSON_FILE (256 * 1024 * 1024)
 
 /*
@@ -163,10 +162,17 @@ check_marker(const char *dir, const char *marker)
 {
 	int64		size;
 	char	   *text = pb_read_small_file(marker, 4096, &size);
-	Jsonb	   *jb = pb_parse_json(text, marker);
-	const char *format = pb_json_str(&jb->root, "format", true);
+	Jsonb	   *jb;
+	const char *format;
 	int64		version;
 
+	/* the JSON parser would stop at a zero byte and miss what follows */
+	if (strlen(text) != size)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("format marker \"%s\" contains a zero byte", marker)));
+	jb = pb_parse_json(text, marker);
+	format = pb_json_str(&jb->root, "format", true);
 	if (format == NULL || strcmp(format, "partback") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -177,6 +183,7 @@ check_marker(const char *dir, const char *marker)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("backup directory \"%s\" has format version " INT64_FORMAT ", newer than this partback's version %d",
 						dir, version, PARTBACK_FORMAT_VERSION),
+				 errdetail("Its format marker \"%s\" says so.", marker),
 				 errhint("Use a newer version of partback to read it.")));
 	if (version < 1)
 		ereport(ERROR,
@@ -192,7 +199,7 @@ void
 pb_repo_open(const char *dir)
 {
 	bool		is_dir;
-	char	   *marker = psprintf("%s/%s", dir, FORMAT_MARKER);
+	char	   *marker = psprintf("%s/%s", dir, PB_FORMAT_MARKER);
 
 	if (!pb_path_exists(dir, &is_dir))
 		ereport(ERROR,
@@ -206,7 +213,7 @@ pb_repo_open(const char *dir)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FILE),
 				 errmsg("directory \"%s\" is not a partback backup directory", dir),
-				 errdetail("It has no file \"%s\".", FORMAT_MARKER)));
+				 errdetail("It has no file \"%s\".", PB_FORMAT_MARKER)));
 	check_marker(dir, marker);
 }
 
@@ -219,7 +226,7 @@ void
 pb_repo_init(const char *dir)
 {
 	bool		is_dir;
-	char	   *marker = psprintf("%s/%s", dir, FORMAT_MARKER);
+	char	   *marker = psprintf("%s/%s", dir, PB_FORMAT_MARKER);
 
 	if (pb_path_exists(dir, &is_dir))
 	{
@@ -255,6 +262,97 @@ pb_manifest_path(const char *dir, const char *db, int64 backup_id)
 {
 	return psprintf("%s/manifests/%010lld.json", pb_db_dir(dir, db),
 					(long long) backup_id);
+}
+
+/*
+ * A manifest carries its own checksum, as its last member: "manifest_sha256"
+ * is the SHA-256 of every byte of the file before that key.
+ */
+#define MANIFEST_SHA_MEMBER "\"manifest_sha256\": \""
+
+/* End a manifest's text (an object lacking its closing brace) with it. */
+void
+pb_manifest_seal(StringInfo manifest)
+{
+	PbSha256   *ctx = pb_sha256_create();
+	char		hex[PARTBACK_SHA256_HEXLEN + 1];
+
+	appendStringInfoString(manifest, ",\n  ");
+	pb_sha256_update(ctx, manifest->data, manifest->len);
+	pb_sha256_final(ctx, hex);
+	appendStringInfo(manifest, "%s%s\"}\n", MANIFEST_SHA_MEMBER, hex);
+}
+
+/*
+ * Read the manifest of backup backup_id of db in dir, verified: its own
+ * checksum, its format version, and that it is this backup's -- a manifest
+ * copied over from another backup or database must not pass for it.
+ */
+Jsonb *
+pb_read_manifest(const char *dir, const char *db, int64 backup_id)
+{
+	char	   *path = pb_manifest_path(dir, db, backup_id);
+	int64		size;
+	char	   *text = pb_read_small_file(path, MAX_JSON_FILE, &size);
+	Jsonb	   *jb;
+	const char *stored;
+	char	   *member = NULL;
+	char		hex[PARTBACK_SHA256_HEXLEN + 1];
+	PbSha256   *ctx;
+	const char *format;
+	const char *database;
+	int64		version;
+	int64		id;
+
+	if (strlen(text) != size)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup file \"%s\" contains a zero byte", path)));
+	jb = pb_parse_json(text, path);
+
+	/* the checksum member must be the last thing in the file */
+	for (char *p = strstr(text, MANIFEST_SHA_MEMBER); p != NULL;
+		 p = strstr(p + 1, MANIFEST_SHA_MEMBER))
+		member = p;
+	stored = pb_json_str(&jb->root, "manifest_sha256", true);
+	if (member == NULL || stored == NULL ||
+		strlen(stored) != PARTBACK_SHA256_HEXLEN ||
+		strncmp(member + strlen(MANIFEST_SHA_MEMBER), stored, PARTBACK_SHA256_HEXLEN) != 0 ||
+		strcmp(member + strlen(MANIFEST_SHA_MEMBER) + PARTBACK_SHA256_HEXLEN, "\"}\n") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("manifest \"%s\" does not end with its checksum", path),
+				 errdetail("A manifest's last member is \"manifest_sha256\", followed by the end of the file.")));
+	ctx = pb_sha256_create();
+	pb_sha256_update(ctx, text, member - text);
+	pb_sha256_final(ctx, hex);
+	if (strcmp(hex, stored) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("checksum mismatch in manifest \"%s\"", path),
+				 errdetail("It says SHA-256 %s, computed %s.", stored, hex)));
+
+	format = pb_json_str(&jb->root, "format", true);
+	if (format == NULL || strcmp(format, "partback") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("\"%s\" is not a partback manifest", path)));
+	version = pb_json_int(&jb->root, "version", path);
+	if (version > PARTBACK_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("manifest \"%s\" has format version " INT64_FORMAT ", newer than this partback's version %d",
+						path, version, PARTBACK_FORMAT_VERSION),
+				 errhint("Use a newer version of partback to read it.")));
+	id = pb_json_int(&jb->root, "backup_id", path);
+	database = pb_json_str(&jb->root, "database", true);
+	if (id != backup_id || database == NULL || strcmp(database, db) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("manifest \"%s\" belongs to backup " INT64_FORMAT " of database \"%s\", not to backup " INT64_FORMAT " of database \"%s\"",
+						path, id, database ? database : "", backup_id, db),
+				 errhint("A manifest copied from another backup cannot stand for this one.")));
+	return jb;
 }
 
 /*
