@@ -141,7 +141,7 @@ typedef struct CheckState
 	const char *db_dir;
 	const char *table_filter;
 	const char *partition_filter;
-	List	   *referenced;		/* files named by any manifest, relative to db_dir */
+	HTAB	   *referenced;		/* files named by any manifest, relative to db_dir */
 	bool		table_seen;		/* table_filter matched a table */
 	int			problems;
 	List	   *unfinished;		/* "<id>." prefixes of unfinished backups */
@@ -282,29 +282,93 @@ file_missing(CheckState *cs, const char *path, const char *shown,
 	return true;
 }
 
+/*
+ * A file some manifest names.  Backups share data files, so a data file's
+ * checksum is computed once and its outcome reported for every reference.
+ */
+typedef struct ReferencedFile
+{
+	char		rel[MAXPGPATH]; /* hash key: path relative to db_dir */
+	bool		checked;		/* a data file whose outcome is below */
+	bool		missing;
+	char	   *unreadable;		/* the error reading it, or NULL */
+	int64		size;
+	char		hex[PARTBACK_SHA256_HEXLEN + 1];
+} ReferencedFile;
+
+static ReferencedFile *
+reference(CheckState *cs, const char *rel)
+{
+	char		key[MAXPGPATH];
+	bool		found;
+	ReferencedFile *ref;
+
+	if (cs->referenced == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = MAXPGPATH;
+		ctl.entrysize = sizeof(ReferencedFile);
+		ctl.hcxt = CurrentMemoryContext;
+		cs->referenced = hash_create("partback referenced files", 1024, &ctl,
+									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	strlcpy(key, rel, sizeof(key));
+	ref = hash_search(cs->referenced, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		ref->checked = false;
+		ref->missing = false;
+		ref->unreadable = NULL;
+	}
+	return ref;
+}
+
 static void
 check_data_file(CheckState *cs, const char *table, const char *partition,
 				const char *part_dir_rel, JsonbContainer *f, const char *meta_path)
 {
 	const char *name = pb_json_str(f, "name", false);
 	char	   *rel = psprintf("%s/%s", part_dir_rel, name);
-	char	   *path = psprintf("%s/%s", cs->db_dir, rel);
 	char	   *shown = shown_path(cs, rel);
 	const char *sha = pb_json_str(f, "sha256", false);
 	int64		size = pb_json_int(f, "stored_bytes", meta_path);
-	ShaArg		a;
+	ReferencedFile *ref = reference(cs, rel);
 
-	cs->referenced = lappend(cs->referenced, rel);
-	if (file_missing(cs, path, shown, table, partition))
-		return;
-	a.path = path;
-	if (!guarded(cs, sha_guarded, &a, table, partition, shown, "unreadable"))
-		return;
-	if (a.size != size)
+	if (!ref->checked)
+	{
+		char	   *path = psprintf("%s/%s", cs->db_dir, rel);
+		bool		is_dir;
+
+		ref->checked = true;
+		if (!pb_path_exists(path, &is_dir))
+			ref->missing = true;
+		else
+		{
+			ShaArg		a;
+			ErrorData  *edata;
+
+			a.path = path;
+			edata = try_call(sha_guarded, &a);
+			if (edata)
+				ref->unreadable = edata->message;
+			else
+			{
+				ref->size = a.size;
+				memcpy(ref->hex, a.hex, sizeof(ref->hex));
+			}
+		}
+	}
+
+	if (ref->missing)
+		report(cs, table, partition, shown, "missing", NULL, NULL);
+	else if (ref->unreadable)
+		report(cs, table, partition, shown, "unreadable", NULL, ref->unreadable);
+	else if (ref->size != size)
 		report(cs, table, partition, shown, "size mismatch",
-			   psprintf(INT64_FORMAT, size), psprintf(INT64_FORMAT, a.size));
-	else if (strcmp(a.hex, sha) != 0)
-		report(cs, table, partition, shown, "checksum mismatch", sha, a.hex);
+			   psprintf(INT64_FORMAT, size), psprintf(INT64_FORMAT, ref->size));
+	else if (strcmp(ref->hex, sha) != 0)
+		report(cs, table, partition, shown, "checksum mismatch", sha, ref->hex);
 }
 
 static void
@@ -319,7 +383,7 @@ check_partition(CheckState *cs, const char *table, JsonbContainer *p)
 	ReadJsonArg a;
 	JsonbContainer *files;
 
-	cs->referenced = lappend(cs->referenced, (char *) meta_rel);
+	(void) reference(cs, meta_rel);
 	if (cs->partition_filter &&
 		!DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
 											  CStringGetTextDatum(path),
@@ -412,8 +476,9 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 	foreach(lc, names)
 	{
 		char	   *rel = psprintf("%s/%s", rel_dir, (char *) lfirst(lc));
+		char		key[MAXPGPATH];
 		bool		is_dir;
-		bool		known = false;
+		bool		known;
 		ListCell   *lc2;
 
 		(void) pb_path_exists(psprintf("%s/%s", cs->db_dir, rel), &is_dir);
@@ -422,12 +487,9 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 			check_extra_files(cs, rel);
 			continue;
 		}
-		foreach(lc2, cs->referenced)
-			if (strcmp(lfirst(lc2), rel) == 0)
-			{
-				known = true;
-				break;
-			}
+		strlcpy(key, rel, sizeof(key));
+		known = cs->referenced != NULL &&
+			hash_search(cs->referenced, key, HASH_FIND, NULL) != NULL;
 		/* the files of an unfinished backup are reported with it */
 		foreach(lc2, cs->unfinished)
 			if (strncmp(lfirst(lc), lfirst(lc2), strlen(lfirst(lc2))) == 0)

@@ -464,11 +464,11 @@ done
 rm -rf "$PGBR/repo"
 
 # ------------------------------------------------------------ check_backup
-CHECK_BYTES=$(q bench -c "SELECT bytes FROM partback.list_backups('$PBDIR') ORDER BY backup_id DESC LIMIT 1")
+read -r CHECK_ID CHECK_BYTES < <(q bench -c "SELECT backup_id || ' ' || bytes FROM partback.list_backups('$PBDIR') ORDER BY backup_id DESC LIMIT 1")
 step "partback.check_backup of the newest zstd backup ($(mib "$CHECK_BYTES") MB of data files)"
 for rep in $(seq 1 "$REPS"); do
 	t0=$(now)
-	n=$(q bench -c "SELECT count(*) FROM partback.check_backup('$PBDIR', source_db => 'bench')")
+	n=$(q bench -c "SELECT count(*) FROM partback.check_backup('$PBDIR', source_db => 'bench', backup_id => $CHECK_ID)")
 	t1=$(now)
 	[ "$n" = 0 ] || pb_die "check_backup reported $n problems"
 	record pb_check "$(elapsed "$t0" "$t1")" "$CHECK_BYTES"
