@@ -295,8 +295,9 @@ bulk_begin(PbLoad *load)
 	load->cid = GetCurrentCommandId(true);
 	load->bistate = GetBulkInsertState();
 
+	/* heap tuple slots: heap_multi_insert takes their tuples without a copy */
 	for (int s = 0; s < PB_LOAD_BATCH_ROWS; s++)
-		load->slots[s] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+		load->slots[s] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 	load->batch_context = AllocSetContextCreate(CurrentMemoryContext,
 												"partback load batch",
 												ALLOCSET_DEFAULT_SIZES);
@@ -546,10 +547,15 @@ read_value(PbLoad *load, PbField *f, int len)
 static void
 flush_batch(PbLoad *load)
 {
+	MemoryContext old;
+
 	if (load->nbuffered == 0)
 		return;
+	/* what heap_multi_insert allocates goes with the batch */
+	old = MemoryContextSwitchTo(load->batch_context);
 	heap_multi_insert(load->rel, load->slots, load->nbuffered, load->cid,
 					  load->ti_options, load->bistate);
+	MemoryContextSwitchTo(old);
 	for (int s = 0; s < load->nbuffered; s++)
 		ExecClearTuple(load->slots[s]);
 	load->nbuffered = 0;
@@ -614,6 +620,8 @@ bulk_load_file(PbLoad *load)
 			ExecConstraints(load->rri, slot, load->estate);
 		if (load->check_partition)
 			ExecPartitionCheck(load->rri, slot, load->estate, true);
+		/* the row becomes a heap tuple the slot owns and frees */
+		ExecMaterializeSlot(slot);
 
 		rows++;
 		if (++load->nbuffered == PB_LOAD_BATCH_ROWS ||
