@@ -232,5 +232,5 @@ SELECT pb_err($$SELECT * FROM partback.check_backup('/tmp/partback_regress/inspe
 SELECT pb_err($$SELECT * FROM partback.check_backup('/tmp/partback_regress/inspect', backup_id => 0)$$);
 -- a misspelt table name is an error, not a healthy result
 SELECT pb_err($$SELECT count(*) FROM partback.check_backup('/tmp/partback_regress/inspect', source_table => 'pbr.nosuch')$$);
--- a partition pattern that matches nothing checks nothing
-SELECT count(*) FROM partback.check_backup('/tmp/partback_regress/inspect', partition => 'nosuch%');
+-- nor a partition pattern that matches nothing
+SELECT pb_err($$SELECT count(*) FROM partback.check_backup('/tmp/partback_regress/inspect', partition => 'nosuch%')$$);
