@@ -132,6 +132,19 @@ SELECT hostile($$SELECT partback.backup_db('/tmp/partback_regress/hostile/x', pa
 SELECT hostile($$SELECT partback.backup_db('/tmp/partback_regress/hostile/x', compression => 'zstd ')$$);
 SELECT hostile($$SELECT partback.backup_db('/tmp/partback_regress/hostile/x', compression => 'zstd:3')$$);
 SELECT hostile($$SELECT partback.backup_db('/tmp/partback_regress/hostile/x', compression => 'gzip', parallel => 17)$$);
+-- the settings behind the defaults
+SELECT hostile($$SET partback.compression = 'brotli'$$);
+SELECT hostile($$SET partback.compression_level = 23$$);
+SELECT hostile($$SET partback.chunk_size = 0$$);
+SELECT hostile($$SET partback.chunk_size = '2 TB'$$);
+SELECT hostile($$SET partback.max_workers_per_job = 0$$);
+SELECT hostile($$SET partback.max_rate = -1$$);
+SELECT hostile($$SET partback.no_such_setting = 1$$);
+-- a level valid for zstd but not for the method asked for
+SET partback.compression_level = 22;
+SELECT hostile($$SELECT partback.backup_db('/tmp/partback_regress/hostile/x', compression => 'gzip')$$);
+SELECT hostile($$SELECT partback.backup_db('/tmp/partback_regress/hostile/x', compression => 'lz4')$$);
+RESET partback.compression_level;
 SELECT pg_stat_file('/tmp/partback_regress/hostile/x', missing_ok => true) IS NULL AS no_dir;
 
 --
@@ -427,16 +440,15 @@ SELECT hostile($$SELECT * FROM partback.list_backups('/tmp/partback_regress/host
 \pset tuples_only off
 \pset format aligned
 RESET partback.allowed_dirs;
--- a relative entry in allowed_dirs
-SET partback.allowed_dirs = 'tmp/partback_regress';
-SET ROLE regress_hostile;
+-- settings of allowed_dirs that could never match a backup dir
 \pset tuples_only on
 \pset format unaligned
-SELECT hostile($$SELECT * FROM partback.list_backups('/tmp/partback_regress/hostile/allowed/mine')$$);
+SELECT hostile($$SET partback.allowed_dirs = 'tmp/partback_regress'$$);
+SELECT hostile($$SET partback.allowed_dirs = '/tmp/partback_regress, ../x'$$);
+SELECT hostile($$SET partback.allowed_dirs = '/tmp/partback_regress, "/unterminated'$$);
 \pset tuples_only off
 \pset format aligned
-RESET ROLE;
-RESET partback.allowed_dirs;
+SHOW partback.allowed_dirs;
 
 --
 -- the count: every call was refused, none with an internal error

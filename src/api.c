@@ -299,11 +299,13 @@ backup_dir_arg(FunctionCallInfo fcinfo)
 	return pb_backup_dir_arg(text_arg(fcinfo, 0));
 }
 
+/* compression, or the GUC's; its level (a GUC) must fit the method */
 static void
 compression_arg(PbJob *job, FunctionCallInfo fcinfo, int argno)
 {
 	if (!PG_ARGISNULL(argno))
 		job->compression = pb_compression_parse(text_arg(fcinfo, argno));
+	pb_check_level(job->compression, job->compression_level);
 }
 
 /*

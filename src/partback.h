@@ -97,6 +97,7 @@ typedef enum PbCompression
 
 extern PbCompression pb_compression_parse(const char *name);	/* ERROR if unknown */
 extern const char *pb_compression_name(PbCompression c);
+extern void pb_check_level(PbCompression c, int level);	/* ERROR if out of range */
 extern const char *pb_compression_suffix(PbCompression c);	/* "", ".gz", ".lz4", ".zst" */
 
 typedef struct PbWriteResult
