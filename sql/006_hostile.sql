@@ -97,7 +97,7 @@ SELECT tableoid::regclass AS partition, count(*) FROM "hz odd/.."."We""ird ü.co
 DROP TABLE "hz odd/.."."We""ird ü.copy";
 
 -- dirs that are not what they seem: made with COPY ... TO PROGRAM
-COPY (SELECT 1) TO PROGRAM 'mkdir -p /tmp/partback_regress/hostile/empty /tmp/partback_regress/hostile/foreign /tmp/partback_regress/hostile/newer /tmp/partback_regress/hostile/v0 /tmp/partback_regress/hostile/notjson /tmp/partback_regress/hostile/other /tmp/partback_regress/hostile/hugever /tmp/partback_regress/hostile/allowed /tmp/partback_regress/hostile/allowed2';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; mkdir -p /tmp/partback_regress/hostile/empty /tmp/partback_regress/hostile/foreign /tmp/partback_regress/hostile/newer /tmp/partback_regress/hostile/v0 /tmp/partback_regress/hostile/notjson /tmp/partback_regress/hostile/other /tmp/partback_regress/hostile/hugever /tmp/partback_regress/hostile/allowed /tmp/partback_regress/hostile/allowed2';
 COPY (SELECT 'not a backup') TO '/tmp/partback_regress/hostile/foreign/README';
 COPY (SELECT '{"format": "partback", "version": 2}') TO '/tmp/partback_regress/hostile/newer/PARTBACK_FORMAT';
 COPY (SELECT '{"format": "partback", "version": 0}') TO '/tmp/partback_regress/hostile/v0/PARTBACK_FORMAT';
@@ -388,10 +388,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partback TO regress_hostile;
 GRANT SELECT ON hz.p TO regress_hostile;
 GRANT INSERT ON public.hostile_log TO regress_hostile;
 SELECT max(job_id) AS superuser_job FROM partback.job \gset
--- The call checks the dir against this session's setting, a job's workers
--- against theirs, which they take from the server's, the database's and
--- the role's settings: so set it for the role too.
-ALTER ROLE regress_hostile SET partback.allowed_dirs = '/tmp/partback_regress/hostile/allowed, /tmp/partback_regress/hostile/allowed2/';
+-- (set in this session only: a job checks its dir against its caller's
+-- setting, as the call does)
 SET partback.allowed_dirs = '/tmp/partback_regress/hostile/allowed, /tmp/partback_regress/hostile/allowed2/';
 SET ROLE regress_hostile;
 -- it works under allowed_dirs (positive control)
@@ -475,4 +473,4 @@ DROP ROLE regress_hostile_nologin, regress_hostile;
 DROP FUNCTION public.hostile(text), public.hz_content();
 DROP TABLE public.hostile_log;
 DROP EXTENSION partback;
-COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/partback_regress/hostile';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/partback_regress/hostile';

@@ -137,6 +137,8 @@ set_common(PbJob *job, FunctionCallInfo fcinfo, int parallel_arg)
 							job->parallel, max_worker_processes),
 					 errhint("Raise max_worker_processes, or ask for fewer workers.")));
 	}
+	/* the call checked the dir against it; the job checks it again */
+	job->allowed_dirs = pstrdup(partback_allowed_dirs ? partback_allowed_dirs : "");
 	job->compression = pb_compression_parse(partback_compression);
 	job->compression_level = partback_compression_level;
 	job->chunk_size_mb = partback_chunk_size_mb;

@@ -202,6 +202,7 @@ typedef struct PbJob
 	int			compression_level;
 	int			chunk_size_mb;
 	int			max_rate;		/* MB/s per copy worker, 0 = unlimited */
+	char	   *allowed_dirs;	/* the caller's partback.allowed_dirs */
 } PbJob;
 
 extern const char *pb_job_type_name(PbJobType type);
