@@ -70,12 +70,24 @@ CREATE INDEX t_k ON hz.t (k);
 CREATE SCHEMA hz2;
 CREATE TABLE hz2.p (id integer PRIMARY KEY, other date);
 INSERT INTO hz2.p VALUES (1, '2020-01-01');
+-- and tables with the columns of hz.t and hz.p, but partitioned otherwise
+CREATE TABLE hz2.t_plain (k integer NOT NULL, v text);
+INSERT INTO hz2.t_plain VALUES (1, 'plain');
+CREATE TABLE hz2.t_list (k integer NOT NULL, v text) PARTITION BY LIST (k);
+CREATE TABLE hz2.t_list_1 PARTITION OF hz2.t_list FOR VALUES IN (1);
+INSERT INTO hz2.t_list VALUES (1, 'list');
+CREATE TABLE hz2.p_range (id integer NOT NULL, v text) PARTITION BY RANGE (id);
+CREATE TABLE hz2.p_range_1 PARTITION OF hz2.p_range FOR VALUES FROM (0) TO (1000);
+INSERT INTO hz2.p_range VALUES (1, 'range');
 -- what the failed calls must leave as it is
 CREATE FUNCTION public.hz_content() RETURNS text LANGUAGE sql AS $$
 	SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (
 		SELECT tableoid::regclass::text || k || v AS x FROM hz.t
 		UNION ALL SELECT 'p' || id || v FROM hz.p
 		UNION ALL SELECT 'hz2' || id || other FROM hz2.p
+		UNION ALL SELECT 'hz2.t_plain' || k || v FROM hz2.t_plain
+		UNION ALL SELECT tableoid::regclass::text || k || v FROM hz2.t_list
+		UNION ALL SELECT tableoid::regclass::text || id || v FROM hz2.p_range
 		UNION ALL SELECT 'odd' || tableoid::regclass::text || k FROM "hz odd/.."."We""ird ü.tab") s
 $$;
 SELECT public.hz_content() AS content_before \gset
@@ -240,6 +252,9 @@ SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/go
 SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/good', 'hz.p', target_table => 'hz2.p', wait => true)$$);
 SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/good', 'hz.p', target_table => 'hz.t', wait => true)$$);
 SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/good', 'hz.t', target_table => 'hz.p', wait => true)$$);
+SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/good', 'hz.t', target_table => 'hz2.t_plain', wait => true)$$);
+SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/good', 'hz.t', target_table => 'hz2.t_list', wait => true)$$);
+SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/good', 'hz.p', target_table => 'hz2.p_range', wait => true)$$);
 SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/good', 'hz.p', target_table => 'pg_catalog.pg_class', wait => true)$$);
 SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/good', 'hz.p', target_table => 'pg_catalog.hz_new', wait => true)$$);
 SELECT hostile($$SELECT partback.restore_table('/tmp/partback_regress/hostile/good', 'hz.p', target_table => 'pg_temp.hz_new', wait => true)$$);

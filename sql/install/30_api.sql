@@ -413,9 +413,8 @@ $$;
 
 -- The table (schema.name) a restore of a table entry writes into: the
 -- source's name, or target_table (SQL identifier syntax; without a schema,
--- in the source's schema).
--- A restore never writes into a system schema, partback's own or a
--- temporary one (the worker's would vanish with it).
+-- in the source's schema).  Never a table of a system schema, of partback's
+-- own or of a temporary one (the worker's, which would vanish with it).
 CREATE FUNCTION partback._restore_target(entry jsonb, target_table text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
