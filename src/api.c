@@ -9,19 +9,23 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "partback.h"
 
@@ -68,6 +72,10 @@ text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 	if (PG_ARGISNULL(argno))
 		return NIL;
 	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", name)));
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	if (n == 0)
 		ereport(ERROR,
@@ -85,9 +93,34 @@ text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 	return result;
 }
 
+/*
+ * A job's workers connect as the role that calls (worker.c), and a role
+ * without LOGIN cannot connect: refuse the call, not fail the job.
+ */
+static void
+check_role_can_run_jobs(void)
+{
+	HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	bool		can_login;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for role %u", GetUserId());
+	can_login = ((Form_pg_authid) GETSTRUCT(tuple))->rolcanlogin;
+	ReleaseSysCache(tuple);
+	if (!can_login)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("role \"%s\" cannot run partback jobs because it is not permitted to log in",
+						GetUserNameFromId(GetUserId(), false)),
+				 errdetail("A job's background workers connect to the database as the role that calls."),
+				 errhint("Call as a role with LOGIN, or grant it with ALTER ROLE ... LOGIN.")));
+}
+
+/* parallel and the settings every job takes from the GUCs */
 static void
 set_common(PbJob *job, FunctionCallInfo fcinfo, int parallel_arg)
 {
+	check_role_can_run_jobs();
 	if (PG_ARGISNULL(parallel_arg))
 		job->parallel = partback_max_workers_per_job;
 	else
@@ -104,6 +137,8 @@ set_common(PbJob *job, FunctionCallInfo fcinfo, int parallel_arg)
 							job->parallel, max_worker_processes),
 					 errhint("Raise max_worker_processes, or ask for fewer workers.")));
 	}
+	/* the call checked the dir against it; the job checks it again */
+	job->allowed_dirs = pstrdup(partback_allowed_dirs ? partback_allowed_dirs : "");
 	job->compression = pb_compression_parse(partback_compression);
 	job->compression_level = partback_compression_level;
 	job->chunk_size_mb = partback_chunk_size_mb;
@@ -131,8 +166,10 @@ check_backup_table(Oid relid)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", name),
 				 errhint("partback backs up plain and partitioned tables; views, foreign tables, sequences and materialized views are not backed up.")));
+	/* information_schema's tables are made by initdb too */
 	if (IsCatalogNamespace(get_rel_namespace(relid)) ||
-		IsToastNamespace(get_rel_namespace(relid)))
+		IsToastNamespace(get_rel_namespace(relid)) ||
+		relid < FirstNormalObjectId)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is a system table", name),
@@ -152,6 +189,9 @@ check_backup_table(Oid relid)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is a partition", name),
 				 errhint("Back up its table and choose partitions with partback.backup(dir, tbl, partitions => ...).")));
+	/* the job runs with the caller's rights: fail now, not in the worker */
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(relkind), get_rel_name(relid));
 }
 
 static void
@@ -261,11 +301,44 @@ backup_dir_arg(FunctionCallInfo fcinfo)
 	return pb_backup_dir_arg(text_arg(fcinfo, 0));
 }
 
+/* compression, or the GUC's; its level (a GUC) must fit the method */
 static void
 compression_arg(PbJob *job, FunctionCallInfo fcinfo, int argno)
 {
 	if (!PG_ARGISNULL(argno))
 		job->compression = pb_compression_parse(text_arg(fcinfo, argno));
+	pb_check_level(job->compression, job->compression_level);
+}
+
+/*
+ * Schemas named to backup_db must hold a table it backs up: a system
+ * schema, partback's own or one of only views would make an empty backup.
+ */
+static void
+check_schemas_have_tables(Datum schemas, List *names)
+{
+	Oid			type = TEXTARRAYOID;
+	bool		isnull;
+	int64		count;
+	StringInfoData list;
+	ListCell   *lc;
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT count(*) FROM partback._db_tables($1)",
+						  1, &type, &schemas, NULL, true, 1);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										1, &isnull));
+	SPI_finish();
+	if (count > 0)
+		return;
+	initStringInfo(&list);
+	foreach(lc, names)
+		appendStringInfo(&list, "%s%s", list.len > 0 ? ", " : "",
+						 quote_identifier(lfirst(lc)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("the schemas given (%s) hold no table to back up", list.data),
+			 errhint("backup_db backs up the plain and partitioned tables of user schemas; system schemas, partback's own schema and the tables of extensions are left out.")));
 }
 
 /* backup_db(backup_dir, schemas, force, parallel, wait, compression) */
@@ -295,6 +368,8 @@ partback_backup_db(PG_FUNCTION_ARGS)
 							 "JOIN pg_catalog.pg_class c ON c.oid = t.relid "
 							 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
 							 1, &type, &value, PG_ARGISNULL(1) ? "n" : " ");
+		if (job->schemas)
+			check_schemas_have_tables(value, job->schemas);
 	}
 	pb_repo_init(job->backup_dir);
 	PG_RETURN_INT64(pb_submit_job(job, wait));

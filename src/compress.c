@@ -112,7 +112,6 @@ static void pb_compress_subxact_callback(SubXactEvent event,
 static void pb_stream_release(PbStreamLink *link);
 static void pb_writer_release(PbWriter *w);
 static void pb_reader_release(PbReader *r);
-static void pb_check_level(PbCompression c, int level);
 static void pb_writer_emit(PbWriter *w, const void *data, size_t len);
 static void pb_writer_compress(PbWriter *w, const char *data, size_t len,
 							   bool end);
@@ -190,7 +189,7 @@ pb_compression_suffix(PbCompression c)
  * 0 always means the method's default level.  Also rejects an invalid
  * method, which would otherwise store nothing.
  */
-static void
+void
 pb_check_level(PbCompression c, int level)
 {
 	int			min_level = 0;

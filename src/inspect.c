@@ -143,6 +143,7 @@ typedef struct CheckState
 	const char *partition_filter;
 	HTAB	   *referenced;		/* files named by any manifest, relative to db_dir */
 	bool		table_seen;		/* table_filter matched a table */
+	bool		partition_seen; /* partition_filter matched a partition */
 	int			problems;
 	List	   *unfinished;		/* "<id>." prefixes of unfinished backups */
 } CheckState;
@@ -389,6 +390,7 @@ check_partition(CheckState *cs, const char *table, JsonbContainer *p)
 											  CStringGetTextDatum(path),
 											  CStringGetTextDatum(cs->partition_filter))))
 		return;
+	cs->partition_seen = true;
 	if (strstr(meta_rel, "..") != NULL || meta_rel[0] == '/')
 	{
 		report(cs, table, path, meta_rel, "invalid file name", NULL, NULL);
@@ -584,6 +586,16 @@ partback_check_backup(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" is not in any backup of database \"%s\" in \"%s\"",
 						cs.table_filter, db, cs.dir),
 				 errhint("Name the table as schema.table, as partback.list_backups() and get_backup_list() show it.")));
+	/* nor may a pattern that matches nothing */
+	if (cs.partition_filter && !cs.partition_seen && cs.problems == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 cs.table_filter ?
+				 errmsg("no partition of table \"%s\" in the backups of database \"%s\" in \"%s\" matches \"%s\"",
+						cs.table_filter, db, cs.dir, cs.partition_filter) :
+				 errmsg("no partition in the backups of database \"%s\" in \"%s\" matches \"%s\"",
+						db, cs.dir, cs.partition_filter),
+				 errhint("The pattern is a LIKE pattern on partition paths; partback.get_backup_list() shows them.")));
 
 	if (whole)
 	{

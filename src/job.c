@@ -122,6 +122,7 @@ pb_job_to_json(const PbJob *job)
 	pb_json_add_int(&buf, "compression_level", job->compression_level);
 	pb_json_add_int(&buf, "chunk_size_mb", job->chunk_size_mb);
 	pb_json_add_int(&buf, "max_rate", job->max_rate);
+	pb_json_add_str(&buf, "allowed_dirs", job->allowed_dirs);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
@@ -157,6 +158,7 @@ pb_job_from_json(const char *json)
 	job->chunk_size_mb = (int) pb_json_int(c, "chunk_size_mb", "job arguments");
 	job->max_rate = (int) pb_json_int(c, "max_rate", "job arguments");
 	job->parallel = (int) pb_json_int(c, "parallel", "job arguments");
+	job->allowed_dirs = (char *) pb_json_str(c, "allowed_dirs", true);
 	{
 		JsonbValue *v = getKeyJsonValueFromContainer(c, "force", 5, NULL);
 

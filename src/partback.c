@@ -10,6 +10,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "partback.h"
 
@@ -34,6 +35,33 @@ check_compression(char **newval, void **extra, GucSource source)
 			return true;
 	GUC_check_errdetail("Valid compression methods are zstd, lz4, gzip and none.");
 	return false;
+}
+
+/*
+ * Every entry of partback.allowed_dirs must be an absolute path: a relative
+ * one could never match a backup dir, which is absolute.
+ */
+static bool
+check_allowed_dirs(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *dirs;
+	ListCell   *lc;
+
+	if (!SplitDirectoriesString(raw, ',', &dirs))
+	{
+		GUC_check_errdetail("List syntax is invalid.");
+		return false;
+	}
+	foreach(lc, dirs)
+	{
+		if (!is_absolute_path((char *) lfirst(lc)))
+		{
+			GUC_check_errdetail("\"%s\" is not an absolute path.", (char *) lfirst(lc));
+			return false;
+		}
+	}
+	return true;
 }
 
 void
@@ -85,7 +113,7 @@ _PG_init(void)
 							   &partback_allowed_dirs,
 							   "",
 							   PGC_SUSET, GUC_LIST_INPUT,
-							   NULL, NULL, NULL);
+							   check_allowed_dirs, NULL, NULL);
 
 	MarkGUCPrefixReserved("partback");
 

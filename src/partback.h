@@ -97,6 +97,7 @@ typedef enum PbCompression
 
 extern PbCompression pb_compression_parse(const char *name);	/* ERROR if unknown */
 extern const char *pb_compression_name(PbCompression c);
+extern void pb_check_level(PbCompression c, int level);	/* ERROR if out of range */
 extern const char *pb_compression_suffix(PbCompression c);	/* "", ".gz", ".lz4", ".zst" */
 
 typedef struct PbWriteResult
@@ -211,6 +212,7 @@ typedef struct PbJob
 	int			compression_level;
 	int			chunk_size_mb;
 	int			max_rate;		/* MB/s per copy worker, 0 = unlimited */
+	char	   *allowed_dirs;	/* the caller's partback.allowed_dirs */
 } PbJob;
 
 extern const char *pb_job_type_name(PbJobType type);

@@ -244,6 +244,10 @@ partback_delete_backup(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("backup_id must not be NULL")));
 	backup_id = PG_GETARG_INT64(1);
+	if (backup_id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backup_id must be positive, not " INT64_FORMAT, backup_id)));
 	open_retention(&r, fcinfo, 0, 2);
 	n = pb_backup_ids(r.dir, r.db, &ids);
 	doomed = palloc0(sizeof(bool) * (n + 1));

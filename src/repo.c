@@ -254,6 +254,12 @@ pb_repo_init(const char *dir)
 char *
 pb_db_dir(const char *dir, const char *db)
 {
+	/* "" would name the backup dir itself */
+	if (db[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source_db must not be empty"),
+				 errhint("source_db names the database that was backed up.")));
 	return psprintf("%s/%s", dir, pb_escape_name(db));
 }
 
@@ -545,13 +551,25 @@ int64
 pb_json_int(JsonbContainer *c, const char *key, const char *what)
 {
 	JsonbValue *v = get_key(c, key);
+	char	   *text;
+	char	   *end;
+	int64		result;
 
 	if (v == NULL || v->type != jbvNumeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("backup file \"%s\" lacks the number \"%s\"", what, key)));
-	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
-											 NumericGetDatum(v->val.numeric)));
+	/* a damaged file is reported as such, not as "bigint out of range" */
+	text = DatumGetCString(DirectFunctionCall1(numeric_out,
+											   NumericGetDatum(v->val.numeric)));
+	errno = 0;
+	result = strtoi64(text, &end, 10);
+	if (errno != 0 || *end != '\0' || end == text)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup file \"%s\" has an invalid \"%s\": %s", what, key, text),
+				 errdetail("It must be an integer in the range of bigint.")));
+	return result;
 }
 
 /* The object or array at key, or NULL. */

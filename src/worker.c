@@ -404,6 +404,15 @@ partback_leader_main(Datum main_arg)
 
 	pb_xact_begin();
 	job = pb_job_from_json(handoff->args);
+
+	/*
+	 * A worker's own partback.allowed_dirs comes from the server's, the
+	 * database's and the role's settings; the job checks its backup dir
+	 * against the caller's, as the call did.  Only a superuser can have set
+	 * it, so the role this worker runs as may take it over.
+	 */
+	if (job->allowed_dirs)
+		SetConfigOption("partback.allowed_dirs", job->allowed_dirs, PGC_SUSET, PGC_S_SESSION);
 	pgstat_report_appname(psprintf("partback job " INT64_FORMAT " %s", job->job_id,
 								   pb_job_type_name(job->type)));
 	pgstat_report_activity(STATE_RUNNING,

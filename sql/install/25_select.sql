@@ -69,7 +69,7 @@ RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT md5((args - ARRAY['job_id', 'parallel', 'max_rate']
+	SELECT md5((args - ARRAY['job_id', 'parallel', 'max_rate', 'allowed_dirs']
 					 - CASE WHEN args->>'job_type' LIKE 'backup%' THEN '{}'::text[]
 							ELSE ARRAY['compression', 'compression_level', 'chunk_size_mb'] END)::text)
 $$;

@@ -145,6 +145,10 @@ BEGIN
 		RAISE EXCEPTION 'source_table must not be NULL'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	IF backup_id <= 0 THEN
+		RAISE EXCEPTION 'backup_id must be positive, not %', backup_id
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
 			 ORDER BY (x->>'backup_id')::bigint DESC
 	LOOP
@@ -291,6 +295,25 @@ AS $$
 		ELSE state END
 $$;
 
+-- Row security hides the jobs of other roles from a non-superuser, so for
+-- them a job of another role does not exist; the hint says so, whether the
+-- job exists or not.
+CREATE FUNCTION partback._no_such_job(job_id bigint)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+		RAISE EXCEPTION 'partback job % does not exist', job_id
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RAISE EXCEPTION 'partback job % does not exist', job_id
+		USING ERRCODE = 'undefined_object',
+			  HINT = 'A role that is not a superuser sees only its own jobs.';
+END
+$$;
+
 CREATE FUNCTION partback.wait_job(job_id bigint, timeout interval DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
@@ -315,8 +338,7 @@ BEGIN
 								  WHERE q.job_id = wait_job.job_id) THEN
 			st := 'queued';
 		ELSIF NOT FOUND THEN
-			RAISE EXCEPTION 'partback job % does not exist', job_id
-				USING ERRCODE = 'undefined_object';
+			PERFORM partback._no_such_job(job_id);
 		END IF;
 		IF st NOT IN ('queued', 'running') OR clock_timestamp() >= deadline THEN
 			RETURN st;
@@ -347,8 +369,7 @@ BEGIN
 	IF NOT FOUND AND partback._dequeue(job_id) THEN
 		RETURN true;
 	ELSIF NOT FOUND THEN
-		RAISE EXCEPTION 'partback job % does not exist', job_id
-			USING ERRCODE = 'undefined_object';
+		PERFORM partback._no_such_job(job_id);
 	END IF;
 	IF partback._effective_state(j.state, j.worker_pid) NOT IN ('queued', 'running') THEN
 		RETURN false;
@@ -392,18 +413,30 @@ $$;
 
 -- The table (schema.name) a restore of a table entry writes into: the
 -- source's name, or target_table (SQL identifier syntax; without a schema,
--- in the source's schema).
+-- in the source's schema).  Never a table of a system schema, of partback's
+-- own or of a temporary one (the worker's, which would vanish with it).
 CREATE FUNCTION partback._restore_target(entry jsonb, target_table text)
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT CASE
-		WHEN target_table IS NULL THEN (entry->>'schema') || '.' || (entry->>'name')
+DECLARE
+	names text[] := CASE
+		WHEN target_table IS NULL THEN ARRAY[entry->>'schema', entry->>'name']
 		WHEN cardinality(parse_ident(target_table)) = 1
-			THEN (entry->>'schema') || '.' || (parse_ident(target_table))[1]
-		ELSE (parse_ident(target_table))[1] || '.' || (parse_ident(target_table))[2]
-	END
+			THEN ARRAY[entry->>'schema', (parse_ident(target_table))[1]]
+		ELSE (parse_ident(target_table))[1:2] END;
+BEGIN
+	IF names[1] IN ('information_schema', 'partback') OR names[1] LIKE 'pg\_%' THEN
+		RAISE EXCEPTION 'cannot restore into table "%.%": schema "%" is %', names[1], names[2],
+			names[1], CASE WHEN names[1] = 'partback' THEN 'partback''s own'
+						   WHEN names[1] LIKE 'pg\_temp%' THEN 'temporary'
+						   ELSE 'a system schema' END
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Restore into a table of a user schema: target_table => ''schema.table''.';
+	END IF;
+	RETURN names[1] || '.' || names[2];
+END
 $$;
 
 -- A backup holds data its maker could read; other roles (but superusers
