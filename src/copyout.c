@@ -19,13 +19,16 @@
 #include "access/htup_details.h"
 #include "access/multixact.h"
 #include "access/tableam.h"
+#include "common/relpath.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/pg_bswap.h"
+#include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
+#include "storage/fd.h"
 #include "storage/latch.h"
-#include "mb/pg_wchar.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -470,10 +473,86 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 	return rows;
 }
 
+/* The segment file of a relation that block_lsn reads, kept open. */
+typedef struct PbSegmentFile
+{
+	File		file;
+	BlockNumber segno;
+} PbSegmentFile;
+
+/*
+ * The LSN a block of rel has now.  A page in shared buffers is read there
+ * (a dirty one is newer than its file).  Any other page's LSN is read from
+ * its file -- 8 bytes, not the page -- while the buffer mapping partition
+ * lock is held, so that the page cannot be loaded, and so not written
+ * back, meanwhile.
+ */
+static XLogRecPtr
+block_lsn(Relation rel, BlockNumber blk, PbSegmentFile *seg,
+		  BufferAccessStrategy strategy)
+{
+	BufferTag	tag;
+	uint32		hash;
+	LWLock	   *partition;
+	int			buf_id;
+	Buffer		buffer;
+	XLogRecPtr	lsn;
+
+	if (seg->file < 0 || seg->segno != blk / RELSEG_SIZE)
+	{
+		char	   *path = relpathbackend(rel->rd_node, rel->rd_backend, MAIN_FORKNUM);
+
+		if (seg->file >= 0)
+			FileClose(seg->file);
+		seg->segno = blk / RELSEG_SIZE;
+		if (seg->segno > 0)
+			path = psprintf("%s.%u", path, seg->segno);
+		seg->file = PathNameOpenFile(path, O_RDONLY | PG_BINARY);
+		if (seg->file < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open file \"%s\": %m", path)));
+	}
+
+	INIT_BUFFERTAG(tag, rel->rd_node, MAIN_FORKNUM, blk);
+	hash = BufTableHashCode(&tag);
+	partition = BufMappingPartitionLock(hash);
+	LWLockAcquire(partition, LW_SHARED);
+	buf_id = BufTableLookup(&tag, hash);
+	if (buf_id < 0)
+	{
+		PageXLogRecPtr stored;
+		int			n;
+
+		n = FileRead(seg->file, (char *) &stored, sizeof(stored),
+					 (off_t) (blk % RELSEG_SIZE) * BLCKSZ, WAIT_EVENT_DATA_FILE_READ);
+		LWLockRelease(partition);
+		if (n < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read block %u of relation %s: %m",
+							blk, RelationGetRelationName(rel))));
+		/* a block past the end now: truncated away since, nothing to copy */
+		if (n < (int) sizeof(stored))
+			return InvalidXLogRecPtr;
+		return PageXLogRecPtrGet(stored);
+	}
+	LWLockRelease(partition);
+
+	if (ReadRecentBuffer(rel->rd_node, MAIN_FORKNUM, blk, buf_id + 1))
+		buffer = buf_id + 1;
+	else
+		buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	lsn = PageGetLSN(BufferGetPage(buffer));
+	UnlockReleaseBuffer(buffer);
+	return lsn;
+}
+
 /*
  * The newest page LSN in a block range of rel, as pb_copy_out would see
  * it: with the stats of an earlier copy of the same range, it tells
- * whether the range may have changed since.
+ * whether the range may have changed since.  Reads page LSNs, not pages.
  */
 XLogRecPtr
 pb_range_max_lsn(Relation rel, BlockNumber start, BlockNumber nblocks, bool to_end)
@@ -481,22 +560,21 @@ pb_range_max_lsn(Relation rel, BlockNumber start, BlockNumber nblocks, bool to_e
 	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
 	BlockNumber end = RelationGetNumberOfBlocks(rel);
 	XLogRecPtr	max_lsn = InvalidXLogRecPtr;
+	PbSegmentFile seg = {-1, 0};
 
 	if (!to_end && start + nblocks < end)
 		end = start + nblocks;
 	for (BlockNumber blk = start; blk < end; blk++)
 	{
-		Buffer		buffer;
 		XLogRecPtr	lsn;
 
 		CHECK_FOR_INTERRUPTS();
-		buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		lsn = PageGetLSN(BufferGetPage(buffer));
-		UnlockReleaseBuffer(buffer);
+		lsn = block_lsn(rel, blk, &seg, strategy);
 		if (lsn > max_lsn)
 			max_lsn = lsn;
 	}
+	if (seg.file >= 0)
+		FileClose(seg.file);
 	FreeAccessStrategy(strategy);
 	return max_lsn;
 }
