@@ -517,9 +517,9 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 	 * locks on until they are done.  In its lock group they share those
 	 * locks; with locks of their own, a worker's request would queue behind
 	 * a DDL waiting for the leader, which waits for the worker: a deadlock
-	 * the deadlock detector cannot see.  (A restore's workers lock their
-	 * partitions ACCESS EXCLUSIVE against each other, and its leader holds
-	 * no relation lock meanwhile, so they stay on their own.)
+	 * the deadlock detector cannot see.  (A restore's workers take ACCESS
+	 * EXCLUSIVE locks that must keep conflicting with each other's, and its
+	 * leader holds no relation lock meanwhile, so they stay on their own.)
 	 */
 	if (work->is_backup)
 	{
