@@ -28,7 +28,7 @@ REGRESS_OPTS = --inputdir=.
 
 # isolation specs (specs/*.spec, expected/*.out), run by installcheck after
 # the regress tests
-ISOLATION = restore_readers
+ISOLATION = restore_readers backup_ddl backup_writes two_jobs purge_beside_backup wait_job_leader_gone
 
 EXTRA_CLEAN = results regression.diffs regression.out
 

@@ -867,9 +867,15 @@ pb_run_backup(PbJob *job)
 			/* chunks as the sizes are now, for the progress figures */
 			foreach(lc2, leaves)
 			{
-				Relation	rel = table_open(((BackupLeaf *) lfirst(lc2))->relid,
-											 AccessShareLock);
+				/*
+				 * A DDL in progress may drop the partition while we wait for
+				 * its lock; step 2 lists the partitions again anyway.
+				 */
+				Relation	rel = try_table_open(((BackupLeaf *) lfirst(lc2))->relid,
+												 AccessShareLock);
 
+				if (rel == NULL)
+					continue;
 				units += Max(1, (RelationGetNumberOfBlocks(rel) + chunk_blocks - 1) / chunk_blocks);
 				table_close(rel, AccessShareLock);
 			}

@@ -325,6 +325,9 @@ typedef struct PbWork
 	int			compression_level;
 	int			max_rate;		/* MB/s per copy worker, 0 = unlimited */
 	char		db_dir[MAXPGPATH];
+	/* backup: the leader, whose lock group its copy workers join */
+	int			leader_pgprocno;
+	pid_t		leader_pid;
 	int			nunits;
 	pg_atomic_uint32 next_unit;
 	pg_atomic_uint32 units_done;

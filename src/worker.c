@@ -520,6 +520,22 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 	if (work->nunits == 0)
 		return;
 	nworkers = Min(nworkers, work->nunits);
+
+	/*
+	 * A backup's copy workers read relations this leader holds ACCESS SHARE
+	 * locks on until they are done.  In its lock group they share those
+	 * locks; with locks of their own, a worker's request would queue behind
+	 * a DDL waiting for the leader, which waits for the worker: a deadlock
+	 * the deadlock detector cannot see.  (A restore's workers take ACCESS
+	 * EXCLUSIVE locks that must keep conflicting with each other's, and its
+	 * leader holds no relation lock meanwhile, so they stay on their own.)
+	 */
+	if (work->is_backup)
+	{
+		BecomeLockGroupLeader();
+		work->leader_pgprocno = MyProc->pgprocno;
+		work->leader_pid = MyProcPid;
+	}
 	handles = palloc0(sizeof(BackgroundWorkerHandle *) * nworkers);
 
 	PG_TRY();
@@ -597,6 +613,12 @@ partback_copy_main(Datum main_arg)
 	if (seg == NULL)
 		proc_exit(0);
 	work = dsm_segment_address(seg);
+
+	/* before taking any lock; see pb_work_run */
+	if (work->is_backup &&
+		!BecomeLockGroupMember(&ProcGlobal->allProcs[work->leader_pgprocno],
+							   work->leader_pid))
+		proc_exit(0);			/* the leader is gone */
 
 	BackgroundWorkerInitializeConnectionByOid(work->database, work->user, 0);
 	pb_live_claim(work->job_id);

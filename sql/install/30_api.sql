@@ -334,6 +334,13 @@ BEGIN
 	LOOP
 		SELECT partback._effective_state(j.state, j.worker_pid) INTO st
 		  FROM partback.job j WHERE j.job_id = wait_job.job_id;
+		IF st = 'interrupted' THEN
+			-- the leader records its end, then exits: it may have done both
+			-- after the row above was read and before it was found gone
+			SELECT CASE WHEN j.state IN ('queued', 'running') THEN 'interrupted'
+						ELSE j.state END INTO st
+			  FROM partback.job j WHERE j.job_id = wait_job.job_id;
+		END IF;
 		IF NOT FOUND AND EXISTS (SELECT FROM partback._queued() q
 								  WHERE q.job_id = wait_job.job_id) THEN
 			st := 'queued';
