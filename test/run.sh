@@ -15,7 +15,7 @@
 # failure) and exits non-zero if anything failed.
 #
 # Environment knobs: PB_TAP_TIMEOUT (seconds per TAP script, default 600),
-# PB_BUDGET (seconds for the whole run, default 870), PB_TESTS (TAP scripts
+# PB_BUDGET (seconds for the whole run, default 1080), PB_TESTS (TAP scripts
 # to run, e.g. "t/001_roundtrip.pl"; default all), PB_SKIP_REGRESS=1,
 # PB_SKIP_TAP=1, PB_KEEP=1 (keep the temp tree even on success), PB_CORES=1
 # (allow core dumps of crashing server processes).
@@ -29,7 +29,7 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 START=$(date +%s)
-BUDGET=${PB_BUDGET:-870}
+BUDGET=${PB_BUDGET:-1080}
 TAP_TIMEOUT=${PB_TAP_TIMEOUT:-600}
 REGRESS_DIR=
 PB_TREE=
