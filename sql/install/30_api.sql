@@ -274,8 +274,10 @@ LANGUAGE C VOLATILE;
 
 -- A job whose leader is gone while its row says queued or running was
 -- interrupted (worker killed, server crash or immediate shutdown); a leader
--- waiting for copy workers is queued.
-CREATE FUNCTION partback._effective_state(state text, worker_pid integer)
+-- waiting for copy workers is queued.  The leader is recognised by its
+-- backend type, which names the job: after a restart its pid may belong to
+-- any other process, another job's included.
+CREATE FUNCTION partback._effective_state(state text, worker_pid integer, job_id bigint)
 RETURNS text
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -283,10 +285,11 @@ AS $$
 	SELECT CASE
 		WHEN state IN ('queued', 'running') AND NOT EXISTS
 			(SELECT FROM pg_stat_get_activity(worker_pid) a
-			  WHERE a.backend_type LIKE 'partback job %')
+			  WHERE a.backend_type = 'partback job ' || _effective_state.job_id || ' leader')
 		THEN 'interrupted'
 		WHEN state = 'running' AND EXISTS
-			(SELECT FROM partback._live() l WHERE l.pid = worker_pid AND l.queued)
+			(SELECT FROM partback._live() l
+			  WHERE l.pid = worker_pid AND l.job_id = _effective_state.job_id AND l.queued)
 		THEN 'queued'
 		ELSE state END
 $$;
@@ -309,7 +312,7 @@ BEGIN
 				  HINT = 'A transaction''s snapshot would hide the job''s progress; call wait_job outside a REPEATABLE READ or SERIALIZABLE transaction.';
 	END IF;
 	LOOP
-		SELECT partback._effective_state(j.state, j.worker_pid) INTO st
+		SELECT partback._effective_state(j.state, j.worker_pid, j.job_id) INTO st
 		  FROM partback.job j WHERE j.job_id = wait_job.job_id;
 		IF NOT FOUND AND EXISTS (SELECT FROM partback._queued() q
 								  WHERE q.job_id = wait_job.job_id) THEN
@@ -350,7 +353,7 @@ BEGIN
 		RAISE EXCEPTION 'partback job % does not exist', job_id
 			USING ERRCODE = 'undefined_object';
 	END IF;
-	IF partback._effective_state(j.state, j.worker_pid) NOT IN ('queued', 'running') THEN
+	IF partback._effective_state(j.state, j.worker_pid, j.job_id) NOT IN ('queued', 'running') THEN
 		RETURN false;
 	END IF;
 	RETURN pg_cancel_backend(j.worker_pid);

@@ -253,8 +253,8 @@ sub dir_clean_ok
 # else on disk, healthy for check_backup, and its restore equals the source.
 sub backup_retry_ok
 {
-	my ($label, $dir, $call, $manifests_before) = @_;
-	my $job2 = sq($call);
+	my ($label, $dir, $call, $manifests_before, $job2) = @_;
+	$job2 //= sq($call);
 	my $st = wait_job($job2);
 	is($st, 'succeeded', "$label: the same call again succeeds")
 	  or diag(sq("SELECT * FROM partback.jobs WHERE job_id = " . ($job2 // 0)));
@@ -459,18 +459,50 @@ for (my $i = $#kinds; $i > 0; $i--)
 
 my $attempts = 0;
 my $point    = 0;
+my $chained  = 0;
+my $interrupted_job;
+# a killed job left for the next point of its kind to resume and kill again:
+# [ $call, $dir or $target ]
+my %chain;
+
+# The interrupted backup in $dir resumed and succeeded (by the same call
+# again, or by a resumed call that the next kill came too late for).
+sub backup_done_ok
+{
+	my ($label, $dir, $call, $manifests_before, $job2) = @_;
+	backup_retry_ok($label, $dir, $call, $manifests_before, $job2);
+}
+
+sub restore_done_ok
+{
+	my ($label, $target, $call, $job2) = @_;
+	$job2 //= sq($call);
+	my $st2 = wait_job($job2);
+	is($st2, 'succeeded', "$label: the same call again succeeds")
+	  or diag(sq("SELECT * FROM partback.jobs WHERE job_id = " . ($job2 // 0)));
+	my $src = $target =~ s/_t$//r;
+	is(md5_of($target), $src_md5{$src}, "$label: $target equals the source $src");
+	reset_targets();
+}
+
 while (@kinds && $attempts < 2 * $NPOINTS + 10)
 {
 	my $kind   = $kinds[0];
 	my $victim = $victims[ int(rand(@victims)) ];
 	my $delay  = 0.02 + rand() * ($kind eq 'backup' ? $backup_secs : $restore_secs);
 	my $plain  = rand() < 0.4;    # restores: fx.plain (one partition of 3 chunks)
+	my $again  = delete $chain{$kind};
 	$attempts++;
-	my $n      = $point + 1;
-	my $label  = sprintf('point %d (%s, %s after %.2f s)', $n, $kind, $victim, $delay);
+	my $what_job = $again ? "$kind resumed" : $kind;
+	my $label  = sprintf('point %d (%s, %s after %.2f s)', $point + 1, $what_job, $victim, $delay);
 
 	my ($call, $dir, $target);
-	if ($kind eq 'backup')
+	if ($again)
+	{
+		$call = $again->[0];
+		($kind eq 'backup' ? $dir : $target) = $again->[1];
+	}
+	elsif ($kind eq 'backup')
 	{
 		$dir  = "$base/b$attempts";
 		$call = sprintf($bcall_tmpl, lit($dir));
@@ -479,9 +511,9 @@ while (@kinds && $attempts < 2 * $NPOINTS + 10)
 	{
 		$target = $plain ? 'fx.plain_t' : 'fx.parted_t';
 		my $src = $plain ? 'fx.plain' : 'fx.parted';
-		$label =~ s/restore/restore of $src/;
 		$call = "SELECT partback.restore_table(" . lit($full) . ", '$src', target_table => '$target', parallel => 2)";
 	}
+	my $manifests_before = $kind eq 'backup' ? (dir_state($dir))[3] : 0;
 	my $job = sq("SET partback.max_rate = $RATE; $call");
 	unless (defined $job && $job =~ /^\d+$/)
 	{
@@ -490,24 +522,34 @@ while (@kinds && $attempts < 2 * $NPOINTS + 10)
 		next;
 	}
 	Time::HiRes::sleep($delay);
+	my $what;
 	if (job_field($job, 'state') !~ /^(queued|running)$/)
 	{
 		note("$label: job $job ended before the kill, not counted");
-		wait_job($job);
-		reset_targets() if $kind eq 'restore';
-		next;
 	}
-	my $what = kill_victim($job, $victim);
+	else
+	{
+		$what = kill_victim($job, $victim);
+		note("$label: nothing to kill (job $job is " . job_field($job, 'state') . '), not counted')
+		  unless $what;
+	}
 	unless ($what)
 	{
-		note("$label: nothing to kill (job $job is " . job_field($job, 'state') . '), not counted');
-		wait_job($job);
-		reset_targets() if $kind eq 'restore';
+		# a resumed job that ended must have finished the work
+		if ($kind eq 'backup')
+		{
+			$again ? backup_done_ok($label, $dir, $call, $manifests_before, $job) : wait_job($job);
+		}
+		else
+		{
+			$again ? restore_done_ok($label, $target, $call, $job) : (wait_job($job), reset_targets());
+		}
 		next;
 	}
 	$point++;
 	shift @kinds;
-	$label = sprintf('point %d (%s, %s after %.2f s)', $point, $kind, $victim, $delay);
+	$label = sprintf('point %d (%s, %s after %.2f s)', $point, $what_job, $victim, $delay);
+	$label .= ", $target" if $kind eq 'restore';
 	note("$label: killed $what of job $job");
 	my $st = ended_ok($label, $job, qw(interrupted failed succeeded));
 	if ($st eq 'succeeded')
@@ -518,14 +560,18 @@ while (@kinds && $attempts < 2 * $NPOINTS + 10)
 	else
 	{
 		$landed{$kind}++;
+		$chained++ if $again;
+		$interrupted_job //= $job if $st eq 'interrupted';
 	}
+	# resume and kill again at the next point of the kind, sometimes
+	my $chain_next = $st ne 'succeeded' && !$again && grep({ $_ eq $kind } @kinds) && rand() < 0.4;
 
 	if ($kind eq 'backup')
 	{
 		my ($ntmp, $nmarkers, $nmanifests) = dir_clean_ok($label, $dir, 0);
 		if ($st eq 'succeeded')
 		{
-			is($nmanifests, 1, "$label: the succeeded job's backup exists");
+			is($nmanifests, $manifests_before + 1, "$label: the succeeded job's backup exists");
 		}
 		else
 		{
@@ -536,28 +582,60 @@ while (@kinds && $attempts < 2 * $NPOINTS + 10)
 			is($bad, '0', "$label: check_backup reports nothing but the unfinished backup and *.tmp files")
 			  or diag(sq("SELECT * FROM partback.check_backup(" . lit($dir) . ") LIMIT 10"));
 		}
-		backup_retry_ok($label, $dir, $call, $nmanifests);
+		if ($chain_next)
+		{
+			$chain{backup} = [ $call, $dir ];
+		}
+		else
+		{
+			backup_done_ok($label, $dir, $call, $nmanifests);
+		}
 	}
 	else
 	{
 		restore_target_ok($label, $target);
-		is(dir_listing($full), $full_files,
-			"$label: the backup dir is unchanged");
-		my $job2 = sq($call);
-		my $st2 = wait_job($job2);
-		is($st2, 'succeeded', "$label: the same call again succeeds")
-		  or diag(sq("SELECT * FROM partback.jobs WHERE job_id = " . ($job2 // 0)));
-		my $src = $target =~ s/_t$//r;
-		is(md5_of($target), $src_md5{$src}, "$label: $target equals the source $src");
-		reset_targets();
+		is(dir_listing($full), $full_files, "$label: the backup dir is unchanged");
+		if ($chain_next)
+		{
+			$chain{restore} = [ $call, $target ];
+		}
+		else
+		{
+			restore_done_ok($label, $target, $call);
+		}
 	}
+}
+# a chain left open: finish it
+if (my $c = delete $chain{backup})
+{
+	backup_done_ok('last chained backup', $c->[1], $c->[0], (dir_state($c->[1]))[3]);
+}
+if (my $c = delete $chain{restore})
+{
+	restore_done_ok('last chained restore', $c->[1], $c->[0]);
 }
 my $nlanded = $landed{backup} + $landed{restore};
 diag("seed $SEED: $nlanded kill points landed in running jobs ($landed{backup} backups, "
-	  . "$landed{restore} restores) out of $attempts attempts");
+	  . "$landed{restore} restores, $chained of them in resumed jobs) out of $attempts attempts");
 cmp_ok($nlanded, '>=', $MIN_LAND, "at least $MIN_LAND kill points hit running jobs");
 ok($landed{backup} > 0 && $landed{restore} > 0, 'kill points hit both backups and restores');
 note(sprintf('random kill points took %.0f s', time() - $T0));
+
+# A killed leader's pid may be taken by another process after the restart,
+# another job's leader included: the killed job stays interrupted, and
+# cancel_job of it cancels nothing.  (Its pid is set to a live leader's.)
+if (ok(defined $interrupted_job, 'a kill point left a job interrupted'))
+{
+	my $other = sq("SET partback.max_rate = $RATE; " . sprintf($bcall_tmpl, lit("$base/pid_reuse")));
+	ok(wait_progress($other, sub { $_[1] > 0 }), "pid reuse: job $other is running");
+	my $pid = sq("SELECT pid FROM pg_stat_activity WHERE backend_type = 'partback job $other leader'") // '';
+	like($pid, qr/^\d+$/, "pid reuse: job $other has a leader ($pid)");
+	sq("UPDATE partback.job SET worker_pid = $pid WHERE job_id = $interrupted_job") if $pid =~ /^\d+$/;
+	ended_ok("pid reuse: job $interrupted_job with the pid of job ${other}'s leader", $interrupted_job, 'interrupted');
+	is(sq("SELECT partback.cancel_job($interrupted_job)") // 'error', 'f',
+		"pid reuse: cancel_job($interrupted_job) returns false");
+	is(wait_job($other), 'succeeded', "pid reuse: job $other was not cancelled and succeeds");
+}
 
 # ---------------------------------------------------------------- shared by 2-4
 
