@@ -28,7 +28,8 @@
 #   4. Removed: a backup dir removed during a backup (58P01 naming the
 #      missing file, nothing left behind, the same call recreates it) and
 #      during a restore (per-partition atomicity, clear error, a retry from
-#      a recreated backup succeeds).
+#      a recreated backup succeeds); removed again and again while a job
+#      creates its directories (once a PANIC of the whole server).
 
 use strict;
 use warnings;
@@ -813,6 +814,57 @@ sub chmod_tree
 	is(wait_job(sq(sprintf($bcall_tmpl, lit($dir)))), 'succeeded', 'dir removed during a restore: a new backup into it');
 	is(wait_job(sq($rcall)), 'succeeded', 'dir removed during a restore: the same restore again succeeds');
 	is(md5_of('fx.parted_t'), $src_md5{'fx.parted'}, 'dir removed during a restore: the target equals the source');
+}
+
+# A backup dir removed again and again while the leader creates a
+# directory per partition (200 of them): a directory gone between its
+# mkdir and its fsync once made the server PANIC.  The job must fail with
+# 58P01 and the server stay up.  A race: each round has a fair chance.
+{
+	sq(q{CREATE SCHEMA fx_many;
+		CREATE TABLE fx_many.many (k integer NOT NULL, v text) PARTITION BY LIST (k);
+		DO $$ BEGIN
+			FOR g IN 0 .. 199 LOOP
+				EXECUTE format('CREATE TABLE fx_many.many_%s PARTITION OF fx_many.many FOR VALUES IN (%s)', g, g);
+			END LOOP;
+		END $$;
+		INSERT INTO fx_many.many SELECT i % 200, md5(i::text) FROM generate_series(1, 2000) AS i;});
+	my $log_offset = -s $node->logfile;
+	my ($rounds, @bad) = (0);
+	my $t0 = time();
+	while ($rounds < 8 && time() - $t0 < 15)
+	{
+		$rounds++;
+		my $dir = "$base/rm_race$rounds";
+		my $job = sq("SELECT partback.backup_table(" . lit($dir) . ", 'fx_many.many')") // next;
+		# two processes remove it as fast as they can until the job ends
+		my @removers;
+		for (1 .. 2)
+		{
+			my $pid = fork();
+			die "fork failed: $!" unless defined $pid;
+			if ($pid == 0)
+			{
+				rmtree("$dir/postgres/data", { error => \my $ignored }) while 1;
+			}
+			push @removers, $pid;
+		}
+		my $st = 'running';
+		while ($st =~ /^(queued|running)$/)
+		{
+			usleep(50_000);
+			$st = job_field($job, 'state');
+		}
+		kill('KILL', @removers);
+		waitpid($_, 0) for @removers;
+		my $err = job_field($job, 'error_code') . ': ' . job_field($job, 'error');
+		push @bad, "job $job: $st, $err" unless $st eq 'failed' && $err =~ /^58P01: .*\Q$dir\E/;
+	}
+	note(sprintf('dir removed repeatedly: %d rounds in %.1f s', $rounds, time() - $t0));
+	ok(!@bad, "dir removed repeatedly while the job creates its directories: every job fails with 58P01 ($rounds rounds)")
+	  or diag(join("\n", @bad));
+	my @crashes = grep { /PANIC|reinitializing/ } split /\n/, slurp_file($node->logfile, $log_offset);
+	ok(!@crashes, 'dir removed repeatedly: no PANIC, no crash restart') or diag(join("\n", @crashes));
 }
 
 # no server process crashed other than the ones we killed
