@@ -279,19 +279,34 @@ LANGUAGE C VOLATILE;
 -- any other process, another job's included.
 CREATE FUNCTION partback._effective_state(state text, worker_pid integer, job_id bigint)
 RETURNS text
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT CASE
-		WHEN state IN ('queued', 'running') AND NOT EXISTS
-			(SELECT FROM pg_stat_get_activity(worker_pid) a
-			  WHERE a.backend_type = 'partback job ' || _effective_state.job_id || ' leader')
-		THEN 'interrupted'
-		WHEN state = 'running' AND EXISTS
-			(SELECT FROM partback._live() l
-			  WHERE l.pid = worker_pid AND l.job_id = _effective_state.job_id AND l.queued)
-		THEN 'queued'
-		ELSE state END
+DECLARE
+	recorded text;
+BEGIN
+	IF state IS NULL OR state NOT IN ('queued', 'running') THEN
+		RETURN state;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_stat_get_activity(_effective_state.worker_pid) a
+				   WHERE a.backend_type = 'partback job ' || _effective_state.job_id || ' leader') THEN
+		-- It may have recorded the job's end and exited after the caller's
+		-- snapshot was taken: this statement's newer one shows that end.
+		SELECT j.state INTO recorded FROM partback.job j
+		 WHERE j.job_id = _effective_state.job_id;
+		IF recorded IS NULL OR recorded IN ('queued', 'running') THEN
+			RETURN 'interrupted';
+		END IF;
+		RETURN recorded;
+	END IF;
+	IF state = 'running' AND EXISTS
+		(SELECT FROM partback._live() l
+		  WHERE l.pid = _effective_state.worker_pid AND l.job_id = _effective_state.job_id
+			AND l.queued) THEN
+		RETURN 'queued';
+	END IF;
+	RETURN state;
+END
 $$;
 
 CREATE FUNCTION partback.wait_job(job_id bigint, timeout interval DEFAULT NULL)

@@ -9,10 +9,12 @@
 #   1. Random kill points: a seeded PRNG (PB_FAULT_SEED, else the time; the
 #      seed is printed first so that a failure can be replayed) picks, for
 #      each of PB_FAULT_POINTS (default 22) kill points, backup or restore,
-#      the victim (a copy worker, the leader, an immediate shutdown, or a
-#      SIGKILL of the postmaster) and the moment (a random delay into a job
-#      throttled with partback.max_rate).  A kill that lands after the job
-#      ended does not count; at least 20 must land.
+#      the victim (SIGKILL of a copy worker or of the leader, an immediate
+#      shutdown, SIGKILL of the postmaster, or pg_terminate_backend of a
+#      copy worker or of the leader) and the moment (a random delay into a
+#      job throttled with partback.max_rate).  A kill that lands after the
+#      job ended does not count; at least 20 must land; about 40% of the
+#      interrupted jobs are resumed and killed again at the next point.
 #      After a backup is killed, FORMAT.md's rules hold on disk: every data
 #      or metadata file is named by a finished backup's metadata or carries
 #      the id of an unfinished backup's ".inprogress" marker (which only a
@@ -384,22 +386,28 @@ sub children_of
 sub kill_victim
 {
 	my ($job, $victim) = @_;
-	if ($victim eq 'copy' || $victim eq 'leader')
+	if ($victim =~ /^(term-)?(copy|leader)$/)
 	{
-		my @pids;
-		for my $kind ($victim eq 'copy' ? ('copy', 'leader') : ('leader'))
+		my ($term, $want) = ($1, $2);
+		my ($kind, @pids);
+		for my $k ($want eq 'copy' ? ('copy', 'leader') : ('leader'))
 		{
 			@pids = grep { /^\d+$/ } split /\n/, (sq("SELECT pid FROM pg_stat_activity"
-				  . " WHERE backend_type = 'partback job $job $kind' ORDER BY pid") // '');
+				  . " WHERE backend_type = 'partback job $job $k' ORDER BY pid") // '');
 			if (@pids)
 			{
-				$victim = $kind;
+				$kind = $k;
 				last;
 			}
 		}
 		return undef unless @pids;
 		my $pid = $pids[ int(rand(@pids)) ];
-		return PartbackTest::crash_backend($node, $pid) ? "the $victim process $pid" : undef;
+		if ($term)
+		{
+			# pg_terminate_backend: a FATAL in that process, no crash restart
+			return (sq("SELECT pg_terminate_backend($pid)") // '') eq 't' ? "with SIGTERM the $kind process $pid" : undef;
+		}
+		return PartbackTest::crash_backend($node, $pid) ? "the $kind process $pid" : undef;
 	}
 	if ($victim eq 'immediate')
 	{
@@ -449,7 +457,7 @@ sub dir_listing
 }
 my $full_files = dir_listing($full);
 
-my @victims = qw(copy copy leader leader immediate postmaster);
+my @victims = qw(copy copy leader leader immediate postmaster term-copy term-leader);
 my %landed = (backup => 0, restore => 0);
 my @kinds = ((map { 'backup' } 1 .. int($NPOINTS / 2)), (map { 'restore' } 1 .. $NPOINTS - int($NPOINTS / 2)));
 for (my $i = $#kinds; $i > 0; $i--)
@@ -552,7 +560,20 @@ while (@kinds && $attempts < 2 * $NPOINTS + 10)
 	$label = sprintf('point %d (%s, %s after %.2f s)', $point, $what_job, $victim, $delay);
 	$label .= ", $target" if $kind eq 'restore';
 	note("$label: killed $what of job $job");
+	# after a SIGTERM the leader takes a moment to notice and record it
+	PartbackTest::wait_job($node, 'postgres', $job, 30) if $victim =~ /^term-/;
 	my $st = ended_ok($label, $job, qw(interrupted failed succeeded));
+	# and the job's other processes do not go on with it
+	my $left = '';
+	my $deadline = time() + 20;
+	while (time() < $deadline)
+	{
+		$left = sq("SELECT string_agg(backend_type || ' ' || pid, ', ') FROM pg_stat_activity"
+			  . " WHERE backend_type LIKE 'partback job $job %'") // 'error';
+		last if $left eq '';
+		usleep(100_000);
+	}
+	is($left, '', "$label: no process of job $job is left");
 	if ($st eq 'succeeded')
 	{
 		# the kill came right after the job's end was recorded
@@ -638,6 +659,44 @@ if (ok(defined $interrupted_job, 'a kill point left a job interrupted'))
 	is(wait_job($other), 'succeeded', "pid reuse: job $other was not cancelled and succeeds");
 }
 
+# pg_terminate_backend, every run (the random points may not pick it): of a
+# copy worker, the job fails at once naming the cause (it used to wait for
+# the lost unit of work forever, showing 'queued'); of the leader, the job
+# is interrupted and its copy workers finish no more than the units they
+# are on (they used to do all the rest of the job's work).
+for my $kind ('copy', 'leader')
+{
+	my $label = "pg_terminate_backend of the $kind";
+	my $dir   = "$base/term_$kind";
+	my $call  = sprintf($bcall_tmpl, lit($dir));
+	my $job   = sq("SET partback.max_rate = $RATE; $call");
+	ok(wait_progress($job, sub { $_[0] > 0 }), "$label: job $job writes a chunk first");
+	my $pid = sq("SELECT pid FROM pg_stat_activity WHERE backend_type = 'partback job $job $kind' LIMIT 1") // '';
+	my $units = sq("SELECT count(*) FROM partback.chunk WHERE job_id = $job") // 0;
+	is(sq("SELECT pg_terminate_backend($pid)") // 'error', 't', "$label: $pid terminated");
+	my $t = time();
+	my $st = PartbackTest::wait_job($node, 'postgres', $job, 30);
+	note(sprintf("$label: job $job is $st after %.1f s", time() - $t));
+	ended_ok($label, $job, $kind eq 'copy' ? 'failed' : 'interrupted');
+	error_ok($label, $job, '57000', qr/copy worker of partback job $job exited before finishing its work/)
+	  if $kind eq 'copy';
+	my $left = 'error';
+	my $deadline = time() + 20;
+	while (time() < $deadline)
+	{
+		$left = sq("SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'partback job $job %'") // 'error';
+		last if $left eq '0';
+		usleep(50_000);
+	}
+	is($left, '0', "$label: no process of job $job is left");
+	my $units_after = sq("SELECT count(*) FROM partback.chunk WHERE job_id = $job") // 0;
+	my $total = sq("SELECT sum(units) FROM partback.task WHERE job_id = $job") // 0;
+	cmp_ok($units_after - $units, '<=', 2, "$label: at most the 2 units in progress were finished after it"
+		  . " ($units of $total before, $units_after after)");
+	dir_clean_ok($label, $dir, 0);
+	backup_retry_ok("$label, same call again", $dir, $call, 0);
+}
+
 # ---------------------------------------------------------------- shared by 2-4
 
 # Starts a throttled backup_db into $dir, runs $fault->() once a chunk is
@@ -657,7 +716,7 @@ sub error_ok
 {
 	my ($label, $job, $code, $re) = @_;
 	my $err = job_field($job, 'error_code') . ': ' . job_field($job, 'error');
-	like($err, qr/^$code: .*$re/, "$label: the job's error is $code, clear and naming the file") or return;
+	like($err, qr/^$code: .*$re/, "$label: the job's error has SQLSTATE $code and says what failed") or return;
 	note("$label: $err");
 }
 
