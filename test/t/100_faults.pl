@@ -20,7 +20,13 @@
 #      the id of an unfinished backup's ".inprogress" marker (which only a
 #      job that has not succeeded may leave); apart from that, only "*.tmp"
 #      files.  After a restore is killed, every target partition holds its
-#      old content or the backup's, and the backup dir is unchanged.
+#      old content or the backup's, and the backup dir is unchanged.  No
+#      process of a killed job goes on working.
+#      Then, every run: an interrupted job whose leader's pid now belongs to
+#      another job's leader stays interrupted and cancel_job leaves the
+#      other alone; pg_terminate_backend of a copy worker fails the job at
+#      once (57000), of the leader interrupts it and stops its copy workers
+#      after the units they are on.
 #   2. Disk full: the backup dir on an 8 MB tmpfs (PB_SMALL_FS, mounted by
 #      test/run.sh) nearly filled by another file: the job fails with 53100
 #      "No space left on device", no *.tmp and no manifest remain; once the
