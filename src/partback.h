@@ -332,6 +332,10 @@ typedef struct PbWork
 	pg_atomic_uint32 next_unit;
 	pg_atomic_uint32 units_done;
 	pg_atomic_uint32 failed;
+	pg_atomic_uint32 workers_exited;	/* copy workers that ended through
+										 * their own code, not by FATAL */
+	pg_atomic_uint32 leader_gone;	/* the leader detached: take no more
+									 * units */
 	slock_t		mutex;
 	PbError		error;			/* the first copy worker's that failed */
 	PbUnit		units[FLEXIBLE_ARRAY_MEMBER];

@@ -490,7 +490,12 @@ pb_mkdir_one(const char *dir)
 				 errmsg("could not create directory \"%s\": %m", dir)));
 	}
 
-	fsync_fname(dir, true);
+	/*
+	 * ERROR, not fsync_fname's PANIC: a backup dir that fails (removed
+	 * meanwhile, I/O error) fails the job, and must not take the server
+	 * down; nothing of the database's own depends on these fsyncs.
+	 */
+	(void) fsync_fname_ext(dir, true, false, ERROR);
 
 	parent = pstrdup(dir);
 	slash = strrchr(parent, '/');
@@ -500,7 +505,7 @@ pb_mkdir_one(const char *dir)
 		parent[1] = '\0';
 	else
 		*slash = '\0';
-	fsync_fname(parent, true);
+	(void) fsync_fname_ext(parent, true, false, ERROR);
 	pfree(parent);
 }
 

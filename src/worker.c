@@ -477,6 +477,8 @@ pb_work_create(int nunits, dsm_segment **seg)
 	pg_atomic_init_u32(&work->next_unit, 0);
 	pg_atomic_init_u32(&work->units_done, 0);
 	pg_atomic_init_u32(&work->failed, 0);
+	pg_atomic_init_u32(&work->workers_exited, 0);
+	pg_atomic_init_u32(&work->leader_gone, 0);
 	SpinLockInit(&work->mutex);
 	return work;
 }
@@ -507,6 +509,19 @@ stop_copy_workers(BackgroundWorkerHandle **handles, int n)
 }
 
 /*
+ * The leader's detach (also when it exits by FATAL, which bypasses
+ * pb_work_run's cleanup): its copy workers must not go on with a job that
+ * shows interrupted and may be resumed by another call.
+ */
+static void
+leader_detached(dsm_segment *seg, Datum arg)
+{
+	PbWork	   *work = (PbWork *) DatumGetPointer(arg);
+
+	pg_atomic_write_u32(&work->leader_gone, 1);
+}
+
+/*
  * Have up to nworkers copy workers do every unit of work, and wait for
  * them.  While no worker slot is free the job is queued.  The first error
  * of a copy worker becomes the leader's; a cancel of the leader stops them.
@@ -516,6 +531,7 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 {
 	BackgroundWorkerHandle **handles;
 	int			started = 0;
+	uint32		stopped = 0;
 
 	if (work->nunits == 0)
 		return;
@@ -537,6 +553,7 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 		work->leader_pid = MyProcPid;
 	}
 	handles = palloc0(sizeof(BackgroundWorkerHandle *) * nworkers);
+	on_dsm_detach(seg, leader_detached, PointerGetDatum(work));
 
 	PG_TRY();
 	{
@@ -554,6 +571,7 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 				{
 					pfree(handles[i]);
 					handles[i] = NULL;
+					stopped++;
 				}
 				if (!handles[i] &&
 					pg_atomic_read_u32(&work->next_unit) < (uint32) work->nunits)
@@ -567,6 +585,19 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 				raise_error(&work->error, NULL);
 			if (pg_atomic_read_u32(&work->units_done) == (uint32) work->nunits)
 				break;
+
+			/*
+			 * A copy worker that ended by FATAL (pg_terminate_backend, say)
+			 * left its unit of work undone and recorded no error: without
+			 * this the job would wait for that unit forever.
+			 */
+			if (pg_atomic_read_u32(&work->workers_exited) < stopped)
+				ereport(ERROR,
+						(errcode(ERRCODE_OPERATOR_INTERVENTION),
+						 errmsg("a copy worker of partback job " INT64_FORMAT " exited before finishing its work",
+								work->job_id),
+						 errdetail("It was terminated, or failed in a way the server log shows."),
+						 errhint("Calling the same function again resumes the job.")));
 
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 running == 0 ? 250L : 100L, PG_WAIT_EXTENSION);
@@ -648,7 +679,8 @@ partback_copy_main(Datum main_arg)
 		{
 			uint32		i;
 
-			if (pg_atomic_read_u32(&work->failed))
+			if (pg_atomic_read_u32(&work->failed) ||
+				pg_atomic_read_u32(&work->leader_gone))
 				break;
 			i = pg_atomic_fetch_add_u32(&work->next_unit, 1);
 			if (i >= (uint32) work->nunits)
@@ -682,6 +714,8 @@ partback_copy_main(Datum main_arg)
 	}
 	PG_END_TRY();
 
+	/* before the leader can see this worker stopped */
+	pg_atomic_fetch_add_u32(&work->workers_exited, 1);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	dsm_detach(seg);
 	proc_exit(0);

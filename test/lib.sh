@@ -15,6 +15,9 @@
 #   pb_as_user CMD...               run a command as partback
 #   pb_cleanup_stale                stop postmasters and remove temp dirs left
 #                                   behind by earlier runs that have ended
+#   pb_mount_small_fs DIR SIZE      mount a tmpfs of SIZE owned by partback
+#                                   at DIR (for disk-full tests)
+#   pb_umount_under DIR             unmount every mount at or below DIR
 
 PB_PGBIN=${PB_PGBIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=${PG_CONFIG:-$PB_PGBIN/pg_config}
@@ -156,8 +159,31 @@ pb_cleanup_stale()
 		pb_runner_alive "$d" && continue
 		pb_kill_postmasters_under "$d"
 		pb_kill_procs_in "$d"
+		pb_umount_under "$d"
 		rm -rf "$d"
 	done
+}
+
+# A small tmpfs at $1 of size $2 (e.g. 8m) that the server can write, for
+# the disk-full tests; prints why on failure.
+pb_mount_small_fs()
+{
+	local dir=$1 size=$2 err
+	mkdir -p "$dir" || return 1
+	if ! err=$(mount -t tmpfs -o "size=$size,mode=0700,uid=$(id -u "$PB_USER"),gid=$(id -g "$PB_USER")" \
+		partback-small "$dir" 2>&1); then
+		echo "could not mount a $size tmpfs at $dir: $err"
+		return 1
+	fi
+}
+
+# Unmount whatever is mounted at or below $1, deepest first.
+pb_umount_under()
+{
+	local m
+	while IFS= read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done < <(awk -v d="$1" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r)
 }
 
 # Copy the repository (without build products and test output) into a fresh

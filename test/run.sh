@@ -19,6 +19,8 @@
 # to run, e.g. "t/001_roundtrip.pl"; default all), PB_SKIP_REGRESS=1,
 # PB_SKIP_TAP=1, PB_KEEP=1 (keep the temp tree even on success), PB_CORES=1
 # (allow core dumps of crashing server processes).
+# TAP scripts get PB_SMALL_FS, an 8 MB tmpfs mounted for the disk-full tests
+# (unset, with the reason printed, when the mount fails).
 
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -33,6 +35,7 @@ BUDGET=${PB_BUDGET:-1080}
 TAP_TIMEOUT=${PB_TAP_TIMEOUT:-600}
 REGRESS_DIR=
 PB_TREE=
+PB_SMALL_FS=
 
 elapsed() { echo $(($(date +%s) - START)); }
 
@@ -44,6 +47,7 @@ cleanup()
 	fi
 	if [ -n "$PB_TREE" ] && [ -d "$PB_TREE" ]; then
 		pb_kill_postmasters_under "$PB_TREE"
+		pb_umount_under "$PB_TREE"
 		if [ "$FAILED" -eq 0 ] && [ -z "${PB_KEEP:-}" ]; then
 			rm -rf "$PB_TREE" /tmp/partback_regress
 		else
@@ -210,6 +214,13 @@ run_tap()
 		max_worker_processes = 16
 	EOF
 	chown -R "$PB_USER:" "$PB_TREE/test/tmp_check"
+	# an 8 MB file system for the disk-full tests (PB_SMALL_FS); without it
+	# they skip
+	PB_SMALL_FS=$PB_TREE/smallfs
+	if ! pb_mount_small_fs "$PB_SMALL_FS" 8m; then
+		echo "TAP: the disk-full tests will skip"
+		PB_SMALL_FS=
+	fi
 
 	for s in "${scripts[@]}"; do
 		name=$(basename "$s" .pl)
@@ -231,6 +242,7 @@ run_tap()
 			TEMP_CONFIG="$tmpconf" \
 			PG_TEST_PORT_DIR="$PB_TREE/test/tmp_check" \
 			PARTBACK_SRCDIR="$PB_TREE" \
+			PB_SMALL_FS="$PB_SMALL_FS" \
 			timeout -k 15 "$limit" \
 			prove -v -I "$pgxs_dir/test/perl" \
 			-I "$PB_TREE/test/perl" -I "$PB_TREE/test" "$s") \

@@ -278,21 +278,39 @@ LANGUAGE C VOLATILE;
 
 -- A job whose leader is gone while its row says queued or running was
 -- interrupted (worker killed, server crash or immediate shutdown); a leader
--- waiting for copy workers is queued.
-CREATE FUNCTION partback._effective_state(state text, worker_pid integer)
+-- waiting for copy workers is queued.  The leader is recognised by its
+-- backend type, which names the job: after a restart its pid may belong to
+-- any other process, another job's included.
+CREATE FUNCTION partback._effective_state(state text, worker_pid integer, job_id bigint)
 RETURNS text
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT CASE
-		WHEN state IN ('queued', 'running') AND NOT EXISTS
-			(SELECT FROM pg_stat_get_activity(worker_pid) a
-			  WHERE a.backend_type LIKE 'partback job %')
-		THEN 'interrupted'
-		WHEN state = 'running' AND EXISTS
-			(SELECT FROM partback._live() l WHERE l.pid = worker_pid AND l.queued)
-		THEN 'queued'
-		ELSE state END
+DECLARE
+	recorded text;
+BEGIN
+	IF state IS NULL OR state NOT IN ('queued', 'running') THEN
+		RETURN state;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_stat_get_activity(_effective_state.worker_pid) a
+				   WHERE a.backend_type = 'partback job ' || _effective_state.job_id || ' leader') THEN
+		-- It may have recorded the job's end and exited after the caller's
+		-- snapshot was taken: this statement's newer one shows that end.
+		SELECT j.state INTO recorded FROM partback.job j
+		 WHERE j.job_id = _effective_state.job_id;
+		IF recorded IS NULL OR recorded IN ('queued', 'running') THEN
+			RETURN 'interrupted';
+		END IF;
+		RETURN recorded;
+	END IF;
+	IF state = 'running' AND EXISTS
+		(SELECT FROM partback._live() l
+		  WHERE l.pid = _effective_state.worker_pid AND l.job_id = _effective_state.job_id
+			AND l.queued) THEN
+		RETURN 'queued';
+	END IF;
+	RETURN state;
+END
 $$;
 
 -- Row security hides the jobs of other roles from a non-superuser, so for
@@ -332,7 +350,7 @@ BEGIN
 				  HINT = 'A transaction''s snapshot would hide the job''s progress; call wait_job outside a REPEATABLE READ or SERIALIZABLE transaction.';
 	END IF;
 	LOOP
-		SELECT partback._effective_state(j.state, j.worker_pid) INTO st
+		SELECT partback._effective_state(j.state, j.worker_pid, j.job_id) INTO st
 		  FROM partback.job j WHERE j.job_id = wait_job.job_id;
 		IF st = 'interrupted' THEN
 			-- the leader records its end, then exits: it may have done both
@@ -378,7 +396,7 @@ BEGIN
 	ELSIF NOT FOUND THEN
 		PERFORM partback._no_such_job(job_id);
 	END IF;
-	IF partback._effective_state(j.state, j.worker_pid) NOT IN ('queued', 'running') THEN
+	IF partback._effective_state(j.state, j.worker_pid, j.job_id) NOT IN ('queued', 'running') THEN
 		RETURN false;
 	END IF;
 	RETURN pg_cancel_backend(j.worker_pid);

@@ -25,7 +25,7 @@ AS $$
 			   t.bytes + coalesce(CASE WHEN t.state = 'running' THEN lv.bytes END, 0) AS bytes,
 			   -- a task not finished is in its job's state
 			   CASE WHEN t.state IS NULL OR t.state IN ('queued', 'running')
-					THEN partback._effective_state(j.state, j.worker_pid)
+					THEN partback._effective_state(j.state, j.worker_pid, j.job_id)
 					ELSE t.state END AS state,
 			   coalesce(t.started_at, j.started_at) AS started_at,
 			   t.finished_at,
@@ -59,7 +59,7 @@ $$;
 
 CREATE VIEW partback.jobs WITH (security_invoker = true) AS
 	SELECT s.job_id, s.user_name, s.job_type, j.backup_dir, s.source_db,
-		   coalesce(partback._effective_state(j.state, j.worker_pid), 'queued') AS state,
+		   coalesce(partback._effective_state(j.state, j.worker_pid, j.job_id), 'queued') AS state,
 		   j.backup_id,
 		   count(s.table_name)::integer AS tables,
 		   coalesce(sum(s.partitions), 0)::integer AS partitions,
