@@ -41,3 +41,6 @@ override CFLAGS += -I$(srcdir)/src
 # The extension script is assembled from one file per concern.
 partback--1.0.sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
+
+# every module includes the one header: rebuild them all when it changes
+$(OBJS): src/partback.h
