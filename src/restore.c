@@ -42,6 +42,7 @@ typedef struct RestoreLeaf
 	char	   *meta;			/* relative to the database dir */
 	char	   *meta_sha256;
 	char	   *content_key;	/* same for partitions of the same content */
+	int64		bytes;			/* of its data, uncompressed */
 	Oid			target;			/* the target leaf, once prepared */
 } RestoreLeaf;
 
@@ -193,6 +194,7 @@ plan_tables(PbJob *job)
 				continue;
 			leaf->meta = (char *) pb_json_str(p, "meta", false);
 			leaf->meta_sha256 = (char *) pb_json_str(p, "meta_sha256", false);
+			leaf->bytes = pb_json_int(p, "bytes", "manifest");
 			t->leaves = lappend(t->leaves, leaf);
 		}
 		if (job->partition_pattern && t->leaves == NIL)
@@ -354,6 +356,15 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	pb_chunk_record(work, unit, 1, GetXLogInsertRecPtr(), columns_text);
 	pb_task_progress(work->job_id, unit->table_name);
 	pb_xact_end();
+}
+
+static int
+larger_leaf_first(const ListCell *a, const ListCell *b)
+{
+	int64		bytes_a = ((RestoreLeaf *) lfirst(a))->bytes;
+	int64		bytes_b = ((RestoreLeaf *) lfirst(b))->bytes;
+
+	return (bytes_a < bytes_b) - (bytes_a > bytes_b);
 }
 
 static void
@@ -566,6 +577,12 @@ pb_run_restore(PbJob *job)
 		}
 	}
 	pb_xact_end();
+
+	/*
+	 * Largest first: the copy workers then end at about the same time, not
+	 * with one of them loading a big table alone at the end.
+	 */
+	list_sort(units, larger_leaf_first);
 
 	work = pb_work_create(list_length(units), &seg);
 	work->job_id = job->job_id;
