@@ -330,7 +330,7 @@ pb_load_begin(Relation rel, List *column_names, bool freeze, int max_rate)
 
 /* ---------- reading the stream ---------- */
 
-static void
+static void pg_attribute_noreturn()
 bad_format(PbLoad *load, const char *what)
 {
 	ereport(ERROR,
@@ -426,6 +426,17 @@ read_header(PbLoad *load)
 	}
 }
 
+/* A field whose bytes its type's receive function would not take whole. */
+static void pg_attribute_noreturn()
+incorrect_format(PbLoad *load, PbField *f)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("incorrect binary data format in column \"%s\" of backup file \"%s\"",
+					NameStr(TupleDescAttr(RelationGetDescr(load->rel), f->attnum)->attname),
+					load->path)));
+}
+
 /* A field of len bytes that fixed-width types need whole: its bytes. */
 static const char *
 fixed_field(PbLoad *load, PbField *f, int len, int want)
@@ -433,11 +444,7 @@ fixed_field(PbLoad *load, PbField *f, int len, int want)
 	const char *p;
 
 	if (len != want)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("incorrect binary data format in column \"%s\" of backup file \"%s\"",
-						NameStr(TupleDescAttr(RelationGetDescr(load->rel), f->attnum)->attname),
-						load->path)));
+		incorrect_format(load, f);
 	if (!fill(load, len))
 		bad_format(load, "unexpected end of file");
 	p = load->inbuf + load->inpos;
@@ -533,11 +540,7 @@ read_value(PbLoad *load, PbField *f, int len)
 				value = ReceiveFunctionCall(&f->recv, &load->field,
 											f->typioparam, f->typmod);
 				if (load->field.cursor != len)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-							 errmsg("incorrect binary data format in column \"%s\" of backup file \"%s\"",
-									NameStr(TupleDescAttr(RelationGetDescr(load->rel), f->attnum)->attname),
-									load->path)));
+					incorrect_format(load, f);
 				return value;
 			}
 	}
