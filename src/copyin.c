@@ -100,10 +100,13 @@ struct PbLoad
 	int			nbuffered;
 	size_t		buffered_bytes;
 	MemoryContext batch_context;	/* values of the buffered rows */
-	StringInfoData field;		/* one field for a receive function */
+	StringInfoData field_buf;	/* one field for a receive function */
 
-	/* the file being read */
+	/* the file being read, and where in it */
 	const char *path;
+	uint64		row;			/* 1-based, 0 before the first */
+	PbField    *field;			/* the field being read, or NULL */
+	bool		in_receive;		/* in field's type's receive function */
 	PbReader   *reader;
 	char	   *inbuf;
 	size_t		inpos;
@@ -301,7 +304,7 @@ bulk_begin(PbLoad *load)
 	load->batch_context = AllocSetContextCreate(CurrentMemoryContext,
 												"partback load batch",
 												ALLOCSET_DEFAULT_SIZES);
-	initStringInfo(&load->field);
+	initStringInfo(&load->field_buf);
 	load->inbuf = palloc(PB_LOAD_READ_SIZE);
 }
 
@@ -532,14 +535,16 @@ read_value(PbLoad *load, PbField *f, int len)
 			{
 				Datum		value;
 
-				resetStringInfo(&load->field);
-				enlargeStringInfo(&load->field, len);
-				read_exact(load, load->field.data, len);
-				load->field.len = len;
-				load->field.data[len] = '\0';
-				value = ReceiveFunctionCall(&f->recv, &load->field,
+				resetStringInfo(&load->field_buf);
+				enlargeStringInfo(&load->field_buf, len);
+				read_exact(load, load->field_buf.data, len);
+				load->field_buf.len = len;
+				load->field_buf.data[len] = '\0';
+				load->in_receive = true;
+				value = ReceiveFunctionCall(&f->recv, &load->field_buf,
 											f->typioparam, f->typmod);
-				if (load->field.cursor != len)
+				load->in_receive = false;
+				if (load->field_buf.cursor != len)
 					incorrect_format(load, f);
 				return value;
 			}
@@ -567,11 +572,34 @@ flush_batch(PbLoad *load)
 }
 
 /* Parse one file's stream and insert its rows; returns their number. */
+/* Where in the file an error happened, as COPY says it for its input. */
+static void
+load_error_context(void *arg)
+{
+	PbLoad	   *load = arg;
+
+	if (load->field)
+		errcontext("backup file \"%s\", row " UINT64_FORMAT ", column %s",
+				   load->path, load->row,
+				   NameStr(TupleDescAttr(RelationGetDescr(load->rel),
+										 load->field->attnum)->attname));
+	else if (load->row > 0)
+		errcontext("backup file \"%s\", row " UINT64_FORMAT, load->path, load->row);
+	else
+		errcontext("backup file \"%s\"", load->path);
+}
+
 static uint64
 bulk_load_file(PbLoad *load)
 {
 	TupleDesc	desc = RelationGetDescr(load->rel);
 	uint64		rows = 0;
+	ErrorContextCallback context;
+
+	context.callback = load_error_context;
+	context.arg = load;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
 
 	read_header(load);
 	for (;;)
@@ -581,6 +609,7 @@ bulk_load_file(PbLoad *load)
 		int16		nfields;
 
 		CHECK_FOR_INTERRUPTS();
+		load->row++;
 		if (!fill(load, 2))
 			bad_format(load, "unexpected end of file before the trailer");
 		nfields = (int16) take16(load);
@@ -608,7 +637,11 @@ bulk_load_file(PbLoad *load)
 				continue;
 			if (len < -1)
 				bad_format(load, "invalid field size");
+			if (len > (int32) (MaxAllocSize - VARHDRSZ - 1))
+				bad_format(load, "field larger than 1 GB");
+			load->field = f;
 			slot->tts_values[f->attnum] = read_value(load, f, len);
+			load->field = NULL;
 			slot->tts_isnull[f->attnum] = false;
 			load->buffered_bytes += len;
 		}
@@ -632,6 +665,7 @@ bulk_load_file(PbLoad *load)
 			flush_batch(load);
 	}
 	flush_batch(load);
+	error_context_stack = context.previous;
 
 	/* the trailer must end the file, where the reader checks the checksum */
 	if (load->inpos != load->inlen || fill(load, 1))
@@ -691,6 +725,9 @@ pb_load_file(PbLoad *load, const char *path, PbCompression compression,
 	uint64		rows = 0;
 
 	load->path = path;
+	load->row = 0;
+	load->field = NULL;
+	load->in_receive = false;
 	load->reader = pb_reader_open(path, compression, sha256, stored_bytes);
 	load->inpos = load->inlen = 0;
 	load->read_bytes = 0;
@@ -709,6 +746,9 @@ pb_load_file(PbLoad *load, const char *path, PbCompression compression,
 		MemoryContextSwitchTo(context);
 		edata = CopyErrorData();
 		FlushErrorState();
+		/* some receive functions report bad input as an internal error */
+		if (load->in_receive && edata->sqlerrcode == ERRCODE_INTERNAL_ERROR)
+			edata->sqlerrcode = ERRCODE_INVALID_BINARY_REPRESENTATION;
 		if (edata->sqlerrcode != ERRCODE_DATA_CORRUPTED &&
 			edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
 			report_if_damaged(path, sha256, stored_bytes);
