@@ -19,8 +19,10 @@
 # Findings (libFuzzer's crash-/timeout-/oom- inputs and inputs that raised
 # an internal error) are copied to fuzz/findings/; the corpus grown is kept
 # in fuzz/corpus/ (not in git) and seeds the next run.  Exit status 1 if
-# anything was found.  PB_FUZZ_ARGS adds libFuzzer options; PB_FUZZ_REPRO=
-# FILE runs one saved input of PB_FUZZ_TARGETS instead of fuzzing.
+# anything was found.  PB_FUZZ_ARGS adds libFuzzer options.  PB_FUZZ_REPRO=
+# PATH runs saved inputs instead of fuzzing: a file, or every file of a
+# directory, each as the target its name starts with (manifest-, meta-,
+# stream-), under gdb if it is installed, printing the stack of a crash.
 
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -173,8 +175,8 @@ run_session()
 	[ "$target" != stream ] && args+=("-dict=$PB_TREE/fuzz/json.dict")
 	# shellcheck disable=SC2206
 	[ -n "${PB_FUZZ_ARGS:-}" ] && args+=($PB_FUZZ_ARGS)
-	if [ -n "${PB_FUZZ_REPRO:-}" ]; then
-		cp "$PB_FUZZ_REPRO" "$WORK/repro-input"
+	if [ -n "${REPRO_INPUT:-}" ]; then
+		cp "$REPRO_INPUT" "$WORK/repro-input"
 		chown "$PB_USER:" "$WORK/repro-input"
 		args+=("$WORK/repro-input")
 	else
@@ -185,9 +187,21 @@ run_session()
 		sql+="'$a',"
 	done
 	sql="${sql%,}])"
-	echo "$sql" | pb_as_user timeout -k 10 $((secs + 600)) "$PB_PGBIN/postgres" --single \
-		-D "$PB_TREE/pg/data" -c shared_preload_libraries= -c jit=off \
-		-c log_min_messages=fatal fuzz >"$log" 2>&1 || rc=$?
+	local backend=("$PB_PGBIN/postgres" --single -D "$PB_TREE/pg/data"
+		-c shared_preload_libraries= -c jit=off -c log_min_messages=fatal
+		-c fsync=off -c wal_level=minimal -c max_wal_senders=0 fuzz)
+	if [ -n "${REPRO_INPUT:-}" ] && command -v gdb >/dev/null; then
+		# a stack trace of the crash (libFuzzer alone prints none)
+		echo "$sql" >"$WORK/repro.sql"
+		chown "$PB_USER:" "$WORK/repro.sql"
+		pb_as_user timeout -k 10 600 gdb -q -batch \
+			-ex "run ${backend[*]:1} < $WORK/repro.sql" -ex bt "${backend[0]}" \
+			>"$log" 2>&1 || rc=$?
+		grep -E '^#[0-9]+ |received signal' "$log" | head -n 12
+	else
+		echo "$sql" | pb_as_user timeout -k 10 $((secs + 600)) "${backend[@]}" \
+			>"$log" 2>&1 || rc=$?
+	fi
 	grep -E '^(partback_fuzz:|#[0-9]+\s+(INITED|DONE)|Done [0-9]+ runs|stat::|==[0-9]+== ERROR|SUMMARY|artifact_prefix|ALARM|MS: )' "$log"
 	return "$rc"
 }
@@ -214,11 +228,11 @@ run_target()
 		runs=$((runs + ${n:-0}))
 		cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$WORK/$target.$session.log" | tail -n 1)
 		if [ "$rc" -ne 0 ]; then
-			echo "$target: the backend exited with status $rc (a finding); last lines:"
-			tail -n 25 "$WORK/$target.$session.log"
+			echo "$target: the backend exited with status $rc (a finding)"
+			grep -q 'Test unit written' "$WORK/$target.$session.log" ||
+				tail -n 25 "$WORK/$target.$session.log"
 			FOUND=1
 		fi
-		[ -n "${PB_FUZZ_REPRO:-}" ] && break
 		[ "$session" -ge 50 ] && break
 	done
 	left=$(($(date +%s) - t0))
@@ -227,6 +241,39 @@ run_target()
 		"$target" "$left" "$runs" $((runs / (left > 0 ? left : 1))) "${cov:-cov: ?}" \
 		"$session" "$findings")")
 }
+
+# saved inputs, each run once
+run_repro()
+{
+	local f target rc
+	for f in "$@"; do
+		target=$(basename "$f")
+		target=${target%%-*}
+		case $target in
+		manifest | meta | stream) ;;
+		*) echo "$f: name does not start with manifest-, meta- or stream-; skipped"; continue ;;
+		esac
+		echo "---- $f"
+		rc=0
+		REPRO_INPUT=$f run_session "$target" 10 "$WORK/repro.log" || rc=$?
+		# gdb's own status says nothing about the backend
+		if command -v gdb >/dev/null; then
+			rc=0
+			grep -q 'received signal' "$WORK/repro.log" && rc=1
+		fi
+		[ "$rc" -ne 0 ] && FOUND=1
+		echo "$f: $([ "$rc" -eq 0 ] && echo "no crash" || echo "CRASH (status $rc)")"
+	done
+}
+
+if [ -n "${PB_FUZZ_REPRO:-}" ]; then
+	if [ -d "$PB_FUZZ_REPRO" ]; then
+		run_repro "$PB_FUZZ_REPRO"/*
+	else
+		run_repro "$PB_FUZZ_REPRO"
+	fi
+	exit "$FOUND"
+fi
 
 for t in $TARGETS; do
 	run_target "$t"
