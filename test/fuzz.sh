@@ -23,6 +23,11 @@
 # PATH runs saved inputs instead of fuzzing: a file, or every file of a
 # directory, each as the target its name starts with (manifest-, meta-,
 # stream-), under gdb if it is installed, printing the stack of a crash.
+#
+# No AddressSanitizer: preloading clang 14's runtime into Debian's postgres
+# 15 deadlocks at its start (in glibc's bindtextdomain), so memory errors
+# show only as crashes; libFuzzer's -rss_limit_mb and -timeout catch
+# runaway memory and hangs.
 
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
