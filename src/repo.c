@@ -512,6 +512,7 @@ pb_json_text(JsonbContainer *c, const char *key)
 	return JsonbToCString(NULL, v, VARSIZE_ANY(v));
 }
 
+/* The boolean at key; ERROR if there is none. */
 bool
 pb_json_bool(JsonbContainer *c, const char *key)
 {
