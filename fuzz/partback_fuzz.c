@@ -344,7 +344,10 @@ note_error(FuzzStep *step, ErrorData *edata)
 	/* an internal error: bad input must get a fitting SQLSTATE */
 	if (edata->sqlerrcode == ERRCODE_INTERNAL_ERROR)
 	{
-		char	   *msg = psprintf("%s: %s", step->name, edata->message);
+		char	   *msg = psprintf("%s: %s (raised in %s, %s)", step->name,
+									   edata->message,
+									   edata->funcname ? edata->funcname : "?",
+									   edata->filename ? edata->filename : "?");
 
 		fz.internal_errors++;
 		for (i = 0; i < fz.ninternal; i++)
