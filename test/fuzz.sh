@@ -18,8 +18,9 @@
 # It prints per target the executions, exec/s, coverage and findings.
 # Findings (libFuzzer's crash-/timeout-/oom- inputs and inputs that raised
 # an internal error) are copied to fuzz/findings/; the corpus grown is kept
-# in fuzz/corpus/ (not in git) and seeds the next run.  Exit status 1 if
-# anything was found.  PB_FUZZ_ARGS adds libFuzzer options.  PB_FUZZ_REPRO=
+# in fuzz/corpus/ (not in git) and seeds the next run.  Once fixed, an
+# input belongs in fuzz/regress/, which test/t/090_fuzz_findings.pl replays
+# through the product.  Exit status 1 if anything was found.  PB_FUZZ_ARGS adds libFuzzer options.  PB_FUZZ_REPRO=
 # PATH runs saved inputs instead of fuzzing: a file, or every file of a
 # directory, each as the target its name starts with (manifest-, meta-,
 # stream-), under gdb if it is installed, printing the stack of a crash.
