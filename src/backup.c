@@ -408,17 +408,16 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 				JsonbContainer *p = pb_json_array_container(parts, k);
 				const char *meta_rel = pb_json_str(p, "meta", false);
 				char	   *meta_path = psprintf("%s/%s", db_dir, meta_rel);
-				char	   *dir_rel = pstrdup(meta_rel);
+				char	   *dir_rel = pb_meta_file_dir(meta_rel);
 				Jsonb	   *meta;
 				JsonbContainer *files;
 				const char *columns;
 
-				*strrchr(dir_rel, '/') = '\0';
 				meta = pb_read_json_file(meta_path, pb_json_str(p, "meta_sha256", false));
 				files = pb_json_container(&meta->root, "files");
 				if (pb_json_container(&meta->root, "column_signature") == NULL)
 					continue;	/* written before the signature was recorded */
-				columns = pb_json_text(pb_json_container(&meta->root, "column_signature"));
+				columns = pb_json_text(&meta->root, "column_signature");
 				for (int f = 0; f < pb_json_array_size(files); f++)
 				{
 					JsonbContainer *file = pb_json_array_container(files, f);
@@ -434,15 +433,15 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 					c->relfilenode = (Oid) pb_json_int(file, "relfilenode", meta_path);
 					c->start_block = pb_json_int(file, "start_block", meta_path);
 					c->nblocks = pb_json_int(file, "nblocks", meta_path);
-					c->to_end = getKeyJsonValueFromContainer(file, "to_end", 6, NULL)->val.boolean;
-					c->file = psprintf("%s/%s", dir_rel, pb_json_str(file, "name", false));
+					c->to_end = pb_json_bool(file, "to_end");
+					c->file = psprintf("%s/%s", dir_rel, pb_data_file_name(file));
 					c->rows = pb_json_int(file, "rows", meta_path);
 					c->bytes = pb_json_int(file, "bytes", meta_path);
 					c->stored_bytes = pb_json_int(file, "stored_bytes", meta_path);
 					c->sha256 = (char *) pb_json_str(file, "sha256", false);
 					c->lsn = DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
 															 CStringGetDatum(pb_json_str(file, "lsn", false))));
-					c->inflight = getKeyJsonValueFromContainer(file, "inflight", 8, NULL)->val.boolean;
+					c->inflight = pb_json_bool(file, "inflight");
 					c->columns = (char *) columns;
 					c->origin = pb_json_container(file, "backup_id") == NULL &&
 						getKeyJsonValueFromContainer(file, "backup_id", 9, NULL) ?

@@ -77,11 +77,10 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 			{
 				JsonbContainer *part = pb_json_array_container(parts, p);
 				const char *meta_rel = pb_json_str(part, "meta", false);
-				char	   *dir_rel = pstrdup(meta_rel);
+				char	   *dir_rel = pb_meta_file_dir(meta_rel);
 				Jsonb	   *meta;
 				JsonbContainer *files;
 
-				*strrchr(dir_rel, '/') = '\0';
 				meta = pb_read_json_file(psprintf("%s/%s", r->db_dir, meta_rel),
 										 pb_json_str(part, "meta_sha256", false));
 				r->needed = lappend(r->needed, (char *) meta_rel);

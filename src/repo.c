@@ -615,11 +615,65 @@ pb_json_array_str(JsonbContainer *arr, int i)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* A container as JSON text. */
+/* The object or array at key as JSON text; ERROR if there is none. */
 char *
-pb_json_text(JsonbContainer *c)
+pb_json_text(JsonbContainer *c, const char *key)
 {
-	return JsonbToCString(NULL, c, VARSIZE_ANY(c));
+	JsonbContainer *v = pb_json_container(c, key);
+
+	if (v == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup metadata lacks the object or array \"%s\"", key)));
+	return JsonbToCString(NULL, v, VARSIZE_ANY(v));
+}
+
+/* The boolean at key; ERROR if there is none. */
+bool
+pb_json_bool(JsonbContainer *c, const char *key)
+{
+	JsonbValue *v = get_key(c, key);
+
+	if (v == NULL || v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup metadata lacks the boolean \"%s\"", key)));
+	return v->val.boolean;
+}
+
+/*
+ * The name of a data file given by a metadata file: a file of the
+ * partition's own directory, nowhere else.
+ */
+const char *
+pb_data_file_name(JsonbContainer *file)
+{
+	const char *name = pb_json_str(file, "name", false);
+
+	if (name[0] == '\0' || strchr(name, '/') != NULL ||
+		strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid data file name \"%s\" in backup metadata", name)));
+	return name;
+}
+
+/*
+ * The directory of a metadata file named by a manifest, relative to the
+ * database dir; a name that could leave the database dir is refused.
+ */
+char *
+pb_meta_file_dir(const char *meta_rel)
+{
+	char	   *dir = pstrdup(meta_rel);
+	char	   *slash = strrchr(dir, '/');
+
+	if (slash == NULL || dir[0] == '/' || strstr(dir, "..") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid metadata file name \"%s\" in a manifest", meta_rel)));
+	*slash = '\0';
+	return dir;
 }
 
 /* A comma before the next member, unless it is the first one. */

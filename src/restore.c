@@ -174,7 +174,7 @@ plan_tables(PbJob *job)
 
 		t->source = psprintf("%s.%s", schema, name);
 		t->backup_id = pb_json_int(entry, "backup_id", "manifest");
-		t->definition = pb_json_text(pb_json_container(entry, "definition"));
+		t->definition = pb_json_text(entry, "definition");
 		t->target_schema = pstrdup(schema);
 		t->target_name = pstrdup(name);
 		parse_target(t, job->target_table, schema);
@@ -193,6 +193,7 @@ plan_tables(PbJob *job)
 			if (job->partition_pattern && !path_matches(leaf->path, job->partition_pattern))
 				continue;
 			leaf->meta = (char *) pb_json_str(p, "meta", false);
+			(void) pb_meta_file_dir(leaf->meta);	/* never outside the backup */
 			leaf->meta_sha256 = (char *) pb_json_str(p, "meta_sha256", false);
 			leaf->bytes = pb_json_int(p, "bytes", "manifest");
 			t->leaves = lappend(t->leaves, leaf);
@@ -309,7 +310,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	meta = pb_read_json_file(meta_path, unit->sha256);
 	files = pb_json_container(&meta->root, "files");
 	columns = string_list(pb_json_container(&meta->root, "columns"));
-	columns_text = pb_json_text(pb_json_container(&meta->root, "columns"));
+	columns_text = pb_json_text(&meta->root, "columns");
 	compression = pb_compression_parse(pb_json_str(&meta->root, "compression", false));
 	expected_rows = pb_json_int(&meta->root, "rows", meta_path);
 
@@ -326,7 +327,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	for (int i = 0; i < pb_json_array_size(files); i++)
 	{
 		JsonbContainer *f = pb_json_array_container(files, i);
-		char	   *path = psprintf("%s/%s", part_dir, pb_json_str(f, "name", false));
+		char	   *path = psprintf("%s/%s", part_dir, pb_data_file_name(f));
 		uint64		rows;
 		int64		bytes = pb_json_int(f, "bytes", meta_path);
 
@@ -452,7 +453,7 @@ content_key(PbJob *job, RestoreLeaf *leaf)
 	JsonbContainer *files = pb_json_container(&meta->root, "files");
 	PbSha256   *ctx = pb_sha256_create();
 	char	   *hex = palloc(PARTBACK_SHA256_HEXLEN + 1);
-	char	   *columns = pb_json_text(pb_json_container(&meta->root, "columns"));
+	char	   *columns = pb_json_text(&meta->root, "columns");
 
 	pb_sha256_update(ctx, columns, strlen(columns));
 	for (int i = 0; i < pb_json_array_size(files); i++)
