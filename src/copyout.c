@@ -52,7 +52,8 @@ static const char copy_signature[11] = "PGCOPY\n\377\r\n\0";
 typedef enum PbSendKind
 {
 	PB_SEND_CALL,				/* SendFunctionCall */
-	PB_SEND_BYTE,				/* bool, "char": one byte */
+	PB_SEND_BOOL,				/* one byte, 0 or 1 */
+	PB_SEND_CHAR,				/* "char": one byte */
 	PB_SEND_INT16,				/* int2 */
 	PB_SEND_INT32,				/* int4, oid, date, float4's bits */
 	PB_SEND_INT64,				/* int8, float8's bits, time, timestamp[tz] */
@@ -76,8 +77,9 @@ send_kind(Oid sendfunc)
 	switch (sendfunc)
 	{
 		case F_BOOLSEND:
+			return PB_SEND_BOOL;
 		case F_CHARSEND:
-			return PB_SEND_BYTE;
+			return PB_SEND_CHAR;
 		case F_INT2SEND:
 			return PB_SEND_INT16;
 		case F_INT4SEND:
@@ -220,10 +222,13 @@ append_value(StringInfo buf, PbColumnSender *col, Datum value)
 {
 	switch (col->kind)
 	{
-		case PB_SEND_BYTE:
+		case PB_SEND_BOOL:
 			append_int32(buf, 1);
-			*reserve(buf, 1) = (col->send.fn_oid == F_BOOLSEND) ?
-				(DatumGetBool(value) ? 1 : 0) : DatumGetChar(value);
+			*reserve(buf, 1) = DatumGetBool(value) ? 1 : 0;
+			return;
+		case PB_SEND_CHAR:
+			append_int32(buf, 1);
+			*reserve(buf, 1) = DatumGetChar(value);
 			return;
 		case PB_SEND_INT16:
 			append_int32(buf, 2);
