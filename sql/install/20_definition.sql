@@ -1259,18 +1259,18 @@ DECLARE
 	cols text;
 	msg text;
 	det text;
-	x record;
+	part record;
 BEGIN
 	PERFORM partback._def_add_not_valid(target, def->'constraints', def->'not_null');
 	-- partitions are looked up only when one has something NOT VALID
 	IF pg_catalog.jsonb_path_exists(def, '$.partitions[*].constraints[*] ? (@.valid == false)')
 	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].not_null[*] ? (@.valid == false)') THEN
-		FOR x IN
-			SELECT p, m.relid
+		FOR part IN
+			SELECT p AS def, m.relid
 			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
 			  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path'
 		LOOP
-			PERFORM partback._def_add_not_valid(x.relid, x.p->'constraints', x.p->'not_null');
+			PERFORM partback._def_add_not_valid(part.relid, part.def->'constraints', part.def->'not_null');
 		END LOOP;
 	END IF;
 
