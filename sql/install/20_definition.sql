@@ -1266,11 +1266,11 @@ BEGIN
 	IF pg_catalog.jsonb_path_exists(def, '$.partitions[*].constraints[*] ? (@.valid == false)')
 	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].not_null[*] ? (@.valid == false)') THEN
 		FOR part IN
-			SELECT p AS def, m.relid
+			SELECT p AS pdef, m.relid
 			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
 			  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path'
 		LOOP
-			PERFORM partback._def_add_not_valid(part.relid, part.def->'constraints', part.def->'not_null');
+			PERFORM partback._def_add_not_valid(part.relid, part.pdef->'constraints', part.pdef->'not_null');
 		END LOOP;
 	END IF;
 
