@@ -247,7 +247,7 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN $1 IS NULL OR ($1->>'valid')::boolean IS FALSE THEN ''
-				ELSE COALESCE(pg_catalog.format(' CONSTRAINT %I', $1->>'name'), '') || ' NOT NULL'
+				ELSE CASE WHEN $1->>'name' IS NOT NULL THEN pg_catalog.format(' CONSTRAINT %I', $1->>'name') ELSE '' END || ' NOT NULL'
 					 || CASE WHEN ($1->>'no_inherit')::boolean THEN ' NO INHERIT' ELSE '' END END
 $$;
 
@@ -1228,7 +1228,7 @@ BEGIN
 							   WHERE a.attrelid = rel AND a.attname = c->>'column' AND a.attnotnull);
 		EXECUTE pg_catalog.format('ALTER TABLE %s ADD%s NOT NULL %I NOT VALID',
 								  rel::pg_catalog.regclass,
-								  COALESCE(pg_catalog.format(' CONSTRAINT %I', c->>'name'), ''),
+								  CASE WHEN c->>'name' IS NOT NULL THEN pg_catalog.format(' CONSTRAINT %I', c->>'name') ELSE '' END,
 								  c->>'column');
 	END LOOP;
 END;
