@@ -174,7 +174,8 @@ AS $$
 	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', ic.relname::text,
 				'unique', i.indisunique,
-				'definition', partback._def_index_body(i.indexrelid))
+				'definition', partback._def_index_body(i.indexrelid),
+				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'))
 			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_index i
 	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
@@ -198,7 +199,8 @@ AS $$
 				'name', c.conname::text,
 				'type', c.contype::text,
 				'definition', pg_catalog.pg_get_constraintdef(c.oid),
-				'valid', c.convalidated)
+				'valid', c.convalidated,
+				'comment', pg_catalog.obj_description(c.oid, 'pg_constraint'))
 			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid = $1
@@ -249,6 +251,66 @@ AS $$
 	SELECT CASE WHEN $1 IS NULL OR ($1->>'valid')::boolean IS FALSE THEN ''
 				ELSE CASE WHEN $1->>'name' IS NOT NULL THEN pg_catalog.format(' CONSTRAINT %I', $1->>'name') ELSE '' END || ' NOT NULL'
 					 || CASE WHEN ($1->>'no_inherit')::boolean THEN ' NO INHERIT' ELSE '' END END
+$$;
+
+-- A relation's privileges as JSON: [{"grantee" (a role name, or NULL for
+-- PUBLIC), "privilege", "grantable"}], or NULL for the default ones.
+CREATE FUNCTION partback._def_acl(acl pg_catalog.aclitem[])
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	-- aclexplode() refuses an empty array
+	SELECT CASE WHEN $1 IS NULL THEN NULL
+				WHEN pg_catalog.cardinality($1) = 0 THEN '[]'::jsonb
+				ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							'grantee', CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
+							'privilege', x.privilege_type,
+							'grantable', x.is_grantable)
+						ORDER BY x.grantee, x.privilege_type)
+						FROM pg_catalog.aclexplode($1) x) END
+$$;
+
+-- What pg_dump emits for a relation besides its columns, constraints and
+-- indexes: owner, privileges, row security and its policies, replica
+-- identity, the index it is clustered on, TOAST storage options.
+CREATE FUNCTION partback._def_rel_props(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_build_object(
+		'owner', pg_catalog.pg_get_userbyid(c.relowner)::text,
+		'acl', partback._def_acl(c.relacl),
+		'row_security', c.relrowsecurity,
+		'force_row_security', c.relforcerowsecurity,
+		'policies', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							'name', p.polname::text,
+							'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'
+											WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+							'permissive', p.polpermissive,
+							'roles', (SELECT pg_catalog.jsonb_agg(CASE WHEN r.r = 0 THEN NULL
+																	ELSE pg_catalog.pg_get_userbyid(r.r)::text END
+																ORDER BY r.k)
+										FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY r(r, k)),
+							'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+							'with_check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
+						ORDER BY p.polname COLLATE "C"), '[]'::jsonb)
+					   FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid),
+		'replica_identity', CASE c.relreplident WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full'
+											  WHEN 'i' THEN 'index' END,
+		'replica_identity_index', (SELECT ic.relname::text
+									 FROM pg_catalog.pg_index i
+									 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+									WHERE i.indrelid = c.oid AND i.indisreplident),
+		'clustered_on', (SELECT ic.relname::text
+						   FROM pg_catalog.pg_index i
+						   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+						  WHERE i.indrelid = c.oid AND i.indisclustered),
+		'toast_options', (SELECT pg_catalog.to_jsonb(t.reloptions)
+							FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid))
+	  FROM pg_catalog.pg_class c
+	 WHERE c.oid = $1
 $$;
 
 -- The partition tree below tbl (nothing for a plain table), ordered by path,
@@ -367,15 +429,20 @@ $$;
 --	{"schema", "name", "partitioned", "partition_key", "unlogged", "options",
 --	 "columns": [{"name", "type", "collation", "not_null", "default",
 --				  "identity", "generated", "generated_kind", "serial",
---				  "sequence", "comment"}],
+--				  "sequence", "storage", "statistics", "options",
+--				  "compression", "acl", "comment"}],
 --	 "not_null": [{"column", "name", "valid", "no_inherit"}],
---	 "constraints": [{"name", "type", "definition", "valid"}],
+--	 "constraints": [{"name", "type", "definition", "valid", "comment"}],
 --	 "foreign_keys": [{"name", "definition", "columns", "referenced", "self"}],
---	 "indexes": [{"name", "unique", "definition"}],
+--	 "indexes": [{"name", "unique", "definition", "comment"}],
 --	 "comment",
 --	 "partitions": [{"path", "path_elems", "schema", "name", "parent_path",
 --					 "bound", "partition_key", "leaf", "unlogged", "options",
---					 "not_null", "constraints", "indexes", "comment"}]}
+--					 "not_null", "constraints", "indexes", "comment",
+--					 and the members of _def_rel_props}],
+--	 and the members of _def_rel_props: "owner", "acl", "row_security",
+--	 "force_row_security", "policies", "replica_identity",
+--	 "replica_identity_index", "clustered_on", "toast_options"}
 -- Types, collations and expressions are printed with search_path =
 -- pg_catalog, so everything outside pg_catalog is schema-qualified.
 -- "generated_kind" is "stored" or "virtual" (PostgreSQL 18); "not_null"
@@ -421,6 +488,11 @@ BEGIN
 					THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
 			   att.attnotnull, att.attidentity, att.attgenerated,
 			   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
+			   NULLIF(att.attstattarget, -1) AS stattarget,
+			   -- pg_attver is the server's own (back branches' attribute version)
+			   (SELECT pg_catalog.array_agg(o) FROM pg_catalog.unnest(att.attoptions) o
+				 WHERE o NOT LIKE 'pg\_attver=%') AS attoptions,
+			   att.attcompression, partback._def_acl(att.attacl) AS acl,
 			   pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr,
 			   pg_catalog.col_description(att.attrelid, att.attnum) AS comment
 		  FROM pg_catalog.pg_attribute att
@@ -489,6 +561,10 @@ BEGIN
 			-- only where it differs from the type's
 			'storage', CASE a.storage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
 									  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END,
+			'statistics', a.stattarget,
+			'options', pg_catalog.to_jsonb(a.attoptions),
+			'compression', CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
+			'acl', a.acl,
 			'comment', a.comment));
 	END LOOP;
 
@@ -528,6 +604,7 @@ BEGIN
 				'constraints', partback._def_constraints(t.relid, true),
 				'indexes', partback._def_indexes(t.relid, true),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
+			|| partback._def_rel_props(t.relid)
 			ORDER BY t.path COLLATE "C"), '[]'::jsonb)
 	  INTO parts
 	  FROM partback._def_tree(tbl) t
@@ -548,7 +625,8 @@ BEGIN
 		'foreign_keys', fks,
 		'indexes', partback._def_indexes(rel.oid, false),
 		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
-		'partitions', parts);
+		'partitions', parts)
+		|| partback._def_rel_props(rel.oid);
 END;
 $$;
 
@@ -556,19 +634,29 @@ $$;
 -- Creating relations from a def
 ---------------------------------------------------------------------------
 
+-- Stored options ("name=value" strings) as "name='value', ...", each name
+-- prefixed by prefix (toast.); NULL for none.
+CREATE FUNCTION partback._def_options(options jsonb, prefix text DEFAULT '')
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.string_agg(
+				$2 || pg_catalog.format('%I=%L', pg_catalog.split_part(o, '=', 1),
+										pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)),
+				', ' ORDER BY k)
+	  FROM pg_catalog.jsonb_array_elements_text(
+			CASE WHEN pg_catalog.jsonb_typeof($1) = 'array' THEN $1 ELSE '[]'::jsonb END)
+		   WITH ORDINALITY AS x(o, k)
+$$;
+
 -- " WITH (...)" for stored reloptions, or ''.
 CREATE FUNCTION partback._def_with(options jsonb)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT COALESCE(' WITH (' || pg_catalog.string_agg(
-				pg_catalog.format('%I=%L', pg_catalog.split_part(o, '=', 1),
-								  pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)),
-				', ' ORDER BY k) || ')', '')
-	  FROM pg_catalog.jsonb_array_elements_text(
-			CASE WHEN pg_catalog.jsonb_typeof($1) = 'array' THEN $1 ELSE '[]'::jsonb END)
-		   WITH ORDINALITY AS x(o, k)
+	SELECT COALESCE(' WITH (' || partback._def_options($1) || ')', '')
 $$;
 
 -- May a constraint named conname of type contype be added to rel (in schema
@@ -636,11 +724,175 @@ BEGIN
 		IF i->>'name' IS NOT NULL AND NOT partback._def_name_taken(nsp, i->>'name') THEN
 			EXECUTE pg_catalog.format('CREATE %sINDEX %I ON %s %s', u, i->>'name',
 									  rel::pg_catalog.regclass, i->>'definition');
+			IF i->>'comment' IS NOT NULL THEN
+				EXECUTE pg_catalog.format('COMMENT ON INDEX %I.%I IS %L', nsp, i->>'name', i->>'comment');
+			END IF;
 		ELSE
 			EXECUTE pg_catalog.format('CREATE %sINDEX ON %s %s', u,
 									  rel::pg_catalog.regclass, i->>'definition');
 		END IF;
 	END LOOP;
+END;
+$$;
+
+-- The comments of a def's "constraints" on rel's constraints of the same
+-- names.
+CREATE FUNCTION partback._def_comment_constraints(rel oid, cons jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c jsonb;
+BEGIN
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(cons) = 'array' THEN cons ELSE '[]' END)
+			  WHERE value->>'comment' IS NOT NULL LOOP
+		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+								   WHERE k.conrelid = rel AND k.conname = c->>'name');
+		EXECUTE pg_catalog.format('COMMENT ON CONSTRAINT %I ON %s IS %L',
+								  c->>'name', rel::pg_catalog.regclass, c->>'comment');
+	END LOOP;
+END;
+$$;
+
+-- Grant the privileges of a def's "acl" array on rel (or on its column col)
+-- to the roles that exist here; a missing grantee is a WARNING.  The
+-- owner's own privileges are revoked first, so that those it had given up
+-- stay given up.
+CREATE FUNCTION partback._def_grant(rel oid, acl jsonb, col text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	g jsonb;
+	target text := CASE WHEN col IS NULL THEN 'TABLE ' || rel::pg_catalog.regclass::text
+						ELSE rel::pg_catalog.regclass::text END;
+	cols text := CASE WHEN col IS NULL THEN '' ELSE pg_catalog.format(' (%I)', col) END;
+BEGIN
+	IF pg_catalog.jsonb_typeof(acl) IS DISTINCT FROM 'array' THEN
+		RETURN;
+	END IF;
+	IF col IS NULL THEN
+		EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %I', target,
+								  (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
+								    WHERE c.oid = rel));
+	END IF;
+	FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(acl) LOOP
+		IF g->>'grantee' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+														WHERE r.rolname = g->>'grantee') THEN
+			RAISE WARNING 'privilege % on % not granted to role "%": the role does not exist',
+				g->>'privilege', rel::pg_catalog.regclass || COALESCE(' column ' || pg_catalog.quote_ident(col), ''),
+				g->>'grantee';
+			CONTINUE;
+		END IF;
+		-- the privilege is a keyword from aclexplode(): only letters and spaces
+		CONTINUE WHEN g->>'privilege' !~ '^[A-Z ]+$';
+		EXECUTE pg_catalog.format('GRANT %s%s ON %s TO %s%s', g->>'privilege', cols, target,
+								  COALESCE(pg_catalog.quote_ident(g->>'grantee'), 'PUBLIC'),
+								  CASE WHEN (g->>'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END;
+$$;
+
+-- Give rel, just created from a def (or a def partition), what
+-- _def_rel_props captured: owner (where the role exists and may own it, else
+-- a WARNING), privileges, row security and policies, replica identity,
+-- clustering index, TOAST options.
+CREATE FUNCTION partback._def_apply_props(rel oid, props jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	relname text := rel::pg_catalog.regclass::text;
+	nsp oid := (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = rel);
+	owner text := props->>'owner';
+	p jsonb;
+	roles text;
+	missing text;
+	idx text;
+BEGIN
+	IF owner IS NOT NULL AND owner <> current_user THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = owner) THEN
+			RAISE WARNING 'table % is owned by %, not by its owner "%" in the backup: the role does not exist',
+				relname, current_user, owner;
+		ELSIF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+			  AND (NOT pg_catalog.pg_has_role(current_user, owner, 'MEMBER')
+				   OR NOT pg_catalog.has_schema_privilege(owner, nsp, 'CREATE')) THEN
+			RAISE WARNING 'table % is owned by %, not by its owner "%" in the backup: % may not give it to that role',
+				relname, current_user, owner, current_user;
+		ELSE
+			EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', relname, owner);
+		END IF;
+	END IF;
+
+	PERFORM partback._def_grant(rel, props->'acl');
+
+	IF (props->>'row_security')::boolean THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', relname);
+	END IF;
+	IF (props->>'force_row_security')::boolean THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', relname);
+	END IF;
+	FOR p IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(props->'policies') = 'array' THEN props->'policies' ELSE '[]' END) LOOP
+		CONTINUE WHEN p->>'command' NOT IN ('ALL', 'SELECT', 'INSERT', 'UPDATE', 'DELETE');
+		SELECT pg_catalog.string_agg(COALESCE(pg_catalog.quote_ident(r), 'PUBLIC'), ', ')
+				 FILTER (WHERE r IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r)),
+			   pg_catalog.string_agg(pg_catalog.quote_ident(r), ', ')
+				 FILTER (WHERE r IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r))
+		  INTO roles, missing
+		  FROM pg_catalog.jsonb_array_elements_text(COALESCE(p->'roles', '[null]')) AS t(r);
+		IF missing IS NOT NULL THEN
+			RAISE WARNING 'policy "%" on % applies to %: role % does not exist',
+				p->>'name', relname, COALESCE(roles, 'no role; it is not created'), missing;
+		END IF;
+		CONTINUE WHEN roles IS NULL;
+		EXECUTE pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',
+			p->>'name', relname,
+			CASE WHEN (p->>'permissive')::boolean THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+			p->>'command', roles,
+			COALESCE(' USING (' || (p->>'using') || ')', ''),
+			COALESCE(' WITH CHECK (' || (p->>'with_check') || ')', ''));
+	END LOOP;
+
+	IF props->>'replica_identity' IN ('nothing', 'full') THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY %s', relname,
+								  pg_catalog.upper(props->>'replica_identity'));
+	ELSIF props->>'replica_identity' = 'index' THEN
+		SELECT pg_catalog.quote_ident(ic.relname) INTO idx
+		  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+		 WHERE i.indrelid = rel AND ic.relname = props->>'replica_identity_index';
+		IF idx IS NULL THEN
+			RAISE WARNING 'table % keeps the default replica identity: its index "%" was not restored under that name',
+				relname, props->>'replica_identity_index';
+		ELSE
+			EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %s', relname, idx);
+		END IF;
+	END IF;
+
+	IF props->>'clustered_on' IS NOT NULL THEN
+		SELECT pg_catalog.quote_ident(ic.relname) INTO idx
+		  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+		 WHERE i.indrelid = rel AND ic.relname = props->>'clustered_on';
+		IF idx IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s CLUSTER ON %s', relname, idx);
+		END IF;
+	END IF;
+
+	IF partback._def_options(props->'toast_options') IS NOT NULL
+	   AND (SELECT c.reltoastrelid <> 0 FROM pg_catalog.pg_class c WHERE c.oid = rel) THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s SET (%s)', relname,
+								  partback._def_options(props->'toast_options', 'toast.'));
+	END IF;
+
+	PERFORM partback._def_comment_constraints(rel, props->'constraints');
 END;
 $$;
 
@@ -765,7 +1017,21 @@ BEGIN
 			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s',
 									  relid::pg_catalog.regclass, c->>'name', c->>'storage');
 		END IF;
+		IF c->>'statistics' IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s',
+									  relid::pg_catalog.regclass, c->>'name', (c->>'statistics')::integer);
+		END IF;
+		IF partback._def_options(c->'options') IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET (%s)',
+									  relid::pg_catalog.regclass, c->>'name', partback._def_options(c->'options'));
+		END IF;
+		IF c->>'compression' IN ('pglz', 'lz4') THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s',
+									  relid::pg_catalog.regclass, c->>'name', c->>'compression');
+		END IF;
+		PERFORM partback._def_grant(relid, c->'acl', c->>'name');
 	END LOOP;
+	PERFORM partback._def_apply_props(relid, def);
 	RETURN relid;
 END;
 $$;
@@ -812,6 +1078,7 @@ BEGIN
 	IF part->>'comment' IS NOT NULL THEN
 		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', relid::pg_catalog.regclass, part->>'comment');
 	END IF;
+	PERFORM partback._def_apply_props(relid, part);
 	RETURN relid;
 END;
 $$;
@@ -1220,6 +1487,7 @@ BEGIN
 							   WHERE k.conrelid = rel AND k.conname = c->>'name');
 		EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s',
 								  rel::pg_catalog.regclass, c->>'name', c->>'definition');
+		PERFORM partback._def_comment_constraints(rel, pg_catalog.jsonb_build_array(c));
 	END LOOP;
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
 					CASE WHEN pg_catalog.jsonb_typeof(not_null) = 'array' THEN not_null ELSE '[]' END)

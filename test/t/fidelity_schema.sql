@@ -24,6 +24,19 @@ CREATE TYPE fidt.pair AS (a integer, b text, c numeric[]);
 -- a composite holding user types
 CREATE TYPE fidt.tagged AS (m fidt.mood, p fidt.pair, d fidt.posint);
 
+-- roles that own and may read tables (cluster-wide: made once per cluster)
+DO $$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['pbfid_owner', 'pbfid_reader', 'pbfid_tenant'] LOOP
+		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+			EXECUTE format('CREATE ROLE %I', r);
+		END IF;
+	END LOOP;
+END
+$$;
+
 -- @@helpers ----------------------------------------------------------------
 CREATE SCHEMA pbtest;
 
@@ -106,6 +119,16 @@ LANGUAGE sql STABLE AS $$
 	 ORDER BY t.chain COLLATE "C"
 $$;
 
+-- Privileges, in a stable order: grantee:privilege[*] (* = grantable).
+CREATE FUNCTION pbtest.acl(acl aclitem[])
+RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT string_agg(e, ',' ORDER BY e COLLATE "C")
+	  FROM (SELECT format('%s:%s%s', CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee)::text END,
+						  x.privilege_type, CASE WHEN x.is_grantable THEN '*' ELSE '' END) AS e
+			  FROM aclexplode(CASE WHEN cardinality(acl) > 0 THEN acl END) x) AS s
+$$;
+
 -- Structure of one relation, free of its own name and of the names of its
 -- indexes, constraints and sequences (a copy restored under another name
 -- compares equal).  Columns in attnum order, unless by_name.
@@ -113,10 +136,22 @@ CREATE FUNCTION pbtest.relstruct(r regclass, by_name boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql STABLE AS $$
 	SELECT concat_ws(E'\n',
-		format('kind %s persistence %s partkey %s comment %s',
+		format('kind %s persistence %s partkey %s comment %s options %s',
 			   c.relkind, c.relpersistence, pg_get_partkeydef(c.oid),
-			   quote_nullable(obj_description(c.oid, 'pg_class'))),
-		(SELECT string_agg(format('column %s %s%s%s%s%s%s storage %s comment %s', quote_ident(a.attname),
+			   quote_nullable(obj_description(c.oid, 'pg_class')), c.reloptions),
+		format('owner %s acl %s row security %s force %s replica identity %s toast options %s',
+			   pg_get_userbyid(c.relowner), pbtest.acl(c.relacl), c.relrowsecurity, c.relforcerowsecurity,
+			   c.relreplident, (SELECT t.reloptions FROM pg_class t WHERE t.oid = c.reltoastrelid)),
+		(SELECT string_agg(format('policy %s %s %s to %s using %s check %s', quote_ident(p.polname), p.polcmd,
+								  CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
+								  (SELECT string_agg(rn, ',' ORDER BY rn COLLATE "C")
+									 FROM (SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(r)::text END AS rn
+											 FROM unnest(p.polroles) r) AS rs),
+								  pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)),
+						   E'\n' ORDER BY p.polname COLLATE "C")
+		   FROM pg_policy p WHERE p.polrelid = c.oid),
+		(SELECT string_agg(format('column %s %s%s%s%s%s%s storage %s comment %s statistics %s options %s compression %s acl %s',
+								  quote_ident(a.attname),
 								  format_type(a.atttypid, a.atttypmod),
 								  CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
 								  CASE WHEN a.attcollation <> 0 AND a.attcollation IS DISTINCT FROM
@@ -138,20 +173,28 @@ LANGUAGE sql STABLE AS $$
 									  AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum
 									  AND dep.deptype IN ('a', 'i')),
 								  a.attstorage,
-								  quote_nullable(col_description(c.oid, a.attnum))),
+								  quote_nullable(col_description(c.oid, a.attnum)),
+								  nullif(a.attstattarget, -1),
+								  (SELECT array_agg(o) FROM unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%'),
+								  nullif(a.attcompression, ''),
+								  pbtest.acl(a.attacl)),
 						   E'\n' ORDER BY CASE WHEN by_name THEN a.attname::text COLLATE "C" END, a.attnum)
 		   FROM pg_attribute a
 		   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-		(SELECT string_agg(format('constraint %s %s%s', con.contype, pg_get_constraintdef(con.oid),
-								  CASE WHEN con.condeferrable THEN ' deferrable' ELSE '' END),
+		(SELECT string_agg(format('constraint %s %s%s comment %s', con.contype, pg_get_constraintdef(con.oid),
+								  CASE WHEN con.condeferrable THEN ' deferrable' ELSE '' END,
+								  quote_nullable(obj_description(con.oid, 'pg_constraint'))),
 						   E'\n' ORDER BY con.contype, pg_get_constraintdef(con.oid) COLLATE "C")
 		   FROM pg_constraint con WHERE con.conrelid = c.oid),
 		(SELECT string_agg('index ' || x.def, E'\n' ORDER BY x.def COLLATE "C")
 		   FROM (SELECT replace(replace(pg_get_indexdef(i.indexrelid),
 										' INDEX ' || quote_ident(ic.relname) || ' ON ', ' INDEX ON '),
 								quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' USING ',
-								'TABLE USING ') AS def
+								'TABLE USING ')
+						|| CASE WHEN i.indisclustered THEN ' clustered' ELSE '' END
+						|| CASE WHEN i.indisreplident THEN ' replica identity' ELSE '' END
+						|| ' comment ' || quote_nullable(obj_description(i.indexrelid, 'pg_class')) AS def
 				   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
 				  WHERE i.indrelid = c.oid) AS x))
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -679,6 +722,42 @@ CREATE TABLE fid.notvalid_b PARTITION OF fid.notvalid FOR VALUES IN ('b');
 INSERT INTO fid.notvalid VALUES (1, -5, 'a'), (2, 3, 'a'), (3, -1, 'b'), (4, 7, 'b');
 ALTER TABLE fid.notvalid ADD CONSTRAINT notvalid_qty_positive CHECK (qty > 0) NOT VALID;
 ALTER TABLE fid.notvalid_b ADD CONSTRAINT notvalid_b_id_small CHECK (id < 4) NOT VALID;
+COMMENT ON CONSTRAINT notvalid_b_id_small ON fid.notvalid_b IS 'added NOT VALID, after the rows';
+ALTER TABLE fid.notvalid_b OWNER TO pbfid_owner;
+ALTER TABLE fid.notvalid_b REPLICA IDENTITY FULL;
+GRANT SELECT ON fid.notvalid_b TO pbfid_reader;
+
+-- What pg_dump emits for a table besides its columns: owner, privileges of
+-- the table and of columns (one grantable), row security (forced) and
+-- policies (permissive for one role, restrictive for everyone), replica
+-- identity, statistics target, n_distinct, column compression, TOAST
+-- options, the index it is clustered on, comments on an index and a
+-- constraint.
+CREATE TABLE fid.props (
+	id		integer PRIMARY KEY,
+	tenant	text NOT NULL,
+	body	text COMPRESSION pglz,
+	score	integer CONSTRAINT props_score_small CHECK (score < 1000000)
+) WITH (fillfactor = 90, toast.autovacuum_enabled = false);
+ALTER TABLE fid.props OWNER TO pbfid_owner;
+GRANT SELECT ON fid.props TO pbfid_reader;
+GRANT SELECT (id, tenant), UPDATE (score) ON fid.props TO pbfid_tenant;
+GRANT INSERT ON fid.props TO pbfid_tenant WITH GRANT OPTION;
+REVOKE TRUNCATE ON fid.props FROM pbfid_owner;
+ALTER TABLE fid.props ENABLE ROW LEVEL SECURITY;
+ALTER TABLE fid.props FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON fid.props FOR SELECT TO pbfid_tenant, pbfid_reader
+	USING (tenant = current_user);
+CREATE POLICY no_negative ON fid.props AS RESTRICTIVE FOR ALL
+	USING (score >= 0 OR score IS NULL) WITH CHECK (score >= 0);
+ALTER TABLE fid.props REPLICA IDENTITY FULL;
+ALTER TABLE fid.props ALTER COLUMN score SET STATISTICS 500;
+ALTER TABLE fid.props ALTER COLUMN tenant SET (n_distinct = 42);
+CREATE INDEX props_score_idx ON fid.props (score);
+COMMENT ON INDEX fid.props_score_idx IS 'for reports';
+COMMENT ON CONSTRAINT props_score_small ON fid.props IS 'scores stay below a million';
+ALTER TABLE fid.props CLUSTER ON props_score_idx;
+INSERT INTO fid.props SELECT i, 't' || i % 3, repeat('b', i), i * 7 FROM generate_series(1, 30) AS i;
 
 -- PostgreSQL 18: NOT NULL constraints with names of their own (a
 -- partition's differing from its parent's; NO INHERIT), NOT VALID ones over
