@@ -87,5 +87,5 @@ partback_regress_dir:
 # 095_fuzz_findings.pl finds fuzz/regress/ through it
 installcheck: export PARTBACK_SRCDIR = $(abspath $(srcdir))
 
-# every module includes the one header: rebuild them all when it changes
-$(OBJS): src/partback.h
+# every module includes these headers: rebuild them all when they change
+$(OBJS): src/partback.h src/compat.h
