@@ -87,5 +87,11 @@ partback_regress_dir:
 # 095_fuzz_findings.pl finds fuzz/regress/ through it
 installcheck: export PARTBACK_SRCDIR = $(abspath $(srcdir))
 
+# out-of-tree builds (make -f SRC/Makefile VPATH=SRC, as Debian's pg_buildext
+# does): the objects go to src/ below the build directory
+ifdef VPATH
+$(shell mkdir -p src)
+endif
+
 # every module includes these headers: rebuild them all when they change
 $(OBJS): src/partback.h src/compat.h
