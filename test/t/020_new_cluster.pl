@@ -11,7 +11,9 @@ use strict;
 use warnings;
 
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::RecursiveCopy;
 use PostgreSQL::Test::Utils;
+use Digest::SHA;
 use Test::More;
 use PartbackTest;
 use FidelityTest;
@@ -107,6 +109,80 @@ job_ok($node_b, 'notypes', "SELECT partback.restore_table($ldir, 'fid.sales', so
 	'a table of built-in types restores into the database without the user types');
 same_field('without user types', $_, snapshot($node_b, 'notypes'), $orig, { 'fid.sales' => 'fid.sales' })
   for qw(fp leaves struct names);
+
+# ---------------------------------------------------------------- node B: a newer major's backup
+
+# The same backup, as if taken by the next PostgreSQL major: its manifest
+# says so, with a checksum recomputed as FORMAT.md describes.  Every restore
+# call refuses it at call time and changes nothing.
+my $newer_dir = PartbackTest::backup_dir('newcluster') . '/newer';
+PostgreSQL::Test::RecursiveCopy::copypath($dir, $newer_dir);
+my $own_num = $node_b->safe_psql('postgres', 'SHOW server_version_num');
+my $newer_major = int($own_num / 10000) + 1;
+# Rewrite a file; a manifest gets its checksum recomputed as FORMAT.md says.
+sub rewrite
+{
+	my ($file, $edit) = @_;
+	my $text = slurp_file($file);
+	$text = $edit->($text);
+	if ($file =~ m{/manifests/})
+	{
+		$text =~ s/"manifest_sha256": "[0-9a-f]{64}"\}\n\z//s or die "no checksum at the end of $file";
+		$text .= '"manifest_sha256": "' . Digest::SHA::sha256_hex($text) . "\"}\n";
+	}
+	open(my $fh, '>', $file) or die "cannot write $file: $!";
+	print $fh $text;
+	close($fh);
+}
+my ($manifest) = glob("$newer_dir/postgres/manifests/*.json");
+rewrite($manifest, sub {
+	my ($text) = @_;
+	$text =~ s/("server_version_num": )\d+/$1${newer_major}0001/ or die "no server_version_num in $manifest";
+	return $text;
+});
+my $lnewer = lit($newer_dir);
+is($node_b->safe_psql('postgres', "SELECT count(*) FROM partback.check_backup($lnewer, source_db => 'postgres')"),
+	'0', 'a newer major\'s backup is intact for check_backup');
+$node_b->safe_psql('postgres', 'CREATE DATABASE newer');
+$node_b->safe_psql('newer', $sec{types} . 'CREATE EXTENSION partback;' . $sec{helpers}
+	  . 'CREATE SCHEMA fid; CREATE TABLE fid.sales (x int); INSERT INTO fid.sales VALUES (7);');
+my $refused = qr/ERROR:  0A000: backup \d+ of database "postgres" in ".*" was taken on PostgreSQL $newer_major, newer than this server's PostgreSQL \d+/;
+for my $call (
+	"partback.restore_db($lnewer, source_db => 'postgres', wait => true)",
+	"partback.restore_db($lnewer, source_db => 'postgres', schemas => ARRAY['fid'], wait => true)",
+	"partback.restore_table($lnewer, 'fid.sales', source_db => 'postgres', force => true, wait => true)",
+	"partback.restore($lnewer, 'fid.sales', '%', source_db => 'postgres', force => true, wait => true)",
+	"partback.migrate($lnewer, source_db => 'postgres', wait => true)")
+{
+	my ($ret, $out, $err) = (0, '', '');
+	$ret = $node_b->psql('newer', "SELECT $call", stdout => \$out, stderr => \$err,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	ok($ret != 0 && $err =~ $refused, "a newer major's backup is refused at call time: $call")
+	  or diag($err);
+}
+is($node_b->safe_psql('newer',
+		"SELECT (SELECT string_agg(x::text, ',') FROM fid.sales) || ' ' || count(*) FROM partback.jobs"),
+	'7 0', 'the refused calls submitted no job and left the table alone');
+
+# A metadata file of a newer format version (its checksum in the manifest
+# updated to match) is refused, not misread.
+my $meta_dir = PartbackTest::backup_dir('newcluster') . '/newer_meta';
+PostgreSQL::Test::RecursiveCopy::copypath($dir, $meta_dir);
+($manifest) = glob("$meta_dir/postgres/manifests/*.json");
+my ($meta) = glob("$meta_dir/postgres/data/fid/z/z/*.meta.json");
+my $old_sha = Digest::SHA::sha256_hex(slurp_file($meta));
+rewrite($meta, sub { my ($t) = @_; $t =~ s/("version": )1\b/${1}2/ or die "no version in $meta"; return $t; });
+my $new_sha = Digest::SHA::sha256_hex(slurp_file($meta));
+rewrite($manifest, sub { my ($t) = @_; $t =~ s/$old_sha/$new_sha/ or die "no $old_sha in $manifest"; return $t; });
+my ($mret, $mout, $merr) = (0, '', '');
+$mret = $node_b->psql('newer',
+	"SELECT partback.restore_table(" . lit($meta_dir) . ", 'fid.z', source_db => 'postgres', wait => true)",
+	stdout => \$mout, stderr => \$merr, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+ok($mret != 0 && $merr =~ /ERROR:  0A000: metadata file ".*\.meta\.json" has format version 2, newer than this partback's version 1/,
+	'a metadata file of a newer format version is refused, naming the file')
+  or diag($merr);
+is($node_b->safe_psql('newer', "SELECT to_regclass('fid.z') IS NULL"), 't',
+	'the refused restore created no table');
 
 no_crash($node_b);
 $node_b->stop;
