@@ -92,9 +92,8 @@ sub members
 {
 	my ($db) = @_;
 	return $node->safe_psql($db, q{
-SELECT string_agg(pg_describe_object(d.classid, d.objid, d.objsubid), E'\n'
-				  ORDER BY 1)
-  FROM pg_depend d
+SELECT string_agg(o, E'\n' ORDER BY o COLLATE "C")
+  FROM pg_depend d, pg_describe_object(d.classid, d.objid, d.objsubid) o
  WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'partback')});
 }
