@@ -199,7 +199,7 @@ ensure_clean()
 
 # The build dependencies of debian/control.in, and what dpkg-buildpackage
 # itself needs.
-BUILD_DEPS="dpkg-dev debhelper postgresql-server-dev-all libzstd-dev liblz4-dev zlib1g-dev libssl-dev"
+BUILD_DEPS="build-essential dpkg-dev debhelper postgresql-server-dev-all libzstd-dev liblz4-dev zlib1g-dev libssl-dev"
 
 ensure_build()
 {
