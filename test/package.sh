@@ -20,8 +20,8 @@
 # Environment:
 #   PB_PKG_CACHE    cached roots (default /var/cache/partback-test): base-SUITE
 #                   (debootstrap --variant=minbase), and overlay layers on it,
-#                   clean-SUITE (+ postgresql-N) and build-SUITE (+ the build
-#                   dependencies).  Each is made under a temporary name and
+#                   clean-SUITE (+ postgresql-N) and build-SUITE-KEY (+ the
+#                   build dependencies; KEY changes with their list).  Each is made under a temporary name and
 #                   renamed when complete, so a killed run never leaves a half
 #                   root that a later run takes as complete.  The first run
 #                   makes them (a few minutes, from deb.debian.org); later
@@ -201,12 +201,15 @@ ensure_clean()
 # itself needs.
 BUILD_DEPS="build-essential dpkg-dev debhelper postgresql-server-dev-all libzstd-dev liblz4-dev zlib1g-dev libssl-dev"
 
+# the build layer's name changes with the list, so a new list makes a new one
+BUILD_KEY=$(echo "$BUILD_DEPS" | md5sum | cut -c1-8)
+
 ensure_build()
 {
 	local v=$1 suite
 	suite=$(suite_of "$v")
 	ensure_clean "$v" || return 1
-	ensure_layer "build-$suite" "apt-get update -q && $APT_INSTALL $BUILD_DEPS &&
+	ensure_layer "build-$suite-$BUILD_KEY" "apt-get update -q && $APT_INSTALL $BUILD_DEPS &&
 		apt-get clean && rm -rf /var/lib/apt/lists/*" \
 		"$CACHE/clean-$suite" "$CACHE/base-$suite"
 }
@@ -236,7 +239,7 @@ build()
 			[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || echo "$p"
 		done)
 		if [ -n "$missing" ]; then
-			log "installing on the host: $(echo $missing)"
+			log "installing on the host: ${missing//$'\n'/ }"
 			# shellcheck disable=SC2086
 			$APT_INSTALL $missing >"$WORK/apt-host.log" 2>&1 ||
 				{ tail -n 20 "$WORK/apt-host.log"; fail "build 15: could not install the build dependencies"; return; }
@@ -248,7 +251,7 @@ build()
 			fail "build $v: could not make the $suite build root"
 			return
 		fi
-		root=$(mount_root "build-$v" "$CACHE/build-$suite" "$CACHE/clean-$suite" "$CACHE/base-$suite") ||
+		root=$(mount_root "build-$v" "$CACHE/build-$suite-$BUILD_KEY" "$CACHE/clean-$suite" "$CACHE/base-$suite") ||
 			{ fail "build $v: could not mount the $suite build root"; return; }
 		dir=$root/build
 	fi
@@ -263,7 +266,7 @@ build()
 		in_root "$root" "cd /build/partback && pg_buildext updatecontrol &&
 			dpkg-buildpackage -b -us -uc" >"$WORK/build-$v.log" 2>&1 || rc=$?
 	fi
-	deb=$(ls "$dir"/postgresql-"$v"-partback_*.deb 2>/dev/null | head -n 1)
+	deb=$(find "$dir" -maxdepth 1 -name "postgresql-$v-partback_*.deb" | head -n 1)
 	if [ "$rc" -ne 0 ] || [ -z "$deb" ]; then
 		tail -n 40 "$WORK/build-$v.log"
 		fail "postgresql-$v-partback builds ($suite, dpkg-buildpackage exited with $rc)"
@@ -300,7 +303,9 @@ stop_cluster()
 {
 	local root=$1 v
 	for v in "$root"/usr/lib/postgresql/*/bin/pg_ctl; do
-		[ -x "$v" ] && [ -f "$root/var/tmp/pbdata/postmaster.pid" ] || continue
+		if [ ! -x "$v" ] || [ ! -f "$root/var/tmp/pbdata/postmaster.pid" ]; then
+			continue
+		fi
 		chroot --userspec=postgres:postgres "$root" "${v#"$root"}" -D /var/tmp/pbdata \
 			-m immediate -w -t 30 stop >/dev/null 2>&1 || true
 	done
@@ -312,7 +317,7 @@ install_check()
 	local v=$1 suite root deb bin libdir sharedir f sum_src sum_dst t0
 	suite=$(suite_of "$v")
 	t0=$(date +%s)
-	deb=$(ls "$OUT"/postgresql-"$v"-partback_*.deb 2>/dev/null | head -n 1)
+	deb=$(find "$OUT" -maxdepth 1 -name "postgresql-$v-partback_*.deb" | head -n 1)
 	[ -n "$deb" ] || { fail "install $v: no package postgresql-$v-partback was built"; return; }
 	ensure_clean "$v" || { fail "install $v: could not make the clean $suite root"; return; }
 	root=$(mount_root "clean-$v" "$CACHE/clean-$suite" "$CACHE/base-$suite") ||
