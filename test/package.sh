@@ -272,8 +272,9 @@ build()
 		fail "postgresql-$v-partback builds ($suite, dpkg-buildpackage exited with $rc)"
 		return
 	fi
-	if grep -q 'warning:' "$WORK/build-$v.log"; then
-		grep 'warning:' "$WORK/build-$v.log" | head -n 20
+	# compiler warnings (gcc's and clang's file:line:col: warning: ...)
+	if grep -qE ':[0-9]+:[0-9]+: warning:' "$WORK/build-$v.log"; then
+		grep -E ':[0-9]+:[0-9]+: warning:' "$WORK/build-$v.log" | head -n 20
 		fail "postgresql-$v-partback builds without compiler warnings"
 	fi
 	cp "$dir"/postgresql-"$v"-partback_*.deb "$OUT/"
