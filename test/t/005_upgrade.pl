@@ -70,11 +70,19 @@ DECLARE r record;
 BEGIN
 	FOR r IN
 		SELECT CASE WHEN o.type LIKE '%type' THEN 'TYPE' ELSE upper(o.type) END AS kind,
-			   o.identity
+			   o.identity, d.classid, d.objid, d.refobjid
 		  FROM pg_depend d, pg_identify_object(d.classid, d.objid, d.objsubid) o
 		 WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 		   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'partback')
+		   -- a table's row type and its array follow the table (18 lists
+		   -- them as members of their own)
+		   AND NOT (d.classid = 'pg_type'::regclass AND EXISTS (
+					SELECT FROM pg_type t LEFT JOIN pg_type el ON el.oid = t.typelem
+					 WHERE t.oid = d.objid AND (t.typrelid <> 0 OR el.typrelid <> 0)))
 	LOOP
+		CONTINUE WHEN NOT EXISTS (SELECT FROM pg_depend e
+								   WHERE e.classid = r.classid AND e.objid = r.objid
+									 AND e.refobjid = r.refobjid AND e.deptype = 'e');
 		EXECUTE format('ALTER EXTENSION partback DROP %s %s', r.kind, r.identity);
 	END LOOP;
 END $$});
