@@ -106,7 +106,9 @@ pb_stop_cluster "$CLUSTER"
 echo "shared_preload_libraries = ''" >>"$CLUSTER/data/postgresql.conf"
 pb_as_user "$PB_PGBIN/pg_ctl" -D "$CLUSTER/data" -l "$CLUSTER/server.log" -w -t 120 start \
 	>/dev/null || pb_die "could not restart the cluster"
-sed -e "s|MODULE_PATHNAME|$FUZZ_LIB|g" -e '/^\\echo /d' "$PB_TREE/partback--1.0.sql" \
+# the current version's script, as the Makefile built it
+EXTVERSION=$(sed -n "s/^default_version *= *'\\(.*\\)'/\\1/p" "$PB_TREE/partback.control")
+sed -e "s|MODULE_PATHNAME|$FUZZ_LIB|g" -e '/^\\echo /d' "$PB_TREE/partback--$EXTVERSION.sql" \
 	>"$WORK/partback_fuzz.sql"
 cat >>"$WORK/partback_fuzz.sql" <<-EOF
 	CREATE FUNCTION partback_fuzz_run(target text, backup_dir text, source_db text,

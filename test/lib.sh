@@ -198,7 +198,7 @@ pb_prepare_tree()
 		--exclude=./.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
 		--exclude=./results --exclude=./regression.diffs \
 		--exclude=./regression.out --exclude=tmp_check --exclude=./log \
-		--exclude=./test/tmp --exclude=./partback--1.0.sql .) |
+		--exclude=./test/tmp --exclude='./partback--*.sql' .) |
 		(cd "$PB_TREE" && tar -xf -) || pb_die "could not copy $PB_REPO to $PB_TREE"
 	chown -R "$PB_USER:" "$PB_TREE"
 	chmod 0755 "$PB_TREE"

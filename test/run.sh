@@ -126,7 +126,7 @@ run_regress()
 	log=$PB_TREE/regress.log
 	pb_as_user env PGHOST="$PB_HOST" PGPORT="$PB_PORT" \
 		timeout -k 10 "$((BUDGET - $(elapsed) > 60 ? BUDGET - $(elapsed) : 60))" \
-		make -C "$PB_TREE" -s installcheck PG_CONFIG="$PG_CONFIG" \
+		make -C "$PB_TREE" -s installcheck PG_CONFIG="$PG_CONFIG" TAP_TESTS= \
 		>"$log" 2>&1 || rc=$?
 	cat "$log"
 	ok=$(grep -cE '^(test| ) +[^ ]+ +\.\.\. +ok( |$)' "$log")
@@ -151,9 +151,14 @@ run_regress()
 		done
 	fi
 	if [ "$bad" -gt 0 ]; then
-		echo "---- server log (last 40 lines) ----"
-		tail -n 40 "$REGRESS_DIR/server.log"
-		echo "---- end of server log ----"
+		# the servers of make installcheck's --temp-instance
+		for f in "$PB_TREE"/tmp_check_regress/log/postmaster.log \
+			"$PB_TREE"/tmp_check_isolation/log/postmaster.log; do
+			[ -f "$f" ] || continue
+			echo "---- ${f#"$PB_TREE"/} (last 40 lines) ----"
+			tail -n 40 "$f"
+			echo "---- end of server log ----"
+		done
 	fi
 	pb_log "regress: $ok passed, $bad failed"
 	PASSED=$((PASSED + ok))

@@ -1,0 +1,1020 @@
+-- partback: upgrade from 1.0 to 1.1 (ALTER EXTENSION partback UPDATE).
+--
+-- What goes here: every change to the extension's objects between the
+-- released 1.0 (sql/versions/partback--1.0.sql, frozen) and the current
+-- 1.1 (the concatenation of sql/install/*.sql): a function changed in
+-- sql/install/ is repeated here as CREATE OR REPLACE FUNCTION (or DROP and
+-- CREATE when its signature or result type changes, then its GRANTs and
+-- REVOKEs again); a catalog table or column added there is added here with
+-- ALTER TABLE, keeping the rows already in it; new objects are created here
+-- as there.  Objects created here become members of the extension.
+--
+-- test/t/005_upgrade.pl checks that CREATE EXTENSION partback VERSION '1.0'
+-- followed by ALTER EXTENSION partback UPDATE gives the same pg_dump of
+-- schema partback as a fresh CREATE EXTENSION partback, and that jobs
+-- recorded under 1.0 are still listed by 1.1's status functions.
+--
+-- 1.1: PostgreSQL 17 and 18 (the library serves 1.0 and 1.1 alike).  Table
+-- definitions carry 18's named NOT NULL constraints and virtual generated
+-- columns; NOT VALID constraints are added after the load; a backup of a
+-- newer PostgreSQL major is refused at call time.  Functions copied from
+-- sql/install/ as they are there, in its order.
+
+\echo Use "ALTER EXTENSION partback UPDATE" to load this file. \quit
+
+-- Functions whose arguments changed (the INOUT deferred of 1.0 is gone):
+-- dropped here, created again below.
+DROP FUNCTION partback._def_add_constraints(oid, jsonb, jsonb);
+DROP FUNCTION partback._def_create_root(jsonb, text, text, jsonb);
+DROP FUNCTION partback._def_create_partition(jsonb, oid, text, text, jsonb);
+
+-- new in 1.1
+CREATE FUNCTION partback._def_not_null(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				'column', a.attname::text,
+				'name', c.conname::text,
+				'valid', COALESCE(c.convalidated, true),
+				'no_inherit', COALESCE(c.connoinherit, false))
+			ORDER BY a.attnum), '[]'::jsonb)
+	  FROM pg_catalog.pg_attribute a
+	  LEFT JOIN pg_catalog.pg_constraint c
+		ON c.conrelid = a.attrelid AND c.contype = 'n' AND c.conkey[1] = a.attnum
+	 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+$$;
+
+-- new in 1.1
+CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT n FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof($1) = 'array' THEN $1 ELSE '[]' END) n
+	 WHERE n->>'column' = $2
+	 LIMIT 1
+$$;
+
+-- new in 1.1
+CREATE FUNCTION partback._def_not_null_clause(n jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN $1 IS NULL OR ($1->>'valid')::boolean IS FALSE THEN ''
+				ELSE CASE WHEN $1->>'name' IS NOT NULL THEN pg_catalog.format(' CONSTRAINT %I', $1->>'name') ELSE '' END || ' NOT NULL'
+					 || CASE WHEN ($1->>'no_inherit')::boolean THEN ' NO INHERIT' ELSE '' END END
+$$;
+
+-- changed in 1.1
+CREATE OR REPLACE FUNCTION partback._capture_table(tbl regclass)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	rel record;
+	a record;
+	seqoid oid;
+	seqj jsonb;
+	s record;
+	lv bigint;
+	called boolean;
+	is_serial boolean;
+	cols jsonb := '[]';
+	parts jsonb := '[]';
+	fks jsonb;
+BEGIN
+	-- validates tbl (kind, foreign partitions) with the errors of _leaves
+	PERFORM 1 FROM partback._leaves(tbl);
+
+	SELECT c.oid, n.nspname::text AS nspname, c.relname::text AS relname,
+		   c.relkind, c.relpersistence, c.reloptions
+	  INTO rel
+	  FROM pg_catalog.pg_class c
+	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.oid = tbl;
+
+	FOR a IN
+		SELECT att.attnum, att.attname::text AS attname, att.atttypid,
+			   pg_catalog.format_type(att.atttypid, att.atttypmod) AS typ,
+			   CASE WHEN att.attcollation <> 0 AND att.attcollation <> ty.typcollation
+					THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
+			   att.attnotnull, att.attidentity, att.attgenerated,
+			   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
+			   pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr,
+			   pg_catalog.col_description(att.attrelid, att.attnum) AS comment
+		  FROM pg_catalog.pg_attribute att
+		  JOIN pg_catalog.pg_type ty ON ty.oid = att.atttypid
+		  LEFT JOIN pg_catalog.pg_collation co ON co.oid = att.attcollation
+		  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+		  LEFT JOIN pg_catalog.pg_attrdef d
+			ON d.adrelid = att.attrelid AND d.adnum = att.attnum
+		 WHERE att.attrelid = tbl AND att.attnum > 0 AND NOT att.attisdropped
+		 ORDER BY att.attnum
+	LOOP
+		-- identity (deptype 'i') or serial-like (deptype 'a') sequence
+		seqoid := NULL;
+		is_serial := false;
+		IF a.attidentity <> '' THEN
+			SELECT d.objid INTO seqoid
+			  FROM pg_catalog.pg_depend d
+			 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+			   AND d.refobjid = tbl AND d.refobjsubid = a.attnum
+			   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+			   AND d.deptype = 'i'
+			 LIMIT 1;
+		ELSIF a.attgenerated = '' AND a.expr IS NOT NULL
+			  AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,
+								 'pg_catalog.int4'::pg_catalog.regtype,
+								 'pg_catalog.int8'::pg_catalog.regtype) THEN
+			SELECT d.objid INTO seqoid
+			  FROM pg_catalog.pg_depend d
+			  JOIN pg_catalog.pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
+			 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+			   AND d.refobjid = tbl AND d.refobjsubid = a.attnum
+			   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+			   AND d.deptype = 'a'
+			   AND a.expr = pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text)
+			 LIMIT 1;
+			is_serial := seqoid IS NOT NULL;
+		END IF;
+
+		seqj := NULL;
+		IF seqoid IS NOT NULL THEN
+			SELECT * INTO s FROM pg_catalog.pg_sequence WHERE seqrelid = seqoid;
+			lv := NULL;
+			called := NULL;
+			IF pg_catalog.has_sequence_privilege(seqoid, 'SELECT') THEN
+				EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s',
+										  seqoid::pg_catalog.regclass)
+				   INTO lv, called;
+			END IF;
+			seqj := pg_catalog.jsonb_build_object(
+				'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
+				'start', s.seqstart, 'cache', s.seqcache, 'cycle', s.seqcycle,
+				'last_value', lv, 'is_called', called);
+		END IF;
+
+		cols := cols || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'name', a.attname,
+			'type', a.typ,
+			'collation', a.coll,
+			'not_null', a.attnotnull,
+			'default', CASE WHEN a.attidentity = '' AND a.attgenerated = '' THEN a.expr END,
+			'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
+			'generated', CASE WHEN a.attgenerated <> '' THEN a.expr END,
+			'generated_kind', CASE a.attgenerated WHEN 's' THEN 'stored' WHEN 'v' THEN 'virtual' END,
+			'serial', is_serial,
+			'sequence', seqj,
+			-- only where it differs from the type's
+			'storage', CASE a.storage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+									  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END,
+			'comment', a.comment));
+	END LOOP;
+
+	-- foreign keys of the table itself (not the per-partition clones made
+	-- when the referenced table is partitioned)
+	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				'name', c.conname::text,
+				'definition', pg_catalog.pg_get_constraintdef(c.oid),
+				'columns', (SELECT pg_catalog.jsonb_agg(att.attname::text ORDER BY k.ord)
+							  FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(attnum, ord)
+							  JOIN pg_catalog.pg_attribute att
+								ON att.attrelid = c.conrelid AND att.attnum = k.attnum),
+				'referenced', c.confrelid::pg_catalog.regclass::text,
+				'self', c.confrelid = c.conrelid)
+			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
+	  INTO fks
+	  FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid = tbl AND c.contype = 'f'
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pc
+					   WHERE pc.oid = c.conparentid AND pc.conrelid = c.conrelid);
+
+	-- one aggregate (not a loop of appends: trees may have many thousand
+	-- partitions)
+	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				'path', t.path,
+				'path_elems', pg_catalog.to_jsonb(t.path_elems),
+				'schema', n.nspname::text,
+				'name', c.relname::text,
+				'parent_path', t.parent_path,
+				'bound', pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+				'partition_key', CASE WHEN t.relkind = 'p'
+									  THEN pg_catalog.pg_get_partkeydef(t.relid) END,
+				'leaf', t.relkind = 'r',
+				'unlogged', c.relpersistence = 'u',
+				'options', pg_catalog.to_jsonb(c.reloptions),
+				'not_null', partback._def_not_null(t.relid),
+				'constraints', partback._def_constraints(t.relid, true),
+				'indexes', partback._def_indexes(t.relid, true),
+				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
+			ORDER BY t.path COLLATE "C"), '[]'::jsonb)
+	  INTO parts
+	  FROM partback._def_tree(tbl) t
+	  JOIN pg_catalog.pg_class c ON c.oid = t.relid
+	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace;
+
+	RETURN pg_catalog.jsonb_build_object(
+		'schema', rel.nspname,
+		'name', rel.relname,
+		'partitioned', rel.relkind = 'p',
+		'partition_key', CASE WHEN rel.relkind = 'p'
+							  THEN pg_catalog.pg_get_partkeydef(rel.oid) END,
+		'unlogged', rel.relpersistence = 'u',
+		'options', pg_catalog.to_jsonb(rel.reloptions),
+		'columns', cols,
+		'not_null', partback._def_not_null(rel.oid),
+		'constraints', partback._def_constraints(rel.oid, false),
+		'foreign_keys', fks,
+		'indexes', partback._def_indexes(rel.oid, false),
+		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
+		'partitions', parts);
+END;
+$$;
+
+-- new arguments in 1.1
+CREATE FUNCTION partback._def_add_constraints(rel oid, cons jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c jsonb;
+	nsp text;
+BEGIN
+	SELECT n.nspname::text INTO nsp
+	  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+	 WHERE r.oid = rel;
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(cons, '[]')) LOOP
+		CONTINUE WHEN (c->>'valid')::boolean IS FALSE;
+		IF partback._def_constraint_name_free(rel, nsp, c->>'name', c->>'type') THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s',
+									  rel::pg_catalog.regclass, c->>'name', c->>'definition');
+		ELSE
+			EXECUTE pg_catalog.format('ALTER TABLE %s ADD %s',
+									  rel::pg_catalog.regclass, c->>'definition');
+		END IF;
+	END LOOP;
+END;
+$$;
+
+-- new arguments in 1.1
+CREATE FUNCTION partback._def_create_root(def jsonb, nsp text, name text)
+RETURNS oid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	c jsonb;
+	items text[] := '{}';
+	item text;
+	typ text;
+	typoid oid;
+	seq oid;
+	relid oid;
+BEGIN
+	PERFORM partback._def_ensure_schema(nsp);
+
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
+		-- the type (and collation) must exist here; also rejects anything
+		-- but a type name
+		BEGIN
+			typoid := pg_catalog.to_regtype(c->>'type');
+		EXCEPTION WHEN syntax_error OR invalid_name OR invalid_parameter_value THEN
+			RAISE EXCEPTION 'invalid type % of column "%" in the backup of table %.%',
+				pg_catalog.quote_literal(c->>'type'), c->>'name',
+				pg_catalog.quote_ident(def->>'schema'), pg_catalog.quote_ident(def->>'name')
+				USING ERRCODE = 'invalid_object_definition';
+		END;
+		IF typoid IS NULL THEN
+			RAISE EXCEPTION 'type % of column "%" of table %.% does not exist',
+				c->>'type', c->>'name', pg_catalog.quote_ident(nsp), pg_catalog.quote_ident(name)
+				USING ERRCODE = 'undefined_object',
+					  HINT = 'Create the type (enum, domain, extension...) in this database before restoring.';
+		END IF;
+		IF c->>'collation' IS NOT NULL AND pg_catalog.to_regcollation(c->>'collation') IS NULL THEN
+			RAISE EXCEPTION 'collation % of column "%" of table %.% does not exist',
+				c->>'collation', c->>'name', pg_catalog.quote_ident(nsp), pg_catalog.quote_ident(name)
+				USING ERRCODE = 'undefined_object',
+					  HINT = 'Create the collation in this database before restoring.';
+		END IF;
+
+		typ := c->>'type';
+		IF COALESCE((c->>'serial')::boolean, false) THEN
+			typ := CASE pg_catalog.to_regtype(typ)
+					WHEN 'pg_catalog.int2'::pg_catalog.regtype THEN 'smallserial'
+					WHEN 'pg_catalog.int4'::pg_catalog.regtype THEN 'serial'
+					WHEN 'pg_catalog.int8'::pg_catalog.regtype THEN 'bigserial'
+					ELSE typ END;
+		END IF;
+		item := pg_catalog.format('%I %s', c->>'name', typ);
+		IF c->>'collation' IS NOT NULL THEN
+			item := item || ' COLLATE ' || (c->>'collation');
+		END IF;
+		IF c->>'identity' IS NOT NULL THEN
+			item := item || CASE c->>'identity' WHEN 'always' THEN ' GENERATED ALWAYS AS IDENTITY'
+								ELSE ' GENERATED BY DEFAULT AS IDENTITY' END
+				|| COALESCE(' (' || NULLIF(partback._def_seq_options(c->'sequence'), '') || ')', '');
+		ELSIF c->>'generated' IS NOT NULL THEN
+			item := item || ' GENERATED ALWAYS AS (' || (c->>'generated') || ')'
+				|| CASE WHEN c->>'generated_kind' = 'virtual' THEN ' VIRTUAL' ELSE ' STORED' END;
+		ELSIF c->>'default' IS NOT NULL AND NOT COALESCE((c->>'serial')::boolean, false) THEN
+			item := item || ' DEFAULT ' || (c->>'default');
+		END IF;
+		IF pg_catalog.jsonb_typeof(def->'not_null') = 'array' THEN
+			item := item || partback._def_not_null_clause(
+				partback._def_not_null_of(def->'not_null', c->>'name'));
+		ELSIF (c->>'not_null')::boolean THEN
+			item := item || ' NOT NULL';
+		END IF;
+		items := items || item;
+	END LOOP;
+
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'constraints', '[]')) LOOP
+		-- CREATE TABLE would mark it valid
+		CONTINUE WHEN (c->>'valid')::boolean IS FALSE;
+		IF partback._def_constraint_name_free(NULL, nsp, c->>'name', c->>'type') THEN
+			items := items || pg_catalog.format('CONSTRAINT %I %s', c->>'name', c->>'definition');
+		ELSE
+			items := items || (c->>'definition');
+		END IF;
+	END LOOP;
+
+	EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I (%s)%s%s',
+		CASE WHEN (def->>'unlogged')::boolean THEN 'UNLOGGED ' ELSE '' END,
+		nsp, name, pg_catalog.array_to_string(items, ', '),
+		CASE WHEN (def->>'partitioned')::boolean
+			 THEN ' PARTITION BY ' || (def->>'partition_key') ELSE '' END,
+		partback._def_with(def->'options'));
+	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
+
+	-- serial columns: PostgreSQL chose a free sequence name; give it the
+	-- stored options
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
+		IF COALESCE((c->>'serial')::boolean, false) AND pg_catalog.jsonb_typeof(c->'sequence') = 'object' THEN
+			seq := partback._def_owned_seq(relid, c->>'name');
+			IF seq IS NOT NULL THEN
+				EXECUTE pg_catalog.format('ALTER SEQUENCE %s %s', seq::pg_catalog.regclass,
+										  partback._def_seq_options(c->'sequence'));
+			END IF;
+		END IF;
+	END LOOP;
+
+	PERFORM partback._def_add_indexes(relid, def->'indexes');
+
+	IF def->>'comment' IS NOT NULL THEN
+		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', relid::pg_catalog.regclass, def->>'comment');
+	END IF;
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
+		IF c->>'comment' IS NOT NULL THEN
+			EXECUTE pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', relid::pg_catalog.regclass,
+									  c->>'name', c->>'comment');
+		END IF;
+		IF c->>'storage' IN ('PLAIN', 'EXTERNAL', 'MAIN', 'EXTENDED') THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s',
+									  relid::pg_catalog.regclass, c->>'name', c->>'storage');
+		END IF;
+	END LOOP;
+	RETURN relid;
+END;
+$$;
+
+-- new arguments in 1.1
+CREATE FUNCTION partback._def_create_partition(part jsonb, parent oid, nsp text, name text)
+RETURNS oid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	not_null text;
+	relid oid;
+BEGIN
+	IF part->>'bound' IS NULL
+	   OR NOT (part->>'bound' = 'DEFAULT' OR pg_catalog.starts_with(part->>'bound', 'FOR VALUES ')) THEN
+		RAISE EXCEPTION 'invalid bound of partition "%" in backup: %', part->>'path', part->>'bound'
+			USING ERRCODE = 'invalid_object_definition';
+	END IF;
+	PERFORM partback._def_ensure_schema(nsp);
+	-- the partition's own NOT NULL columns (and names, 18), which may differ
+	-- from its parent's
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I WITH OPTIONS', n->>'column')
+								 || partback._def_not_null_clause(n), ', ' ORDER BY k)
+	  INTO not_null
+	  FROM pg_catalog.jsonb_array_elements(
+			CASE WHEN pg_catalog.jsonb_typeof(part->'not_null') = 'array' THEN part->'not_null' ELSE '[]' END)
+		   WITH ORDINALITY x(n, k)
+	 WHERE partback._def_not_null_clause(n) <> '';
+	EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I PARTITION OF %s%s %s%s%s',
+		CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
+		nsp, name, parent::pg_catalog.regclass, COALESCE(' (' || not_null || ')', ''), part->>'bound',
+		CASE WHEN NOT (part->>'leaf')::boolean AND part->>'partition_key' IS NOT NULL
+			 THEN ' PARTITION BY ' || (part->>'partition_key') ELSE '' END,
+		CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END);
+	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
+	PERFORM partback._def_add_constraints(relid, part->'constraints');
+	PERFORM partback._def_add_indexes(relid, part->'indexes');
+	IF part->>'comment' IS NOT NULL THEN
+		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', relid::pg_catalog.regclass, part->>'comment');
+	END IF;
+	RETURN relid;
+END;
+$$;
+
+-- changed in 1.1
+CREATE OR REPLACE FUNCTION partback._prepare_target(def jsonb, target_schema text, target_name text,
+										 leaf_paths text[], drop_missing boolean,
+										 must_not_exist boolean)
+RETURNS TABLE(path text, relid oid, created boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+#variable_conflict use_column
+DECLARE
+	sschema text := def->>'schema';
+	sname text := def->>'name';
+	squal text;
+	tschema text;
+	tname text;
+	tqual text;
+	same boolean;
+	is_part boolean := COALESCE((def->>'partitioned')::boolean, false);
+	terminals text[] := '{}';	-- def paths to realise (leaves, empty intermediates)
+	restored text[] := '{}';	-- def leaf paths restored (rows returned)
+	needed text[];				-- terminals and their ancestors
+	t record;
+	troot oid;
+	root_created boolean := false;
+	bad text;
+	d_only_b text;
+	d_only_t text;
+	d_types text;
+	tkey text;
+	map jsonb := '{}';			-- def path -> [target oid, created]
+	lvl integer := 0;
+	prev_parents oid[];
+	next_parents oid[];
+	lvl_paths text[];
+	lvl_oids oid[];
+	lvl_created boolean[];
+	um_parts jsonb[];
+	um_parents oid[];
+	part jsonb;
+	child oid;
+	nsp text;
+	nm text;
+	x record;
+BEGIN
+	IF def IS NULL OR pg_catalog.jsonb_typeof(def) <> 'object' OR sschema IS NULL OR sname IS NULL
+	   OR pg_catalog.jsonb_typeof(def->'columns') IS DISTINCT FROM 'array'
+	   OR (is_part AND pg_catalog.jsonb_typeof(def->'partitions') IS DISTINCT FROM 'array') THEN
+		RAISE EXCEPTION 'invalid table definition in backup'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The definition must be an object with "schema", "name", "columns" and, if partitioned, "partitions".';
+	END IF;
+	squal := pg_catalog.format('%I.%I', sschema, sname);
+	tschema := partback._def_trunc(COALESCE(target_schema, sschema));
+	tname := partback._def_trunc(COALESCE(target_name, sname));
+	tqual := pg_catalog.format('%I.%I', tschema, tname);
+	same := tschema = sschema AND tname = sname;
+
+	-- what to restore
+	IF is_part THEN
+		SELECT pg_catalog.string_agg(pg_catalog.format('"%s"', p->>'path'), ', ')
+		  INTO bad
+		  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+		 WHERE p->>'path' IS NULL OR p->>'parent_path' IS NULL OR p->>'bound' IS NULL
+			OR pg_catalog.jsonb_typeof(p->'path_elems') IS DISTINCT FROM 'array'
+			OR (p->>'parent_path' <> ''
+				AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(def->'partitions') q
+								 WHERE q->>'path' = p->>'parent_path'));
+		IF bad IS NOT NULL THEN
+			RAISE EXCEPTION 'invalid definition of partition % in the backup of table %', bad, squal
+				USING ERRCODE = 'invalid_object_definition';
+		END IF;
+		IF leaf_paths IS NOT NULL THEN
+			SELECT pg_catalog.string_agg(pg_catalog.format('"%s"', l), ', ')
+			  INTO bad
+			  FROM pg_catalog.unnest(leaf_paths) l
+			 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+								WHERE p->>'path' = l AND (p->>'leaf')::boolean);
+			IF bad IS NOT NULL THEN
+				RAISE EXCEPTION 'partition % is not a leaf partition in the backup of table %', bad, squal
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		END IF;
+		SELECT COALESCE(pg_catalog.array_agg(p->>'path' ORDER BY p->>'path' COLLATE "C"), '{}')
+		  INTO restored
+		  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+		 WHERE (p->>'leaf')::boolean
+		   AND (leaf_paths IS NULL OR p->>'path' IN (SELECT pg_catalog.unnest(leaf_paths)));
+		terminals := restored;
+		IF leaf_paths IS NULL THEN
+			-- a full restore recreates empty intermediate partitions too
+			SELECT terminals || COALESCE(pg_catalog.array_agg(p->>'path'), '{}')
+			  INTO terminals
+			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+			 WHERE NOT (p->>'leaf')::boolean
+			   AND p->>'path' NOT IN (SELECT q->>'parent_path'
+										FROM pg_catalog.jsonb_array_elements(def->'partitions') q);
+		END IF;
+		WITH RECURSIVE dp AS (
+			SELECT p->>'path' AS path, p->>'parent_path' AS parent_path
+			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+		), n(path) AS (
+			SELECT pg_catalog.unnest(terminals)
+			UNION
+			SELECT dp.parent_path FROM n JOIN dp ON dp.path = n.path WHERE dp.parent_path <> ''
+		)
+		SELECT COALESCE(pg_catalog.array_agg(n.path), '{}') INTO needed FROM n;
+	ELSIF leaf_paths IS NOT NULL AND NOT (sname = ANY (leaf_paths)) THEN
+		SELECT pg_catalog.string_agg(pg_catalog.format('"%s"', l), ', ')
+		  INTO bad
+		  FROM pg_catalog.unnest(leaf_paths) l WHERE l IS DISTINCT FROM sname;
+		RAISE EXCEPTION 'partition % is not in the backup of table %', bad, squal
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('The table is not partitioned; its only partition is "%s".', sname);
+	END IF;
+
+	-- the target
+	SELECT c.oid, c.relkind, c.relowner INTO t
+	  FROM pg_catalog.pg_class c
+	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	 WHERE n.nspname = tschema AND c.relname = tname;
+
+	IF NOT FOUND THEN
+		troot := partback._def_create_root(def, tschema, tname);
+		root_created := true;
+	ELSE
+		troot := t.oid;
+		IF must_not_exist THEN
+			RAISE EXCEPTION 'table % already exists', tqual
+				USING ERRCODE = 'duplicate_table',
+					  HINT = 'migrate only restores into an empty database; use restore_table to restore into an existing table.';
+		END IF;
+		IF t.relkind NOT IN ('r', 'p') THEN
+			RAISE EXCEPTION '"%" is not a table', tqual
+				USING ERRCODE = 'wrong_object_type',
+					  HINT = 'Restore into another table name, or drop the existing object.';
+		END IF;
+		IF NOT pg_catalog.pg_has_role(t.relowner, 'USAGE') THEN
+			RAISE EXCEPTION 'must be owner of table %', tqual
+				USING ERRCODE = 'insufficient_privilege';
+		END IF;
+		-- one prepare of a table at a time; readers and writers go on
+		EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE',
+								  troot::pg_catalog.regclass);
+
+		-- same set of (name, type) of stored columns
+		WITH b AS (
+			SELECT c->>'name' AS name, c->>'type' AS typ
+			  FROM pg_catalog.jsonb_array_elements(def->'columns') c
+			 WHERE c->>'generated' IS NULL
+		), tc AS (
+			SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typ
+			  FROM pg_catalog.pg_attribute a
+			 WHERE a.attrelid = troot AND a.attnum > 0 AND NOT a.attisdropped
+			   AND a.attgenerated = ''
+		)
+		SELECT (SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', b.name, b.typ), ', ' ORDER BY b.name COLLATE "C")
+				  FROM b WHERE NOT EXISTS (SELECT 1 FROM tc WHERE tc.name = b.name)),
+			   (SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', tc.name, tc.typ), ', ' ORDER BY tc.name COLLATE "C")
+				  FROM tc WHERE NOT EXISTS (SELECT 1 FROM b WHERE tc.name = b.name)),
+			   (SELECT pg_catalog.string_agg(pg_catalog.format('%I (%s in the backup, %s in the target)', b.name, b.typ, tc.typ),
+											 ', ' ORDER BY b.name COLLATE "C")
+				  FROM b JOIN tc ON tc.name = b.name WHERE tc.typ <> b.typ)
+		  INTO d_only_b, d_only_t, d_types;
+		IF d_only_b IS NOT NULL OR d_only_t IS NOT NULL OR d_types IS NOT NULL THEN
+			RAISE EXCEPTION 'columns of table % do not match the backup of table %', tqual, squal
+				USING ERRCODE = 'datatype_mismatch',
+					  DETAIL = pg_catalog.concat_ws(' ',
+						'Only in the backup: ' || d_only_b || '.',
+						'Only in the target: ' || d_only_t || '.',
+						'Different types: ' || d_types || '.'),
+					  HINT = 'Alter the target table to match, or restore into another table.';
+		END IF;
+
+		tkey := CASE WHEN t.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(troot) END;
+		IF is_part AND tkey IS NULL THEN
+			RAISE EXCEPTION 'table % is not partitioned, but the backed-up table % is partitioned by %',
+				tqual, squal, def->>'partition_key'
+				USING ERRCODE = 'invalid_object_definition',
+					  HINT = 'Restore into another table.';
+		ELSIF NOT is_part AND tkey IS NOT NULL THEN
+			RAISE EXCEPTION 'table % is partitioned by %, but the backed-up table % is not partitioned',
+				tqual, tkey, squal
+				USING ERRCODE = 'invalid_object_definition',
+					  HINT = 'Restore into another table.';
+		ELSIF is_part AND tkey IS DISTINCT FROM def->>'partition_key' THEN
+			RAISE EXCEPTION 'table % is partitioned by %, but the backed-up table % is partitioned by %',
+				tqual, tkey, squal, def->>'partition_key'
+				USING ERRCODE = 'invalid_object_definition',
+					  HINT = 'Restore into another table.';
+		END IF;
+	END IF;
+
+	-- Level by level from the root: match the needed partitions of the def
+	-- to the children of their parent's counterpart by bound; with
+	-- drop_missing drop the other children (before creating anything, so
+	-- that no new partition collides with one that is going away); create
+	-- what did not match.
+	prev_parents := CASE WHEN is_part THEN ARRAY[troot] ELSE '{}' END;
+	WHILE pg_catalog.cardinality(prev_parents) > 0 LOOP
+		lvl := lvl + 1;
+		lvl_paths := '{}';
+		lvl_oids := '{}';
+		lvl_created := '{}';
+		um_parts := '{}';
+		um_parents := '{}';
+		next_parents := '{}';
+		FOR x IN
+			WITH need AS MATERIALIZED (
+				SELECT p AS part, p->>'path' AS path, p->>'bound' AS bound,
+					   CASE WHEN p->>'parent_path' = '' THEN troot
+							ELSE (map->(p->>'parent_path')->>0)::oid END AS tparent
+				  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+				  JOIN pg_catalog.unnest(needed) nd(path) ON nd.path = p->>'path'
+				 WHERE pg_catalog.jsonb_array_length(p->'path_elems') = lvl
+			), tc AS MATERIALIZED (
+				SELECT i.inhparent AS tparent, c.oid AS child,
+					   pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound
+				  FROM pg_catalog.pg_inherits i
+				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+				 WHERE i.inhparent IN (SELECT need.tparent FROM need) AND c.relispartition
+			)
+			SELECT need.part, need.path, need.tparent, tc.child
+			  FROM need LEFT JOIN tc ON tc.tparent = need.tparent AND tc.bound = need.bound
+			 ORDER BY need.path COLLATE "C"
+		LOOP
+			IF x.child IS NOT NULL THEN
+				PERFORM partback._def_check_partition(x.child, x.part, (x.part->>'leaf')::boolean);
+				lvl_paths := lvl_paths || x.path;
+				lvl_oids := lvl_oids || x.child;
+				lvl_created := lvl_created || false;
+				IF NOT (x.part->>'leaf')::boolean THEN
+					next_parents := next_parents || x.child;
+				END IF;
+			ELSE
+				um_parts := um_parts || x.part;
+				um_parents := um_parents || x.tparent;
+			END IF;
+		END LOOP;
+
+		IF drop_missing AND NOT root_created THEN
+			FOR x IN
+				SELECT c.oid
+				  FROM pg_catalog.pg_inherits i
+				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+				 WHERE i.inhparent = ANY (prev_parents) AND c.relispartition
+				   AND c.oid NOT IN (SELECT pg_catalog.unnest(lvl_oids))
+				 ORDER BY c.oid
+			LOOP
+				EXECUTE pg_catalog.format('DROP TABLE %s', x.oid::pg_catalog.regclass);
+			END LOOP;
+		END IF;
+
+		FOR i IN 1..pg_catalog.cardinality(um_parts) LOOP
+			part := um_parts[i];
+			IF same THEN
+				nsp := part->>'schema';
+				nm := part->>'name';
+			ELSE
+				nsp := tschema;
+				nm := CASE WHEN pg_catalog.starts_with(part->>'name', sname)
+						   THEN tname || pg_catalog.substr(part->>'name', pg_catalog.length(sname) + 1)
+						   ELSE tname || '_' || (part->>'name') END;
+			END IF;
+			nm := partback._def_free_name(nsp, nm);
+			child := partback._def_create_partition(part, um_parents[i], nsp, nm);
+			lvl_paths := lvl_paths || (part->>'path');
+			lvl_oids := lvl_oids || child;
+			lvl_created := lvl_created || true;
+			IF NOT (part->>'leaf')::boolean THEN
+				next_parents := next_parents || child;
+			END IF;
+		END LOOP;
+
+		map := map || COALESCE((SELECT pg_catalog.jsonb_object_agg(u.p, pg_catalog.jsonb_build_array(u.o, u.c))
+								  FROM ROWS FROM (pg_catalog.unnest(lvl_paths), pg_catalog.unnest(lvl_oids),
+												 pg_catalog.unnest(lvl_created)) u(p, o, c)),
+							   '{}'::jsonb);
+		prev_parents := next_parents;
+	END LOOP;
+
+	IF NOT is_part THEN
+		path := sname;
+		relid := troot;
+		created := root_created;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	RETURN QUERY
+		SELECT r.p, (map->r.p->>0)::oid, (map->r.p->>1)::boolean
+		  FROM pg_catalog.unnest(restored) r(p)
+		 ORDER BY r.p COLLATE "C";
+END;
+$$;
+
+-- new in 1.1
+CREATE FUNCTION partback._def_target_partitions(def jsonb, target regclass)
+RETURNS TABLE(path text, relid oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+	WITH RECURSIVE dp AS MATERIALIZED (
+		SELECT p->>'path' AS path, p->>'parent_path' AS parent_path, p->>'bound' AS bound
+		  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'partitions', '[]')) p
+	), m(path, relid) AS (
+		SELECT dp.path, c.oid
+		  FROM dp
+		  JOIN pg_catalog.pg_inherits i ON i.inhparent = $2
+		  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
+		 WHERE dp.parent_path = '' AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) = dp.bound
+		UNION ALL
+		SELECT dp.path, c.oid
+		  FROM m
+		  JOIN dp ON dp.parent_path = m.path
+		  JOIN pg_catalog.pg_inherits i ON i.inhparent = m.relid
+		  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
+		 WHERE pg_catalog.pg_get_expr(c.relpartbound, c.oid) = dp.bound
+	)
+	SELECT m.path, m.relid FROM m
+$$;
+
+-- new in 1.1
+CREATE FUNCTION partback._def_add_not_valid(rel oid, cons jsonb, not_null jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c jsonb;
+BEGIN
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(cons) = 'array' THEN cons ELSE '[]' END)
+			  WHERE (value->>'valid')::boolean IS FALSE LOOP
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+							   WHERE k.conrelid = rel AND k.conname = c->>'name');
+		EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s',
+								  rel::pg_catalog.regclass, c->>'name', c->>'definition');
+	END LOOP;
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(not_null) = 'array' THEN not_null ELSE '[]' END)
+			  WHERE (value->>'valid')::boolean IS FALSE LOOP
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+							   WHERE a.attrelid = rel AND a.attname = c->>'column' AND a.attnotnull);
+		EXECUTE pg_catalog.format('ALTER TABLE %s ADD%s NOT NULL %I NOT VALID',
+								  rel::pg_catalog.regclass,
+								  CASE WHEN c->>'name' IS NOT NULL THEN pg_catalog.format(' CONSTRAINT %I', c->>'name') ELSE '' END,
+								  c->>'column');
+	END LOOP;
+END;
+$$;
+
+-- changed in 1.1
+CREATE OR REPLACE FUNCTION partback._finish_target(def jsonb, target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	c jsonb;
+	fk jsonb;
+	seq oid;
+	s record;
+	lv bigint;
+	called boolean;
+	ext bigint;
+	v bigint;
+	defn text;
+	prefix text;
+	cols text;
+	msg text;
+	det text;
+	part record;
+BEGIN
+	PERFORM partback._def_add_not_valid(target, def->'constraints', def->'not_null');
+	-- partitions are looked up only when one has something NOT VALID
+	IF pg_catalog.jsonb_path_exists(def, '$.partitions[*].constraints[*] ? (@.valid == false)')
+	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].not_null[*] ? (@.valid == false)') THEN
+		FOR part IN
+			SELECT p AS pdef, m.relid
+			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+			  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path'
+		LOOP
+			PERFORM partback._def_add_not_valid(part.relid, part.pdef->'constraints', part.pdef->'not_null');
+		END LOOP;
+	END IF;
+
+	-- sequences: the stored position, but never behind the data
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
+		CONTINUE WHEN c->>'identity' IS NULL AND NOT COALESCE((c->>'serial')::boolean, false);
+		seq := partback._def_owned_seq(target, c->>'name');
+		CONTINUE WHEN seq IS NULL;
+		SELECT * INTO s FROM pg_catalog.pg_sequence WHERE seqrelid = seq;
+		lv := (c->'sequence'->>'last_value')::bigint;
+		called := COALESCE((c->'sequence'->>'is_called')::boolean, true);
+		EXECUTE pg_catalog.format('SELECT %s(%I)::bigint FROM %s',
+								  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
+								  c->>'name', target)
+		   INTO ext;
+		IF ext IS NOT NULL AND (lv IS NULL
+								OR (s.seqincrement > 0 AND ext >= lv)
+								OR (s.seqincrement < 0 AND ext <= lv)) THEN
+			v := ext;
+			called := true;
+		ELSIF lv IS NOT NULL THEN
+			v := lv;
+		ELSE
+			CONTINUE;
+		END IF;
+		IF v > s.seqmax THEN
+			v := s.seqmax;
+			called := true;
+		ELSIF v < s.seqmin THEN
+			v := s.seqmin;
+			called := true;
+		END IF;
+		PERFORM pg_catalog.setval(seq::pg_catalog.regclass, v, called);
+	END LOOP;
+
+	-- foreign keys the target lacks
+	FOR fk IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'foreign_keys', '[]')) LOOP
+		defn := fk->>'definition';
+		IF (fk->>'self')::boolean THEN
+			-- REFERENCES the source table itself: point it at the target
+			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ' ORDER BY k)
+			  INTO cols
+			  FROM pg_catalog.jsonb_array_elements_text(fk->'columns') WITH ORDINALITY a(x, k);
+			prefix := 'FOREIGN KEY (' || cols || ') REFERENCES ' || (fk->>'referenced') || '(';
+			IF pg_catalog.starts_with(defn, prefix) THEN
+				defn := 'FOREIGN KEY (' || cols || ') REFERENCES ' || target::text || '('
+					|| pg_catalog.substr(defn, pg_catalog.length(prefix) + 1);
+			END IF;
+		END IF;
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+							   WHERE k.conrelid = target AND k.contype = 'f'
+								 AND (k.conname = fk->>'name'
+									  OR pg_catalog.pg_get_constraintdef(k.oid) = defn));
+		BEGIN
+			IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+						WHERE k.conrelid = target AND k.conname = fk->>'name') THEN
+				EXECUTE pg_catalog.format('ALTER TABLE %s ADD %s', target, defn);
+			ELSE
+				EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', target, fk->>'name', defn);
+			END IF;
+		EXCEPTION WHEN undefined_table OR undefined_column OR invalid_foreign_key THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+			RAISE EXCEPTION 'cannot add foreign key "%" to table %: %', fk->>'name', target, msg
+				USING ERRCODE = SQLSTATE,
+					  DETAIL = pg_catalog.concat_ws(' ', NULLIF(det, ''), 'The definition is: ' || defn),
+					  HINT = 'Restore the referenced table first.';
+		END;
+	END LOOP;
+END;
+$$;
+
+-- changed in 1.1
+CREATE OR REPLACE FUNCTION partback._table_entry(backup_dir text, source_db text,
+									  source_table text, backup_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m jsonb;
+	t jsonb;
+BEGIN
+	IF source_table IS NULL THEN
+		RAISE EXCEPTION 'source_table must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF backup_id <= 0 THEN
+		RAISE EXCEPTION 'backup_id must be positive, not %', backup_id
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+			 ORDER BY (x->>'backup_id')::bigint DESC
+	LOOP
+		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
+		SELECT e INTO t FROM jsonb_array_elements(m->'tables') AS e
+		 WHERE partback._table_name_matches(e, source_table)
+		 LIMIT 1;
+		IF t IS NOT NULL THEN
+			RETURN t || jsonb_build_object('backup_id', m->'backup_id',
+										   'finished_at', m->'finished_at',
+										   'snapshot_lsn', m->'snapshot_lsn',
+										   'server_version_num', m->'server_version_num',
+										   'made_by', m->'user');
+		END IF;
+		IF backup_id IS NOT NULL THEN
+			EXIT;
+		END IF;
+	END LOOP;
+	IF backup_id IS NOT NULL AND NOT EXISTS
+		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
+		  WHERE (x->>'backup_id')::bigint = backup_id) THEN
+		RAISE EXCEPTION 'backup % of database "%" does not exist in "%"',
+			backup_id, source_db, backup_dir
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'partback.list_backups() lists the backups in a directory.';
+	END IF;
+	RAISE EXCEPTION 'table "%" is not in % of database "%" in "%"', source_table,
+		CASE WHEN backup_id IS NULL THEN 'any backup' ELSE 'backup ' || backup_id END,
+		source_db, backup_dir
+		USING ERRCODE = 'undefined_table',
+			  HINT = 'Name the table as schema.table, as partback.list_backups() and get_backup_list() show it.';
+END
+$$;
+
+-- new in 1.1
+CREATE FUNCTION partback._check_source_version(backup_dir text, source_db text,
+											   backup jsonb)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	source_major integer := (backup->>'server_version_num')::integer / 10000;
+	own_major integer := current_setting('server_version_num')::integer / 10000;
+BEGIN
+	IF source_major > own_major THEN
+		RAISE EXCEPTION 'backup % of database "%" in "%" was taken on PostgreSQL %, newer than this server''s PostgreSQL %',
+			backup->>'backup_id', source_db, backup_dir, source_major, own_major
+			USING ERRCODE = 'feature_not_supported',
+				  DETAIL = 'A backup restores into the PostgreSQL major version it was taken on or a newer one.',
+				  HINT = format('Restore it into a server of PostgreSQL %s or later.', source_major);
+	END IF;
+END
+$$;
+
+-- changed in 1.1
+CREATE OR REPLACE FUNCTION partback._restore_tables(backup_dir text, source_db text,
+										 schemas text[], source_table text,
+										 backup_id bigint)
+RETURNS SETOF jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m jsonb;
+BEGIN
+	IF source_table IS NOT NULL THEN
+		m := partback._table_entry(backup_dir, source_db, source_table, backup_id);
+		PERFORM partback._check_source_version(backup_dir, source_db, m);
+		RETURN NEXT m;
+		RETURN;
+	END IF;
+	IF backup_id IS NOT NULL THEN
+		m := partback._manifest(backup_dir, source_db, backup_id);
+	ELSE
+		SELECT x INTO m FROM partback._manifests(backup_dir, source_db) AS x
+		 ORDER BY (x->>'job_type' = 'backup_db') DESC, (x->>'backup_id')::bigint DESC
+		 LIMIT 1;
+	END IF;
+	PERFORM partback._check_source_version(backup_dir, source_db, m);
+	RETURN QUERY
+		SELECT t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
+		  FROM jsonb_array_elements(m->'tables') AS t
+		 WHERE schemas IS NULL OR t->>'schema' = ANY (schemas)
+		 ORDER BY t->>'schema', t->>'name';
+END
+$$;
+
+-- as 40_status.sql does for every function: only superusers, unless granted
+REVOKE ALL ON FUNCTION partback._def_not_null FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_not_null_of FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_not_null_clause FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_add_constraints FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_create_root FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_create_partition FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_target_partitions FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_add_not_valid FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._check_source_version FROM PUBLIC;
