@@ -16,19 +16,57 @@
 --
 -- 1.1: PostgreSQL 17 and 18 (the library serves 1.0 and 1.1 alike).  Table
 -- definitions carry 18's named NOT NULL constraints and virtual generated
--- columns; NOT VALID constraints are added after the load; a backup of a
--- newer PostgreSQL major is refused at call time.  Functions copied from
--- sql/install/ as they are there, in its order.
+-- columns, and what pg_dump gives a table besides its columns (owner,
+-- privileges, row security and policies, replica identity, clustering
+-- index, TOAST and column options, comments on indexes and constraints);
+-- NOT VALID constraints are added after the load; a backup of a newer
+-- PostgreSQL major is refused at call time.  Functions copied from
+-- sql/install/ as they are there, in its order; a function whose arguments
+-- changed is dropped first; new ones are revoked from PUBLIC at the end, as
+-- the install script revokes all.
 
 \echo Use "ALTER EXTENSION partback UPDATE" to load this file. \quit
 
--- Functions whose arguments changed (the INOUT deferred of 1.0 is gone):
--- dropped here, created again below.
-DROP FUNCTION partback._def_add_constraints(oid, jsonb, jsonb);
-DROP FUNCTION partback._def_create_root(jsonb, text, text, jsonb);
-DROP FUNCTION partback._def_create_partition(jsonb, oid, text, text, jsonb);
+CREATE OR REPLACE FUNCTION partback._def_indexes(rel oid, local_only boolean)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				'name', ic.relname::text,
+				'unique', i.indisunique,
+				'definition', partback._def_index_body(i.indexrelid),
+				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'))
+			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
+	  FROM pg_catalog.pg_index i
+	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+	 WHERE i.indrelid = $1
+	   AND (i.indisvalid OR ic.relkind = 'I')
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+					   WHERE c.conrelid = i.indrelid AND c.conindid = i.indexrelid
+						 AND c.contype IN ('p', 'u', 'x'))
+	   AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
+								  WHERE h.inhrelid = i.indexrelid))
+$$;
 
--- new in 1.1
+CREATE OR REPLACE FUNCTION partback._def_constraints(rel oid, local_only boolean)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				'name', c.conname::text,
+				'type', c.contype::text,
+				'definition', pg_catalog.pg_get_constraintdef(c.oid),
+				'valid', c.convalidated,
+				'comment', pg_catalog.obj_description(c.oid, 'pg_constraint'))
+			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
+	  FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid = $1
+	   AND c.contype IN ('c', 'p', 'u', 'x')
+	   AND (NOT $2 OR (c.conislocal AND c.coninhcount = 0 AND c.conparentid = 0))
+$$;
+
 CREATE FUNCTION partback._def_not_null(rel oid)
 RETURNS jsonb
 LANGUAGE sql STABLE
@@ -46,7 +84,6 @@ AS $$
 	 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
 $$;
 
--- new in 1.1
 CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE
@@ -58,7 +95,6 @@ AS $$
 	 LIMIT 1
 $$;
 
--- new in 1.1
 CREATE FUNCTION partback._def_not_null_clause(n jsonb)
 RETURNS text
 LANGUAGE sql IMMUTABLE
@@ -69,7 +105,61 @@ AS $$
 					 || CASE WHEN ($1->>'no_inherit')::boolean THEN ' NO INHERIT' ELSE '' END END
 $$;
 
--- changed in 1.1
+CREATE FUNCTION partback._def_acl(acl pg_catalog.aclitem[])
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	-- aclexplode() refuses an empty array
+	SELECT CASE WHEN $1 IS NULL THEN NULL
+				WHEN pg_catalog.cardinality($1) = 0 THEN '[]'::jsonb
+				ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							'grantee', CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
+							'privilege', x.privilege_type,
+							'grantable', x.is_grantable)
+						ORDER BY x.grantee, x.privilege_type)
+						FROM pg_catalog.aclexplode($1) x) END
+$$;
+
+CREATE FUNCTION partback._def_rel_props(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_build_object(
+		'owner', pg_catalog.pg_get_userbyid(c.relowner)::text,
+		'acl', partback._def_acl(c.relacl),
+		'row_security', c.relrowsecurity,
+		'force_row_security', c.relforcerowsecurity,
+		'policies', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							'name', p.polname::text,
+							'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'
+											WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+							'permissive', p.polpermissive,
+							'roles', (SELECT pg_catalog.jsonb_agg(CASE WHEN r.r = 0 THEN NULL
+																	ELSE pg_catalog.pg_get_userbyid(r.r)::text END
+																ORDER BY r.k)
+										FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY r(r, k)),
+							'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+							'with_check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
+						ORDER BY p.polname COLLATE "C"), '[]'::jsonb)
+					   FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid),
+		'replica_identity', CASE c.relreplident WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full'
+											  WHEN 'i' THEN 'index' END,
+		'replica_identity_index', (SELECT ic.relname::text
+									 FROM pg_catalog.pg_index i
+									 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+									WHERE i.indrelid = c.oid AND i.indisreplident),
+		'clustered_on', (SELECT ic.relname::text
+						   FROM pg_catalog.pg_index i
+						   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+						  WHERE i.indrelid = c.oid AND i.indisclustered),
+		'toast_options', (SELECT pg_catalog.to_jsonb(t.reloptions)
+							FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid))
+	  FROM pg_catalog.pg_class c
+	 WHERE c.oid = $1
+$$;
+
 CREATE OR REPLACE FUNCTION partback._capture_table(tbl regclass)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -109,6 +199,11 @@ BEGIN
 					THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
 			   att.attnotnull, att.attidentity, att.attgenerated,
 			   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
+			   NULLIF(att.attstattarget, -1) AS stattarget,
+			   -- pg_attver is the server's own (back branches' attribute version)
+			   (SELECT pg_catalog.array_agg(o) FROM pg_catalog.unnest(att.attoptions) o
+				 WHERE o NOT LIKE 'pg\_attver=%') AS attoptions,
+			   att.attcompression, partback._def_acl(att.attacl) AS acl,
 			   pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr,
 			   pg_catalog.col_description(att.attrelid, att.attnum) AS comment
 		  FROM pg_catalog.pg_attribute att
@@ -177,6 +272,10 @@ BEGIN
 			-- only where it differs from the type's
 			'storage', CASE a.storage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
 									  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END,
+			'statistics', a.stattarget,
+			'options', pg_catalog.to_jsonb(a.attoptions),
+			'compression', CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
+			'acl', a.acl,
 			'comment', a.comment));
 	END LOOP;
 
@@ -216,6 +315,7 @@ BEGIN
 				'constraints', partback._def_constraints(t.relid, true),
 				'indexes', partback._def_indexes(t.relid, true),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
+			|| partback._def_rel_props(t.relid)
 			ORDER BY t.path COLLATE "C"), '[]'::jsonb)
 	  INTO parts
 	  FROM partback._def_tree(tbl) t
@@ -236,11 +336,34 @@ BEGIN
 		'foreign_keys', fks,
 		'indexes', partback._def_indexes(rel.oid, false),
 		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
-		'partitions', parts);
+		'partitions', parts)
+		|| partback._def_rel_props(rel.oid);
 END;
 $$;
 
--- new arguments in 1.1
+CREATE FUNCTION partback._def_options(options jsonb, prefix text DEFAULT '')
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.string_agg(
+				$2 || pg_catalog.format('%I=%L', pg_catalog.split_part(o, '=', 1),
+										pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)),
+				', ' ORDER BY k)
+	  FROM pg_catalog.jsonb_array_elements_text(
+			CASE WHEN pg_catalog.jsonb_typeof($1) = 'array' THEN $1 ELSE '[]'::jsonb END)
+		   WITH ORDINALITY AS x(o, k)
+$$;
+
+CREATE OR REPLACE FUNCTION partback._def_with(options jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE(' WITH (' || partback._def_options($1) || ')', '')
+$$;
+
+DROP FUNCTION partback._def_add_constraints(oid, jsonb, jsonb);
 CREATE FUNCTION partback._def_add_constraints(rel oid, cons jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -266,7 +389,191 @@ BEGIN
 END;
 $$;
 
--- new arguments in 1.1
+CREATE OR REPLACE FUNCTION partback._def_add_indexes(rel oid, idxs jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	i jsonb;
+	nsp text;
+	u text;
+BEGIN
+	SELECT n.nspname::text INTO nsp
+	  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+	 WHERE r.oid = rel;
+	FOR i IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(idxs, '[]')) LOOP
+		u := CASE WHEN (i->>'unique')::boolean THEN 'UNIQUE ' ELSE '' END;
+		IF NOT pg_catalog.starts_with(i->>'definition', 'USING ') THEN
+			RAISE EXCEPTION 'invalid definition of index "%" in backup: %', i->>'name', i->>'definition'
+				USING ERRCODE = 'invalid_object_definition';
+		END IF;
+		IF i->>'name' IS NOT NULL AND NOT partback._def_name_taken(nsp, i->>'name') THEN
+			EXECUTE pg_catalog.format('CREATE %sINDEX %I ON %s %s', u, i->>'name',
+									  rel::pg_catalog.regclass, i->>'definition');
+			IF i->>'comment' IS NOT NULL THEN
+				EXECUTE pg_catalog.format('COMMENT ON INDEX %I.%I IS %L', nsp, i->>'name', i->>'comment');
+			END IF;
+		ELSE
+			EXECUTE pg_catalog.format('CREATE %sINDEX ON %s %s', u,
+									  rel::pg_catalog.regclass, i->>'definition');
+		END IF;
+	END LOOP;
+END;
+$$;
+
+CREATE FUNCTION partback._def_comment_constraints(rel oid, cons jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c jsonb;
+BEGIN
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(cons) = 'array' THEN cons ELSE '[]' END)
+			  WHERE value->>'comment' IS NOT NULL LOOP
+		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+								   WHERE k.conrelid = rel AND k.conname = c->>'name');
+		EXECUTE pg_catalog.format('COMMENT ON CONSTRAINT %I ON %s IS %L',
+								  c->>'name', rel::pg_catalog.regclass, c->>'comment');
+	END LOOP;
+END;
+$$;
+
+CREATE FUNCTION partback._def_grant(rel oid, acl jsonb, col text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	g jsonb;
+	target text := CASE WHEN col IS NULL THEN 'TABLE ' || rel::pg_catalog.regclass::text
+						ELSE rel::pg_catalog.regclass::text END;
+	cols text := CASE WHEN col IS NULL THEN '' ELSE pg_catalog.format(' (%I)', col) END;
+BEGIN
+	IF pg_catalog.jsonb_typeof(acl) IS DISTINCT FROM 'array' THEN
+		RETURN;
+	END IF;
+	IF col IS NULL THEN
+		EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %I', target,
+								  (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
+								    WHERE c.oid = rel));
+	END IF;
+	FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(acl) LOOP
+		IF g->>'grantee' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+														WHERE r.rolname = g->>'grantee') THEN
+			RAISE WARNING 'privilege % on % not granted to role "%": the role does not exist',
+				g->>'privilege', rel::pg_catalog.regclass || COALESCE(' column ' || pg_catalog.quote_ident(col), ''),
+				g->>'grantee';
+			CONTINUE;
+		END IF;
+		-- the privilege is a keyword from aclexplode(): only letters and spaces
+		CONTINUE WHEN g->>'privilege' !~ '^[A-Z ]+$';
+		EXECUTE pg_catalog.format('GRANT %s%s ON %s TO %s%s', g->>'privilege', cols, target,
+								  COALESCE(pg_catalog.quote_ident(g->>'grantee'), 'PUBLIC'),
+								  CASE WHEN (g->>'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END;
+$$;
+
+CREATE FUNCTION partback._def_apply_props(rel oid, props jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	relname text := rel::pg_catalog.regclass::text;
+	nsp oid := (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = rel);
+	owner text := props->>'owner';
+	p jsonb;
+	roles text;
+	missing text;
+	idx text;
+BEGIN
+	IF owner IS NOT NULL AND owner <> current_user THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = owner) THEN
+			RAISE WARNING 'table % is owned by %, not by its owner "%" in the backup: the role does not exist',
+				relname, current_user, owner;
+		ELSIF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+			  AND (NOT pg_catalog.pg_has_role(current_user, owner, 'MEMBER')
+				   OR NOT pg_catalog.has_schema_privilege(owner, nsp, 'CREATE')) THEN
+			RAISE WARNING 'table % is owned by %, not by its owner "%" in the backup: % may not give it to that role',
+				relname, current_user, owner, current_user;
+		ELSE
+			EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', relname, owner);
+		END IF;
+	END IF;
+
+	PERFORM partback._def_grant(rel, props->'acl');
+
+	IF (props->>'row_security')::boolean THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', relname);
+	END IF;
+	IF (props->>'force_row_security')::boolean THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', relname);
+	END IF;
+	FOR p IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(props->'policies') = 'array' THEN props->'policies' ELSE '[]' END) LOOP
+		CONTINUE WHEN p->>'command' NOT IN ('ALL', 'SELECT', 'INSERT', 'UPDATE', 'DELETE');
+		SELECT pg_catalog.string_agg(COALESCE(pg_catalog.quote_ident(r), 'PUBLIC'), ', ')
+				 FILTER (WHERE r IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r)),
+			   pg_catalog.string_agg(pg_catalog.quote_ident(r), ', ')
+				 FILTER (WHERE r IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r))
+		  INTO roles, missing
+		  FROM pg_catalog.jsonb_array_elements_text(COALESCE(p->'roles', '[null]')) AS t(r);
+		IF missing IS NOT NULL THEN
+			RAISE WARNING 'policy "%" on % applies to %: role % does not exist',
+				p->>'name', relname, COALESCE(roles, 'no role; it is not created'), missing;
+		END IF;
+		CONTINUE WHEN roles IS NULL;
+		EXECUTE pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',
+			p->>'name', relname,
+			CASE WHEN (p->>'permissive')::boolean THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+			p->>'command', roles,
+			COALESCE(' USING (' || (p->>'using') || ')', ''),
+			COALESCE(' WITH CHECK (' || (p->>'with_check') || ')', ''));
+	END LOOP;
+
+	IF props->>'replica_identity' IN ('nothing', 'full') THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY %s', relname,
+								  pg_catalog.upper(props->>'replica_identity'));
+	ELSIF props->>'replica_identity' = 'index' THEN
+		SELECT pg_catalog.quote_ident(ic.relname) INTO idx
+		  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+		 WHERE i.indrelid = rel AND ic.relname = props->>'replica_identity_index';
+		IF idx IS NULL THEN
+			RAISE WARNING 'table % keeps the default replica identity: its index "%" was not restored under that name',
+				relname, props->>'replica_identity_index';
+		ELSE
+			EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %s', relname, idx);
+		END IF;
+	END IF;
+
+	IF props->>'clustered_on' IS NOT NULL THEN
+		SELECT pg_catalog.quote_ident(ic.relname) INTO idx
+		  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+		 WHERE i.indrelid = rel AND ic.relname = props->>'clustered_on';
+		IF idx IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s CLUSTER ON %s', relname, idx);
+		END IF;
+	END IF;
+
+	IF partback._def_options(props->'toast_options') IS NOT NULL
+	   AND (SELECT c.reltoastrelid <> 0 FROM pg_catalog.pg_class c WHERE c.oid = rel) THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s SET (%s)', relname,
+								  partback._def_options(props->'toast_options', 'toast.'));
+	END IF;
+
+	PERFORM partback._def_comment_constraints(rel, props->'constraints');
+END;
+$$;
+
+DROP FUNCTION partback._def_create_root(jsonb, text, text, jsonb);
 CREATE FUNCTION partback._def_create_root(def jsonb, nsp text, name text)
 RETURNS oid
 LANGUAGE plpgsql
@@ -386,12 +693,26 @@ BEGIN
 			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s',
 									  relid::pg_catalog.regclass, c->>'name', c->>'storage');
 		END IF;
+		IF c->>'statistics' IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s',
+									  relid::pg_catalog.regclass, c->>'name', (c->>'statistics')::integer);
+		END IF;
+		IF partback._def_options(c->'options') IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET (%s)',
+									  relid::pg_catalog.regclass, c->>'name', partback._def_options(c->'options'));
+		END IF;
+		IF c->>'compression' IN ('pglz', 'lz4') THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s',
+									  relid::pg_catalog.regclass, c->>'name', c->>'compression');
+		END IF;
+		PERFORM partback._def_grant(relid, c->'acl', c->>'name');
 	END LOOP;
+	PERFORM partback._def_apply_props(relid, def);
 	RETURN relid;
 END;
 $$;
 
--- new arguments in 1.1
+DROP FUNCTION partback._def_create_partition(jsonb, oid, text, text, jsonb);
 CREATE FUNCTION partback._def_create_partition(part jsonb, parent oid, nsp text, name text)
 RETURNS oid
 LANGUAGE plpgsql
@@ -432,11 +753,11 @@ BEGIN
 	IF part->>'comment' IS NOT NULL THEN
 		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', relid::pg_catalog.regclass, part->>'comment');
 	END IF;
+	PERFORM partback._def_apply_props(relid, part);
 	RETURN relid;
 END;
 $$;
 
--- changed in 1.1
 CREATE OR REPLACE FUNCTION partback._prepare_target(def jsonb, target_schema text, target_name text,
 										 leaf_paths text[], drop_missing boolean,
 										 must_not_exist boolean)
@@ -734,7 +1055,6 @@ BEGIN
 END;
 $$;
 
--- new in 1.1
 CREATE FUNCTION partback._def_target_partitions(def jsonb, target regclass)
 RETURNS TABLE(path text, relid oid)
 LANGUAGE sql STABLE
@@ -764,7 +1084,6 @@ AS $$
 	SELECT m.path, m.relid FROM m
 $$;
 
--- new in 1.1
 CREATE FUNCTION partback._def_add_not_valid(rel oid, cons jsonb, not_null jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -780,6 +1099,7 @@ BEGIN
 							   WHERE k.conrelid = rel AND k.conname = c->>'name');
 		EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s',
 								  rel::pg_catalog.regclass, c->>'name', c->>'definition');
+		PERFORM partback._def_comment_constraints(rel, pg_catalog.jsonb_build_array(c));
 	END LOOP;
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
 					CASE WHEN pg_catalog.jsonb_typeof(not_null) = 'array' THEN not_null ELSE '[]' END)
@@ -794,7 +1114,6 @@ BEGIN
 END;
 $$;
 
--- changed in 1.1
 CREATE OR REPLACE FUNCTION partback._finish_target(def jsonb, target regclass)
 RETURNS void
 LANGUAGE plpgsql
@@ -901,7 +1220,6 @@ BEGIN
 END;
 $$;
 
--- changed in 1.1
 CREATE OR REPLACE FUNCTION partback._table_entry(backup_dir text, source_db text,
 									  source_table text, backup_id bigint)
 RETURNS jsonb
@@ -954,7 +1272,6 @@ BEGIN
 END
 $$;
 
--- new in 1.1
 CREATE FUNCTION partback._check_source_version(backup_dir text, source_db text,
 											   backup jsonb)
 RETURNS void
@@ -975,7 +1292,6 @@ BEGIN
 END
 $$;
 
--- changed in 1.1
 CREATE OR REPLACE FUNCTION partback._restore_tables(backup_dir text, source_db text,
 										 schemas text[], source_table text,
 										 backup_id bigint)
@@ -1008,13 +1324,18 @@ BEGIN
 END
 $$;
 
--- as 40_status.sql does for every function: only superusers, unless granted
-REVOKE ALL ON FUNCTION partback._def_not_null FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_not_null_of FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_not_null_clause FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_add_constraints FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_create_root FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_create_partition FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_target_partitions FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_add_not_valid FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._check_source_version FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_not_null(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_not_null_of(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_not_null_clause(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_acl(pg_catalog.aclitem[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_rel_props(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_options(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_add_constraints(oid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_comment_constraints(oid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_grant(oid, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_apply_props(oid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_create_root(jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_create_partition(jsonb, oid, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_target_partitions(jsonb, regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_add_not_valid(oid, jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
