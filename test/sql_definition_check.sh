@@ -201,7 +201,7 @@ check "capture: columns, types, collations, identity, generated" "
 	   AND d->'partitions'->4->>'schema' = 'other sch' AND d->'partitions'->4->>'parent_path' = 'quotes_20120102'
 	  FROM d"
 check "capture: index definitions (names containing ' USING ')" "
-	SELECT partback._capture_table('app.\"we.ird/na..me\"')->'indexes' = '[{\"name\": \"a USING b\", \"unique\": false, \"definition\": \"USING btree (\\\"USING \\\")\"}]'"
+	SELECT partback._capture_table('app.\"we.ird/na..me\"')->'indexes' = '[{\"name\": \"a USING b\", \"unique\": false, \"comment\": null, \"definition\": \"USING btree (\\\"USING \\\")\"}]'"
 check "capture: serial and FKs" "
 	WITH d AS (SELECT partback._capture_table('app.items') AS d)
 	SELECT (d->'columns'->3->>'serial')::bool AND d->'columns'->3->>'type' = 'smallint'
