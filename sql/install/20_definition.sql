@@ -308,7 +308,43 @@ AS $$
 						   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 						  WHERE i.indrelid = c.oid AND i.indisclustered),
 		'toast_options', (SELECT pg_catalog.to_jsonb(t.reloptions)
-							FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid))
+							FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid),
+		-- post-data, added after the load: triggers (a partition's clones
+		-- for their enable state), rules, extended statistics, publications
+		'triggers', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							'name', t.tgname::text,
+							'definition', pg_catalog.pg_get_triggerdef(t.oid),
+							'enabled', t.tgenabled::text,
+							'cloned', t.tgparentid <> 0)
+						ORDER BY t.tgname COLLATE "C"), '[]'::jsonb)
+					   FROM pg_catalog.pg_trigger t
+					  WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
+		'rules', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+						'name', r.rulename::text,
+						'definition', pg_catalog.pg_get_ruledef(r.oid))
+					ORDER BY r.rulename COLLATE "C"), '[]'::jsonb)
+					FROM pg_catalog.pg_rewrite r
+				   WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN'),
+		'statistics', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							 'name', s.stxname::text,
+							 'schema', sn.nspname::text,
+							 'definition', pg_catalog.pg_get_statisticsobjdef(s.oid),
+							 'target', NULLIF(s.stxstattarget, -1))
+						 ORDER BY s.stxname COLLATE "C"), '[]'::jsonb)
+						 FROM pg_catalog.pg_statistic_ext s
+						 JOIN pg_catalog.pg_namespace sn ON sn.oid = s.stxnamespace
+						WHERE s.stxrelid = c.oid),
+		'publications', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							   'name', pb.pubname::text,
+							   'where', pg_catalog.pg_get_expr(pr.prqual, pr.prrelid),
+							   'columns', (SELECT pg_catalog.jsonb_agg(a.attname::text ORDER BY a.attnum)
+											 FROM pg_catalog.pg_attribute a
+											WHERE a.attrelid = pr.prrelid
+											  AND a.attnum = ANY (pr.prattrs::pg_catalog.int2[])))
+						   ORDER BY pb.pubname COLLATE "C"), '[]'::jsonb)
+						   FROM pg_catalog.pg_publication_rel pr
+						   JOIN pg_catalog.pg_publication pb ON pb.oid = pr.prpubid
+						  WHERE pr.prrelid = c.oid))
 	  FROM pg_catalog.pg_class c
 	 WHERE c.oid = $1
 $$;
@@ -1502,8 +1538,137 @@ BEGIN
 END;
 $$;
 
--- After the data is loaded: NOT VALID constraints, sequence positions, then
--- foreign keys.
+-- The text of a captured definition made for table source (schema.name,
+-- quoted) made for table target instead: its first " <keyword> source"
+-- followed by a space or a line break becomes " <keyword> target".  NULL if
+-- it is not there.
+CREATE FUNCTION partback._def_retarget(definition text, keyword text, source text, target text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN pos > 0
+				THEN pg_catalog.overlay($1, ' ' || $2 || ' ' || $4, pos,
+										pg_catalog.length(' ' || $2 || ' ' || $3)) END
+	  FROM (SELECT COALESCE(NULLIF(pg_catalog.strpos($1, ' ' || $2 || ' ' || $3 || ' '), 0),
+							pg_catalog.strpos($1, ' ' || $2 || ' ' || $3 || E'\n')) AS pos) AS p
+$$;
+
+-- Add to rel what a def (or def partition) props holds that is added after
+-- the data, as pg_restore does: NOT VALID constraints, triggers and their
+-- enable states, rules, extended statistics, publication memberships --
+-- those rel lacks.  source is the table the definitions were captured
+-- from (schema.name, quoted).
+CREATE FUNCTION partback._def_add_post_data(rel oid, props jsonb, source text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	target text := rel::pg_catalog.regclass::text;
+	qual text := (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+					FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+				   WHERE c.oid = rel);
+	nsp text := (SELECT n.nspname::text
+				   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+				  WHERE c.oid = rel);
+	x jsonb;
+	defn text;
+	name text;
+	k integer;
+BEGIN
+	PERFORM partback._def_add_not_valid(rel, props->'constraints', props->'not_null');
+
+	FOR x IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(props->'triggers', '[]')) LOOP
+		IF NOT COALESCE((x->>'cloned')::boolean, false)
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+							WHERE t.tgrelid = rel AND t.tgname = x->>'name') THEN
+			defn := partback._def_retarget(x->>'definition', 'ON', source, qual);
+			IF defn IS NULL OR NOT (defn ~ '^CREATE (CONSTRAINT )?TRIGGER ') THEN
+				RAISE EXCEPTION 'invalid definition of trigger "%" in the backup of table %', x->>'name', source
+					USING ERRCODE = 'invalid_object_definition';
+			END IF;
+			EXECUTE defn;
+		END IF;
+		-- O is the default; D disabled, R replica only, A always
+		IF x->>'enabled' IN ('D', 'R', 'A') AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+														WHERE t.tgrelid = rel AND t.tgname = x->>'name'
+														  AND t.tgenabled::text <> x->>'enabled') THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', target,
+				CASE x->>'enabled' WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'
+								   ELSE 'ENABLE ALWAYS' END, x->>'name');
+		END IF;
+	END LOOP;
+
+	FOR x IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(props->'rules', '[]')) LOOP
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r
+							   WHERE r.ev_class = rel AND r.rulename = x->>'name');
+		defn := partback._def_retarget(x->>'definition', 'TO', source, qual);
+		IF defn IS NULL OR NOT pg_catalog.starts_with(defn, 'CREATE RULE ') THEN
+			RAISE EXCEPTION 'invalid definition of rule "%" in the backup of table %', x->>'name', source
+				USING ERRCODE = 'invalid_object_definition';
+		END IF;
+		EXECUTE defn;
+	END LOOP;
+
+	-- extended statistics go into the table's schema, under their own name
+	-- where it is free there
+	FOR x IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(props->'statistics', '[]')) LOOP
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_statistic_ext s
+							   WHERE s.stxrelid = rel AND s.stxname = x->>'name');
+		defn := x->>'definition';
+		IF NOT pg_catalog.starts_with(defn, 'CREATE STATISTICS '
+					|| pg_catalog.format('%I.%I', x->>'schema', x->>'name') || ' ')
+		   OR pg_catalog.right(defn, pg_catalog.length(' FROM ' || source)) <> ' FROM ' || source THEN
+			RAISE EXCEPTION 'invalid definition of statistics object "%" in the backup of table %', x->>'name', source
+				USING ERRCODE = 'invalid_object_definition';
+		END IF;
+		name := x->>'name';
+		k := 0;
+		WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_statistic_ext s
+					   JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace
+					  WHERE n.nspname = nsp AND s.stxname = name) LOOP
+			k := k + 1;
+			name := partback._def_trunc(x->>'name', 63 - pg_catalog.length('_' || k)) || '_' || k;
+		END LOOP;
+		defn := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', nsp, name)
+			|| pg_catalog.substr(defn, pg_catalog.length('CREATE STATISTICS '
+								 || pg_catalog.format('%I.%I', x->>'schema', x->>'name')) + 1,
+								 pg_catalog.length(defn) - pg_catalog.length('CREATE STATISTICS '
+								 || pg_catalog.format('%I.%I', x->>'schema', x->>'name'))
+								 - pg_catalog.length(' FROM ' || source))
+			|| ' FROM ' || qual;
+		EXECUTE defn;
+		IF x->>'target' IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', nsp, name,
+									  (x->>'target')::integer);
+		END IF;
+	END LOOP;
+
+	FOR x IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(props->'publications', '[]')) LOOP
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
+								JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
+							   WHERE pr.prrelid = rel AND p.pubname = x->>'name');
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication p WHERE p.pubname = x->>'name') THEN
+			RAISE WARNING 'table % is not added to publication "%": the publication does not exist',
+				target, x->>'name';
+			CONTINUE;
+		END IF;
+		EXECUTE pg_catalog.format('ALTER PUBLICATION %I ADD TABLE %s%s%s', x->>'name', target,
+			(SELECT ' (' || pg_catalog.string_agg(pg_catalog.quote_ident(col), ', ') || ')'
+			   FROM pg_catalog.jsonb_array_elements_text(
+					 CASE WHEN pg_catalog.jsonb_typeof(x->'columns') = 'array' THEN x->'columns' ELSE '[]' END) col),
+			COALESCE(' WHERE (' || (x->>'where') || ')', ''));
+	END LOOP;
+END;
+$$;
+
+-- After the data is loaded: what pg_restore adds after the data
+-- (_def_add_post_data), sequence positions, then foreign keys.
 CREATE FUNCTION partback._finish_target(def jsonb, target regclass)
 RETURNS void
 LANGUAGE plpgsql
@@ -1529,16 +1694,22 @@ DECLARE
 	det text;
 	part record;
 BEGIN
-	PERFORM partback._def_add_not_valid(target, def->'constraints', def->'not_null');
-	-- partitions are looked up only when one has something NOT VALID
+	PERFORM partback._def_add_post_data(target, def,
+										pg_catalog.format('%I.%I', def->>'schema', def->>'name'));
+	-- partitions are looked up only when one has something to add
 	IF pg_catalog.jsonb_path_exists(def, '$.partitions[*].constraints[*] ? (@.valid == false)')
-	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].not_null[*] ? (@.valid == false)') THEN
+	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].not_null[*] ? (@.valid == false)')
+	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].triggers[*] ? (@.cloned == false || @.enabled != "O")')
+	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].rules[*]')
+	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].statistics[*]')
+	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].publications[*]') THEN
 		FOR part IN
 			SELECT p AS pdef, m.relid
 			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
 			  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path'
 		LOOP
-			PERFORM partback._def_add_not_valid(part.relid, part.pdef->'constraints', part.pdef->'not_null');
+			PERFORM partback._def_add_post_data(part.relid, part.pdef,
+				pg_catalog.format('%I.%I', part.pdef->>'schema', part.pdef->>'name'));
 		END LOOP;
 	END IF;
 

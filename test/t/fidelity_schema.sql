@@ -37,6 +37,13 @@ BEGIN
 END
 $$;
 
+-- what triggers call, and a publication tables join (per database)
+CREATE FUNCTION fidt.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE FUNCTION fidt.nothing() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+SET client_min_messages = error;	-- wal_level is not logical
+CREATE PUBLICATION fid_pub;
+RESET client_min_messages;
+
 -- @@helpers ----------------------------------------------------------------
 CREATE SCHEMA pbtest;
 
@@ -187,6 +194,24 @@ LANGUAGE sql STABLE AS $$
 								  quote_nullable(obj_description(con.oid, 'pg_constraint'))),
 						   E'\n' ORDER BY con.contype, pg_get_constraintdef(con.oid) COLLATE "C")
 		   FROM pg_constraint con WHERE con.conrelid = c.oid),
+		(SELECT string_agg(format('trigger %s enabled %s', replace(pg_get_triggerdef(t.oid),
+											' ON ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' ', ' ON TABLE '),
+								  t.tgenabled),
+						   E'\n' ORDER BY t.tgname COLLATE "C")
+		   FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
+		(SELECT string_agg('rule ' || replace(pg_get_ruledef(r.oid),
+											 ' TO ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' ', ' TO TABLE '),
+						   E'\n' ORDER BY r.rulename COLLATE "C")
+		   FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN'),
+		(SELECT string_agg(format('statistics %s target %s',
+								  regexp_replace(pg_get_statisticsobjdef(s.oid), '^CREATE STATISTICS \S+ (.*) FROM .*$', '\1'),
+								  nullif(s.stxstattarget, -1)),
+						   E'\n' ORDER BY s.stxname COLLATE "C")
+		   FROM pg_statistic_ext s WHERE s.stxrelid = c.oid),
+		(SELECT string_agg(format('publication %s columns %s where %s', p.pubname, pr.prattrs,
+								  pg_get_expr(pr.prqual, pr.prrelid)),
+						   E'\n' ORDER BY p.pubname COLLATE "C")
+		   FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid WHERE pr.prrelid = c.oid),
 		(SELECT string_agg('index ' || x.def, E'\n' ORDER BY x.def COLLATE "C")
 		   FROM (SELECT replace(replace(pg_get_indexdef(i.indexrelid),
 										' INDEX ' || quote_ident(ic.relname) || ' ON ', ' INDEX ON '),
@@ -758,6 +783,21 @@ COMMENT ON INDEX fid.props_score_idx IS 'for reports';
 COMMENT ON CONSTRAINT props_score_small ON fid.props IS 'scores stay below a million';
 ALTER TABLE fid.props CLUSTER ON props_score_idx;
 INSERT INTO fid.props SELECT i, 't' || i % 3, repeat('b', i), i * 7 FROM generate_series(1, 30) AS i;
+-- post-data: triggers (one disabled, one firing on replicas only, one a
+-- partition's own, one cloned to partitions and disabled on one), a rule,
+-- extended statistics, a publication with a column list and a row filter
+CREATE TRIGGER props_keep BEFORE UPDATE OF score ON fid.props
+	FOR EACH ROW WHEN (OLD.score IS DISTINCT FROM NEW.score) EXECUTE FUNCTION fidt.keep();
+CREATE TRIGGER props_gone AFTER DELETE ON fid.props FOR EACH STATEMENT EXECUTE FUNCTION fidt.nothing();
+ALTER TABLE fid.props DISABLE TRIGGER props_gone;
+CREATE TRIGGER notvalid_keep BEFORE UPDATE ON fid.notvalid FOR EACH ROW EXECUTE FUNCTION fidt.keep();
+ALTER TABLE fid.notvalid_b DISABLE TRIGGER notvalid_keep;
+CREATE TRIGGER notvalid_a_own AFTER UPDATE ON fid.notvalid_a FOR EACH ROW EXECUTE FUNCTION fidt.nothing();
+ALTER TABLE fid.notvalid_a ENABLE REPLICA TRIGGER notvalid_a_own;
+CREATE RULE props_keep_negative AS ON DELETE TO fid.props WHERE OLD.score < 0 DO INSTEAD NOTHING;
+CREATE STATISTICS fid.props_stats (ndistinct, dependencies) ON tenant, score FROM fid.props;
+ALTER STATISTICS fid.props_stats SET STATISTICS 200;
+ALTER PUBLICATION fid_pub ADD TABLE fid.props (id, tenant, score) WHERE (score > 0);
 
 -- PostgreSQL 18: NOT NULL constraints with names of their own (a
 -- partition's differing from its parent's; NO INHERIT), NOT VALID ones over
