@@ -131,6 +131,7 @@ struct PbLoad
 	bool		trailer_read;
 	StringInfoData text_rows;	/* translated rows not yet handed out */
 	int			text_pos;
+	MemoryContext load_context; /* lives as long as the load */
 	MemoryContext row_context;
 };
 
@@ -402,6 +403,7 @@ pb_load_begin(Relation rel, List *column_names, List *text_columns, bool freeze,
 	else if (text_columns != NIL)
 	{
 		load->translate = true;
+		load->load_context = CurrentMemoryContext;
 		initStringInfo(&load->field_buf);
 		initStringInfo(&load->text_rows);
 		load->inbuf = palloc(PB_LOAD_READ_SIZE);
@@ -826,7 +828,12 @@ translate_row(PbLoad *load)
 	if (load->trailer_read)
 		return false;
 	if (load->fields == NULL)
+	{
+		/* CopyFrom calls us in a short-lived context */
+		old = MemoryContextSwitchTo(load->load_context);
 		init_fields(load, true);	/* CopyFrom has checked the columns */
+		MemoryContextSwitchTo(old);
+	}
 
 	context.callback = load_error_context;
 	context.arg = load;
