@@ -385,10 +385,15 @@ partback_backup_db(PG_FUNCTION_ARGS)
 							 1, &type, &value, PG_ARGISNULL(1) ? "n" : " ");
 		if (job->schemas)
 			check_schemas_have_tables(value, job->schemas);
+	}
+	pb_repo_init(job->backup_dir);
+	{
+		Oid			type = TEXTARRAYOID;
+		Datum		value = PG_GETARG_DATUM(1);
+
 		notice_foreign("SELECT partback._notice_db_foreign($1)", 1, &type, &value,
 					   PG_ARGISNULL(1) ? "n" : " ");
 	}
-	pb_repo_init(job->backup_dir);
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
@@ -406,6 +411,11 @@ partback_backup_table(PG_FUNCTION_ARGS)
 	job->table = PG_GETARG_OID(1);
 	check_backup_table(job->table);
 	check_table_free(job->table);
+	job->force = bool_arg(fcinfo, 2, "force");
+	set_common(job, fcinfo, 3);
+	compression_arg(job, fcinfo, 5);
+	wait = bool_arg(fcinfo, 4, "wait");
+	pb_repo_init(job->backup_dir);
 	{
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), (Datum) 0};
@@ -413,11 +423,6 @@ partback_backup_table(PG_FUNCTION_ARGS)
 		notice_foreign("SELECT partback._notice_foreign_partitions($1, $2)", 2,
 					   types, values, " n");
 	}
-	job->force = bool_arg(fcinfo, 2, "force");
-	set_common(job, fcinfo, 3);
-	compression_arg(job, fcinfo, 5);
-	wait = bool_arg(fcinfo, 4, "wait");
-	pb_repo_init(job->backup_dir);
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
@@ -445,6 +450,11 @@ partback_backup(PG_FUNCTION_ARGS)
 		pb_spi_exec("SELECT partback._select_leaves($1, $2)", 2, types, values,
 					SPI_OK_SELECT);
 	}
+	job->force = bool_arg(fcinfo, 3, "force");
+	set_common(job, fcinfo, 4);
+	compression_arg(job, fcinfo, 6);
+	wait = bool_arg(fcinfo, 5, "wait");
+	pb_repo_init(job->backup_dir);
 	{
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), PG_GETARG_DATUM(2)};
@@ -452,11 +462,6 @@ partback_backup(PG_FUNCTION_ARGS)
 		notice_foreign("SELECT partback._notice_foreign_partitions($1, $2)", 2,
 					   types, values, PG_ARGISNULL(2) ? " n" : "  ");
 	}
-	job->force = bool_arg(fcinfo, 3, "force");
-	set_common(job, fcinfo, 4);
-	compression_arg(job, fcinfo, 6);
-	wait = bool_arg(fcinfo, 5, "wait");
-	pb_repo_init(job->backup_dir);
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
