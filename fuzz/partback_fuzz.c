@@ -289,7 +289,7 @@ step_copy_in(void)
 		elog(ERROR, "partback_fuzz: could not truncate %s", name);
 	SPI_finish();
 	rel = table_open(fz.leaf, RowExclusiveLock);
-	load = pb_load_begin(rel, fz.columns, true, 0);
+	load = pb_load_begin(rel, fz.columns, NIL, true, 0);
 	(void) pb_load_file(load, fz.stream_path, fz.compression,
 						fz.expected_sha, fz.expected_bytes);
 	pb_load_end(load);

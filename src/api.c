@@ -341,6 +341,21 @@ check_schemas_have_tables(Datum schemas, List *names)
 			 errhint("backup_db backs up the plain and partitioned tables of user schemas; system schemas, partback's own schema and the tables of extensions are left out.")));
 }
 
+/*
+ * Say, in the caller's session, which foreign tables and foreign
+ * partitions the backup leaves out: their rows live on a foreign server.
+ * sql takes the call's table (or schemas) as $1, its partitions as $2.
+ */
+static void
+notice_foreign(const char *sql, int nargs, Oid *types, Datum *values,
+			   const char *nulls)
+{
+	SPI_connect();
+	if (SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not list the foreign partitions to skip");
+	SPI_finish();
+}
+
 /* backup_db(backup_dir, schemas, force, parallel, wait, compression) */
 Datum
 partback_backup_db(PG_FUNCTION_ARGS)
@@ -372,6 +387,13 @@ partback_backup_db(PG_FUNCTION_ARGS)
 			check_schemas_have_tables(value, job->schemas);
 	}
 	pb_repo_init(job->backup_dir);
+	{
+		Oid			type = TEXTARRAYOID;
+		Datum		value = PG_GETARG_DATUM(1);
+
+		notice_foreign("SELECT partback._notice_db_foreign($1)", 1, &type, &value,
+					   PG_ARGISNULL(1) ? "n" : " ");
+	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
@@ -394,6 +416,13 @@ partback_backup_table(PG_FUNCTION_ARGS)
 	compression_arg(job, fcinfo, 5);
 	wait = bool_arg(fcinfo, 4, "wait");
 	pb_repo_init(job->backup_dir);
+	{
+		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
+		Datum		values[2] = {ObjectIdGetDatum(job->table), (Datum) 0};
+
+		notice_foreign("SELECT partback._notice_foreign_partitions($1, $2)", 2,
+					   types, values, " n");
+	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
@@ -426,6 +455,13 @@ partback_backup(PG_FUNCTION_ARGS)
 	compression_arg(job, fcinfo, 6);
 	wait = bool_arg(fcinfo, 5, "wait");
 	pb_repo_init(job->backup_dir);
+	{
+		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
+		Datum		values[2] = {ObjectIdGetDatum(job->table), PG_GETARG_DATUM(2)};
+
+		notice_foreign("SELECT partback._notice_foreign_partitions($1, $2)", 2,
+					   types, values, PG_ARGISNULL(2) ? " n" : "  ");
+	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 

@@ -72,6 +72,7 @@ typedef struct BackupLeaf
 	char	   *bound;			/* NULL for a plain table */
 	char	   *rel_dir;		/* relative to the database dir */
 	char	   *columns;		/* JSON array */
+	char	   *text_columns;	/* JSON array: those in their text form */
 	char	   *signature;		/* copied_columns(rel, true) */
 	bool		logged;			/* unlogged tables' pages carry no LSN */
 	char	   *partition_schema;
@@ -233,9 +234,10 @@ check_readable(Relation rel)
 
 /*
  * The columns a binary COPY of rel carries, as a JSON array: their names;
- * or, with signature, [name, attnum, type, typmod] each -- what, besides its
- * pages, decides what a COPY of rel gives: a column dropped and added
- * again, or added with a default, changes it without touching a page.
+ * or, with signature, [name, attnum, type, typmod] each, and "text" fifth
+ * for a column in its text form -- what, besides its pages, decides what a
+ * COPY of rel gives: a column dropped and added again, added with a
+ * default, or whose type changes form, changes it without touching a page.
  */
 static char *
 copied_columns(Relation rel, bool signature)
@@ -259,8 +261,33 @@ copied_columns(Relation rel, bool signature)
 			appendStringInfoChar(&buf, '[');
 		escape_json(&buf, NameStr(att->attname));
 		if (signature)
-			appendStringInfo(&buf, ", %d, %u, %d]", att->attnum, att->atttypid,
-							 att->atttypmod);
+			appendStringInfo(&buf, ", %d, %u, %d%s]", att->attnum, att->atttypid,
+							 att->atttypmod,
+							 pb_type_needs_text_form(att->atttypid) ? ", \"text\"" : "");
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/* The columns of rel that pb_copy_out writes in their text form, as JSON. */
+static char *
+text_columns(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attgenerated ||
+			!pb_type_needs_text_form(att->atttypid))
+			continue;
+		if (buf.len > 1)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, NameStr(att->attname));
 	}
 	appendStringInfoChar(&buf, ']');
 	return buf.data;
@@ -484,6 +511,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		leaf->rel_dir = pb_partition_dir(t->schema, t->name, leaf->path_elems);
 		leaf->columns = copied_columns(rel, false);
 		leaf->signature = copied_columns(rel, true);
+		leaf->text_columns = text_columns(rel);
 		leaf->logged = RelationIsPermanent(rel);
 		leaf->partition_schema = get_namespace_name(RelationGetNamespace(rel));
 		leaf->partition_name = pstrdup(RelationGetRelationName(rel));
@@ -689,6 +717,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	pb_json_add_str(&meta, "partition_name", leaf->partition_name);
 	pb_json_add_str(&meta, "bound", leaf->bound);
 	pb_json_add_raw(&meta, "columns", leaf->columns);
+	pb_json_add_raw(&meta, "text_columns", leaf->text_columns);
 	pb_json_add_raw(&meta, "column_signature", leaf->signature);
 	pb_json_add_str(&meta, "compression", pb_compression_name(job->compression));
 	pb_json_add_int(&meta, "rows", rows);

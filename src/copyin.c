@@ -12,6 +12,13 @@
  *		once at the end by sorting rather than grown a row at a time.  Any
  *		other leaf goes through PostgreSQL's own COPY FROM.
  *
+ *		A column in its text form (FORMAT.md: "text_columns") goes through
+ *		its type's input function.  COPY FROM's binary format cannot take
+ *		such a column (it calls receive functions), so a leaf that is not
+ *		loaded in bulk gets the stream translated into COPY's text format
+ *		instead: text forms pass through, binary values go through their
+ *		receive and output functions.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -66,14 +73,15 @@ typedef enum PbRecvKind
 	PB_RECV_DATE,
 	PB_RECV_TIMESTAMP,			/* timestamp[tz] without a typmod */
 	PB_RECV_TEXT,				/* text, varchar without a typmod */
-	PB_RECV_BYTEA
+	PB_RECV_BYTEA,
+	PB_RECV_INPUT				/* a column in its text form */
 } PbRecvKind;
 
 typedef struct PbField
 {
 	int			attnum;			/* index into the tuple descriptor */
 	PbRecvKind	kind;
-	FmgrInfo	recv;
+	FmgrInfo	recv;			/* PB_RECV_INPUT: the input function */
 	Oid			typioparam;
 	int32		typmod;
 } PbField;
@@ -82,8 +90,10 @@ struct PbLoad
 {
 	Relation	rel;
 	List	   *column_names;
+	List	   *text_columns;	/* those in their text form */
 	bool		freeze;
 	bool		bulk;			/* false: each file through CopyFrom */
+	bool		translate;		/* CopyFrom gets the stream as COPY text */
 
 	/* the bulk path */
 	int			nfields;
@@ -114,6 +124,15 @@ struct PbLoad
 	int			max_rate;
 	uint64		read_bytes;
 	TimestampTz started;
+
+	/* translating the stream for CopyFrom (translate) */
+	FmgrInfo   *out;			/* per field: its output function */
+	bool		header_read;
+	bool		trailer_read;
+	StringInfoData text_rows;	/* translated rows not yet handed out */
+	int			text_pos;
+	MemoryContext load_context; /* lives as long as the load */
+	MemoryContext row_context;
 };
 
 /* COPY's data source callback takes no argument; one load runs at a time. */
@@ -129,11 +148,15 @@ read_some(PbLoad *load, char *dst, size_t len)
 	return n;
 }
 
+static int	translated_rows(PbLoad *load, char *outbuf, int minread, int maxread);
+
 static int
 copy_from_callback(void *outbuf, int minread, int maxread)
 {
 	int			total = 0;
 
+	if (current_load->translate)
+		return translated_rows(current_load, outbuf, minread, maxread);
 	while (total < minread)
 	{
 		size_t		n = read_some(current_load, (char *) outbuf + total,
@@ -249,30 +272,76 @@ bulk_possible(PbLoad *load)
 	return true;
 }
 
+static bool
+name_in_list(const char *name, List *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(name, lfirst(lc)) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The fields of the streams, each matched to its column of rel (which
+ * must have them all); out also gets their output functions.
+ */
+static void
+init_fields(PbLoad *load, bool out)
+{
+	TupleDesc	desc = RelationGetDescr(load->rel);
+	int			i = 0;
+	ListCell   *lc;
+
+	load->nfields = list_length(load->column_names);
+	load->fields = palloc0(sizeof(PbField) * Max(load->nfields, 1));
+	if (out)
+		load->out = palloc0(sizeof(FmgrInfo) * Max(load->nfields, 1));
+	foreach(lc, load->column_names)
+	{
+		PbField    *f = &load->fields[i];
+		Form_pg_attribute att;
+		Oid			func;
+
+		f->attnum = attnameAttNum(load->rel, lfirst(lc), false) - 1;
+		if (f->attnum < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							(char *) lfirst(lc), RelationGetRelationName(load->rel))));
+		att = TupleDescAttr(desc, f->attnum);
+		f->typmod = att->atttypmod;
+		if (name_in_list(lfirst(lc), load->text_columns))
+		{
+			getTypeInputInfo(att->atttypid, &func, &f->typioparam);
+			f->kind = PB_RECV_INPUT;
+		}
+		else
+		{
+			getTypeBinaryInputInfo(att->atttypid, &func, &f->typioparam);
+			f->kind = recv_kind(func, f->typmod);
+		}
+		fmgr_info(func, &f->recv);
+		if (out)
+		{
+			bool		isvarlena;
+
+			getTypeOutputInfo(att->atttypid, &func, &isvarlena);
+			fmgr_info(func, &load->out[i]);
+		}
+		i++;
+	}
+}
+
 static void
 bulk_begin(PbLoad *load)
 {
 	Relation	rel = load->rel;
 	TupleDesc	desc = RelationGetDescr(rel);
 	ParseState *pstate = make_parsestate(NULL);
-	int			i = 0;
-	ListCell   *lc;
 
-	load->nfields = list_length(load->column_names);
-	load->fields = palloc0(sizeof(PbField) * Max(load->nfields, 1));
-	foreach(lc, load->column_names)
-	{
-		PbField    *f = &load->fields[i++];
-		Form_pg_attribute att;
-		Oid			func;
-
-		f->attnum = attnameAttNum(rel, lfirst(lc), false) - 1;
-		att = TupleDescAttr(desc, f->attnum);
-		getTypeBinaryInputInfo(att->atttypid, &func, &f->typioparam);
-		fmgr_info(func, &f->recv);
-		f->typmod = att->atttypmod;
-		f->kind = recv_kind(func, f->typmod);
-	}
+	init_fields(load, false);
 
 	/* the executor state COPY FROM sets up, for constraints and errors */
 	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL,
@@ -311,23 +380,37 @@ bulk_begin(PbLoad *load)
 /*
  * Start loading into rel, which the caller has locked.  column_names (char
  * *) are the streams' columns, so a target whose column order differs
- * still matches.  freeze when rel was created or truncated in this
- * transaction: then, if nothing else stands in the way, it is loaded in
- * bulk.  max_rate limits the speed as partback.max_rate says.
+ * still matches; text_columns those of them in their text form.  freeze
+ * when rel was created or truncated in this transaction: then, if nothing
+ * else stands in the way, it is loaded in bulk.  max_rate limits the speed
+ * as partback.max_rate says.
  */
 PbLoad *
-pb_load_begin(Relation rel, List *column_names, bool freeze, int max_rate)
+pb_load_begin(Relation rel, List *column_names, List *text_columns, bool freeze,
+			  int max_rate)
 {
 	PbLoad	   *load = palloc0(sizeof(PbLoad));
 
 	load->rel = rel;
 	load->column_names = column_names;
+	load->text_columns = text_columns;
 	load->freeze = freeze && (rel->rd_createSubid == GetCurrentSubTransactionId() ||
 							  PB_REL_NEW_FILE_SUBID(rel) == GetCurrentSubTransactionId());
 	load->max_rate = max_rate;
 	load->bulk = bulk_possible(load);
 	if (load->bulk)
 		bulk_begin(load);
+	else if (text_columns != NIL)
+	{
+		load->translate = true;
+		load->load_context = CurrentMemoryContext;
+		initStringInfo(&load->field_buf);
+		initStringInfo(&load->text_rows);
+		load->inbuf = palloc(PB_LOAD_READ_SIZE);
+		load->row_context = AllocSetContextCreate(CurrentMemoryContext,
+												  "partback translated row",
+												  ALLOCSET_DEFAULT_SIZES);
+	}
 	return load;
 }
 
@@ -466,6 +549,28 @@ read_varlena(PbLoad *load, int len)
 	return v;
 }
 
+/*
+ * A field in its text form: its bytes, in the stream's encoding as textsend
+ * sends text, as a C string in the database's encoding.
+ */
+static char *
+read_text_form(PbLoad *load, PbField *f, int len)
+{
+	resetStringInfo(&load->field_buf);
+	enlargeStringInfo(&load->field_buf, len);
+	read_exact(load, load->field_buf.data, len);
+	load->field_buf.len = len;
+	load->field_buf.data[len] = '\0';
+	if (memchr(load->field_buf.data, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("text form of column \"%s\" in backup file \"%s\" contains a zero byte",
+						NameStr(TupleDescAttr(RelationGetDescr(load->rel), f->attnum)->attname),
+						load->path)));
+	/* what pq_getmsgtext does: convert, or verify where there is nothing to convert */
+	return pg_client_to_server(load->field_buf.data, len);
+}
+
 static Datum
 read_value(PbLoad *load, PbField *f, int len)
 {
@@ -548,6 +653,9 @@ read_value(PbLoad *load, PbField *f, int len)
 					incorrect_format(load, f);
 				return value;
 			}
+		case PB_RECV_INPUT:
+			return InputFunctionCall(&f->recv, read_text_form(load, f, len),
+									 f->typioparam, f->typmod);
 	}
 	pg_unreachable();
 }
@@ -676,6 +784,159 @@ bulk_load_file(PbLoad *load)
 	return rows;
 }
 
+/* ---------- the stream as COPY text, for CopyFrom ---------- */
+
+/* A value as a field of COPY's text format (tab-delimited, \N for NULL). */
+static void
+append_copy_text(StringInfo out, const char *s)
+{
+	for (; *s; s++)
+	{
+		switch (*s)
+		{
+			case '\\':
+				appendBinaryStringInfo(out, "\\\\", 2);
+				break;
+			case '\n':
+				appendBinaryStringInfo(out, "\\n", 2);
+				break;
+			case '\r':
+				appendBinaryStringInfo(out, "\\r", 2);
+				break;
+			case '\t':
+				appendBinaryStringInfo(out, "\\t", 2);
+				break;
+			default:
+				appendStringInfoCharMacro(out, *s);
+		}
+	}
+}
+
+/*
+ * Translate the next row of the binary stream into a line of COPY text in
+ * load->text_rows; false at the trailer.  Text forms pass through; other
+ * values are read as the bulk load reads them, then printed by their
+ * output functions.
+ */
+static bool
+translate_row(PbLoad *load)
+{
+	ErrorContextCallback context;
+	MemoryContext old;
+	int16		nfields;
+
+	if (load->trailer_read)
+		return false;
+	if (load->fields == NULL)
+	{
+		/* CopyFrom calls us in a short-lived context */
+		old = MemoryContextSwitchTo(load->load_context);
+		init_fields(load, true);	/* CopyFrom has checked the columns */
+		MemoryContextSwitchTo(old);
+	}
+
+	context.callback = load_error_context;
+	context.arg = load;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
+
+	if (!load->header_read)
+	{
+		read_header(load);
+		load->header_read = true;
+	}
+	load->row++;
+	if (!fill(load, 2))
+		bad_format(load, "unexpected end of file before the trailer");
+	nfields = (int16) take16(load);
+	if (nfields == -1)
+	{
+		/* the trailer must end the file, where the reader checks the checksum */
+		if (load->inpos != load->inlen || fill(load, 1))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("backup file \"%s\" has data after the end of its COPY stream",
+							load->path)));
+		load->trailer_read = true;
+		error_context_stack = context.previous;
+		return false;
+	}
+	if (nfields != load->nfields)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("row field count is %d, expected %d in backup file \"%s\"",
+						nfields, load->nfields, load->path)));
+
+	old = MemoryContextSwitchTo(load->row_context);
+	for (int i = 0; i < load->nfields; i++)
+	{
+		PbField    *f = &load->fields[i];
+		int32		len;
+
+		if (i > 0)
+			appendStringInfoChar(&load->text_rows, '\t');
+		if (!fill(load, 4))
+			bad_format(load, "unexpected end of file");
+		len = (int32) take32(load);
+		if (len == -1)
+		{
+			appendBinaryStringInfo(&load->text_rows, "\\N", 2);
+			continue;
+		}
+		if (len < -1)
+			bad_format(load, "invalid field size");
+		if (len > (int32) (MaxAllocSize - VARHDRSZ - 1))
+			bad_format(load, "field larger than 1 GB");
+		load->field = f;
+		if (f->kind == PB_RECV_INPUT)
+			append_copy_text(&load->text_rows, read_text_form(load, f, len));
+		else
+			append_copy_text(&load->text_rows,
+							 OutputFunctionCall(&load->out[i], read_value(load, f, len)));
+		load->field = NULL;
+	}
+	appendStringInfoChar(&load->text_rows, '\n');
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(load->row_context);
+	error_context_stack = context.previous;
+	return true;
+}
+
+/* CopyFrom's data source when it reads the stream as COPY text. */
+static int
+translated_rows(PbLoad *load, char *outbuf, int minread, int maxread)
+{
+	int			total = 0;
+
+	while (total < minread)
+	{
+		int			n;
+
+		if (load->text_pos == load->text_rows.len)
+		{
+			resetStringInfo(&load->text_rows);
+			load->text_pos = 0;
+			if (!translate_row(load))
+				break;
+		}
+		n = Min(maxread - total, load->text_rows.len - load->text_pos);
+		memcpy(outbuf + total, load->text_rows.data + load->text_pos, n);
+		load->text_pos += n;
+		total += n;
+	}
+	return total;
+}
+
+/* While CopyFrom reads a translated stream: the file its lines come from. */
+static void
+translated_file_context(void *arg)
+{
+	PbLoad	   *load = arg;
+
+	errcontext("backup file \"%s\" (COPY line numbers are its row numbers)",
+			   load->path);
+}
+
 /* Load one file through PostgreSQL's COPY FROM. */
 static uint64
 copy_from_file(PbLoad *load)
@@ -686,11 +947,26 @@ copy_from_file(PbLoad *load)
 	CopyFromState cstate;
 	uint64		rows;
 	char		extra;
+	ErrorContextCallback context;
 	ListCell   *lc;
 
 	foreach(lc, load->column_names)
 		attnames = lappend(attnames, makeString(lfirst(lc)));
-	options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
+	if (load->translate)
+	{
+		/* the translated rows are in the database's encoding */
+		options = list_make1(makeDefElem("encoding",
+										 (Node *) makeString(pstrdup(GetDatabaseEncodingName())), -1));
+		load->header_read = load->trailer_read = false;
+		load->text_pos = 0;
+		resetStringInfo(&load->text_rows);
+		context.callback = translated_file_context;
+		context.arg = load;
+		context.previous = error_context_stack;
+		error_context_stack = &context;
+	}
+	else
+		options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
 	if (load->freeze)
 		options = lappend(options, makeDefElem("freeze", (Node *) makeBoolean(true), -1));
 
@@ -702,6 +978,14 @@ copy_from_file(PbLoad *load)
 	rows = CopyFrom(cstate);
 	EndCopyFrom(cstate);
 	free_parsestate(pstate);
+	if (load->translate)
+	{
+		error_context_stack = context.previous;
+		/* translate_row read to the end and checked it */
+		if (!load->trailer_read)
+			bad_format(load, "COPY ended before the trailer");
+		return rows;
+	}
 
 	/* read to the end, where the reader verifies size and checksum */
 	if (read_some(load, &extra, 1) != 0)

@@ -19,6 +19,8 @@
 #include "access/htup_details.h"
 #include "access/multixact.h"
 #include "access/tableam.h"
+#include "access/transam.h"
+#include "catalog/pg_type.h"
 #include "common/relpath.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -34,6 +36,8 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 #include "utils/wait_event.h"
 
 #include "partback.h"
@@ -47,7 +51,9 @@ static const char copy_signature[11] = "PGCOPY\n\377\r\n\0";
  * How a column's value is sent.  The common types are written here exactly
  * as their send functions write them, without the function call and the
  * buffer each call allocates; every other type goes through its send
- * function.  Matching on the send function also covers domains.
+ * function.  Matching on the send function also covers domains.  A column
+ * whose type needs it (pb_type_needs_text_form) is written in its text
+ * form.
  */
 typedef enum PbSendKind
 {
@@ -58,15 +64,84 @@ typedef enum PbSendKind
 	PB_SEND_INT32,				/* int4, oid, date, float4's bits */
 	PB_SEND_INT64,				/* int8, float8's bits, time, timestamp[tz] */
 	PB_SEND_BYTES,				/* text and friends, bytea: the bytes */
-	PB_SEND_NUMERIC				/* numeric, but NaN and infinities */
+	PB_SEND_NUMERIC,			/* numeric, but NaN and infinities */
+	PB_SEND_TEXT				/* the output function's text, as textsend
+								 * sends text */
 } PbSendKind;
 
 typedef struct PbColumnSender
 {
 	int			attnum;			/* index into the tuple descriptor */
 	PbSendKind	kind;
-	FmgrInfo	send;
+	FmgrInfo	send;			/* PB_SEND_TEXT: the output function */
 } PbColumnSender;
+
+/*
+ * Does the binary form of a value of typid carry the OID of a type that
+ * another cluster may number differently?  array_send writes its element
+ * type's OID and record_send each field's; OIDs below FirstGenbkiObjectId
+ * are fixed by PostgreSQL's catalog data and the same everywhere, while
+ * those above are assigned by initdb (information_schema's domains, which
+ * differ between majors) or at CREATE time (user and extension types).
+ * array_recv and record_recv refuse an OID other than the target's.
+ */
+static inline bool
+oid_not_portable(Oid typid)
+{
+	return typid >= FirstGenbkiObjectId;
+}
+
+/*
+ * Is a column of type typid written in its text form rather than its
+ * binary one?  Yes when the type, or a type its binary form contains
+ * (through domains, arrays, composites, ranges and multiranges), has no
+ * send or receive function, or when the binary form carries a type OID
+ * that is not portable (see oid_not_portable).  Depends on the catalog
+ * only: type OIDs, and send and receive functions (ALTER TYPE ... SET may
+ * change those of a base type), so it is part of a partition's column
+ * signature.
+ */
+bool
+pb_type_needs_text_form(Oid typid)
+{
+	HeapTuple	tup;
+	Form_pg_type typ;
+	bool		result = false;
+
+	check_stack_depth();
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	typ = (Form_pg_type) GETSTRUCT(tup);
+
+	if (!OidIsValid(typ->typsend) || !OidIsValid(typ->typreceive))
+		result = true;
+	else if (typ->typtype == TYPTYPE_DOMAIN)
+		result = pb_type_needs_text_form(typ->typbasetype);
+	else if (typ->typtype == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(typid, -1);
+
+		for (int i = 0; i < desc->natts && !result; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (!att->attisdropped)
+				result = oid_not_portable(att->atttypid) ||
+					pb_type_needs_text_form(att->atttypid);
+		}
+		ReleaseTupleDesc(desc);
+	}
+	else if (typ->typtype == TYPTYPE_RANGE)
+		result = pb_type_needs_text_form(get_range_subtype(typid));
+	else if (typ->typtype == TYPTYPE_MULTIRANGE)
+		result = pb_type_needs_text_form(get_multirange_range(typid));
+	else if (IsTrueArrayType(typ))
+		result = oid_not_portable(typ->typelem) ||
+			pb_type_needs_text_form(typ->typelem);
+	ReleaseSysCache(tup);
+	return result;
+}
 
 static PbSendKind
 send_kind(Oid sendfunc)
@@ -261,6 +336,17 @@ append_value(StringInfo buf, PbColumnSender *col, Datum value)
 				append_field(buf, VARDATA(out), VARSIZE(out) - VARHDRSZ);
 				return;
 			}
+		case PB_SEND_TEXT:
+			{
+				char	   *text = OutputFunctionCall(&col->send, value);
+				int			len = strlen(text);
+				char	   *sent = pg_server_to_client(text, len);
+
+				if (sent != text)
+					len = strlen(sent);
+				append_field(buf, sent, len);
+				return;
+			}
 	}
 }
 
@@ -311,7 +397,9 @@ pb_throttle(int max_rate, uint64 bytes, TimestampTz started)
  * Write the rows of rel visible to snapshot in blocks [start, start +
  * nblocks) -- or from start to the end when to_end -- to w.  Columns are
  * those COPY writes by default: not dropped, not generated, in attribute
- * order.  Returns the number of rows and fills stats.
+ * order; each in its type's binary form, or its text form where
+ * pb_type_needs_text_form says so.  Returns the number of rows and fills
+ * stats.
  */
 uint64
 pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
@@ -347,9 +435,17 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 
 		if (att->attisdropped || att->attgenerated)
 			continue;
-		getTypeBinaryOutputInfo(att->atttypid, &func, &isvarlena);
 		columns[ncolumns].attnum = i;
-		columns[ncolumns].kind = send_kind(func);
+		if (pb_type_needs_text_form(att->atttypid))
+		{
+			getTypeOutputInfo(att->atttypid, &func, &isvarlena);
+			columns[ncolumns].kind = PB_SEND_TEXT;
+		}
+		else
+		{
+			getTypeBinaryOutputInfo(att->atttypid, &func, &isvarlena);
+			columns[ncolumns].kind = send_kind(func);
+		}
 		fmgr_info(func, &columns[ncolumns].send);
 		ncolumns++;
 	}

@@ -172,6 +172,7 @@ typedef struct PbCopyStats
 	XLogRecPtr	max_lsn;		/* newest page LSN */
 } PbCopyStats;
 
+extern bool pb_type_needs_text_form(Oid typid);
 extern uint64 pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 						  BlockNumber nblocks, bool to_end, PbWriter *w,
 						  int max_rate, PbCopyStats *stats);
@@ -181,8 +182,8 @@ extern XLogRecPtr pb_range_max_lsn(Relation rel, BlockNumber start,
 
 /* copyin.c: loading data files into a leaf */
 typedef struct PbLoad PbLoad;
-extern PbLoad *pb_load_begin(Relation rel, List *column_names, bool freeze,
-							 int max_rate);
+extern PbLoad *pb_load_begin(Relation rel, List *column_names,
+							 List *text_columns, bool freeze, int max_rate);
 extern uint64 pb_load_file(PbLoad *load, const char *path,
 						   PbCompression compression, const char *sha256,
 						   int64 stored_bytes);
@@ -288,6 +289,7 @@ typedef struct PbError
 	char		message[2048];
 	char		detail[2048];
 	char		hint[1024];
+	char		context[2048];	/* where it happened: file, row, column */
 } PbError;
 
 /*

@@ -283,6 +283,33 @@ string_list(JsonbContainer *arr)
 }
 
 /*
+ * The columns of a partition's streams in their text form: its metadata's
+ * "text_columns" (none when it lacks the member, as backups before it do),
+ * each one of its "columns".
+ */
+static List *
+text_columns(JsonbContainer *meta, List *columns, const char *meta_path)
+{
+	List	   *result = string_list(pb_json_container(meta, "text_columns"));
+	ListCell   *lc;
+
+	foreach(lc, result)
+	{
+		ListCell   *lc2;
+		bool		found = false;
+
+		foreach(lc2, columns)
+			found |= strcmp(lfirst(lc), lfirst(lc2)) == 0;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("metadata file \"%s\" names \"%s\" in \"text_columns\", which is not one of its \"columns\"",
+							meta_path, (char *) lfirst(lc))));
+	}
+	return result;
+}
+
+/*
  * A copy worker's part: replace the content of one target leaf with the
  * partition's backup, in a transaction of its own -- truncate, then load
  * every data file, each verified against its checksum as it is read.  Then
@@ -323,7 +350,8 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 										   get_rel_name(unit->relid));
 	pb_spi_exec(psprintf("TRUNCATE ONLY %s", qualified), 0, NULL, NULL, SPI_OK_UTILITY);
 	rel = table_open(unit->relid, NoLock);
-	load = pb_load_begin(rel, columns, true, work->max_rate);
+	load = pb_load_begin(rel, columns, text_columns(&meta->root, columns, meta_path),
+						 true, work->max_rate);
 
 	for (int i = 0; i < pb_json_array_size(files); i++)
 	{

@@ -78,6 +78,8 @@ save_error(PbError *error, ErrorData *edata)
 		strlcpy(error->detail, edata->detail, sizeof(error->detail));
 	if (edata->hint)
 		strlcpy(error->hint, edata->hint, sizeof(error->hint));
+	if (edata->context)
+		strlcpy(error->context, edata->context, sizeof(error->context));
 }
 
 /* Raise an error saved by another process as this one's. */
@@ -91,6 +93,7 @@ raise_error(PbError *error, const char *context)
 			 errmsg("%s", error->message),
 			 error->detail[0] ? errdetail("%s", error->detail) : 0,
 			 error->hint[0] ? errhint("%s", error->hint) : 0,
+			 error->context[0] ? errcontext("%s", error->context) : 0,
 			 context ? errcontext("%s", context) : 0));
 }
 

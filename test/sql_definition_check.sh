@@ -172,8 +172,12 @@ check_error "_leaves of a view" 42809 "SELECT * FROM partback._leaves('app.v')"
 check_error "_leaves of a sequence" 42809 "SELECT * FROM partback._leaves('app.s')"
 check_error "_leaves of a matview" 42809 "SELECT * FROM partback._leaves('app.mv')"
 check_error "_leaves of a foreign table" 42809 "SELECT * FROM partback._leaves('app.withft_2')"
-check_error "_leaves with a foreign partition" 42809 "SELECT * FROM partback._leaves('app.withft')"
-check_error "_capture_table with a foreign partition" 42809 "SELECT partback._capture_table('app.withft')"
+check "_leaves leaves a foreign partition out" "SELECT array_agg(path) = ARRAY['withft_1'] FROM partback._leaves('app.withft')"
+check "_foreign_partitions lists it" "SELECT array_agg(path) = ARRAY['withft_2'] FROM partback._foreign_partitions('app.withft')"
+check "_capture_table marks it foreign" "
+	SELECT array_agg((p->>'path') || ':' || (p->>'leaf') || ':' || (p->>'foreign') ORDER BY p->>'path')
+		   = ARRAY['withft_1:true:false', 'withft_2:false:true']
+	  FROM jsonb_array_elements(partback._capture_table('app.withft')->'partitions') p"
 check "_leaves: intermediate without leaves has no rows" "SELECT count(*) = 0 FROM partback._leaves('app.noleaves')"
 check "_leaves of a partition (taken as a table)" "
 	SELECT array_agg(path ORDER BY path) = ARRAY['q \"2\" h1.x', 'other sch.q/2..h0'] OR array_agg(path ORDER BY path COLLATE \"C\") = ARRAY['other sch.q/2..h0', 'q \"2\" h1.x']

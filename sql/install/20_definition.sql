@@ -392,7 +392,8 @@ $$;
 -- _leaves
 ---------------------------------------------------------------------------
 
--- The leaf partitions of tbl (tbl itself for a plain table), ordered by path.
+-- The leaf partitions of tbl (tbl itself for a plain table), ordered by path;
+-- not its foreign partitions, whose data lives on a foreign server.
 CREATE FUNCTION partback._leaves(tbl regclass)
 RETURNS TABLE(path text, relid oid, path_elems text[])
 LANGUAGE plpgsql STABLE
@@ -401,7 +402,6 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	r record;
-	f record;
 BEGIN
 	SELECT c.oid, c.relname::text AS relname, c.relkind, c.relpersistence
 	  INTO r
@@ -438,22 +438,51 @@ BEGIN
 		RETURN;
 	END IF;
 
-	SELECT t.path, t.relid INTO f
-	  FROM partback._def_tree(tbl) t
-	 WHERE t.relkind NOT IN ('r', 'p')
-	 LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'cannot back up table "%": partition "%" is a foreign table', tbl::text, f.relid::regclass::text
-			USING ERRCODE = 'wrong_object_type',
-				  DETAIL = pg_catalog.format('Foreign tables cannot be backed up; the partition path is "%s".', f.path),
-				  HINT = 'Detach the foreign partition, or back up its remote table where it lives.';
-	END IF;
-
+	-- foreign partitions hold no data here: see _foreign_partitions
 	RETURN QUERY
 		SELECT t.path, t.relid, t.path_elems
 		  FROM partback._def_tree(tbl) t
 		 WHERE t.relkind = 'r'
 		 ORDER BY t.path COLLATE "C";
+END;
+$$;
+
+-- The foreign tables among the partitions of tbl, ordered by path.  A
+-- backup copies no data of theirs (it lives on a foreign server); the
+-- definition marks them "foreign", and a restore neither loads nor creates
+-- them.
+CREATE FUNCTION partback._foreign_partitions(tbl regclass)
+RETURNS TABLE(path text, relid oid, path_elems text[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT t.path, t.relid, t.path_elems
+	  FROM partback._def_tree($1) t
+	 WHERE t.relkind = 'f'
+	 ORDER BY t.path COLLATE "C"
+$$;
+
+-- A NOTICE for each foreign partition of tbl that a backup of its
+-- partitions (NULL: all; else as _select_leaves takes them) leaves out.
+-- Returns how many.
+CREATE FUNCTION partback._notice_foreign_partitions(tbl regclass, partitions text[])
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	f record;
+	n integer := 0;
+BEGIN
+	FOR f IN SELECT * FROM partback._foreign_partitions(tbl) fp
+			  WHERE partitions IS NULL OR fp.path = ANY (partitions)
+				 OR fp.path_elems && partitions LOOP
+		RAISE NOTICE 'partition % of table % is a foreign table: its data is not backed up',
+			f.relid::pg_catalog.regclass, tbl
+			USING DETAIL = pg_catalog.format('Its rows live on a foreign server; the partition path is "%s".', f.path);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
 END;
 $$;
 
@@ -473,12 +502,13 @@ $$;
 --	 "indexes": [{"name", "unique", "definition", "comment"}],
 --	 "comment",
 --	 "partitions": [{"path", "path_elems", "schema", "name", "parent_path",
---					 "bound", "partition_key", "leaf", "unlogged", "options",
---					 "not_null", "constraints", "indexes", "comment",
+--					 "bound", "partition_key", "leaf", "foreign", "unlogged",
+--					 "options", "not_null", "constraints", "indexes", "comment",
 --					 and the members of _def_rel_props}],
 --	 and the members of _def_rel_props: "owner", "acl", "row_security",
 --	 "force_row_security", "policies", "replica_identity",
---	 "replica_identity_index", "clustered_on", "toast_options"}
+--	 "replica_identity_index", "clustered_on", "toast_options", "triggers",
+--	 "rules", "statistics", "publications"}
 -- Types, collations and expressions are printed with search_path =
 -- pg_catalog, so everything outside pg_catalog is schema-qualified.
 -- "generated_kind" is "stored" or "virtual" (PostgreSQL 18); "not_null"
@@ -507,7 +537,7 @@ DECLARE
 	parts jsonb := '[]';
 	fks jsonb;
 BEGIN
-	-- validates tbl (kind, foreign partitions) with the errors of _leaves
+	-- validates tbl (kind, persistence) with the errors of _leaves
 	PERFORM 1 FROM partback._leaves(tbl);
 
 	SELECT c.oid, n.nspname::text AS nspname, c.relname::text AS relname,
@@ -634,6 +664,7 @@ BEGIN
 				'partition_key', CASE WHEN t.relkind = 'p'
 									  THEN pg_catalog.pg_get_partkeydef(t.relid) END,
 				'leaf', t.relkind = 'r',
+				'foreign', t.relkind = 'f',
 				'unlogged', c.relpersistence = 'u',
 				'options', pg_catalog.to_jsonb(c.reloptions),
 				'not_null', partback._def_not_null(t.relid),
@@ -1270,6 +1301,7 @@ BEGIN
 			  INTO terminals
 			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
 			 WHERE NOT (p->>'leaf')::boolean
+			   AND NOT COALESCE((p->>'foreign')::boolean, false)
 			   AND p->>'path' NOT IN (SELECT q->>'parent_path'
 										FROM pg_catalog.jsonb_array_elements(def->'partitions') q);
 		END IF;
@@ -1422,6 +1454,14 @@ BEGIN
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent = ANY (prev_parents) AND c.relispartition
 				   AND c.oid NOT IN (SELECT pg_catalog.unnest(lvl_oids))
+				   -- a foreign partition the backup has too (without its
+				   -- data) stays
+				   AND NOT (c.relkind = 'f' AND EXISTS (
+						SELECT 1 FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+						 WHERE (p->>'foreign')::boolean
+						   AND p->>'bound' = pg_catalog.pg_get_expr(c.relpartbound, c.oid)
+						   AND i.inhparent = CASE WHEN p->>'parent_path' = '' THEN troot
+												  ELSE (map->(p->>'parent_path')->>0)::oid END))
 				 ORDER BY c.oid
 			LOOP
 				EXECUTE pg_catalog.format('DROP TABLE %s', x.oid::pg_catalog.regclass);

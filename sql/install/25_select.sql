@@ -26,6 +26,15 @@ BEGIN
 				USING ERRCODE = 'null_value_not_allowed';
 		END IF;
 		IF NOT EXISTS (SELECT FROM partback._leaves(tbl) l
+						WHERE l.path = p OR p = ANY (l.path_elems))
+		   AND EXISTS (SELECT FROM partback._foreign_partitions(tbl) f
+						WHERE f.path = p OR p = f.path_elems[pg_catalog.cardinality(f.path_elems)]) THEN
+			RAISE EXCEPTION 'partition "%" of table % is a foreign table', p, tbl
+				USING ERRCODE = 'wrong_object_type',
+					  DETAIL = 'Its rows live on a foreign server; partback backs up no data of foreign tables.',
+					  HINT = 'Back up its remote table where it lives.';
+		END IF;
+		IF NOT EXISTS (SELECT FROM partback._leaves(tbl) l
 						WHERE l.path = p OR p = ANY (l.path_elems)) THEN
 			RAISE EXCEPTION 'table % has no partition "%"', tbl, p
 				USING ERRCODE = 'undefined_table',
@@ -36,6 +45,46 @@ BEGIN
 				  WHERE l.path = ANY (partitions) OR l.path_elems && partitions
 				  ORDER BY l.path;
 END
+$$;
+
+-- The foreign tables backup_db leaves out (those that are not partitions;
+-- foreign partitions are _foreign_partitions of the tables it copies).
+CREATE FUNCTION partback._db_foreign_tables(schemas text[])
+RETURNS TABLE (relid oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.oid
+	  FROM pg_class c
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.relkind = 'f'
+	   AND NOT c.relispartition
+	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'partback')
+	   AND (schemas IS NULL OR n.nspname = ANY (schemas))
+	   AND NOT EXISTS (SELECT FROM pg_depend d
+					    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+						  AND d.deptype = 'e')
+	 ORDER BY n.nspname, c.relname
+$$;
+
+-- A NOTICE for each table that backup_db(schemas) finds but whose data it
+-- does not copy: foreign tables, and foreign partitions of the tables it
+-- copies.
+CREATE FUNCTION partback._notice_db_foreign(schemas text[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT * FROM partback._db_foreign_tables(schemas) LOOP
+		RAISE NOTICE 'foreign table % is not backed up', r.relid::regclass
+			USING DETAIL = 'Its rows live on a foreign server.';
+	END LOOP;
+	PERFORM partback._notice_foreign_partitions(t.relid, NULL)
+	   FROM partback._db_tables(schemas) t;
+END;
 $$;
 
 -- The tables backup_db copies: plain and partitioned tables that are not

@@ -206,7 +206,9 @@ for my $comp (qw(zstd lz4 gzip none))
 # DESIGN.md "Files": a data file is the stream COPY ... TO (FORMAT binary)
 # writes.  copyout.c writes the common types itself instead of calling their
 # send functions; every leaf of every table, backed up in one chunk without
-# compression, must have the checksum of COPY's own output for it.
+# compression, must have the checksum of COPY's own output for it.  A column
+# of the metadata's text_columns is, as FORMAT.md says, what COPY writes for
+# the column cast to text.
 {
 	my $bdir = "$base/bytes";
 	my $lbdir = lit($bdir);
@@ -223,8 +225,13 @@ for my $comp (qw(zstd lz4 gzip none))
 	{
 		my ($t, $p, $rel) = split /\|/, $leaf, 3;
 		my $copy = "$bdir.copy";
+		my $meta = "partback.get_backup_meta($lbdir, 'postgres', " . lit($t) . ', ' . lit($p) . ')';
+		my $list = $node->safe_psql('postgres',
+			"SELECT coalesce(string_agg(quote_ident(c) || CASE WHEN $meta->'text_columns' ? c"
+			  . " THEN '::text' ELSE '' END, ', ' ORDER BY n), '')"
+			  . " FROM jsonb_array_elements_text($meta->'columns') WITH ORDINALITY AS x(c, n)");
 		my $r = $node->safe_psql('postgres',
-			"COPY $rel TO " . lit($copy) . " (FORMAT binary);
+			"COPY (SELECT $list FROM ONLY $rel) TO " . lit($copy) . " (FORMAT binary);
 			 SELECT (partback.get_backup_meta($lbdir, 'postgres', " . lit($t) . ', ' . lit($p) . ")->'files'->0->>'sha256')
 			      = encode(sha256(pg_read_binary_file(" . lit($copy) . ")), 'hex')");
 		if ($r eq 't') { $same++ } else { push @differ, "$t $p" }

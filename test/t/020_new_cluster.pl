@@ -6,6 +6,15 @@
 # empty database, checks it, and must give back exactly what A had.  migrate
 # refuses a database that already has one of the tables; a restore into a
 # database lacking the user types fails naming the type.
+#
+# Node B creates decoy types before the fidelity types, so that their OIDs
+# differ from node A's: arrays and composites of user types (written in
+# their text form, FORMAT.md) must restore whatever the OIDs.  Also: the
+# text-form columns are listed in the metadata, load through COPY FROM (a
+# target with a trigger) and by hand as FORMAT.md says, and a text form the
+# target's input function rejects fails naming file, row and column.  A
+# foreign partition does not fail backup_db: a NOTICE names it and the
+# other partitions are backed up.
 
 use strict;
 use warnings;
@@ -32,6 +41,64 @@ my @tables = sort keys %$orig;
 my $dir  = PartbackTest::backup_dir('newcluster') . '/repo';
 my $ldir = lit($dir);
 job_ok($node_a, 'postgres', "SELECT partback.backup_db($ldir, parallel => 3, wait => true)", 'node A: backup_db');
+my $mood_oid_a = $node_a->safe_psql('postgres', "SELECT 'fidt.mood'::regtype::oid");
+my @text_columns = qw(acl acls gts moods tg tgs nested mrs wa was);
+is($node_a->safe_psql('postgres',
+		"SELECT partback.get_backup_meta($ldir, 'postgres', 'fid.textforms', 'textforms')->>'text_columns'"),
+	'[' . join(', ', map { "\"$_\"" } @text_columns) . ']',
+	'node A: the metadata lists the columns in their text form');
+is($node_a->safe_psql('postgres',
+		"SELECT string_agg(c->>0, ',' ORDER BY c->>0) FROM jsonb_array_elements("
+		  . "partback.get_backup_meta($ldir, 'postgres', 'fid.textforms', 'textforms')->'column_signature') c"
+		  . " WHERE c->>4 = 'text'"),
+	join(',', sort @text_columns), 'node A: the column signature marks them');
+
+# a foreign partition: its data is skipped with a NOTICE, the rest backed up
+my $fdir = PartbackTest::backup_dir('newcluster') . '/fdw';
+$node_a->safe_psql('postgres', q{
+	CREATE DATABASE fdw});
+$node_a->safe_psql('fdw', q{
+	CREATE EXTENSION partback;
+	CREATE EXTENSION file_fdw;
+	CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+	CREATE SCHEMA f;
+	CREATE TABLE f.m (k integer, v text) PARTITION BY RANGE (k);
+	CREATE TABLE f.m_local PARTITION OF f.m FOR VALUES FROM (0) TO (10);
+	CREATE FOREIGN TABLE f.m_remote PARTITION OF f.m FOR VALUES FROM (10) TO (20)
+		SERVER files OPTIONS (filename '/dev/null');
+	CREATE TABLE f.m_sub PARTITION OF f.m FOR VALUES FROM (20) TO (40) PARTITION BY RANGE (k);
+	CREATE FOREIGN TABLE f.m_sub_remote PARTITION OF f.m_sub FOR VALUES FROM (20) TO (30)
+		SERVER files OPTIONS (filename '/dev/null');
+	CREATE TABLE f.m_sub_local PARTITION OF f.m_sub FOR VALUES FROM (30) TO (40);
+	CREATE FOREIGN TABLE f.lone (a integer) SERVER files OPTIONS (filename '/dev/null');
+	INSERT INTO f.m VALUES (1, 'a'), (2, 'b'), (35, 'c');});
+{
+	my ($out, $err) = ('', '');
+	my $ret = $node_a->psql('fdw', "SELECT partback.backup_db(" . lit($fdir) . ", wait => true)",
+		stdout => \$out, stderr => \$err, timeout => $TIMEOUT);
+	ok($ret == 0, 'backup_db of a database with foreign partitions succeeds') or diag($err);
+	like($err, qr/NOTICE:  partition f\.m_remote of table f\.m is a foreign table: its data is not backed up/,
+		'a NOTICE names the foreign partition');
+	like($err, qr/NOTICE:  partition f\.m_sub_remote of table f\.m is a foreign table/,
+		'a NOTICE names the foreign partition a level down');
+	like($err, qr/NOTICE:  foreign table f\.lone is not backed up/, 'a NOTICE names the foreign table');
+}
+is($node_a->safe_psql('fdw',
+		"SELECT string_agg(partition || ' ' || rows, ',' ORDER BY partition COLLATE \"C\")"
+		  . " FROM partback.get_backup_list(" . lit($fdir) . ", 'fdw', 'f.m')"),
+	'm_local 2,m_sub/m_sub_local 1', 'the other partitions are backed up');
+job_fails($node_a, 'fdw', "SELECT partback.backup(" . lit($fdir) . ", 'f.m', ARRAY['m_remote'], wait => true)",
+	qr/partition "m_remote" of table f\.m is a foreign table/, 'backup() of a foreign partition by name is refused, naming it');
+$node_a->safe_psql('fdw', 'DELETE FROM f.m_local');
+job_ok($node_a, 'fdw', "SELECT partback.restore_table(" . lit($fdir) . ", 'f.m', source_db => 'fdw', wait => true)",
+	'restore_table of a table with foreign partitions');
+is($node_a->safe_psql('fdw',
+		"SELECT (SELECT string_agg(c.relname || ':' || c.relkind::text, ',' ORDER BY c.relname) FROM pg_class c"
+		  . " WHERE c.relnamespace = 'f'::regnamespace AND c.relkind IN ('r', 'p', 'f'))"
+		  . " || ' ' || (SELECT string_agg(k || v, ',' ORDER BY k) FROM f.m WHERE k < 10 OR k >= 30)"),
+	'lone:f,m:p,m_local:r,m_remote:f,m_sub:p,m_sub_local:r,m_sub_remote:f 1a,2b,35c',
+	'the restore loaded the local partitions and kept the foreign ones');
+
 my $sales_list_a = $node_a->safe_psql('postgres',
 	"SELECT string_agg(partition || ' ' || bound || ' ' || rows, E'\\n' ORDER BY partition COLLATE \"C\")"
 	  . " FROM partback.get_backup_list($ldir, 'postgres', 'fid.sales')");
@@ -41,7 +108,12 @@ $node_a->stop;    # node B must not need anything of node A but the files
 # ---------------------------------------------------------------- node B: restore_db
 
 my $node_b = PartbackTest::new_node('b', @initdb);
-$node_b->safe_psql('postgres', $sec{types} . $sec{helpers});
+# decoys first, so that the user types get other OIDs than on node A
+my $decoys = 'CREATE TYPE public.decoy_e AS ENUM (\'x\'); CREATE TYPE public.decoy_c AS (a integer);'
+  . ' CREATE DOMAIN public.decoy_d AS integer; CREATE TYPE public.decoy_r AS RANGE (subtype = float8);';
+$node_b->safe_psql('postgres', $decoys . $sec{types} . $sec{helpers});
+isnt($node_b->safe_psql('postgres', "SELECT 'fidt.mood'::regtype::oid"), $mood_oid_a,
+	'node B: the user types have other OIDs than on node A');
 
 is($node_b->safe_psql('postgres', "SELECT count(*) FROM partback.check_backup($ldir, source_db => 'postgres')"),
 	'0', 'node B: check_backup finds the backup of node A healthy');
@@ -63,10 +135,60 @@ is($node_b->safe_psql('postgres', q{
 	SELECT (n.id > m.id)::text || ',' || (n.id2 > m.id2) || ',' || (n.ser > m.ser) FROM m, n}),
 	'true,true,true', 'new cluster: identity and serial continue after the restored maximum');
 
+# text-form columns through COPY FROM: a target with a trigger is not
+# loaded in bulk
+$node_b->safe_psql('postgres', q{
+	CREATE FUNCTION public.pass() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+	CREATE TRIGGER pass BEFORE INSERT ON fid.textforms FOR EACH ROW EXECUTE FUNCTION public.pass();});
+job_ok($node_b, 'postgres',
+	"SELECT partback.restore_table($ldir, 'fid.textforms', source_db => 'postgres', force => true, wait => true)",
+	'node B: restore_table of the text-form columns into a table with a trigger (COPY FROM)');
+is($node_b->safe_psql('postgres', "SELECT pbtest.fp('fid.textforms')"), $orig->{'fid.textforms'}{fp},
+	'node B: their content through COPY FROM');
+$node_b->safe_psql('postgres', 'DROP TRIGGER pass ON fid.textforms; DROP FUNCTION public.pass()');
+
+# by hand, as FORMAT.md says: text-form columns into text, then cast
+{
+	my $meta = $node_b->safe_psql('postgres',
+		"SELECT partback.get_backup_meta($ldir, 'postgres', 'fid.textforms', 'textforms')->'files'->0->>'name'");
+	my $file = "$dir/postgres/data/fid/textforms/textforms/$meta";
+	$node_b->safe_psql('postgres', 'CREATE DATABASE hand');
+	$node_b->safe_psql('hand', $sec{types} . $sec{helpers} . qq{
+		CREATE SCHEMA fid;
+		CREATE TEMP TABLE stage (id integer, acl text, acls text, gts text, moods text, tg text, tgs text,
+								 nested text, mr fidt.moodrange, mrs text, wa text, was text, plain text);
+		COPY stage FROM PROGRAM 'zstd -dc $file' WITH (FORMAT binary);
+		CREATE TABLE fid.textforms AS
+		SELECT id, acl::aclitem, acls::aclitem[], gts::gtsvector, moods::fidt.mood[], tg::fidt.tagged,
+			   tgs::fidt.tagged[], nested::fidt.tagged[], mr, mrs::fidt.moodrange[], wa::fidt.withacl,
+			   was::fidt.withacl[], plain
+		  FROM stage;});
+	is($node_b->safe_psql('hand', "SELECT pbtest.fp('fid.textforms')"), $orig->{'fid.textforms'}{fp},
+		'a data file with text-form columns loads by hand through a staging table');
+}
+
+# a text form the target's input function rejects: the error names the
+# backup file, the row and the column
+$node_b->safe_psql('postgres', 'CREATE DATABASE badmood');
+{
+	my $types = $sec{types};
+	$types =~ s/'happy ü', // or die 'no happy mood in the types section';
+	$node_b->safe_psql('badmood', $types . 'CREATE EXTENSION partback;' . $sec{helpers});
+	my ($out, $err) = ('', '');
+	my $ret = $node_b->psql('badmood',
+		"SELECT partback.restore_table($ldir, 'fid.textforms', source_db => 'postgres', wait => true)",
+		stdout => \$out, stderr => \$err, extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => $TIMEOUT);
+	ok($ret != 0
+		  && $err =~ /ERROR:  22P02: invalid input value for enum fidt\.mood: "happy ü"/
+		  && $err =~ m{CONTEXT:  backup file ".*/fid/textforms/textforms/\d+\.\d+\.copy[.a-z0-9]*", row \d+, column \w+},
+		'a text form the target rejects fails with 22P02 naming the file, row and column')
+	  or diag($err);
+}
+
 # ---------------------------------------------------------------- node B: migrate
 
 $node_b->safe_psql('postgres', 'CREATE DATABASE mig');
-$node_b->safe_psql('mig', $sec{types} . 'CREATE EXTENSION partback;' . $sec{helpers});
+$node_b->safe_psql('mig', $decoys . $sec{types} . 'CREATE EXTENSION partback;' . $sec{helpers});
 job_ok($node_b, 'mig', "SELECT partback.migrate($ldir, source_db => 'postgres', parallel => 3, wait => true)",
 	'node B: migrate into an empty database');
 compare_all('new cluster, migrate', snapshot($node_b, 'mig'), $orig);
