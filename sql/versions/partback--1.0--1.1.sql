@@ -20,8 +20,9 @@
 -- privileges, row security and policies, replica identity, clustering
 -- index, TOAST and column options, comments on indexes and constraints;
 -- after the load, triggers and their states, rules, extended statistics,
--- publication memberships and NOT VALID constraints); a backup of a newer
--- PostgreSQL major is refused at call time.  Functions copied from
+-- publication memberships and NOT VALID constraints); foreign-table
+-- partitions are skipped with a NOTICE; a backup of a newer PostgreSQL
+-- major is refused at call time.  Functions copied from
 -- sql/install/ as they are there, in its order; a function whose arguments
 -- changed is dropped first; new ones are revoked from PUBLIC at the end, as
 -- the install script revokes all.
@@ -197,6 +198,91 @@ AS $$
 	 WHERE c.oid = $1
 $$;
 
+CREATE OR REPLACE FUNCTION partback._leaves(tbl regclass)
+RETURNS TABLE(path text, relid oid, path_elems text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	r record;
+BEGIN
+	SELECT c.oid, c.relname::text AS relname, c.relkind, c.relpersistence
+	  INTO r
+	  FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid
+			USING ERRCODE = 'undefined_table';
+	END IF;
+	IF r.relkind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '"%" is not a table', tbl::text
+			USING ERRCODE = 'wrong_object_type',
+				  DETAIL = pg_catalog.format('"%s" is %s.', tbl::text,
+					CASE r.relkind WHEN 'v' THEN 'a view'
+						WHEN 'm' THEN 'a materialized view'
+						WHEN 'f' THEN 'a foreign table'
+						WHEN 'S' THEN 'a sequence'
+						WHEN 'i' THEN 'an index'
+						WHEN 'I' THEN 'a partitioned index'
+						WHEN 'c' THEN 'a composite type'
+						WHEN 't' THEN 'a TOAST table'
+						ELSE 'not a table' END),
+				  HINT = 'Only plain and partitioned tables can be backed up and restored.';
+	END IF;
+	IF r.relpersistence = 't' THEN
+		RAISE EXCEPTION 'cannot back up temporary table "%"', tbl::text
+			USING ERRCODE = 'feature_not_supported';
+	END IF;
+
+	IF r.relkind = 'r' THEN
+		path := r.relname;
+		relid := r.oid;
+		path_elems := ARRAY[r.relname];
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- foreign partitions hold no data here: see _foreign_partitions
+	RETURN QUERY
+		SELECT t.path, t.relid, t.path_elems
+		  FROM partback._def_tree(tbl) t
+		 WHERE t.relkind = 'r'
+		 ORDER BY t.path COLLATE "C";
+END;
+$$;
+
+CREATE FUNCTION partback._foreign_partitions(tbl regclass)
+RETURNS TABLE(path text, relid oid, path_elems text[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT t.path, t.relid, t.path_elems
+	  FROM partback._def_tree($1) t
+	 WHERE t.relkind = 'f'
+	 ORDER BY t.path COLLATE "C"
+$$;
+
+CREATE FUNCTION partback._notice_foreign_partitions(tbl regclass, partitions text[])
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	f record;
+	n integer := 0;
+BEGIN
+	FOR f IN SELECT * FROM partback._foreign_partitions(tbl) fp
+			  WHERE partitions IS NULL OR fp.path = ANY (partitions)
+				 OR fp.path_elems && partitions LOOP
+		RAISE NOTICE 'partition % of table % is a foreign table: its data is not backed up',
+			f.relid::pg_catalog.regclass, tbl
+			USING DETAIL = pg_catalog.format('Its rows live on a foreign server; the partition path is "%s".', f.path);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION partback._capture_table(tbl regclass)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -219,7 +305,7 @@ DECLARE
 	parts jsonb := '[]';
 	fks jsonb;
 BEGIN
-	-- validates tbl (kind, foreign partitions) with the errors of _leaves
+	-- validates tbl (kind, persistence) with the errors of _leaves
 	PERFORM 1 FROM partback._leaves(tbl);
 
 	SELECT c.oid, n.nspname::text AS nspname, c.relname::text AS relname,
@@ -346,6 +432,7 @@ BEGIN
 				'partition_key', CASE WHEN t.relkind = 'p'
 									  THEN pg_catalog.pg_get_partkeydef(t.relid) END,
 				'leaf', t.relkind = 'r',
+				'foreign', t.relkind = 'f',
 				'unlogged', c.relpersistence = 'u',
 				'options', pg_catalog.to_jsonb(c.reloptions),
 				'not_null', partback._def_not_null(t.relid),
@@ -892,6 +979,7 @@ BEGIN
 			  INTO terminals
 			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
 			 WHERE NOT (p->>'leaf')::boolean
+			   AND NOT COALESCE((p->>'foreign')::boolean, false)
 			   AND p->>'path' NOT IN (SELECT q->>'parent_path'
 										FROM pg_catalog.jsonb_array_elements(def->'partitions') q);
 		END IF;
@@ -1044,6 +1132,14 @@ BEGIN
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent = ANY (prev_parents) AND c.relispartition
 				   AND c.oid NOT IN (SELECT pg_catalog.unnest(lvl_oids))
+				   -- a foreign partition the backup has too (without its
+				   -- data) stays
+				   AND NOT (c.relkind = 'f' AND EXISTS (
+						SELECT 1 FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+						 WHERE (p->>'foreign')::boolean
+						   AND p->>'bound' = pg_catalog.pg_get_expr(c.relpartbound, c.oid)
+						   AND i.inhparent = CASE WHEN p->>'parent_path' = '' THEN troot
+												  ELSE (map->(p->>'parent_path')->>0)::oid END))
 				 ORDER BY c.oid
 			LOOP
 				EXECUTE pg_catalog.format('DROP TABLE %s', x.oid::pg_catalog.regclass);
@@ -1383,6 +1479,85 @@ BEGIN
 END;
 $$;
 
+CREATE OR REPLACE FUNCTION partback._select_leaves(tbl regclass, partitions text[])
+RETURNS TABLE (path text, relid oid, path_elems text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p text;
+BEGIN
+	IF partitions IS NULL THEN
+		RETURN QUERY SELECT * FROM partback._leaves(tbl);
+		RETURN;
+	END IF;
+	IF cardinality(partitions) = 0 THEN
+		RAISE EXCEPTION 'partitions must not be an empty array'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass NULL to back up every partition.';
+	END IF;
+	FOREACH p IN ARRAY partitions LOOP
+		IF p IS NULL THEN
+			RAISE EXCEPTION 'partitions must not contain NULL'
+				USING ERRCODE = 'null_value_not_allowed';
+		END IF;
+		IF NOT EXISTS (SELECT FROM partback._leaves(tbl) l
+						WHERE l.path = p OR p = ANY (l.path_elems))
+		   AND EXISTS (SELECT FROM partback._foreign_partitions(tbl) f
+						WHERE f.path = p OR p = f.path_elems[pg_catalog.cardinality(f.path_elems)]) THEN
+			RAISE EXCEPTION 'partition "%" of table % is a foreign table', p, tbl
+				USING ERRCODE = 'wrong_object_type',
+					  DETAIL = 'Its rows live on a foreign server; partback backs up no data of foreign tables.',
+					  HINT = 'Back up its remote table where it lives.';
+		END IF;
+		IF NOT EXISTS (SELECT FROM partback._leaves(tbl) l
+						WHERE l.path = p OR p = ANY (l.path_elems)) THEN
+			RAISE EXCEPTION 'table % has no partition "%"', tbl, p
+				USING ERRCODE = 'undefined_table',
+					  HINT = 'Give a partition path (names from the table''s child down to the leaf, joined by "/") or the name of one of its partitions.';
+		END IF;
+	END LOOP;
+	RETURN QUERY SELECT l.* FROM partback._leaves(tbl) l
+				  WHERE l.path = ANY (partitions) OR l.path_elems && partitions
+				  ORDER BY l.path;
+END
+$$;
+
+CREATE FUNCTION partback._db_foreign_tables(schemas text[])
+RETURNS TABLE (relid oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.oid
+	  FROM pg_class c
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.relkind = 'f'
+	   AND NOT c.relispartition
+	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'partback')
+	   AND (schemas IS NULL OR n.nspname = ANY (schemas))
+	   AND NOT EXISTS (SELECT FROM pg_depend d
+					    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+						  AND d.deptype = 'e')
+	 ORDER BY n.nspname, c.relname
+$$;
+
+CREATE FUNCTION partback._notice_db_foreign(schemas text[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT * FROM partback._db_foreign_tables(schemas) LOOP
+		RAISE NOTICE 'foreign table % is not backed up', r.relid::regclass
+			USING DETAIL = 'Its rows live on a foreign server.';
+	END LOOP;
+	PERFORM partback._notice_foreign_partitions(t.relid, NULL)
+	   FROM partback._db_tables(schemas) t;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION partback._table_entry(backup_dir text, source_db text,
 									  source_table text, backup_id bigint)
 RETURNS jsonb
@@ -1492,6 +1667,8 @@ REVOKE ALL ON FUNCTION partback._def_not_null_of(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_not_null_clause(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_acl(pg_catalog.aclitem[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_rel_props(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._foreign_partitions(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._notice_foreign_partitions(regclass, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_options(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_add_constraints(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_comment_constraints(oid, jsonb) FROM PUBLIC;
@@ -1503,4 +1680,6 @@ REVOKE ALL ON FUNCTION partback._def_target_partitions(jsonb, regclass) FROM PUB
 REVOKE ALL ON FUNCTION partback._def_add_not_valid(oid, jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_retarget(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_add_post_data(oid, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._db_foreign_tables(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._notice_db_foreign(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
