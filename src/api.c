@@ -18,6 +18,8 @@
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -344,14 +346,21 @@ check_schemas_have_tables(Datum schemas, List *names)
 /*
  * Say, in the caller's session, which foreign tables and foreign
  * partitions the backup leaves out: their rows live on a foreign server.
- * sql takes the call's table (or schemas) as $1, its partitions as $2.
+ * func (of schema partback) takes the call's table (or schemas) as $1, its
+ * partitions as $2.  The SQL objects of 1.0, which a new library meets until
+ * ALTER EXTENSION partback UPDATE, lack it and skip no foreign partition.
  */
 static void
-notice_foreign(const char *sql, int nargs, Oid *types, Datum *values,
+notice_foreign(const char *func, int nargs, Oid *types, Datum *values,
 			   const char *nulls)
 {
+	if (!OidIsValid(LookupFuncName(list_make2(makeString("partback"), makeString((char *) func)),
+								   nargs, types, true)))
+		return;
 	SPI_connect();
-	if (SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(psprintf("SELECT partback.%s(%s)", func,
+									   nargs == 1 ? "$1" : "$1, $2"),
+							  nargs, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not list the foreign partitions to skip");
 	SPI_finish();
 }
@@ -391,7 +400,7 @@ partback_backup_db(PG_FUNCTION_ARGS)
 		Oid			type = TEXTARRAYOID;
 		Datum		value = PG_GETARG_DATUM(1);
 
-		notice_foreign("SELECT partback._notice_db_foreign($1)", 1, &type, &value,
+		notice_foreign("_notice_db_foreign", 1, &type, &value,
 					   PG_ARGISNULL(1) ? "n" : " ");
 	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
@@ -420,7 +429,7 @@ partback_backup_table(PG_FUNCTION_ARGS)
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), (Datum) 0};
 
-		notice_foreign("SELECT partback._notice_foreign_partitions($1, $2)", 2,
+		notice_foreign("_notice_foreign_partitions", 2,
 					   types, values, " n");
 	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
@@ -459,7 +468,7 @@ partback_backup(PG_FUNCTION_ARGS)
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), PG_GETARG_DATUM(2)};
 
-		notice_foreign("SELECT partback._notice_foreign_partitions($1, $2)", 2,
+		notice_foreign("_notice_foreign_partitions", 2,
 					   types, values, PG_ARGISNULL(2) ? " n" : "  ");
 	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
