@@ -3,6 +3,10 @@
 -- Uses the tables of 001_backup; backs them up into a dir of its own.
 --
 
+-- restore_db and migrate say which backup they chose, with its point in
+-- time in a DETAIL that differs from run to run: show messages alone
+\set VERBOSITY terse
+
 -- A table's content as one comparable value: row count and md5 of its
 -- rows in a stable order (partitioned tables include every partition).
 CREATE FUNCTION public.pb_content(rel regclass) RETURNS text

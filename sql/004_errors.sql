@@ -6,6 +6,10 @@
 -- Uses the tables of 001_backup and the backup in /tmp/partback_regress/db.
 --
 
+-- restore_db and migrate say which backup they chose, with its point in
+-- time in a DETAIL that differs from run to run: show messages alone
+\set VERBOSITY terse
+
 -- what a failed call must not change
 SELECT count(*) AS jobs_before FROM partback.jobs \gset
 

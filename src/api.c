@@ -535,6 +535,64 @@ check_restore_schemas(PbJob *job, Datum schemas)
 				 errhint("partback.list_backups() and get_backup_list() show what a backup holds.")));
 }
 
+/*
+ * Say which backup a restore_db or migrate without backup_id restores, and
+ * what it covers when that is less than the whole database.
+ */
+static void
+notice_chosen_backup(PbJob *job, Datum schemas)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT8OID};
+	Datum		values[4];
+	char		nulls[4] = "  nn";
+	char	   *id;
+	char	   *finished;
+	char	   *lsn;
+	char	   *job_type;
+	char	   *covers;
+
+	/* the SQL objects of 1.0 (before ALTER EXTENSION UPDATE) lack it */
+	if (!OidIsValid(LookupFuncName(list_make2(makeString("partback"),
+											  makeString("_restore_db_backup")),
+								   4, types, true)))
+		return;
+	values[0] = CStringGetTextDatum(job->backup_dir);
+	values[1] = CStringGetTextDatum(job->source_db);
+	values[2] = schemas;
+	if (schemas != (Datum) 0)
+		nulls[2] = ' ';
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT m->>'backup_id', m->>'finished_at', m->>'snapshot_lsn', "
+							  "m->>'job_type', CASE WHEN pg_catalog.jsonb_typeof(m->'schemas') = 'array' "
+							  "THEN pg_catalog.array_to_string(ARRAY("
+							  "SELECT pg_catalog.jsonb_array_elements_text(m->'schemas')), ', ') END "
+							  "FROM partback._restore_db_backup($1, $2, $3, $4) m "
+							  "WHERE m IS NOT NULL",
+							  4, types, values, nulls, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not look up the backup to restore");
+	if (SPI_processed == 1)
+	{
+		id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		finished = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		lsn = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		job_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+		covers = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+		ereport(NOTICE,
+				(errmsg("restoring backup %s of database \"%s\" in \"%s\"",
+						id, job->source_db, job->backup_dir),
+				 job_type && strcmp(job_type, "backup_db") != 0 ?
+				 errdetail("It holds the database as of snapshot LSN %s, finished at %s; it was made by %s and holds only the tables that call named.",
+						   lsn ? lsn : "?", finished ? finished : "?", job_type) :
+				 covers && covers[0] ?
+				 errdetail("It holds the database as of snapshot LSN %s, finished at %s; it holds the schemas %s only.",
+						   lsn ? lsn : "?", finished ? finished : "?", covers) :
+				 errdetail("It holds the database as of snapshot LSN %s, finished at %s.",
+						   lsn ? lsn : "?", finished ? finished : "?"),
+				 errhint("Name another backup with backup_id; partback.list_backups() lists them.")));
+	}
+	SPI_finish();
+}
+
 /* restore_db(backup_dir, source_db, schemas, backup_id, force, parallel, wait) */
 Datum
 partback_restore_db(PG_FUNCTION_ARGS)
@@ -555,6 +613,8 @@ partback_restore_db(PG_FUNCTION_ARGS)
 	if (job->schemas)
 		check_restore_schemas(job, PG_GETARG_DATUM(2));
 	check_targets_free(job, job->schemas ? PG_GETARG_DATUM(2) : (Datum) 0);
+	if (job->backup_id == 0)
+		notice_chosen_backup(job, job->schemas ? PG_GETARG_DATUM(2) : (Datum) 0);
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
 
@@ -615,6 +675,7 @@ Datum
 partback_migrate(PG_FUNCTION_ARGS)
 {
 	PbJob	   *job = palloc0(sizeof(PbJob));
+	bool		wait;
 
 	job->type = PB_JOB_MIGRATE;
 	job->backup_dir = backup_dir_arg(fcinfo);
@@ -646,7 +707,9 @@ partback_migrate(PG_FUNCTION_ARGS)
 					 errhint("Name the database to migrate with source_db.")));
 		job->source_db = pb_unescape_name(job->source_db);
 	}
+	wait = bool_arg(fcinfo, 3, "wait");
 	check_restore_source(job);
 	check_targets_free(job, (Datum) 0);
-	PG_RETURN_INT64(pb_submit_job(job, bool_arg(fcinfo, 3, "wait")));
+	notice_chosen_backup(job, (Datum) 0);
+	PG_RETURN_INT64(pb_submit_job(job, wait));
 }

@@ -1021,6 +1021,27 @@ pb_run_backup(PbJob *job)
 					DatumGetCString(DirectFunctionCall1(pg_lsn_out, LSNGetDatum(lsn))));
 	pb_json_add_int(&manifest, "server_version_num", PG_VERSION_NUM);
 	pb_json_add_str(&manifest, "compression", pb_compression_name(job->compression));
+	if (job->type == PB_JOB_BACKUP_DB)
+	{
+		/* what the backup covers: null for the whole database */
+		StringInfoData schemas;
+
+		initStringInfo(&schemas);
+		if (job->schemas == NIL)
+			appendStringInfoString(&schemas, "null");
+		else
+		{
+			appendStringInfoChar(&schemas, '[');
+			foreach(lc, job->schemas)
+			{
+				if (foreach_current_index(lc) > 0)
+					appendStringInfoString(&schemas, ", ");
+				escape_json(&schemas, lfirst(lc));
+			}
+			appendStringInfoChar(&schemas, ']');
+		}
+		pb_json_add_raw(&manifest, "schemas", schemas.data);
+	}
 	appendStringInfoString(&manifest, ",\n  \"tables\": [");
 
 	foreach(lc, tables)

@@ -428,11 +428,31 @@ BEGIN
 END
 $$;
 
+-- The backup restore_db and migrate restore (its manifest): backup_id's;
+-- without it the newest made by backup_db that covers what is asked (the
+-- whole database, or the schemas given), else the newest made by backup_db,
+-- else the newest.  A manifest without "schemas" (written before they were
+-- recorded) counts as covering the whole database.
+CREATE FUNCTION partback._restore_db_backup(backup_dir text, source_db text,
+											schemas text[], backup_id bigint)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN $4 IS NOT NULL THEN partback._manifest($1, $2, $4)
+				ELSE (SELECT x FROM partback._manifests($1, $2) AS x
+					   ORDER BY (x->>'job_type' = 'backup_db'
+								 AND (pg_catalog.jsonb_typeof(x->'schemas') IS DISTINCT FROM 'array'
+									  OR ($3 IS NOT NULL AND x->'schemas' @> pg_catalog.to_jsonb($3)))) DESC,
+								(x->>'job_type' = 'backup_db') DESC,
+								(x->>'backup_id')::bigint DESC
+					   LIMIT 1) END
+$$;
+
 -- The table entries a restore job works on, each with its backup's id:
 -- one table (restore_table, restore), or every table of one backup
--- (restore_db, migrate) -- backup_id's, or else the newest made by
--- backup_db, or else the newest.  Backups of a newer PostgreSQL major are
--- refused.
+-- (restore_db, migrate; _restore_db_backup).  Backups of a newer
+-- PostgreSQL major are refused.
 CREATE FUNCTION partback._restore_tables(backup_dir text, source_db text,
 										 schemas text[], source_table text,
 										 backup_id bigint)
@@ -449,13 +469,7 @@ BEGIN
 		RETURN NEXT m;
 		RETURN;
 	END IF;
-	IF backup_id IS NOT NULL THEN
-		m := partback._manifest(backup_dir, source_db, backup_id);
-	ELSE
-		SELECT x INTO m FROM partback._manifests(backup_dir, source_db) AS x
-		 ORDER BY (x->>'job_type' = 'backup_db') DESC, (x->>'backup_id')::bigint DESC
-		 LIMIT 1;
-	END IF;
+	m := partback._restore_db_backup(backup_dir, source_db, schemas, backup_id);
 	PERFORM partback._check_source_version(backup_dir, source_db, m);
 	RETURN QUERY
 		SELECT t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')

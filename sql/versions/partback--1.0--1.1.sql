@@ -21,8 +21,9 @@
 -- index, TOAST and column options, comments on indexes and constraints;
 -- after the load, triggers and their states, rules, extended statistics,
 -- publication memberships and NOT VALID constraints); foreign-table
--- partitions are skipped with a NOTICE; a backup of a newer PostgreSQL
--- major is refused at call time.  Functions copied from
+-- partitions are skipped with a NOTICE; restore_db without backup_id takes
+-- the newest backup that covers what it is asked for; a backup of a newer
+-- PostgreSQL major is refused at call time.  Functions copied from
 -- sql/install/ as they are there, in its order; a function whose arguments
 -- changed is dropped first; new ones are revoked from PUBLIC at the end, as
 -- the install script revokes all.
@@ -1630,6 +1631,22 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION partback._restore_db_backup(backup_dir text, source_db text,
+											schemas text[], backup_id bigint)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN $4 IS NOT NULL THEN partback._manifest($1, $2, $4)
+				ELSE (SELECT x FROM partback._manifests($1, $2) AS x
+					   ORDER BY (x->>'job_type' = 'backup_db'
+								 AND (pg_catalog.jsonb_typeof(x->'schemas') IS DISTINCT FROM 'array'
+									  OR ($3 IS NOT NULL AND x->'schemas' @> pg_catalog.to_jsonb($3)))) DESC,
+								(x->>'job_type' = 'backup_db') DESC,
+								(x->>'backup_id')::bigint DESC
+					   LIMIT 1) END
+$$;
+
 CREATE OR REPLACE FUNCTION partback._restore_tables(backup_dir text, source_db text,
 										 schemas text[], source_table text,
 										 backup_id bigint)
@@ -1646,13 +1663,7 @@ BEGIN
 		RETURN NEXT m;
 		RETURN;
 	END IF;
-	IF backup_id IS NOT NULL THEN
-		m := partback._manifest(backup_dir, source_db, backup_id);
-	ELSE
-		SELECT x INTO m FROM partback._manifests(backup_dir, source_db) AS x
-		 ORDER BY (x->>'job_type' = 'backup_db') DESC, (x->>'backup_id')::bigint DESC
-		 LIMIT 1;
-	END IF;
+	m := partback._restore_db_backup(backup_dir, source_db, schemas, backup_id);
 	PERFORM partback._check_source_version(backup_dir, source_db, m);
 	RETURN QUERY
 		SELECT t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
@@ -1683,3 +1694,4 @@ REVOKE ALL ON FUNCTION partback._def_add_post_data(oid, jsonb, text) FROM PUBLIC
 REVOKE ALL ON FUNCTION partback._db_foreign_tables(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._notice_db_foreign(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._restore_db_backup(text, text, text[], bigint) FROM PUBLIC;

@@ -375,6 +375,37 @@ for my $case (
 		$before, "the table with $what is unchanged");
 }
 
+# ---------------------------------------------------------------- which backup restore_db takes
+
+# A whole-database backup, then a newer one of one schema: restore_db
+# without backup_id takes the newest backup that covers what it is asked
+# for, and says which, with its point in time.
+my $cdir = lit("$base/cover");
+job_ok($node, 'postgres', "SELECT partback.backup_db($cdir, wait => true)", 'cover: backup_db of everything');
+job_ok($node, 'postgres', "SELECT partback.backup_db($cdir, schemas => ARRAY['public'], wait => true)",
+	'cover: a newer backup_db of one schema');
+is($node->safe_psql('postgres', "SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM partback.list_backups($cdir)"),
+	'1,2', 'cover: two backups');
+for my $case (
+	[ 'whole', '', qr/NOTICE:  restoring backup 1 of database "postgres" in ".*cover"\nDETAIL:  It holds the database as of snapshot LSN [0-9A-F]+\/[0-9A-F]+, finished at \d{4}-\d\d-\d\d [0-9:.]+\+00\.\n/,
+		'the whole database comes from the older, whole backup' ],
+	[ 'oneschema', ", schemas => ARRAY['public']", qr/NOTICE:  restoring backup 2 of database "postgres" in ".*cover"\nDETAIL:  .*; it holds the schemas public only\./,
+		'one schema comes from the newer backup of that schema' ])
+{
+	my ($db, $args, $re, $what) = @$case;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, $sec{types} . 'CREATE EXTENSION partback;' . $sec{helpers});
+	my ($out, $err) = ('', '');
+	my $ret = $node->psql($db, "SELECT partback.restore_db($cdir, source_db => 'postgres'$args, wait => true)",
+		stdout => \$out, stderr => \$err);
+	ok($ret == 0 && $err =~ $re, "cover: $what, and restore_db says so") or diag($err);
+}
+is($node->safe_psql('whole', 'SELECT count(*) FROM pbtest.roots()'),
+	$node->safe_psql('postgres', "SELECT tables FROM partback.list_backups($cdir) WHERE backup_id = 1"),
+	'cover: the whole database has every table of the whole backup');
+is($node->safe_psql('oneschema', "SELECT string_agg(DISTINCT split_part(name, '.', 1), ',') FROM pbtest.roots()"),
+	'public', 'cover: the one schema has its tables only');
+
 no_crash($node);
 $node->stop;
 done_testing();
