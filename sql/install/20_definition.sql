@@ -824,16 +824,20 @@ END;
 $$;
 
 -- Grant the privileges of a def's "acl" array on rel (or on its column col)
--- to the roles that exist here; a missing grantee is a WARNING.  The
--- owner's own privileges are revoked first, so that those it had given up
--- stay given up.
-CREATE FUNCTION partback._def_grant(rel oid, acl jsonb, col text DEFAULT NULL)
+-- to the roles that exist here; a missing grantee is a WARNING.  What the
+-- backup's owner (source_owner) had goes to rel's owner, whoever that is
+-- here; its own privileges are revoked first, so that those it had given
+-- up stay given up.
+CREATE FUNCTION partback._def_grant(rel oid, acl jsonb, col text, source_owner text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	g jsonb;
+	grantee text;
+	owner text := (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
+				   WHERE c.oid = rel);
 	target text := CASE WHEN col IS NULL THEN 'TABLE ' || rel::pg_catalog.regclass::text
 						ELSE rel::pg_catalog.regclass::text END;
 	cols text := CASE WHEN col IS NULL THEN '' ELSE pg_catalog.format(' (%I)', col) END;
@@ -842,11 +846,11 @@ BEGIN
 		RETURN;
 	END IF;
 	IF col IS NULL THEN
-		EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %I', target,
-								  (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
-								    WHERE c.oid = rel));
+		EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %I', target, owner);
 	END IF;
 	FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(acl) LOOP
+		grantee := CASE WHEN g->>'grantee' = source_owner THEN owner ELSE g->>'grantee' END;
+		g := g || pg_catalog.jsonb_build_object('grantee', grantee);
 		IF g->>'grantee' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
 														WHERE r.rolname = g->>'grantee') THEN
 			RAISE WARNING 'privilege % on % not granted to role "%": the role does not exist',
@@ -899,7 +903,7 @@ BEGIN
 		END IF;
 	END IF;
 
-	PERFORM partback._def_grant(rel, props->'acl');
+	PERFORM partback._def_grant(rel, props->'acl', NULL, props->>'owner');
 
 	IF (props->>'row_security')::boolean THEN
 		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', relname);
@@ -1096,7 +1100,7 @@ BEGIN
 			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s',
 									  relid::pg_catalog.regclass, c->>'name', c->>'compression');
 		END IF;
-		PERFORM partback._def_grant(relid, c->'acl', c->>'name');
+		PERFORM partback._def_grant(relid, c->'acl', c->>'name', def->>'owner');
 	END LOOP;
 	PERFORM partback._def_apply_props(relid, def);
 	RETURN relid;
