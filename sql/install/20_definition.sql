@@ -208,26 +208,6 @@ AS $$
 	   AND (NOT $2 OR (c.conislocal AND c.coninhcount = 0 AND c.conparentid = 0))
 $$;
 
--- The NOT NULL columns of rel as JSON, in column order.  PostgreSQL 18
--- records each as a constraint with a name, and lets it be NOT VALID or NO
--- INHERIT; before 18 only the column's flag exists (name NULL, valid).
-CREATE FUNCTION partback._def_not_null(rel oid)
-RETURNS jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-				'column', a.attname::text,
-				'name', c.conname::text,
-				'valid', COALESCE(c.convalidated, true),
-				'no_inherit', COALESCE(c.connoinherit, false))
-			ORDER BY a.attnum), '[]'::jsonb)
-	  FROM pg_catalog.pg_attribute a
-	  LEFT JOIN pg_catalog.pg_constraint c
-		ON c.conrelid = a.attrelid AND c.contype = 'n' AND c.conkey[1] = a.attnum
-	 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
-$$;
-
 -- The NOT NULL entry of column col in a def's (or a def partition's)
 -- "not_null" array, or NULL.
 CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
@@ -271,20 +251,44 @@ AS $$
 						FROM pg_catalog.aclexplode($1) x) END
 $$;
 
--- What pg_dump emits for a relation besides its columns, constraints and
--- indexes: owner, privileges, row security and its policies, replica
--- identity, the index it is clustered on, TOAST storage options.
-CREATE FUNCTION partback._def_rel_props(rel oid)
-RETURNS jsonb
+-- What pg_dump emits for each relation of rels besides its columns,
+-- constraints and indexes: the NOT NULL columns in column order (PostgreSQL
+-- 18 records each as a constraint with a name, and lets it be NOT VALID or
+-- NO INHERIT; before 18 only the column's flag exists: name NULL, valid),
+-- owner, privileges, row security and its policies, replica identity, the
+-- index it is clustered on, TOAST options, and what is added after the
+-- data.  One query for all of a table's relations, planned once: trees may
+-- have many thousand partitions.
+CREATE FUNCTION partback._def_rel_props(rels oid[])
+RETURNS TABLE (relid oid, props jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT pg_catalog.jsonb_build_object(
+	-- members left out where they hold nothing (most partitions): manifests
+	-- of many thousand partitions stay small
+	SELECT c.oid, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		'not_null', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							'column', a.attname::text,
+							'name', nn.conname::text,
+							'valid', COALESCE(nn.convalidated, true),
+							'no_inherit', COALESCE(nn.connoinherit, false))
+						ORDER BY a.attnum), '[]'::jsonb)
+					   FROM pg_catalog.pg_attribute a
+					   LEFT JOIN pg_catalog.pg_constraint nn
+						 ON nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum
+					  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull),
 		'owner', pg_catalog.pg_get_userbyid(c.relowner)::text,
-		'acl', partback._def_acl(c.relacl),
-		'row_security', c.relrowsecurity,
-		'force_row_security', c.relforcerowsecurity,
-		'policies', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		-- aclexplode() refuses an empty array
+		'acl', CASE WHEN pg_catalog.cardinality(c.relacl) = 0 THEN '[]'::jsonb
+					ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+								'grantee', CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
+								'privilege', x.privilege_type,
+								'grantable', x.is_grantable)
+							ORDER BY x.grantee, x.privilege_type)
+							FROM pg_catalog.aclexplode(c.relacl) x) END,
+		'row_security', NULLIF(c.relrowsecurity, false),
+		'force_row_security', NULLIF(c.relforcerowsecurity, false),
+		'policies', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 							'name', p.polname::text,
 							'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'
 											WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
@@ -295,58 +299,58 @@ AS $$
 										FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY r(r, k)),
 							'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),
 							'with_check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
-						ORDER BY p.polname COLLATE "C"), '[]'::jsonb)
+						ORDER BY p.polname COLLATE "C")
 					   FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid),
 		'replica_identity', CASE c.relreplident WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full'
 											  WHEN 'i' THEN 'index' END,
 		'replica_identity_index', (SELECT ic.relname::text
 									 FROM pg_catalog.pg_index i
 									 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-									WHERE i.indrelid = c.oid AND i.indisreplident),
+									WHERE c.relhasindex AND i.indrelid = c.oid AND i.indisreplident),
 		'clustered_on', (SELECT ic.relname::text
 						   FROM pg_catalog.pg_index i
 						   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-						  WHERE i.indrelid = c.oid AND i.indisclustered),
+						  WHERE c.relhasindex AND i.indrelid = c.oid AND i.indisclustered),
 		'toast_options', (SELECT pg_catalog.to_jsonb(t.reloptions)
 							FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid),
 		-- post-data, added after the load: triggers (a partition's clones
 		-- for their enable state), rules, extended statistics, publications
-		'triggers', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		'triggers', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 							'name', t.tgname::text,
 							'definition', pg_catalog.pg_get_triggerdef(t.oid),
 							'enabled', t.tgenabled::text,
 							'cloned', t.tgparentid <> 0)
-						ORDER BY t.tgname COLLATE "C"), '[]'::jsonb)
+						ORDER BY t.tgname COLLATE "C")
 					   FROM pg_catalog.pg_trigger t
-					  WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
-		'rules', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+					  WHERE c.relhastriggers AND t.tgrelid = c.oid AND NOT t.tgisinternal),
+		'rules', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 						'name', r.rulename::text,
 						'definition', pg_catalog.pg_get_ruledef(r.oid))
-					ORDER BY r.rulename COLLATE "C"), '[]'::jsonb)
+					ORDER BY r.rulename COLLATE "C")
 					FROM pg_catalog.pg_rewrite r
-				   WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN'),
-		'statistics', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				   WHERE c.relhasrules AND r.ev_class = c.oid AND r.rulename <> '_RETURN'),
+		'statistics', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 							 'name', s.stxname::text,
 							 'schema', sn.nspname::text,
 							 'definition', pg_catalog.pg_get_statisticsobjdef(s.oid),
 							 'target', NULLIF(s.stxstattarget, -1))
-						 ORDER BY s.stxname COLLATE "C"), '[]'::jsonb)
+						 ORDER BY s.stxname COLLATE "C")
 						 FROM pg_catalog.pg_statistic_ext s
 						 JOIN pg_catalog.pg_namespace sn ON sn.oid = s.stxnamespace
 						WHERE s.stxrelid = c.oid),
-		'publications', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		'publications', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 							   'name', pb.pubname::text,
 							   'where', pg_catalog.pg_get_expr(pr.prqual, pr.prrelid),
 							   'columns', (SELECT pg_catalog.jsonb_agg(a.attname::text ORDER BY a.attnum)
 											 FROM pg_catalog.pg_attribute a
 											WHERE a.attrelid = pr.prrelid
 											  AND a.attnum = ANY (pr.prattrs::pg_catalog.int2[])))
-						   ORDER BY pb.pubname COLLATE "C"), '[]'::jsonb)
+						   ORDER BY pb.pubname COLLATE "C")
 						   FROM pg_catalog.pg_publication_rel pr
 						   JOIN pg_catalog.pg_publication pb ON pb.oid = pr.prpubid
-						  WHERE pr.prrelid = c.oid))
+						  WHERE pr.prrelid = c.oid)))
 	  FROM pg_catalog.pg_class c
-	 WHERE c.oid = $1
+	 WHERE c.oid = ANY ($1)
 $$;
 
 -- The partition tree below tbl (nothing for a plain table), ordered by path,
@@ -667,16 +671,17 @@ BEGIN
 				'foreign', t.relkind = 'f',
 				'unlogged', c.relpersistence = 'u',
 				'options', pg_catalog.to_jsonb(c.reloptions),
-				'not_null', partback._def_not_null(t.relid),
 				'constraints', partback._def_constraints(t.relid, true),
 				'indexes', partback._def_indexes(t.relid, true),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
-			|| partback._def_rel_props(t.relid)
+			|| rp.props
 			ORDER BY t.path COLLATE "C"), '[]'::jsonb)
 	  INTO parts
 	  FROM partback._def_tree(tbl) t
 	  JOIN pg_catalog.pg_class c ON c.oid = t.relid
-	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace;
+	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	  JOIN partback._def_rel_props(ARRAY(SELECT x.relid FROM partback._def_tree(tbl) x)) rp
+		ON rp.relid = t.relid;
 
 	RETURN pg_catalog.jsonb_build_object(
 		'schema', rel.nspname,
@@ -687,13 +692,12 @@ BEGIN
 		'unlogged', rel.relpersistence = 'u',
 		'options', pg_catalog.to_jsonb(rel.reloptions),
 		'columns', cols,
-		'not_null', partback._def_not_null(rel.oid),
 		'constraints', partback._def_constraints(rel.oid, false),
 		'foreign_keys', fks,
 		'indexes', partback._def_indexes(rel.oid, false),
 		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
 		'partitions', parts)
-		|| partback._def_rel_props(rel.oid);
+		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp);
 END;
 $$;
 
