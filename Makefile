@@ -42,5 +42,5 @@ override CFLAGS += -I$(srcdir)/src
 partback--1.0.sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
 
-# every module includes the one header: rebuild them all when it changes
-$(OBJS): src/partback.h
+# every module includes these headers: rebuild them all when they change
+$(OBJS): src/partback.h src/compat.h

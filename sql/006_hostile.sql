@@ -31,11 +31,13 @@ EXCEPTION WHEN OTHERS THEN
 	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
 							det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
 	INSERT INTO public.hostile_log VALUES (cmd, st);
-	RETURN regexp_replace(regexp_replace(
+	-- PostgreSQL 16 and later give a setting's range with its unit
+	RETURN regexp_replace(regexp_replace(regexp_replace(
 			st || ': ' || msg
 			|| coalesce(E'\nDETAIL: ' || nullif(det, ''), '')
 			|| coalesce(E'\nHINT: ' || nullif(hnt, ''), ''),
-		'job \d+', 'job N', 'g'), 'pg_temp_\d+', 'pg_temp_N', 'g');
+		'job \d+', 'job N', 'g'), 'pg_temp_\d+', 'pg_temp_N', 'g'),
+		'\((\d+) MB \.\. (\d+) MB\)', '(\1 .. \2)', 'g');
 END
 $$;
 

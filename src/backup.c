@@ -487,7 +487,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		leaf->logged = RelationIsPermanent(rel);
 		leaf->partition_schema = get_namespace_name(RelationGetNamespace(rel));
 		leaf->partition_name = pstrdup(RelationGetRelationName(rel));
-		leaf->relfilenode = rel->rd_node.relNode;
+		leaf->relfilenode = PB_REL_NUMBER(rel);
 		leaf->chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
 		leaf->nchunks = Max(1, (nblocks + leaf->chunk_blocks - 1) / leaf->chunk_blocks);
 		leaf->chunks = palloc0(sizeof(ChunkFile) * leaf->nchunks);
@@ -552,7 +552,7 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	rel = table_open(unit->relid, AccessShareLock);
 	check_readable(rel);
 	columns = copied_columns(rel, true);
-	unit->relfilenode = rel->rd_node.relNode;
+	unit->relfilenode = PB_REL_NUMBER(rel);
 	w = pb_writer_create(psprintf("%s/%s", work->db_dir, unit->file),
 						 work->compression, work->compression_level);
 	unit->rows = pb_copy_out(rel, GetActiveSnapshot(), unit->start_block,

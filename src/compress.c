@@ -115,10 +115,8 @@ static void pb_reader_release(PbReader *r);
 static void pb_writer_emit(PbWriter *w, const void *data, size_t len);
 static void pb_writer_compress(PbWriter *w, const char *data, size_t len,
 							   bool end);
-static void pb_compress_failed(PbWriter *w, const char *reason)
-			pg_attribute_noreturn();
-static void pb_reader_corrupted(PbReader *r, const char *reason)
-			pg_attribute_noreturn();
+pg_noreturn static void pb_compress_failed(PbWriter *w, const char *reason);
+pg_noreturn static void pb_reader_corrupted(PbReader *r, const char *reason);
 static void pb_reader_fill(PbReader *r);
 static void pb_reader_step(PbReader *r, char *dst, size_t dstlen,
 						   size_t *consumed, size_t *produced);

@@ -278,10 +278,10 @@ bulk_begin(PbLoad *load)
 	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL,
 										 false, false);
 	load->estate = CreateExecutorState();
-	ExecInitRangeTable(load->estate, pstate->p_rtable);
+	pb_exec_init_range_table(load->estate, pstate);
 	load->rri = makeNode(ResultRelInfo);
 	ExecInitResultRelation(load->estate, load->rri, 1);
-	CheckValidResultRel(load->rri, CMD_INSERT);
+	pb_check_valid_insert_rel(load->rri);
 	load->check_constraints = (desc->constr != NULL);
 	load->check_partition = rel->rd_rel->relispartition;
 	load->compute_generated = desc->constr && desc->constr->has_generated_stored;
@@ -323,7 +323,7 @@ pb_load_begin(Relation rel, List *column_names, bool freeze, int max_rate)
 	load->rel = rel;
 	load->column_names = column_names;
 	load->freeze = freeze && (rel->rd_createSubid == GetCurrentSubTransactionId() ||
-							  rel->rd_newRelfilenodeSubid == GetCurrentSubTransactionId());
+							  PB_REL_NEW_FILE_SUBID(rel) == GetCurrentSubTransactionId());
 	load->max_rate = max_rate;
 	load->bulk = bulk_possible(load);
 	if (load->bulk)
@@ -333,7 +333,7 @@ pb_load_begin(Relation rel, List *column_names, bool freeze, int max_rate)
 
 /* ---------- reading the stream ---------- */
 
-static void pg_attribute_noreturn()
+pg_noreturn static void
 bad_format(PbLoad *load, const char *what)
 {
 	ereport(ERROR,
@@ -430,7 +430,7 @@ read_header(PbLoad *load)
 }
 
 /* A field whose bytes its type's receive function would not take whole. */
-static void pg_attribute_noreturn()
+pg_noreturn static void
 incorrect_format(PbLoad *load, PbField *f)
 {
 	ereport(ERROR,
@@ -786,7 +786,7 @@ pb_load_end(PbLoad *load)
 		 * whole restore), and gives compact indexes.
 		 */
 		CommandCounterIncrement();
-		(void) reindex_relation(RelationGetRelid(load->rel),
+		(void) pb_reindex_relation(RelationGetRelid(load->rel),
 								REINDEX_REL_CHECK_CONSTRAINTS, &params);
 	}
 	pfree(load);

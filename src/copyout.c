@@ -390,7 +390,7 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 		buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
-		TestForOldSnapshot(snapshot, rel, page);
+		pb_test_for_old_snapshot(snapshot, rel, page);
 		if (PageGetLSN(page) > stats->max_lsn)
 			stats->max_lsn = PageGetLSN(page);
 
@@ -505,7 +505,7 @@ block_lsn(Relation rel, BlockNumber blk, PbSegmentFile *seg,
 
 	if (seg->file < 0 || seg->segno != blk / RELSEG_SIZE)
 	{
-		char	   *path = relpathbackend(rel->rd_node, rel->rd_backend, MAIN_FORKNUM);
+		char	   *path = pb_relpath_main(rel);
 
 		if (seg->file >= 0)
 			FileClose(seg->file);
@@ -519,7 +519,7 @@ block_lsn(Relation rel, BlockNumber blk, PbSegmentFile *seg,
 					 errmsg("could not open file \"%s\": %m", path)));
 	}
 
-	INIT_BUFFERTAG(tag, rel->rd_node, MAIN_FORKNUM, blk);
+	pb_init_buffer_tag(tag, rel, MAIN_FORKNUM, blk);
 	hash = BufTableHashCode(&tag);
 	partition = BufMappingPartitionLock(hash);
 	LWLockAcquire(partition, LW_SHARED);
@@ -544,7 +544,7 @@ block_lsn(Relation rel, BlockNumber blk, PbSegmentFile *seg,
 	}
 	LWLockRelease(partition);
 
-	if (ReadRecentBuffer(rel->rd_node, MAIN_FORKNUM, blk, buf_id + 1))
+	if (ReadRecentBuffer(PB_REL_LOCATOR(rel), MAIN_FORKNUM, blk, buf_id + 1))
 		buffer = buf_id + 1;
 	else
 		buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);

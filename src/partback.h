@@ -25,6 +25,8 @@
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 
+#include "compat.h"
+
 #define PARTBACK_FORMAT_VERSION 1
 #define PARTBACK_SHA256_HEXLEN 64
 

@@ -462,8 +462,7 @@ pb_parse_json(const char *text, const char *what)
 	JsonLexContext *lex;
 	JsonParseErrorType err;
 
-	lex = makeJsonLexContextCstringLen((char *) text, strlen(text),
-									   GetDatabaseEncoding(), true);
+	lex = pb_json_lexer(text, strlen(text), GetDatabaseEncoding());
 	err = pg_parse_json(lex, &nullSemAction);
 	if (err != JSON_SUCCESS)
 		ereport(ERROR,

@@ -17,6 +17,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -316,7 +317,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 
 	/* lock, check and empty the partition before opening it for the load */
 	LockRelationOid(unit->relid, AccessExclusiveLock);
-	if (!pg_class_ownercheck(unit->relid, GetUserId()))
+	if (!pb_table_ownercheck(unit->relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(unit->relid));
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(unit->relid)),
 										   get_rel_name(unit->relid));
@@ -346,7 +347,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("partition \"%s\" of table %s: loaded " UINT64_FORMAT " rows, its metadata \"%s\" says " INT64_FORMAT,
 						unit->path, unit->table_name, unit->rows, meta_path, expected_rows)));
-	unit->relfilenode = rel->rd_node.relNode;
+	unit->relfilenode = PB_REL_NUMBER(rel);
 	table_close(rel, NoLock);
 
 	/*
@@ -495,7 +496,7 @@ take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
 		rel = table_open(leaf->target, AccessShareLock);
 		/* unlogged tables' pages carry no LSN, and a crash empties them */
 		unchanged = RelationIsPermanent(rel) &&
-			rel->rd_node.relNode == c->relfilenode &&
+			PB_REL_NUMBER(rel) == c->relfilenode &&
 			pb_range_max_lsn(rel, 0, 0, true) <= c->lsn;
 		table_close(rel, AccessShareLock);
 		if (!unchanged)

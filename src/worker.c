@@ -253,7 +253,7 @@ pb_submit_job(PbJob *job, bool wait)
 	pg_atomic_init_u32(&handoff->stage, STAGE_SUBMITTED);
 	pg_atomic_init_u32(&handoff->claimed, CLAIMED_BY_NONE);
 	handoff->handle = dsm_segment_handle(seg);
-	handoff->caller_procno = MyProc->pgprocno;
+	handoff->caller_procno = PB_MY_PROC_NUMBER;
 	handoff->database = MyDatabaseId;
 	handoff->user = GetUserId();
 	handoff->job_id = job->job_id;
@@ -549,7 +549,7 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 	if (work->is_backup)
 	{
 		BecomeLockGroupLeader();
-		work->leader_pgprocno = MyProc->pgprocno;
+		work->leader_pgprocno = PB_MY_PROC_NUMBER;
 		work->leader_pid = MyProcPid;
 	}
 	handles = palloc0(sizeof(BackgroundWorkerHandle *) * nworkers);

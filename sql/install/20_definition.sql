@@ -206,6 +206,51 @@ AS $$
 	   AND (NOT $2 OR (c.conislocal AND c.coninhcount = 0 AND c.conparentid = 0))
 $$;
 
+-- The NOT NULL columns of rel as JSON, in column order.  PostgreSQL 18
+-- records each as a constraint with a name, and lets it be NOT VALID or NO
+-- INHERIT; before 18 only the column's flag exists (name NULL, valid).
+CREATE FUNCTION partback._def_not_null(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				'column', a.attname::text,
+				'name', c.conname::text,
+				'valid', COALESCE(c.convalidated, true),
+				'no_inherit', COALESCE(c.connoinherit, false))
+			ORDER BY a.attnum), '[]'::jsonb)
+	  FROM pg_catalog.pg_attribute a
+	  LEFT JOIN pg_catalog.pg_constraint c
+		ON c.conrelid = a.attrelid AND c.contype = 'n' AND c.conkey[1] = a.attnum
+	 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+$$;
+
+-- The NOT NULL entry of column col in a def's (or a def partition's)
+-- "not_null" array, or NULL.
+CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT n FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof($1) = 'array' THEN $1 ELSE '[]' END) n
+	 WHERE n->>'column' = $2
+	 LIMIT 1
+$$;
+
+-- " NOT NULL" for a column, as a column constraint with its name where the
+-- backup has one; '' for a NOT VALID one (added after the load).
+CREATE FUNCTION partback._def_not_null_clause(n jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN $1 IS NULL OR ($1->>'valid')::boolean IS FALSE THEN ''
+				ELSE COALESCE(pg_catalog.format(' CONSTRAINT %I', $1->>'name'), '') || ' NOT NULL'
+					 || CASE WHEN ($1->>'no_inherit')::boolean THEN ' NO INHERIT' ELSE '' END END
+$$;
+
 -- The partition tree below tbl (nothing for a plain table), ordered by path,
 -- so parents come before their children.
 CREATE FUNCTION partback._def_tree(tbl regclass)
@@ -321,16 +366,22 @@ $$;
 -- Everything needed to recreate tbl elsewhere:
 --	{"schema", "name", "partitioned", "partition_key", "unlogged", "options",
 --	 "columns": [{"name", "type", "collation", "not_null", "default",
---				  "identity", "generated", "serial", "sequence", "comment"}],
+--				  "identity", "generated", "generated_kind", "serial",
+--				  "sequence", "comment"}],
+--	 "not_null": [{"column", "name", "valid", "no_inherit"}],
 --	 "constraints": [{"name", "type", "definition", "valid"}],
 --	 "foreign_keys": [{"name", "definition", "columns", "referenced", "self"}],
 --	 "indexes": [{"name", "unique", "definition"}],
 --	 "comment",
 --	 "partitions": [{"path", "path_elems", "schema", "name", "parent_path",
 --					 "bound", "partition_key", "leaf", "unlogged", "options",
---					 "constraints", "indexes", "comment"}]}
+--					 "not_null", "constraints", "indexes", "comment"}]}
 -- Types, collations and expressions are printed with search_path =
 -- pg_catalog, so everything outside pg_catalog is schema-qualified.
+-- "generated_kind" is "stored" or "virtual" (PostgreSQL 18); "not_null"
+-- lists the NOT NULL columns, with their constraint's name and validity
+-- where PostgreSQL records them as constraints (18).  Backups without these
+-- members mean stored generated columns and columns' "not_null".
 CREATE FUNCTION partback._capture_table(tbl regclass)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -432,6 +483,7 @@ BEGIN
 			'default', CASE WHEN a.attidentity = '' AND a.attgenerated = '' THEN a.expr END,
 			'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
 			'generated', CASE WHEN a.attgenerated <> '' THEN a.expr END,
+			'generated_kind', CASE a.attgenerated WHEN 's' THEN 'stored' WHEN 'v' THEN 'virtual' END,
 			'serial', is_serial,
 			'sequence', seqj,
 			-- only where it differs from the type's
@@ -472,6 +524,7 @@ BEGIN
 				'leaf', t.relkind = 'r',
 				'unlogged', c.relpersistence = 'u',
 				'options', pg_catalog.to_jsonb(c.reloptions),
+				'not_null', partback._def_not_null(t.relid),
 				'constraints', partback._def_constraints(t.relid, true),
 				'indexes', partback._def_indexes(t.relid, true),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
@@ -490,6 +543,7 @@ BEGIN
 		'unlogged', rel.relpersistence = 'u',
 		'options', pg_catalog.to_jsonb(rel.reloptions),
 		'columns', cols,
+		'not_null', partback._def_not_null(rel.oid),
 		'constraints', partback._def_constraints(rel.oid, false),
 		'foreign_keys', fks,
 		'indexes', partback._def_indexes(rel.oid, false),
@@ -530,10 +584,11 @@ AS $$
 	   AND ($4 NOT IN ('p', 'u', 'x') OR NOT partback._def_name_taken($2, $3))
 $$;
 
--- Add constraints (a def's "constraints" array) to the existing relation
--- rel.  Valid ones are added now; NOT VALID ones are appended to *deferred
--- (as [relid, constraint]) to be added once the partitions below exist.
-CREATE FUNCTION partback._def_add_constraints(rel oid, cons jsonb, INOUT deferred jsonb)
+-- Add the valid constraints of a def's "constraints" array to the existing
+-- relation rel.  NOT VALID ones hold for new rows, which the backup's rows
+-- may break: _finish_target adds them after the load.
+CREATE FUNCTION partback._def_add_constraints(rel oid, cons jsonb)
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -545,11 +600,7 @@ BEGIN
 	  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
 	 WHERE r.oid = rel;
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(cons, '[]')) LOOP
-		IF (c->>'valid')::boolean IS FALSE AND deferred IS NOT NULL THEN
-			deferred := deferred || pg_catalog.jsonb_build_array(
-				pg_catalog.jsonb_build_array(rel, c));
-			CONTINUE;
-		END IF;
+		CONTINUE WHEN (c->>'valid')::boolean IS FALSE;
 		IF partback._def_constraint_name_free(rel, nsp, c->>'name', c->>'type') THEN
 			EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s',
 									  rel::pg_catalog.regclass, c->>'name', c->>'definition');
@@ -594,8 +645,9 @@ END;
 $$;
 
 -- Create the root table of def as nsp.name (which must not exist); returns
--- its oid.  Appends NOT VALID constraints to deferred.
-CREATE FUNCTION partback._def_create_root(def jsonb, nsp text, name text, INOUT deferred jsonb, OUT relid oid)
+-- its oid.  NOT VALID constraints are left to _finish_target.
+CREATE FUNCTION partback._def_create_root(def jsonb, nsp text, name text)
+RETURNS oid
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET "TimeZone" = 'UTC'
@@ -610,6 +662,7 @@ DECLARE
 	typ text;
 	typoid oid;
 	seq oid;
+	relid oid;
 BEGIN
 	PERFORM partback._def_ensure_schema(nsp);
 
@@ -654,23 +707,23 @@ BEGIN
 								ELSE ' GENERATED BY DEFAULT AS IDENTITY' END
 				|| COALESCE(' (' || NULLIF(partback._def_seq_options(c->'sequence'), '') || ')', '');
 		ELSIF c->>'generated' IS NOT NULL THEN
-			item := item || ' GENERATED ALWAYS AS (' || (c->>'generated') || ') STORED';
+			item := item || ' GENERATED ALWAYS AS (' || (c->>'generated') || ')'
+				|| CASE WHEN c->>'generated_kind' = 'virtual' THEN ' VIRTUAL' ELSE ' STORED' END;
 		ELSIF c->>'default' IS NOT NULL AND NOT COALESCE((c->>'serial')::boolean, false) THEN
 			item := item || ' DEFAULT ' || (c->>'default');
 		END IF;
-		IF (c->>'not_null')::boolean THEN
+		IF pg_catalog.jsonb_typeof(def->'not_null') = 'array' THEN
+			item := item || partback._def_not_null_clause(
+				partback._def_not_null_of(def->'not_null', c->>'name'));
+		ELSIF (c->>'not_null')::boolean THEN
 			item := item || ' NOT NULL';
 		END IF;
 		items := items || item;
 	END LOOP;
 
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'constraints', '[]')) LOOP
-		IF (c->>'valid')::boolean IS FALSE THEN
-			-- CREATE TABLE would mark it valid: add it after the partitions
-			deferred := deferred || pg_catalog.jsonb_build_array(
-				pg_catalog.jsonb_build_array(NULL, c));
-			CONTINUE;
-		END IF;
+		-- CREATE TABLE would mark it valid
+		CONTINUE WHEN (c->>'valid')::boolean IS FALSE;
 		IF partback._def_constraint_name_free(NULL, nsp, c->>'name', c->>'type') THEN
 			items := items || pg_catalog.format('CONSTRAINT %I %s', c->>'name', c->>'definition');
 		ELSE
@@ -685,13 +738,6 @@ BEGIN
 			 THEN ' PARTITION BY ' || (def->>'partition_key') ELSE '' END,
 		partback._def_with(def->'options'));
 	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
-
-	-- the deferred constraints of the root now know their table
-	deferred := (SELECT COALESCE(pg_catalog.jsonb_agg(
-					CASE WHEN e->0 = 'null'::jsonb
-						 THEN pg_catalog.jsonb_build_array(relid, e->1) ELSE e END
-					ORDER BY k), '[]'::jsonb)
-				   FROM pg_catalog.jsonb_array_elements(deferred) WITH ORDINALITY x(e, k));
 
 	-- serial columns: PostgreSQL chose a free sequence name; give it the
 	-- stored options
@@ -720,13 +766,14 @@ BEGIN
 									  relid::pg_catalog.regclass, c->>'name', c->>'storage');
 		END IF;
 	END LOOP;
+	RETURN relid;
 END;
 $$;
 
 -- Create partition part (an element of a def's "partitions") of parent as
 -- nsp.name, with its local constraints, indexes and comment.
-CREATE FUNCTION partback._def_create_partition(part jsonb, parent oid, nsp text, name text,
-											   INOUT deferred jsonb, OUT relid oid)
+CREATE FUNCTION partback._def_create_partition(part jsonb, parent oid, nsp text, name text)
+RETURNS oid
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET "TimeZone" = 'UTC'
@@ -734,6 +781,9 @@ SET "DateStyle" = 'ISO, MDY'
 SET "IntervalStyle" = 'postgres'
 SET extra_float_digits = 1
 AS $$
+DECLARE
+	not_null text;
+	relid oid;
 BEGIN
 	IF part->>'bound' IS NULL
 	   OR NOT (part->>'bound' = 'DEFAULT' OR pg_catalog.starts_with(part->>'bound', 'FOR VALUES ')) THEN
@@ -741,18 +791,28 @@ BEGIN
 			USING ERRCODE = 'invalid_object_definition';
 	END IF;
 	PERFORM partback._def_ensure_schema(nsp);
-	EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I PARTITION OF %s %s%s%s',
+	-- the partition's own NOT NULL columns (and names, 18), which may differ
+	-- from its parent's
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I WITH OPTIONS', n->>'column')
+								 || partback._def_not_null_clause(n), ', ' ORDER BY k)
+	  INTO not_null
+	  FROM pg_catalog.jsonb_array_elements(
+			CASE WHEN pg_catalog.jsonb_typeof(part->'not_null') = 'array' THEN part->'not_null' ELSE '[]' END)
+		   WITH ORDINALITY x(n, k)
+	 WHERE partback._def_not_null_clause(n) <> '';
+	EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I PARTITION OF %s%s %s%s%s',
 		CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
-		nsp, name, parent::pg_catalog.regclass, part->>'bound',
+		nsp, name, parent::pg_catalog.regclass, COALESCE(' (' || not_null || ')', ''), part->>'bound',
 		CASE WHEN NOT (part->>'leaf')::boolean AND part->>'partition_key' IS NOT NULL
 			 THEN ' PARTITION BY ' || (part->>'partition_key') ELSE '' END,
 		CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END);
 	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
-	deferred := partback._def_add_constraints(relid, part->'constraints', deferred);
+	PERFORM partback._def_add_constraints(relid, part->'constraints');
 	PERFORM partback._def_add_indexes(relid, part->'indexes');
 	IF part->>'comment' IS NOT NULL THEN
 		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', relid::pg_catalog.regclass, part->>'comment');
 	END IF;
+	RETURN relid;
 END;
 $$;
 
@@ -842,7 +902,6 @@ DECLARE
 	d_only_t text;
 	d_types text;
 	tkey text;
-	deferred jsonb := '[]';
 	map jsonb := '{}';			-- def path -> [target oid, created]
 	lvl integer := 0;
 	prev_parents oid[];
@@ -856,7 +915,6 @@ DECLARE
 	child oid;
 	nsp text;
 	nm text;
-	e jsonb;
 	x record;
 BEGIN
 	IF def IS NULL OR pg_catalog.jsonb_typeof(def) <> 'object' OR sschema IS NULL OR sname IS NULL
@@ -937,9 +995,7 @@ BEGIN
 	 WHERE n.nspname = tschema AND c.relname = tname;
 
 	IF NOT FOUND THEN
-		SELECT * INTO x FROM partback._def_create_root(def, tschema, tname, deferred);
-		troot := x.relid;
-		deferred := x.deferred;
+		troot := partback._def_create_root(def, tschema, tname);
 		root_created := true;
 	ELSE
 		troot := t.oid;
@@ -1081,9 +1137,7 @@ BEGIN
 						   ELSE tname || '_' || (part->>'name') END;
 			END IF;
 			nm := partback._def_free_name(nsp, nm);
-			SELECT * INTO x FROM partback._def_create_partition(part, um_parents[i], nsp, nm, deferred);
-			child := x.relid;
-			deferred := x.deferred;
+			child := partback._def_create_partition(part, um_parents[i], nsp, nm);
 			lvl_paths := lvl_paths || (part->>'path');
 			lvl_oids := lvl_oids || child;
 			lvl_created := lvl_created || true;
@@ -1097,12 +1151,6 @@ BEGIN
 												 pg_catalog.unnest(lvl_created)) u(p, o, c)),
 							   '{}'::jsonb);
 		prev_parents := next_parents;
-	END LOOP;
-
-	-- NOT VALID constraints of created relations, now that their
-	-- partitions exist (so that these get them NOT VALID too)
-	FOR e IN SELECT * FROM pg_catalog.jsonb_array_elements(deferred) LOOP
-		PERFORM partback._def_add_constraints((e->>0)::oid, pg_catalog.jsonb_build_array(e->1), NULL);
 	END LOOP;
 
 	IF NOT is_part THEN
@@ -1123,7 +1171,71 @@ $$;
 -- _finish_target
 ---------------------------------------------------------------------------
 
--- After the data is loaded: sequence positions, then foreign keys.
+-- The partitions of target standing for the def's partitions, found as
+-- _prepare_target matched them: level by level, by bound.
+CREATE FUNCTION partback._def_target_partitions(def jsonb, target regclass)
+RETURNS TABLE(path text, relid oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+	WITH RECURSIVE dp AS MATERIALIZED (
+		SELECT p->>'path' AS path, p->>'parent_path' AS parent_path, p->>'bound' AS bound
+		  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'partitions', '[]')) p
+	), m(path, relid) AS (
+		SELECT dp.path, c.oid
+		  FROM dp
+		  JOIN pg_catalog.pg_inherits i ON i.inhparent = $2
+		  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
+		 WHERE dp.parent_path = '' AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) = dp.bound
+		UNION ALL
+		SELECT dp.path, c.oid
+		  FROM m
+		  JOIN dp ON dp.parent_path = m.path
+		  JOIN pg_catalog.pg_inherits i ON i.inhparent = m.relid
+		  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
+		 WHERE pg_catalog.pg_get_expr(c.relpartbound, c.oid) = dp.bound
+	)
+	SELECT m.path, m.relid FROM m
+$$;
+
+-- Add to rel the NOT VALID constraints and NOT NULLs (a def's or a def
+-- partition's "constraints" and "not_null") that it lacks.  After the load:
+-- they hold for new rows only, and the backup's rows may break them.
+CREATE FUNCTION partback._def_add_not_valid(rel oid, cons jsonb, not_null jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c jsonb;
+BEGIN
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(cons) = 'array' THEN cons ELSE '[]' END)
+			  WHERE (value->>'valid')::boolean IS FALSE LOOP
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+							   WHERE k.conrelid = rel AND k.conname = c->>'name');
+		EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s',
+								  rel::pg_catalog.regclass, c->>'name', c->>'definition');
+	END LOOP;
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(not_null) = 'array' THEN not_null ELSE '[]' END)
+			  WHERE (value->>'valid')::boolean IS FALSE LOOP
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+							   WHERE a.attrelid = rel AND a.attname = c->>'column' AND a.attnotnull);
+		EXECUTE pg_catalog.format('ALTER TABLE %s ADD%s NOT NULL %I NOT VALID',
+								  rel::pg_catalog.regclass,
+								  COALESCE(pg_catalog.format(' CONSTRAINT %I', c->>'name'), ''),
+								  c->>'column');
+	END LOOP;
+END;
+$$;
+
+-- After the data is loaded: NOT VALID constraints, sequence positions, then
+-- foreign keys.
 CREATE FUNCTION partback._finish_target(def jsonb, target regclass)
 RETURNS void
 LANGUAGE plpgsql
@@ -1147,7 +1259,21 @@ DECLARE
 	cols text;
 	msg text;
 	det text;
+	x record;
 BEGIN
+	PERFORM partback._def_add_not_valid(target, def->'constraints', def->'not_null');
+	-- partitions are looked up only when one has something NOT VALID
+	IF pg_catalog.jsonb_path_exists(def, '$.partitions[*].constraints[*] ? (@.valid == false)')
+	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].not_null[*] ? (@.valid == false)') THEN
+		FOR x IN
+			SELECT p, m.relid
+			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+			  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path'
+		LOOP
+			PERFORM partback._def_add_not_valid(x.relid, x.p->'constraints', x.p->'not_null');
+		END LOOP;
+	END IF;
+
 	-- sequences: the stored position, but never behind the data
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
 		CONTINUE WHEN c->>'identity' IS NULL AND NOT COALESCE((c->>'serial')::boolean, false);

@@ -160,6 +160,7 @@ BEGIN
 			RETURN t || jsonb_build_object('backup_id', m->'backup_id',
 										   'finished_at', m->'finished_at',
 										   'snapshot_lsn', m->'snapshot_lsn',
+										   'server_version_num', m->'server_version_num',
 										   'made_by', m->'user');
 		END IF;
 		IF backup_id IS NOT NULL THEN
@@ -403,10 +404,35 @@ BEGIN
 END
 $$;
 
+-- A backup restores into the PostgreSQL major it was taken on or a newer
+-- one: an older server may lack the types, the catalog properties and the
+-- binary formats of a newer one's definitions and data.  backup is a
+-- manifest or a table entry of one.
+CREATE FUNCTION partback._check_source_version(backup_dir text, source_db text,
+											   backup jsonb)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	source_major integer := (backup->>'server_version_num')::integer / 10000;
+	own_major integer := current_setting('server_version_num')::integer / 10000;
+BEGIN
+	IF source_major > own_major THEN
+		RAISE EXCEPTION 'backup % of database "%" in "%" was taken on PostgreSQL %, newer than this server''s PostgreSQL %',
+			backup->>'backup_id', source_db, backup_dir, source_major, own_major
+			USING ERRCODE = 'feature_not_supported',
+				  DETAIL = 'A backup restores into the PostgreSQL major version it was taken on or a newer one.',
+				  HINT = format('Restore it into a server of PostgreSQL %s or later.', source_major);
+	END IF;
+END
+$$;
+
 -- The table entries a restore job works on, each with its backup's id:
 -- one table (restore_table, restore), or every table of one backup
 -- (restore_db, migrate) -- backup_id's, or else the newest made by
--- backup_db, or else the newest.
+-- backup_db, or else the newest.  Backups of a newer PostgreSQL major are
+-- refused.
 CREATE FUNCTION partback._restore_tables(backup_dir text, source_db text,
 										 schemas text[], source_table text,
 										 backup_id bigint)
@@ -418,7 +444,9 @@ DECLARE
 	m jsonb;
 BEGIN
 	IF source_table IS NOT NULL THEN
-		RETURN NEXT partback._table_entry(backup_dir, source_db, source_table, backup_id);
+		m := partback._table_entry(backup_dir, source_db, source_table, backup_id);
+		PERFORM partback._check_source_version(backup_dir, source_db, m);
+		RETURN NEXT m;
 		RETURN;
 	END IF;
 	IF backup_id IS NOT NULL THEN
@@ -428,6 +456,7 @@ BEGIN
 		 ORDER BY (x->>'job_type' = 'backup_db') DESC, (x->>'backup_id')::bigint DESC
 		 LIMIT 1;
 	END IF;
+	PERFORM partback._check_source_version(backup_dir, source_db, m);
 	RETURN QUERY
 		SELECT t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
 		  FROM jsonb_array_elements(m->'tables') AS t

@@ -11,7 +11,9 @@ use strict;
 use warnings;
 
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::RecursiveCopy;
 use PostgreSQL::Test::Utils;
+use Digest::SHA;
 use Test::More;
 use PartbackTest;
 use FidelityTest;
@@ -107,6 +109,47 @@ job_ok($node_b, 'notypes', "SELECT partback.restore_table($ldir, 'fid.sales', so
 	'a table of built-in types restores into the database without the user types');
 same_field('without user types', $_, snapshot($node_b, 'notypes'), $orig, { 'fid.sales' => 'fid.sales' })
   for qw(fp leaves struct names);
+
+# ---------------------------------------------------------------- node B: a newer major's backup
+
+# The same backup, as if taken by the next PostgreSQL major: its manifest
+# says so, with a checksum recomputed as FORMAT.md describes.  Every restore
+# call refuses it at call time and changes nothing.
+my $newer_dir = PartbackTest::backup_dir('newcluster') . '/newer';
+PostgreSQL::Test::RecursiveCopy::copypath($dir, $newer_dir);
+my $own_num = $node_b->safe_psql('postgres', 'SHOW server_version_num');
+my $newer_major = int($own_num / 10000) + 1;
+my ($manifest) = glob("$newer_dir/postgres/manifests/*.json");
+my $text = slurp_file($manifest);
+$text =~ s/("server_version_num": )\d+/$1${newer_major}0001/ or die "no server_version_num in $manifest";
+$text =~ s/"manifest_sha256": "[0-9a-f]{64}"\}\n\z//s or die "no checksum at the end of $manifest";
+$text .= '"manifest_sha256": "' . Digest::SHA::sha256_hex($text) . "\"}\n";
+open(my $fh, '>', $manifest) or die "cannot write $manifest: $!";
+print $fh $text;
+close($fh);
+my $lnewer = lit($newer_dir);
+is($node_b->safe_psql('postgres', "SELECT count(*) FROM partback.check_backup($lnewer, source_db => 'postgres')"),
+	'0', 'a newer major\'s backup is intact for check_backup');
+$node_b->safe_psql('postgres', 'CREATE DATABASE newer');
+$node_b->safe_psql('newer', $sec{types} . 'CREATE EXTENSION partback;' . $sec{helpers}
+	  . 'CREATE SCHEMA fid; CREATE TABLE fid.sales (x int); INSERT INTO fid.sales VALUES (7);');
+my $refused = qr/ERROR:  0A000: backup \d+ of database "postgres" in ".*" was taken on PostgreSQL $newer_major, newer than this server's PostgreSQL \d+/;
+for my $call (
+	"partback.restore_db($lnewer, source_db => 'postgres', wait => true)",
+	"partback.restore_db($lnewer, source_db => 'postgres', schemas => ARRAY['fid'], wait => true)",
+	"partback.restore_table($lnewer, 'fid.sales', source_db => 'postgres', force => true, wait => true)",
+	"partback.restore($lnewer, 'fid.sales', '%', source_db => 'postgres', force => true, wait => true)",
+	"partback.migrate($lnewer, source_db => 'postgres', wait => true)")
+{
+	my ($ret, $out, $err) = (0, '', '');
+	$ret = $node_b->psql('newer', "SELECT $call", stdout => \$out, stderr => \$err,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	ok($ret != 0 && $err =~ $refused, "a newer major's backup is refused at call time: $call")
+	  or diag($err);
+}
+is($node_b->safe_psql('newer',
+		"SELECT (SELECT string_agg(x::text, ',') FROM fid.sales) || ' ' || count(*) FROM partback.jobs"),
+	'7 0', 'the refused calls submitted no job and left the table alone');
 
 no_crash($node_b);
 $node_b->stop;

@@ -124,6 +124,7 @@ LANGUAGE sql STABLE AS $$
 									   THEN ' COLLATE ' || (SELECT quote_ident(collname) FROM pg_collation WHERE oid = a.attcollation)
 									   ELSE '' END,
 								  CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS ' || pg_get_expr(d.adbin, d.adrelid) || ' STORED'
+									   WHEN a.attgenerated = 'v' THEN ' GENERATED ALWAYS AS ' || pg_get_expr(d.adbin, d.adrelid) || ' VIRTUAL'
 									   WHEN a.atthasdef THEN ' DEFAULT ' || regexp_replace(pg_get_expr(d.adbin, d.adrelid),
 																						   'nextval\(''[^)]*''::regclass\)', 'nextval(SEQ)')
 									   ELSE '' END,
@@ -668,5 +669,57 @@ SELECT (ARRAY['dot', 'slash', 'a/b', '..', 'long', 'elsewhere', E'it''s "x"', 'o
 -- A table in schema public.
 CREATE TABLE public.t_public (id serial PRIMARY KEY, v text);
 INSERT INTO public.t_public (v) SELECT 'v' || i FROM generate_series(1, 50) AS i;
+
+-- NOT VALID CHECK constraints, on the table and on one partition, that rows
+-- added before them break: the restore adds them NOT VALID after the load.
+CREATE TABLE fid.notvalid (id integer NOT NULL, qty integer, kind text NOT NULL)
+	PARTITION BY LIST (kind);
+CREATE TABLE fid.notvalid_a PARTITION OF fid.notvalid FOR VALUES IN ('a');
+CREATE TABLE fid.notvalid_b PARTITION OF fid.notvalid FOR VALUES IN ('b');
+INSERT INTO fid.notvalid VALUES (1, -5, 'a'), (2, 3, 'a'), (3, -1, 'b'), (4, 7, 'b');
+ALTER TABLE fid.notvalid ADD CONSTRAINT notvalid_qty_positive CHECK (qty > 0) NOT VALID;
+ALTER TABLE fid.notvalid_b ADD CONSTRAINT notvalid_b_id_small CHECK (id < 4) NOT VALID;
+
+-- PostgreSQL 18: NOT NULL constraints with names of their own (a
+-- partition's differing from its parent's; NO INHERIT), NOT VALID ones over
+-- NULLs, and virtual generated columns.
+DO $$
+BEGIN
+	IF current_setting('server_version_num')::integer < 180000 THEN
+		RETURN;
+	END IF;
+	EXECUTE $sql$
+		CREATE TABLE fid.pg18 (
+			id		integer CONSTRAINT pg18_id_named NOT NULL,
+			a		integer,
+			b		integer,
+			v		integer GENERATED ALWAYS AS (a * 10) VIRTUAL,
+			s		integer GENERATED ALWAYS AS (a + 1) STORED
+		) PARTITION BY RANGE (id);
+		CREATE TABLE fid.pg18_1 PARTITION OF fid.pg18 (
+			CONSTRAINT pg18_1_a_own NOT NULL a
+		) FOR VALUES FROM (0) TO (100);
+		CREATE TABLE fid.pg18_2 (
+			id		integer CONSTRAINT pg18_2_id_own NOT NULL,
+			a		integer,
+			b		integer,
+			v		integer GENERATED ALWAYS AS (a * 10) VIRTUAL,
+			s		integer GENERATED ALWAYS AS (a + 1) STORED
+		);
+		ALTER TABLE fid.pg18 ATTACH PARTITION fid.pg18_2 FOR VALUES FROM (100) TO (200);
+		INSERT INTO fid.pg18 (id, a, b) SELECT i, i % 7, NULLIF(i % 5, 0) FROM generate_series(1, 199) AS i;
+		ALTER TABLE fid.pg18 ADD CONSTRAINT pg18_b_later NOT NULL b NOT VALID;
+		ALTER TABLE fid.pg18_2 ADD CONSTRAINT pg18_2_a_later NOT NULL a NOT VALID;
+
+		CREATE TABLE fid.pg18_plain (
+			x		integer CONSTRAINT pg18_plain_x_local NOT NULL NO INHERIT,
+			y		integer,
+			g		text GENERATED ALWAYS AS ('x=' || x) VIRTUAL
+		);
+		INSERT INTO fid.pg18_plain (x, y) VALUES (1, NULL), (2, 20);
+		ALTER TABLE fid.pg18_plain ADD CONSTRAINT pg18_plain_y_later NOT NULL y NOT VALID;
+	$sql$;
+END
+$$;
 
 ANALYZE;
