@@ -23,8 +23,9 @@
 # failed"; exits non-zero if anything failed.
 #
 # Partback must be installed for each major: test/run.sh's suites did that
-# and pass the roots as PB_ROOT_17=/path PB_ROOT_18=/path.  Without them
-# (run on its own) it enters the roots and builds partback itself.
+# and pass the roots as PB_ROOT_17=/path PB_ROOT_18=/path and the majors
+# they built in PB_XV_BUILT="15 17 18".  Without them (run on its own) it
+# enters the roots and builds and installs partback itself.
 # Knobs: PB_PG_VERSIONS (default "15 17 18"), PB_KEEP=1 keeps the work dir.
 
 set -uo pipefail
@@ -115,14 +116,14 @@ q()
 	as_pg "$v" psql -X -q -At -v ON_ERROR_STOP=1 -h "$X/pg$v" -p "${PORT[$v]}" -d "$db" "$@"
 }
 
-# Is partback installed for major $1?  Else build and install it there.
+# Build and install partback for major $1, unless test/run.sh's suite did
+# that already (PB_XV_BUILT lists those majors).
 ensure_partback()
 {
-	local v=$1 lib
-	lib=$(as_pg "$v" pg_config --pkglibdir)
-	if [ -f "${ROOT[$v]}$lib/partback.so" ]; then
-		return 0
-	fi
+	local v=$1
+	case " ${PB_XV_BUILT:-} " in
+	*" $v "*) return 0 ;;
+	esac
 	echo "==> building partback for PostgreSQL $v"
 	if [ -z "${ROOT[$v]}" ]; then
 		pb_prepare_tree xv-build && pb_build_install "$PB_TREE" >/dev/null

@@ -183,7 +183,7 @@ pb_root_enter()
 	gid=$(id -g "$PB_USER")
 	if ! pb_chroot "$r" id -u "$PB_USER" >/dev/null 2>&1; then
 		if ! { pb_chroot "$r" groupadd --gid "$gid" "$PB_USER" &&
-			pb_chroot "$r" useradd --uid "$uid" --gid "$gid" --create-home \
+			pb_chroot "$r" useradd --system --uid "$uid" --gid "$gid" --create-home \
 				--home-dir "/home/$PB_USER" --shell /bin/bash "$PB_USER"; }; then
 			echo "could not create user $PB_USER in $r"
 			return 1

@@ -208,6 +208,7 @@ if [ -z "${PB_SKIP_CROSSVERSION:-}" ]; then
 		xv_env+=("PB_ROOT_$v=${ROOT_OF[$v]}")
 	done
 	run_part "cross-version" env "${xv_env[@]}" PB_PG_VERSIONS="$VERSIONS" \
+		PB_XV_BUILT="$VERSIONS" \
 		bash test/crossversion.sh
 fi
 
