@@ -413,7 +413,7 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 				JsonbContainer *files;
 				const char *columns;
 
-				meta = pb_read_json_file(meta_path, pb_json_str(p, "meta_sha256", false));
+				meta = pb_read_meta_file(meta_path, pb_json_str(p, "meta_sha256", false));
 				files = pb_json_container(&meta->root, "files");
 				if (pb_json_container(&meta->root, "column_signature") == NULL)
 					continue;	/* written before the signature was recorded */

@@ -129,7 +129,7 @@ partback_partition_meta(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid metadata file name \"%s\" in a manifest", meta)));
 	pb_repo_open(dir);
-	PG_RETURN_JSONB_P(pb_read_json_file(psprintf("%s/%s", pb_db_dir(dir, db), meta), sha));
+	PG_RETURN_JSONB_P(pb_read_meta_file(psprintf("%s/%s", pb_db_dir(dir, db), meta), sha));
 }
 
 /* ---------- check_backup ---------- */
@@ -231,7 +231,7 @@ read_json_guarded(void *arg)
 {
 	ReadJsonArg *a = arg;
 
-	a->result = pb_read_json_file(a->path, a->sha);
+	a->result = pb_read_meta_file(a->path, a->sha);
 }
 
 typedef struct ManifestArg

@@ -148,6 +148,8 @@ extern Jsonb *pb_read_manifest(const char *dir, const char *db, int64 backup_id)
 
 extern Jsonb *pb_parse_json(const char *text, const char *what);
 extern Jsonb *pb_read_json_file(const char *path, const char *expected_sha256);
+/* a partition's metadata file: checksum, then format and version */
+extern Jsonb *pb_read_meta_file(const char *path, const char *expected_sha256);
 extern char *pb_write_json_file(const char *path, const char *json);
 extern const char *pb_json_str(JsonbContainer *c, const char *key, bool missing_ok);
 extern int64 pb_json_int(JsonbContainer *c, const char *key, const char *what);

@@ -81,7 +81,7 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 				Jsonb	   *meta;
 				JsonbContainer *files;
 
-				meta = pb_read_json_file(psprintf("%s/%s", r->db_dir, meta_rel),
+				meta = pb_read_meta_file(psprintf("%s/%s", r->db_dir, meta_rel),
 										 pb_json_str(part, "meta_sha256", false));
 				r->needed = lappend(r->needed, (char *) meta_rel);
 				files = pb_json_container(&meta->root, "files");

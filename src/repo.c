@@ -503,6 +503,31 @@ pb_read_json_file(const char *path, const char *expected_sha256)
 }
 
 /*
+ * Read a partition's metadata file, which must match expected_sha256 (from
+ * its manifest) and be of a format version this partback reads.
+ */
+Jsonb *
+pb_read_meta_file(const char *path, const char *expected_sha256)
+{
+	Jsonb	   *jb = pb_read_json_file(path, expected_sha256);
+	const char *format = pb_json_str(&jb->root, "format", true);
+	int64		version;
+
+	if (format == NULL || strcmp(format, "partback") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("\"%s\" is not a partback metadata file", path)));
+	version = pb_json_int(&jb->root, "version", path);
+	if (version > PARTBACK_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("metadata file \"%s\" has format version " INT64_FORMAT ", newer than this partback's version %d",
+						path, version, PARTBACK_FORMAT_VERSION),
+				 errhint("Use a newer version of partback to read it.")));
+	return jb;
+}
+
+/*
  * Write a JSON file atomically; returns the SHA-256 of its bytes.
  */
 char *

@@ -308,7 +308,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 
 	pb_xact_begin();
 
-	meta = pb_read_json_file(meta_path, unit->sha256);
+	meta = pb_read_meta_file(meta_path, unit->sha256);
 	files = pb_json_container(&meta->root, "files");
 	columns = string_list(pb_json_container(&meta->root, "columns"));
 	columns_text = pb_json_text(&meta->root, "columns");
@@ -450,7 +450,7 @@ content_key(PbJob *job, RestoreLeaf *leaf)
 {
 	char	   *meta_path = psprintf("%s/%s", pb_db_dir(job->backup_dir, job->source_db),
 									 leaf->meta);
-	Jsonb	   *meta = pb_read_json_file(meta_path, leaf->meta_sha256);
+	Jsonb	   *meta = pb_read_meta_file(meta_path, leaf->meta_sha256);
 	JsonbContainer *files = pb_json_container(&meta->root, "files");
 	PbSha256   *ctx = pb_sha256_create();
 	char	   *hex = palloc(PARTBACK_SHA256_HEXLEN + 1);

@@ -119,14 +119,27 @@ my $newer_dir = PartbackTest::backup_dir('newcluster') . '/newer';
 PostgreSQL::Test::RecursiveCopy::copypath($dir, $newer_dir);
 my $own_num = $node_b->safe_psql('postgres', 'SHOW server_version_num');
 my $newer_major = int($own_num / 10000) + 1;
+# Rewrite a file; a manifest gets its checksum recomputed as FORMAT.md says.
+sub rewrite
+{
+	my ($file, $edit) = @_;
+	my $text = slurp_file($file);
+	$text = $edit->($text);
+	if ($file =~ m{/manifests/})
+	{
+		$text =~ s/"manifest_sha256": "[0-9a-f]{64}"\}\n\z//s or die "no checksum at the end of $file";
+		$text .= '"manifest_sha256": "' . Digest::SHA::sha256_hex($text) . "\"}\n";
+	}
+	open(my $fh, '>', $file) or die "cannot write $file: $!";
+	print $fh $text;
+	close($fh);
+}
 my ($manifest) = glob("$newer_dir/postgres/manifests/*.json");
-my $text = slurp_file($manifest);
-$text =~ s/("server_version_num": )\d+/$1${newer_major}0001/ or die "no server_version_num in $manifest";
-$text =~ s/"manifest_sha256": "[0-9a-f]{64}"\}\n\z//s or die "no checksum at the end of $manifest";
-$text .= '"manifest_sha256": "' . Digest::SHA::sha256_hex($text) . "\"}\n";
-open(my $fh, '>', $manifest) or die "cannot write $manifest: $!";
-print $fh $text;
-close($fh);
+rewrite($manifest, sub {
+	my ($text) = @_;
+	$text =~ s/("server_version_num": )\d+/$1${newer_major}0001/ or die "no server_version_num in $manifest";
+	return $text;
+});
 my $lnewer = lit($newer_dir);
 is($node_b->safe_psql('postgres', "SELECT count(*) FROM partback.check_backup($lnewer, source_db => 'postgres')"),
 	'0', 'a newer major\'s backup is intact for check_backup');
@@ -150,6 +163,26 @@ for my $call (
 is($node_b->safe_psql('newer',
 		"SELECT (SELECT string_agg(x::text, ',') FROM fid.sales) || ' ' || count(*) FROM partback.jobs"),
 	'7 0', 'the refused calls submitted no job and left the table alone');
+
+# A metadata file of a newer format version (its checksum in the manifest
+# updated to match) is refused, not misread.
+my $meta_dir = PartbackTest::backup_dir('newcluster') . '/newer_meta';
+PostgreSQL::Test::RecursiveCopy::copypath($dir, $meta_dir);
+($manifest) = glob("$meta_dir/postgres/manifests/*.json");
+my ($meta) = glob("$meta_dir/postgres/data/fid/z/z/*.meta.json");
+my $old_sha = Digest::SHA::sha256_hex(slurp_file($meta));
+rewrite($meta, sub { my ($t) = @_; $t =~ s/("version": )1\b/${1}2/ or die "no version in $meta"; return $t; });
+my $new_sha = Digest::SHA::sha256_hex(slurp_file($meta));
+rewrite($manifest, sub { my ($t) = @_; $t =~ s/$old_sha/$new_sha/ or die "no $old_sha in $manifest"; return $t; });
+my ($mret, $mout, $merr) = (0, '', '');
+$mret = $node_b->psql('newer',
+	"SELECT partback.restore_table(" . lit($meta_dir) . ", 'fid.z', source_db => 'postgres', wait => true)",
+	stdout => \$mout, stderr => \$merr, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+ok($mret != 0 && $merr =~ /ERROR:  0A000: metadata file ".*\.meta\.json" has format version 2, newer than this partback's version 1/,
+	'a metadata file of a newer format version is refused, naming the file')
+  or diag($merr);
+is($node_b->safe_psql('newer', "SELECT to_regclass('fid.z') IS NULL"), 't',
+	'the refused restore created no table');
 
 no_crash($node_b);
 $node_b->stop;

@@ -85,8 +85,12 @@ is(psq(q{SET enable_seqscan = off; SET enable_bitmapscan = off;
 is(psq(q{SET enable_seqscan = off; SET enable_bitmapscan = off;
 	   SELECT count(*) FROM ld.t WHERE lower(note) = 'n11'}), '1',
 	'the expression index with a predicate finds its row');
-is(psq(q{SELECT bool_and(all_visible AND all_frozen) FROM pg_visibility_map('ld.t_1')}), 't',
-	'the loaded pages are all-visible and all-frozen in the visibility map');
+# PostgreSQL 16 and later extend a relation in bulk: pages past the last
+# row may stay empty and unmarked, as after a plain COPY FREEZE
+is(psq(q{SELECT count(*) > 1 AND bool_and(v.all_visible AND v.all_frozen)
+		   FROM pg_visibility_map('ld.t_1') AS v
+		  WHERE v.blkno <= (SELECT max((ctid::text::point)[0]) FROM ld.t_1)}), 't',
+	'the loaded pages holding rows are all-visible and all-frozen in the visibility map');
 
 # ---------------------------------------------------------------- 2. constraints
 
