@@ -168,8 +168,8 @@ start_cluster()
 # Print the server log's last lines of major $1 (after a failure).
 show_log()
 {
-	echo "---- PostgreSQL $1 server log (last 30 lines) ----"
-	tail -n 30 "$X/pg$1/server.log"
+	echo "---- PostgreSQL $1 server log (last 15 lines) ----"
+	tail -n 15 "$X/pg$1/server.log"
 	echo "----"
 }
 
@@ -299,6 +299,7 @@ echo "==> source PostgreSQL $SRC, targets ${TARGETS[*]}; definitions compared by
 
 X=$(mktemp -d "$PB_TMPROOT/partback-xv.XXXXXX") || finish
 echo $$ >"$X/.runner_pid"
+chown "$PB_USER:" "$X"
 chmod 0755 "$X"
 for v in "${TARGETS[@]}"; do
 	mkdir -p "${ROOT[$v]}$X"
@@ -366,14 +367,18 @@ for v in "${TARGETS[@]}"; do
 done
 
 # ------------------------------------------------------------------ newer -> older
-if q "$NEWEST" viarestore -c "SELECT partback.backup_db('$X/backups/from$NEWEST', wait => true)" >/dev/null; then
-	ok "PostgreSQL $NEWEST: backup_db of the restored database"
+# the newest major's own backup of the fidelity schema (with what only it
+# has: 18's named and NOT VALID NOT NULLs, virtual columns)
+if make_target_db "$NEWEST" src && q "$NEWEST" src -f "$X/tables.sql" >/dev/null &&
+	q "$NEWEST" src -c "SELECT partback.backup_db('$X/backups/from$NEWEST', wait => true)" >/dev/null; then
+	ok "PostgreSQL $NEWEST: the fidelity schema loaded and backed up"
 	make_target_db "$SRC" back || fail "PostgreSQL $SRC: could not make database back"
-	refused_newer "$NEWEST" back "partback.restore_db('$X/backups/from$NEWEST', source_db => 'viarestore')"
-	refused_newer "$NEWEST" back "partback.restore_table('$X/backups/from$NEWEST', 'fid.scalars', source_db => 'viarestore')"
-	refused_newer "$NEWEST" back "partback.migrate('$X/backups/from$NEWEST', source_db => 'viarestore')"
+	refused_newer "$NEWEST" back "partback.restore_db('$X/backups/from$NEWEST', source_db => 'src')"
+	refused_newer "$NEWEST" back "partback.restore_table('$X/backups/from$NEWEST', 'fid.scalars', source_db => 'src')"
+	refused_newer "$NEWEST" back "partback.restore('$X/backups/from$NEWEST', 'fid.sales', '%', source_db => 'src')"
+	refused_newer "$NEWEST" back "partback.migrate('$X/backups/from$NEWEST', source_db => 'src')"
 else
-	fail "PostgreSQL $NEWEST: backup_db of the restored database"
+	fail "PostgreSQL $NEWEST: loading and backing up the fidelity schema"
 	show_log "$NEWEST"
 fi
 
