@@ -247,7 +247,7 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN $1 IS NULL OR ($1->>'valid')::boolean IS FALSE THEN ''
-				ELSE COALESCE(pg_catalog.format(' CONSTRAINT %I', $1->>'name'), '') || ' NOT NULL'
+				ELSE CASE WHEN $1->>'name' IS NOT NULL THEN pg_catalog.format(' CONSTRAINT %I', $1->>'name') ELSE '' END || ' NOT NULL'
 					 || CASE WHEN ($1->>'no_inherit')::boolean THEN ' NO INHERIT' ELSE '' END END
 $$;
 
@@ -1228,7 +1228,7 @@ BEGIN
 							   WHERE a.attrelid = rel AND a.attname = c->>'column' AND a.attnotnull);
 		EXECUTE pg_catalog.format('ALTER TABLE %s ADD%s NOT NULL %I NOT VALID',
 								  rel::pg_catalog.regclass,
-								  COALESCE(pg_catalog.format(' CONSTRAINT %I', c->>'name'), ''),
+								  CASE WHEN c->>'name' IS NOT NULL THEN pg_catalog.format(' CONSTRAINT %I', c->>'name') ELSE '' END,
 								  c->>'column');
 	END LOOP;
 END;
@@ -1259,18 +1259,18 @@ DECLARE
 	cols text;
 	msg text;
 	det text;
-	x record;
+	part record;
 BEGIN
 	PERFORM partback._def_add_not_valid(target, def->'constraints', def->'not_null');
 	-- partitions are looked up only when one has something NOT VALID
 	IF pg_catalog.jsonb_path_exists(def, '$.partitions[*].constraints[*] ? (@.valid == false)')
 	   OR pg_catalog.jsonb_path_exists(def, '$.partitions[*].not_null[*] ? (@.valid == false)') THEN
-		FOR x IN
-			SELECT p, m.relid
+		FOR part IN
+			SELECT p AS pdef, m.relid
 			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
 			  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path'
 		LOOP
-			PERFORM partback._def_add_not_valid(x.relid, x.p->'constraints', x.p->'not_null');
+			PERFORM partback._def_add_not_valid(part.relid, part.pdef->'constraints', part.pdef->'not_null');
 		END LOOP;
 	END IF;
 
