@@ -33,6 +33,7 @@ FAILED=0
 SUMMARY=()       # one line per part, printed at the end
 RUNS=()          # root run dirs to leave at the end
 CHILD=           # the part running now (killed on INT/TERM)
+CHILD_NAME=      # its name
 declare -A ROOT_OF # major -> its root (for test/crossversion.sh)
 OUT=$(mktemp -d "$PB_TMPROOT/partback-out.XXXXXX") || exit 1
 
@@ -46,11 +47,12 @@ descendants()
 	done
 }
 
-# Stop the part running now: TERM to it and everything below it (so that a
-# suite's own trap runs at once and stops its clusters), KILL after 60 s.
+# Stop process $1 (the part running now, or the roots being made): TERM to it
+# and everything below it (so that a suite's own trap runs at once and stops
+# its clusters), KILL after 60 s.
 stop_child()
 {
-	local pids
+	local pids CHILD=$1
 	[ -n "$CHILD" ] || return 0
 	pids="$CHILD $(descendants "$CHILD")"
 	# shellcheck disable=SC2086 # a list of pids
@@ -62,13 +64,42 @@ stop_child()
 	# shellcheck disable=SC2086
 	kill -KILL $pids 2>/dev/null
 	wait "$CHILD" 2>/dev/null
-	CHILD=
+}
+
+# Make the Debian roots of the majors that need one, in the background while
+# the host's suite runs (debootstrap and apt-get mostly wait for the network
+# and the disk).  pb_root_enter waits for them (the cache's lock).
+ROOTS_PID=
+prepare_roots()
+{
+	local v
+	for v in $VERSIONS; do
+		[ "$v" = "$PB_PG_MAJOR" ] && continue
+		pb_root_ensure "$v" >/dev/null || echo "could not make the root for PostgreSQL $v"
+	done
+}
+
+# Stop a prepare_roots still running and undo what it left half done.
+stop_roots()
+{
+	local d
+	[ -n "$ROOTS_PID" ] || return 0
+	stop_child "$ROOTS_PID"
+	ROOTS_PID=
+	for d in "$PB_ROOT_CACHE"/.*.tmp."$$"; do
+		[ -d "$d" ] || continue
+		pb_root_kill_procs "$d"
+		pb_umount_under "$d"
+		rm -rf "$d"
+	done
 }
 
 finish()
 {
 	local r
-	stop_child
+	stop_child "$CHILD"
+	CHILD=
+	stop_roots
 	for r in "${RUNS[@]}"; do
 		pb_root_leave "$r" || FAILED=$((FAILED + 1))
 	done
@@ -91,7 +122,7 @@ on_signal()
 	trap - INT TERM
 	echo "interrupted"
 	FAILED=$((FAILED + 1))
-	SUMMARY+=("interrupted")
+	SUMMARY+=("${CHILD_NAME:-run}: interrupted")
 	finish
 }
 trap on_signal INT TERM
@@ -107,6 +138,7 @@ run_part()
 	t0=$(date +%s)
 	"$@" >"$log" 2>&1 &
 	CHILD=$!
+	CHILD_NAME=$name
 	tail -n +1 -f --pid="$CHILD" "$log" 2>/dev/null &
 	local tailer=$!
 	wait "$CHILD" || rc=$?
@@ -172,6 +204,8 @@ pb_root_cleanup_stale
 pb_cleanup_stale
 
 # ------------------------------------------------------------------ suites
+prepare_roots >"$OUT/roots.log" 2>&1 &
+ROOTS_PID=$!
 for v in $VERSIONS; do
 	echo
 	echo "==================== PostgreSQL $v ===================="
@@ -182,6 +216,11 @@ for v in $VERSIONS; do
 		continue
 	fi
 	t0=$(date +%s)
+	if [ -n "$ROOTS_PID" ]; then
+		wait "$ROOTS_PID"
+		ROOTS_PID=
+		cat "$OUT/roots.log"
+	fi
 	run=$(mktemp -d "$PB_TMPROOT/partback-root.XXXXXX") || { part_failed "PostgreSQL $v suite" "mktemp failed"; continue; }
 	echo $$ >"$run/.runner_pid"
 	RUNS+=("$run")
@@ -216,7 +255,8 @@ fi
 if [ -z "${PB_SKIP_PACKAGE:-}" ] && [ -f test/package.sh ]; then
 	echo
 	echo "==================== packages (test/package.sh) ===================="
-	run_part "packages" bash test/package.sh
+	# shellcheck disable=SC2086 # one argument per major
+	run_part "packages" bash test/package.sh $VERSIONS
 fi
 
 finish
