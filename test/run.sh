@@ -139,11 +139,19 @@ run_part()
 	"$@" >"$log" 2>&1 &
 	CHILD=$!
 	CHILD_NAME=$name
-	tail -n +1 -f --pid="$CHILD" "$log" 2>/dev/null &
+	# echo it live; tail never ends by itself, so if it is gone at the end
+	# something killed it, and the whole log is printed instead
+	tail -n +1 -f "$log" 2>/dev/null &
 	local tailer=$!
 	wait "$CHILD" || rc=$?
 	CHILD=
-	wait "$tailer" 2>/dev/null
+	sleep 1
+	if kill "$tailer" 2>/dev/null; then
+		wait "$tailer" 2>/dev/null
+	else
+		echo "---- (live output of $name stopped; its whole log follows) ----"
+		cat "$log"
+	fi
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
 	if [ -n "$line" ]; then
 		p=${line%% passed*}
