@@ -34,6 +34,7 @@ SUMMARY=()       # one line per part, printed at the end
 RUNS=()          # root run dirs to leave at the end
 CHILD=           # the part running now (killed on INT/TERM)
 CHILD_NAME=      # its name
+TAILER=          # the tail -f echoing its output
 declare -A ROOT_OF # major -> its root (for test/crossversion.sh)
 OUT=$(mktemp -d "$PB_TMPROOT/partback-out.XXXXXX") || exit 1
 
@@ -99,6 +100,7 @@ finish()
 	local r
 	stop_child "$CHILD"
 	CHILD=
+	[ -n "$TAILER" ] && kill "$TAILER" 2>/dev/null
 	stop_roots
 	for r in "${RUNS[@]}"; do
 		pb_root_leave "$r" || FAILED=$((FAILED + 1))
@@ -142,13 +144,15 @@ run_part()
 	# echo it live; tail never ends by itself, so if it is gone at the end
 	# something killed it, and the whole log is printed instead
 	tail -n +1 -f "$log" 2>/dev/null &
-	local tailer=$!
+	TAILER=$!
 	wait "$CHILD" || rc=$?
 	CHILD=
 	sleep 1
-	if kill "$tailer" 2>/dev/null; then
-		wait "$tailer" 2>/dev/null
+	if kill "$TAILER" 2>/dev/null; then
+		wait "$TAILER" 2>/dev/null
+		TAILER=
 	else
+		TAILER=
 		echo "---- (live output of $name stopped; its whole log follows) ----"
 		cat "$log"
 	fi
