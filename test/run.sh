@@ -206,7 +206,8 @@ pb_require_root
 echo "==> PostgreSQL majors: $VERSIONS"
 
 # ------------------------------------------------------------------ host
-PB_PACKAGES+=(debootstrap)
+# debootstrap makes the roots; ps (procps) finds the processes to stop
+PB_PACKAGES+=(debootstrap procps)
 if ! pb_install_deps; then
 	part_failed "host packages" "apt-get failed"
 	finish
