@@ -1,6 +1,12 @@
-# test/lib.sh: shared helpers of test/run.sh and test/demo.sh.  Source it;
-# everything here runs as root and runs PostgreSQL as the unprivileged OS
-# user "partback".
+# shellcheck shell=bash
+# test/lib.sh: shared helpers of test/suite.sh, test/run.sh, test/demo.sh and
+# test/crossversion.sh.  Source it; everything here runs as root and runs
+# PostgreSQL as the unprivileged OS user "partback".
+#
+# PB_PG_MAJOR (default 15) picks the PostgreSQL major: Debian's package names
+# and /usr/lib/postgresql/$PB_PG_MAJOR follow it.  test/run.sh runs 15 on the
+# host and the others in Debian roots (test/roots.sh), where this file is
+# used the same way.
 #
 #   pb_install_deps                 apt-get install what is missing (quietly)
 #   pb_ensure_user                  create the OS user partback if missing
@@ -19,16 +25,23 @@
 #                                   at DIR (for disk-full tests)
 #   pb_umount_under DIR             unmount every mount at or below DIR
 
-PB_PGBIN=${PB_PGBIN:-/usr/lib/postgresql/15/bin}
+PB_PG_MAJOR=${PB_PG_MAJOR:-15}
+PB_PGBIN=${PB_PGBIN:-/usr/lib/postgresql/$PB_PG_MAJOR/bin}
 PG_CONFIG=${PG_CONFIG:-$PB_PGBIN/pg_config}
 PB_USER=${PB_USER:-partback}
 PB_REPO=${PB_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 PB_TMPROOT=${PB_TMPROOT:-/tmp}
-export PG_CONFIG
+export PG_CONFIG PB_PG_MAJOR
 
-PB_PACKAGES=(postgresql-15 postgresql-server-dev-15 libzstd-dev liblz4-dev
-	libssl-dev zlib1g-dev libipc-run-perl zstd lz4 make gcc perl
-	postgresql-15-cron)
+# what building and testing partback needs, for major $1
+pb_packages_for()
+{
+	local v=$1
+	echo "postgresql-$v postgresql-server-dev-$v libzstd-dev liblz4-dev" \
+		"libssl-dev zlib1g-dev libipc-run-perl zstd lz4 make gcc perl" \
+		"postgresql-$v-cron"
+}
+read -r -a PB_PACKAGES <<<"$(pb_packages_for "$PB_PG_MAJOR")"
 
 pb_log() { printf '==> %s\n' "$*"; }
 pb_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -106,7 +119,7 @@ pb_runner_alive()
 	local dir=$1 pid
 	pid=$(cat "$dir/.runner_pid" 2>/dev/null || true)
 	[ -n "$pid" ] && [ "$pid" != "$$" ] && kill -0 "$pid" 2>/dev/null &&
-		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE '(run|demo)\.sh'
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE '(run|suite|demo|crossversion)\.sh'
 }
 
 # Stop the postmaster whose data directory is $1, whoever started it.
@@ -154,7 +167,8 @@ pb_kill_procs_in()
 pb_cleanup_stale()
 {
 	local d
-	for d in "$PB_TMPROOT"/partback-test.* "$PB_TMPROOT"/partback-demo.*; do
+	for d in "$PB_TMPROOT"/partback-test.* "$PB_TMPROOT"/partback-demo.* \
+		"$PB_TMPROOT"/partback-xv.*; do
 		[ -d "$d" ] || continue
 		pb_runner_alive "$d" && continue
 		pb_kill_postmasters_under "$d"

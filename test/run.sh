@@ -3,294 +3,273 @@
 #
 #     bash test/run.sh
 #
-# installs what is missing, builds (no compiler warning allowed) and installs
-# partback, then runs as the OS user "partback"
-#   - the pg_regress suite (sql/[0-9]*.sql against expected/) on a throwaway
-#     cluster with shared_preload_libraries = 'partback', through
-#     `make installcheck`;
-#   - every TAP test test/t/*.pl (PostgreSQL::Test::Cluster; each cluster gets
-#     shared_preload_libraries = 'partback' through TEMP_CONFIG).
-# It ends with the line "N passed, N failed" (regress tests + TAP subtests; a
-# failed build, a harness failure or a TAP script that dies counts as one
-# failure) and exits non-zero if anything failed.
+# runs the whole suite (test/suite.sh: build, pg_regress + isolation +
+# definition checks, every TAP script) on every supported PostgreSQL major:
+#   15  on the host (Debian 12's packages),
+#   17  in a Debian 13 "trixie" root,
+#   18  in a Debian sid root,
+# (roots made with debootstrap from Debian's archive and cached, see
+# test/roots.sh), then the cross-version restores (test/crossversion.sh) and,
+# if present, the package test (test/package.sh).  It prints each part's
+# "N passed, N failed", a summary, and ends with ONE line "N passed, N failed"
+# over everything; exits non-zero if anything failed.
 #
-# Environment knobs: PB_TAP_TIMEOUT (seconds per TAP script, default 600),
-# PB_BUDGET (seconds for the whole run, default 1080), PB_TESTS (TAP scripts
-# to run, e.g. "t/001_roundtrip.pl"; default all), PB_SKIP_REGRESS=1,
-# PB_SKIP_TAP=1, PB_KEEP=1 (keep the temp tree even on success), PB_CORES=1
-# (allow core dumps of crashing server processes).
-# TAP scripts get PB_SMALL_FS, an 8 MB tmpfs mounted for the disk-full tests
-# (unset, with the reason printed, when the mount fails).
+# Knobs: PB_PG_VERSIONS (default "15 17 18"), PB_SKIP_CROSSVERSION=1,
+# PB_SKIP_PACKAGE=1, and test/suite.sh's (PB_BUDGET per major, PB_TESTS,
+# PB_SKIP_REGRESS, PB_SKIP_TAP, PB_TAP_TIMEOUT, PB_KEEP, PB_CORES), passed to
+# every major's suite.  PB_ROOT_CACHE: where the roots are cached.
 
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 # shellcheck source=test/lib.sh
 source test/lib.sh
+# shellcheck source=test/roots.sh
+source test/roots.sh
 
+VERSIONS=${PB_PG_VERSIONS:-15 17 18}
+START=$(date +%s)
 PASSED=0
 FAILED=0
-SKIPPED=0
-START=$(date +%s)
-BUDGET=${PB_BUDGET:-1080}
-TAP_TIMEOUT=${PB_TAP_TIMEOUT:-600}
-REGRESS_DIR=
-PB_TREE=
-PB_SMALL_FS=
+SUMMARY=()       # one line per part, printed at the end
+RUNS=()          # root run dirs to leave at the end
+CHILD=           # the part running now (killed on INT/TERM)
+CHILD_NAME=      # its name
+TAILER=          # the tail -f echoing its output
+declare -A ROOT_OF # major -> its root (for test/crossversion.sh)
+OUT=$(mktemp -d "$PB_TMPROOT/partback-out.XXXXXX") || exit 1
 
-elapsed() { echo $(($(date +%s) - START)); }
-
-cleanup()
+# The pids of every descendant of process $1 (children first).
+descendants()
 {
-	if [ -n "$REGRESS_DIR" ]; then
-		pb_stop_cluster "$REGRESS_DIR"
-		REGRESS_DIR=
-	fi
-	if [ -n "$PB_TREE" ] && [ -d "$PB_TREE" ]; then
-		pb_kill_postmasters_under "$PB_TREE"
-		pb_umount_under "$PB_TREE"
-		if [ "$FAILED" -eq 0 ] && [ -z "${PB_KEEP:-}" ]; then
-			rm -rf "$PB_TREE" /tmp/partback_regress
-		else
-			echo "test tree and logs kept in $PB_TREE"
-		fi
-	fi
+	local c
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+
+# Stop process $1 (the part running now, or the roots being made): TERM to it
+# and everything below it (so that a suite's own trap runs at once and stops
+# its clusters), KILL after 60 s.
+stop_child()
+{
+	local pids CHILD=$1
+	[ -n "$CHILD" ] || return 0
+	pids="$CHILD $(descendants "$CHILD")"
+	# shellcheck disable=SC2086 # a list of pids
+	kill -TERM $pids 2>/dev/null
+	for _ in $(seq 60); do
+		kill -0 "$CHILD" 2>/dev/null || break
+		sleep 1
+	done
+	# shellcheck disable=SC2086
+	kill -KILL $pids 2>/dev/null
+	wait "$CHILD" 2>/dev/null
+}
+
+# Make the Debian roots of the majors that need one, in the background while
+# the host's suite runs (debootstrap and apt-get mostly wait for the network
+# and the disk).  pb_root_enter waits for them (the cache's lock).
+ROOTS_PID=
+prepare_roots()
+{
+	local v
+	for v in $VERSIONS; do
+		[ "$v" = "$PB_PG_MAJOR" ] && continue
+		pb_root_ensure "$v" >/dev/null || echo "could not make the root for PostgreSQL $v"
+	done
+}
+
+# Stop a prepare_roots still running and undo what it left half done.
+stop_roots()
+{
+	local d
+	[ -n "$ROOTS_PID" ] || return 0
+	stop_child "$ROOTS_PID"
+	ROOTS_PID=
+	for d in "$PB_ROOT_CACHE"/.*.tmp."$$"; do
+		[ -d "$d" ] || continue
+		pb_root_kill_procs "$d"
+		pb_umount_under "$d"
+		rm -rf "$d"
+	done
 }
 
 finish()
 {
-	cleanup
-	[ "$SKIPPED" -gt 0 ] && echo "($SKIPPED TAP subtests skipped)"
-	echo "total time $(elapsed) s"
+	local r
+	stop_child "$CHILD"
+	CHILD=
+	[ -n "$TAILER" ] && kill "$TAILER" 2>/dev/null
+	stop_roots
+	for r in "${RUNS[@]}"; do
+		pb_root_leave "$r" || FAILED=$((FAILED + 1))
+	done
+	RUNS=()
+	rm -rf "$OUT"
+	echo
+	echo "==================== summary ===================="
+	for r in "${SUMMARY[@]}"; do
+		echo "$r"
+	done
+	echo "total time $(($(date +%s) - START)) s"
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ] && exit 0
 	exit 1
 }
 
+# shellcheck disable=SC2317 # called by the trap
 on_signal()
 {
 	trap - INT TERM
 	echo "interrupted"
 	FAILED=$((FAILED + 1))
+	SUMMARY+=("${CHILD_NAME:-run}: interrupted")
 	finish
 }
 trap on_signal INT TERM
 
-pb_require_root
-# PB_CORES=1: let crashing server processes dump core (core_pattern decides
-# where; with the default "core", into the data directory, kept on failure)
-[ -n "${PB_CORES:-}" ] && ulimit -c unlimited
+# Run a part (a command whose output ends with "N passed, N failed") in the
+# background, so that INT/TERM reach us at once; echo its output, add its
+# counts.  A part that prints no count line, or exits non-zero reporting no
+# failure, counts one failure.
+run_part()
+{
+	local name=$1 log=$OUT/$1.log rc=0 t0 line p f
+	shift
+	t0=$(date +%s)
+	"$@" >"$log" 2>&1 &
+	CHILD=$!
+	CHILD_NAME=$name
+	# echo it live; tail never ends by itself, so if it is gone at the end
+	# something killed it, and the whole log is printed instead
+	tail -n +1 -f "$log" 2>/dev/null &
+	TAILER=$!
+	wait "$CHILD" || rc=$?
+	CHILD=
+	sleep 1
+	if kill "$TAILER" 2>/dev/null; then
+		wait "$TAILER" 2>/dev/null
+		TAILER=
+	else
+		TAILER=
+		echo "---- (live output of $name stopped; its whole log follows) ----"
+		cat "$log"
+	fi
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		p=${line%% passed*}
+		f=${line#*passed, }
+		f=${f%% failed}
+	else
+		p=0
+		f=1
+		echo "$name: no \"N passed, N failed\" line (exit status $rc)"
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "$name: exited with $rc but reported no failure; counted as one"
+		f=1
+	fi
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f))
+	SUMMARY+=("$(printf '%-26s %5d passed, %3d failed  (%d s)' "$name:" "$p" "$f" "$(($(date +%s) - t0))")")
+}
 
-# ------------------------------------------------------------------ setup
-pb_log "checking packages"
-if ! pb_install_deps; then
+# A part that could not even start counts as one failure.
+part_failed()
+{
+	echo "$1: $2"
 	FAILED=$((FAILED + 1))
+	SUMMARY+=("$(printf '%-26s %5d passed, %3d failed  (%s)' "$1:" 0 1 "$2")")
+}
+
+# Copy the repository (no .git, no build products) to dir $1 inside a root.
+copy_repo_to()
+{
+	mkdir -p "$1" &&
+		tar -cf - --exclude=./.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+			--exclude=./results --exclude=tmp_check --exclude=./test/tmp . |
+		(cd "$1" && tar -xf -)
+}
+
+# The environment every suite gets: the knobs the caller set.
+suite_env()
+{
+	local v
+	for v in PB_BUDGET PB_TESTS PB_SKIP_REGRESS PB_SKIP_TAP PB_TAP_TIMEOUT \
+		PB_KEEP PB_CORES CI; do
+		[ -n "${!v+x}" ] && printf '%s=%s\n' "$v" "${!v}"
+	done
+}
+
+pb_require_root
+echo "==> PostgreSQL majors: $VERSIONS"
+
+# ------------------------------------------------------------------ host
+# debootstrap makes the roots; ps (procps) finds the processes to stop
+PB_PACKAGES+=(debootstrap procps)
+if ! pb_install_deps; then
+	part_failed "host packages" "apt-get failed"
 	finish
 fi
 pb_ensure_user
+pb_root_cleanup_stale
 pb_cleanup_stale
-pb_prepare_tree test
-pb_log "building in $PB_TREE (PG_CONFIG=$PG_CONFIG)"
-if ! pb_build_install "$PB_TREE"; then
-	echo "BUILD FAILED"
-	FAILED=$((FAILED + 1))
-	finish
+
+# ------------------------------------------------------------------ suites
+prepare_roots >"$OUT/roots.log" 2>&1 &
+ROOTS_PID=$!
+for v in $VERSIONS; do
+	echo
+	echo "==================== PostgreSQL $v ===================="
+	mapfile -t envs < <(suite_env)
+	if [ "$v" = "$PB_PG_MAJOR" ]; then
+		# the host's own major (15, or the sandbox's copy of it)
+		run_part "PostgreSQL $v suite" env "${envs[@]}" bash test/suite.sh
+		continue
+	fi
+	t0=$(date +%s)
+	if [ -n "$ROOTS_PID" ]; then
+		wait "$ROOTS_PID"
+		ROOTS_PID=
+		cat "$OUT/roots.log"
+	fi
+	run=$(mktemp -d "$PB_TMPROOT/partback-root.XXXXXX") || { part_failed "PostgreSQL $v suite" "mktemp failed"; continue; }
+	echo $$ >"$run/.runner_pid"
+	RUNS+=("$run")
+	if ! pb_root_enter "$v" "$run"; then
+		part_failed "PostgreSQL $v suite" "no Debian root for PostgreSQL $v"
+		continue
+	fi
+	ROOT_OF[$v]=$run/root
+	if ! copy_repo_to "$run/root/partback-src"; then
+		part_failed "PostgreSQL $v suite" "could not copy the repository into the root"
+		continue
+	fi
+	echo "==> root for PostgreSQL $v ready in $(($(date +%s) - t0)) s: $run/root"
+	run_part "PostgreSQL $v suite" pb_root_run "$run" "${envs[@]}" PB_PG_MAJOR="$v" \
+		bash /partback-src/test/suite.sh
+done
+
+# ------------------------------------------------------------------ cross-version
+if [ -z "${PB_SKIP_CROSSVERSION:-}" ]; then
+	echo
+	echo "==================== cross-version restores ===================="
+	xv_env=()
+	for v in "${!ROOT_OF[@]}"; do
+		xv_env+=("PB_ROOT_$v=${ROOT_OF[$v]}")
+	done
+	run_part "cross-version" env "${xv_env[@]}" PB_PG_VERSIONS="$VERSIONS" \
+		PB_XV_BUILT="$VERSIONS" \
+		bash test/crossversion.sh
 fi
-pb_log "build and install ok"
 
-# ------------------------------------------------------------------ regress
-run_regress()
-{
-	local tests=() f log rc=0 ok bad
-	for f in "$PB_TREE"/sql/[0-9]*.sql; do
-		[ -f "$f" ] && tests+=("$(basename "$f" .sql)")
-	done
-	# isolation specs (Makefile's ISOLATION) run after them, same summary lines
-	for f in "$PB_TREE"/specs/*.spec; do
-		[ -f "$f" ] && tests+=("$(basename "$f" .spec)")
-	done
-	if [ ${#tests[@]} -eq 0 ]; then
-		pb_log "regress: no tests in sql/"
-		return
-	fi
-	pb_log "regress: ${#tests[@]} tests"
-	# the regress tests keep their backups in fixed dirs below this one,
-	# which must be empty and writable by the server at the start
-	rm -rf /tmp/partback_regress
-	install -d -o "$PB_USER" -g "$(id -gn "$PB_USER")" -m 0700 /tmp/partback_regress
-	REGRESS_DIR=$PB_TREE/regress_pg
-	if ! pb_start_cluster "$REGRESS_DIR" "$(pb_free_port 55432)"; then
-		echo "regress: could not start a cluster"
-		FAILED=$((FAILED + 1))
-		return
-	fi
-	log=$PB_TREE/regress.log
-	pb_as_user env PGHOST="$PB_HOST" PGPORT="$PB_PORT" \
-		timeout -k 10 "$((BUDGET - $(elapsed) > 60 ? BUDGET - $(elapsed) : 60))" \
-		make -C "$PB_TREE" -s installcheck PG_CONFIG="$PG_CONFIG" TAP_TESTS= \
-		>"$log" 2>&1 || rc=$?
-	cat "$log"
-	ok=$(grep -cE '^(test| ) +[^ ]+ +\.\.\. +ok( |$)' "$log")
-	bad=$(grep -cE '^(test| ) +[^ ]+ +\.\.\. +(FAILED|failed)' "$log")
-	if [ "$rc" -ne 0 ]; then
-		echo "regress: make installcheck exited with $rc"
-		[ "$bad" -eq 0 ] && bad=1
-	fi
-	if [ "$((ok + bad))" -lt "${#tests[@]}" ]; then
-		# pg_regress gave up early: every test it did not report failed
-		echo "regress: only $((ok + bad)) of ${#tests[@]} tests reported"
-		bad=$((${#tests[@]} - ok))
-	fi
-	if [ "$bad" -gt 0 ]; then
-		# pg_regress writes regression.diffs into its --outputdir
-		for f in "$PB_TREE/regression.diffs" "$PB_TREE/results/regression.diffs" \
-			"$PB_TREE/output_iso/regression.diffs"; do
-			[ -f "$f" ] || continue
-			echo "---- ${f#"$PB_TREE"/} (first 200 lines) ----"
-			head -n 200 "$f"
-			echo "---- end of regression.diffs ----"
-		done
-	fi
-	if [ "$bad" -gt 0 ]; then
-		# the servers of make installcheck's --temp-instance
-		for f in "$PB_TREE"/tmp_check_regress/log/postmaster.log \
-			"$PB_TREE"/tmp_check_isolation/log/postmaster.log; do
-			[ -f "$f" ] || continue
-			echo "---- ${f#"$PB_TREE"/} (last 40 lines) ----"
-			tail -n 40 "$f"
-			echo "---- end of server log ----"
-		done
-	fi
-	pb_log "regress: $ok passed, $bad failed"
-	PASSED=$((PASSED + ok))
-	FAILED=$((FAILED + bad))
-	run_definition_check
-	pb_stop_cluster "$REGRESS_DIR"
-	REGRESS_DIR=
-}
+# ------------------------------------------------------------------ packages
+if [ -z "${PB_SKIP_PACKAGE:-}" ] && [ -f test/package.sh ]; then
+	echo
+	echo "==================== packages (test/package.sh) ===================="
+	# shellcheck disable=SC2086 # one argument per major
+	run_part "packages" bash test/package.sh $VERSIONS
+fi
 
-# test/sql_definition_check.sh: the definition capture and target matching
-# functions on their own, against the regress cluster; one check a line.
-run_definition_check()
-{
-	local log=$PB_TREE/definition.log rc=0 ok bad
-	pb_as_user env PGHOST="$PB_HOST" PGPORT="$PB_PORT" PGUSER="$PB_USER" \
-		timeout -k 10 300 bash "$PB_TREE/test/sql_definition_check.sh" \
-		>"$log" 2>&1 || rc=$?
-	ok=$(grep -c '^ok ' "$log")
-	bad=$(grep -c '^FAIL ' "$log")
-	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
-		bad=1
-	fi
-	if [ "$bad" -gt 0 ]; then
-		echo "---- definition checks ----"
-		cat "$log"
-		echo "---- end of definition checks ----"
-	fi
-	pb_log "definition checks: $ok passed, $bad failed"
-	PASSED=$((PASSED + ok))
-	FAILED=$((FAILED + bad))
-}
-
-# ------------------------------------------------------------------ TAP
-# Mimics PGXS's prove_installcheck: TESTDIR, PGPORT, PG_REGRESS, -I flags.
-run_tap()
-{
-	local scripts=() s name log rc remaining limit ok bad skip t0 tmpconf f pgxs_dir
-	if [ -n "${PB_TESTS:-}" ]; then
-		read -r -a scripts <<<"$PB_TESTS"
-	else
-		for f in "$PB_TREE"/test/t/*.pl; do
-			[ -f "$f" ] && scripts+=("t/$(basename "$f")")
-		done
-	fi
-	if [ ${#scripts[@]} -eq 0 ]; then
-		pb_log "TAP: no tests in test/t/"
-		return
-	fi
-	pb_log "TAP: ${#scripts[@]} scripts"
-	pgxs_dir=$(dirname "$("$PG_CONFIG" --pgxs)")/..
-	pgxs_dir=$(cd "$pgxs_dir" && pwd)
-	rm -rf "$PB_TREE/test/tmp_check"
-	mkdir -p "$PB_TREE/test/tmp_check"
-	tmpconf=$PB_TREE/test/tmp_check/partback_temp.conf
-	cat >"$tmpconf" <<-'EOF'
-		# added to every PostgreSQL::Test::Cluster node by test/run.sh
-		shared_preload_libraries = 'partback'
-		max_worker_processes = 16
-	EOF
-	chown -R "$PB_USER:" "$PB_TREE/test/tmp_check"
-	# an 8 MB file system for the disk-full tests (PB_SMALL_FS); without it
-	# they skip
-	PB_SMALL_FS=$PB_TREE/smallfs
-	if ! pb_mount_small_fs "$PB_SMALL_FS" 8m; then
-		echo "TAP: the disk-full tests will skip"
-		PB_SMALL_FS=
-	fi
-
-	for s in "${scripts[@]}"; do
-		name=$(basename "$s" .pl)
-		log=$PB_TREE/test/tmp_check/prove_$name.out
-		remaining=$((BUDGET - $(elapsed)))
-		if [ "$remaining" -lt 20 ]; then
-			echo "$s: NOT RUN (time budget of $BUDGET s used up)"
-			FAILED=$((FAILED + 1))
-			continue
-		fi
-		limit=$((TAP_TIMEOUT < remaining ? TAP_TIMEOUT : remaining))
-		t0=$(date +%s)
-		rc=0
-		(cd "$PB_TREE/test" && pb_as_user env \
-			TESTDIR="$PB_TREE/test" \
-			PGPORT=65432 \
-			PG_REGRESS="$pgxs_dir/test/regress/pg_regress" \
-			PERL5LIB="$pgxs_dir/test/perl:$PB_TREE/test/perl:$PB_TREE/test" \
-			TEMP_CONFIG="$tmpconf" \
-			PG_TEST_PORT_DIR="$PB_TREE/test/tmp_check" \
-			PARTBACK_SRCDIR="$PB_TREE" \
-			PB_SMALL_FS="$PB_SMALL_FS" \
-			timeout -k 15 "$limit" \
-			prove -v -I "$pgxs_dir/test/perl" \
-			-I "$PB_TREE/test/perl" -I "$PB_TREE/test" "$s") \
-			>"$log" 2>&1 || rc=$?
-		pb_kill_postmasters_under "$PB_TREE/test/tmp_check"
-		# top-level TAP lines only (subtests are indented)
-		ok=$(grep -E '^(t/[^ ]+ \.+ )?ok [0-9]+' "$log" | grep -cviE '# *(skip|todo)')
-		skip=$(grep -E '^(t/[^ ]+ \.+ )?ok [0-9]+' "$log" | grep -ciE '# *skip')
-		bad=$(grep -E '^(t/[^ ]+ \.+ )?not ok [0-9]+' "$log" | grep -cviE '# *todo')
-		# prove's own count covers planned tests that never ran
-		f=$(sed -nE 's/^Failed ([0-9]+)\/[0-9]+ subtests.*/\1/p' "$log" | tail -n 1)
-		if [ -n "$f" ] && [ "$f" -gt "$bad" ]; then
-			bad=$f
-		fi
-		if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
-			bad=1 # died, no plan, timeout: the script itself failed
-		fi
-		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			echo "$s: TIMED OUT after $limit s"
-		fi
-		if [ "$bad" -gt 0 ]; then
-			echo "$s: FAILED ($ok passed, $bad failed, $(($(date +%s) - t0)) s)"
-			echo "---- prove output ----"
-			cat "$log"
-			if [ -f "$PB_TREE/test/tmp_check/log/regress_log_$name" ]; then
-				echo "---- tmp_check/log/regress_log_$name (last 100 lines) ----"
-				tail -n 100 "$PB_TREE/test/tmp_check/log/regress_log_$name"
-			fi
-			for f in "$PB_TREE/test/tmp_check/log/${name}"_*.log; do
-				[ -f "$f" ] || continue
-				echo "---- ${f#"$PB_TREE"/test/} (last 40 lines) ----"
-				tail -n 40 "$f"
-			done
-			echo "---- end of $s ----"
-		else
-			echo "$s: ok ($ok passed$([ "$skip" -gt 0 ] && echo ", $skip skipped"), $(($(date +%s) - t0)) s)"
-		fi
-		PASSED=$((PASSED + ok))
-		FAILED=$((FAILED + bad))
-		SKIPPED=$((SKIPPED + skip))
-	done
-}
-
-[ -z "${PB_SKIP_REGRESS:-}" ] && run_regress
-[ -z "${PB_SKIP_TAP:-}" ] && run_tap
 finish

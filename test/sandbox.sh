@@ -10,6 +10,12 @@
 # /tmp is /var/tmp/partback-sandbox/NAME/tmp, bind-mounted in a mount
 # namespace of the command's own.  Run as root, after test/lib.sh's packages
 # are installed (bash test/run.sh once does that).
+#
+# Only PostgreSQL 15 (the host's) needs the copy: test/run.sh runs 17 and 18
+# in overlays of the cached Debian roots made per run (test/roots.sh), under
+# the private /tmp, so `test/sandbox.sh NAME bash test/run.sh` keeps every
+# major of one run apart from every other run.  The roots' cache
+# (/var/cache/partback-test/roots) is shared and only read, under a lock.
 
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 NAME COMMAND..." >&2; exit 2; }
