@@ -290,6 +290,29 @@ pb_manifest_seal(StringInfo manifest)
 }
 
 /*
+ * A manifest's or metadata file's (what) "format" and "version": partback's,
+ * and not newer than this partback reads.
+ */
+static void
+check_format(JsonbContainer *root, const char *path, const char *what)
+{
+	const char *format = pb_json_str(root, "format", true);
+	int64		version;
+
+	if (format == NULL || strcmp(format, "partback") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("\"%s\" is not a partback %s", path, what)));
+	version = pb_json_int(root, "version", path);
+	if (version > PARTBACK_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s \"%s\" has format version " INT64_FORMAT ", newer than this partback's version %d",
+						what, path, version, PARTBACK_FORMAT_VERSION),
+				 errhint("Use a newer version of partback to read it.")));
+}
+
+/*
  * Read the manifest of backup backup_id of db in dir, verified: its own
  * checksum, its format version, and that it is this backup's -- a manifest
  * copied over from another backup or database must not pass for it.
@@ -305,9 +328,7 @@ pb_read_manifest(const char *dir, const char *db, int64 backup_id)
 	char	   *member = NULL;
 	char		hex[PARTBACK_SHA256_HEXLEN + 1];
 	PbSha256   *ctx;
-	const char *format;
 	const char *database;
-	int64		version;
 	int64		id;
 
 	if (strlen(text) != size)
@@ -338,18 +359,7 @@ pb_read_manifest(const char *dir, const char *db, int64 backup_id)
 				 errmsg("checksum mismatch in manifest \"%s\"", path),
 				 errdetail("It says SHA-256 %s, computed %s.", stored, hex)));
 
-	format = pb_json_str(&jb->root, "format", true);
-	if (format == NULL || strcmp(format, "partback") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("\"%s\" is not a partback manifest", path)));
-	version = pb_json_int(&jb->root, "version", path);
-	if (version > PARTBACK_FORMAT_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("manifest \"%s\" has format version " INT64_FORMAT ", newer than this partback's version %d",
-						path, version, PARTBACK_FORMAT_VERSION),
-				 errhint("Use a newer version of partback to read it.")));
+	check_format(&jb->root, path, "manifest");
 	id = pb_json_int(&jb->root, "backup_id", path);
 	database = pb_json_str(&jb->root, "database", true);
 	if (id != backup_id || database == NULL || strcmp(database, db) != 0)
@@ -510,20 +520,8 @@ Jsonb *
 pb_read_meta_file(const char *path, const char *expected_sha256)
 {
 	Jsonb	   *jb = pb_read_json_file(path, expected_sha256);
-	const char *format = pb_json_str(&jb->root, "format", true);
-	int64		version;
 
-	if (format == NULL || strcmp(format, "partback") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("\"%s\" is not a partback metadata file", path)));
-	version = pb_json_int(&jb->root, "version", path);
-	if (version > PARTBACK_FORMAT_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("metadata file \"%s\" has format version " INT64_FORMAT ", newer than this partback's version %d",
-						path, version, PARTBACK_FORMAT_VERSION),
-				 errhint("Use a newer version of partback to read it.")));
+	check_format(&jb->root, path, "metadata file");
 	return jb;
 }
 
