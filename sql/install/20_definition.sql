@@ -1133,14 +1133,18 @@ BEGIN
 	END IF;
 	PERFORM partback._def_ensure_schema(nsp);
 	-- the partition's own NOT NULL columns (and names, 18), which may differ
-	-- from its parent's
+	-- from its parent's; one without a name (a backup from before 18) that
+	-- the parent has too is left to be inherited, with the parent's name
 	SELECT pg_catalog.string_agg(pg_catalog.format('%I WITH OPTIONS', n->>'column')
 								 || partback._def_not_null_clause(n), ', ' ORDER BY k)
 	  INTO not_null
 	  FROM pg_catalog.jsonb_array_elements(
 			CASE WHEN pg_catalog.jsonb_typeof(part->'not_null') = 'array' THEN part->'not_null' ELSE '[]' END)
 		   WITH ORDINALITY x(n, k)
-	 WHERE partback._def_not_null_clause(n) <> '';
+	 WHERE partback._def_not_null_clause(n) <> ''
+	   AND (n->>'name' IS NOT NULL
+			OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+							WHERE a.attrelid = parent AND a.attname = n->>'column' AND a.attnotnull));
 	EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I PARTITION OF %s%s %s%s%s',
 		CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
 		nsp, name, parent::pg_catalog.regclass, COALESCE(' (' || not_null || ')', ''), part->>'bound',
