@@ -16,8 +16,9 @@
 #   pb_root_run DIR CMD...       run CMD as root inside DIR/root with a clean
 #                                environment (add VAR=value words through
 #                                env yourself)
-#   pb_root_leave DIR            kill every process inside DIR/root, undo
-#                                every mount below DIR, remove DIR
+#   pb_root_leave DIR [keep]     kill every process inside DIR/root, undo
+#                                every mount below DIR, remove DIR (with
+#                                keep: all but DIR/upper, what the run wrote)
 #   pb_root_cleanup_stale        the same for the DIRs of runs that died
 #
 # The cache is $PB_ROOT_CACHE (default /var/cache/partback-test/roots), one
@@ -201,13 +202,20 @@ pb_root_run()
 
 pb_root_leave()
 {
-	local run=$1
+	local run=$1 keep=${2:-}
 	[ -n "$run" ] && [ -d "$run" ] || return 0
 	pb_root_kill_procs "$run/root"
 	pb_umount_under "$run"
 	if awk -v d="$run" 'index($2, d) == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
 		echo "could not unmount everything below $run; left in place"
 		return 1
+	fi
+	if [ -n "$keep" ]; then
+		# what the run wrote into the root (its test trees and logs under
+		# tmp/) is the overlay's upper dir; a later run removes it
+		rm -rf "$run/work" "$run/root"
+		echo "files written in the root kept in $run/upper (test trees in $run/upper/tmp)"
+		return 0
 	fi
 	rm -rf "$run"
 }

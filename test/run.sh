@@ -32,6 +32,7 @@ PASSED=0
 FAILED=0
 SUMMARY=()       # one line per part, printed at the end
 RUNS=()          # root run dirs to leave at the end
+declare -A KEEP  # root run dir -> 1 if its suite failed (keep its files)
 CHILD=           # the part running now (killed on INT/TERM)
 CHILD_NAME=      # its name
 TAILER=          # the tail -f echoing its output
@@ -103,7 +104,7 @@ finish()
 	[ -n "$TAILER" ] && kill "$TAILER" 2>/dev/null
 	stop_roots
 	for r in "${RUNS[@]}"; do
-		pb_root_leave "$r" || FAILED=$((FAILED + 1))
+		pb_root_leave "$r" "${KEEP[$r]:-${PB_KEEP:-}}" || FAILED=$((FAILED + 1))
 	done
 	RUNS=()
 	rm -rf "$OUT"
@@ -247,8 +248,10 @@ for v in $VERSIONS; do
 		continue
 	fi
 	echo "==> root for PostgreSQL $v ready in $(($(date +%s) - t0)) s: $run/root"
+	f0=$FAILED
 	run_part "PostgreSQL $v suite" pb_root_run "$run" "${envs[@]}" PB_PG_MAJOR="$v" \
 		bash /partback-src/test/suite.sh
+	[ "$FAILED" -gt "$f0" ] && KEEP[$run]=1
 done
 
 # ------------------------------------------------------------------ cross-version
