@@ -213,9 +213,10 @@ table_names()
 # `pg_dump -s` of database $2 on major $1 with the newest pg_dump, normalized
 # into file $3: no comments, SET or set_config lines, \restrict lines, blank
 # lines (they hold versions, dump times and random keys), and no "ALTER
-# COLUMN ... SET (pg_attver=N)" lines: sid's pg_dump 18 prints those, with
-# a different N each time, for every column of a pre-18 server, and they
-# are in no catalog.  The tables only 18 has (fid.pg18*, made by the schema
+# COLUMN ... SET (pg_attver=N)" lines, nor pg_attver among other options:
+# sid's pg_dump 18 prints those, with a different N each time, for every
+# column of a pre-18 server; it is the server's own attribute option (back
+# branches), not one a user or partback sets.  The tables only 18 has (fid.pg18*, made by the schema
 # file's 18-only block) are left out.  $3.sorted: the same with the column
 # lines of each CREATE TABLE sorted.
 dump_schema()
@@ -223,7 +224,8 @@ dump_schema()
 	local v=$1 db=$2 out=$3
 	as_pg "$NEWEST" pg_dump -s -T 'fid.pg18*' -h "$X/pg$v" -p "${PORT[$v]}" -d "$db" -f "$out.raw" || return 1
 	grep -vE '^(--|SET |SELECT pg_catalog\.set_config|\\(un)?restrict |$)' "$out.raw" |
-		grep -vE '^ALTER TABLE ONLY .* ALTER COLUMN .* SET \(pg_attver=[0-9]+\);$' >"$out"
+		grep -vE '^ALTER TABLE ONLY .* ALTER COLUMN .* SET \(pg_attver=[0-9]+\);$' |
+		sed -E 's/pg_attver=[0-9]+, //; s/, pg_attver=[0-9]+\)/)/' >"$out"
 	# (mawk: no asort; sort(1) through a pipe, awk's own output flushed first)
 	awk -v sort='LC_ALL=C sort' '
 		/^CREATE (UNLOGGED )?TABLE .*\($/ { print; fflush(); incols = 1; next }

@@ -286,6 +286,14 @@ AS $$
 								'grantable', x.is_grantable)
 							ORDER BY x.grantee, x.privilege_type)
 							FROM pg_catalog.aclexplode(c.relacl) x) END,
+		-- what the owner gave up of its default privileges (so that a
+		-- privilege a newer major adds, like MAINTAIN, stays the owner's)
+		'owner_revoked', CASE WHEN c.relacl IS NOT NULL THEN
+			(SELECT pg_catalog.jsonb_agg(d.privilege_type ORDER BY d.privilege_type)
+			   FROM pg_catalog.aclexplode(pg_catalog.acldefault('r', c.relowner)) d
+			  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(
+									CASE WHEN pg_catalog.cardinality(c.relacl) > 0 THEN c.relacl END) x
+								 WHERE x.grantee = c.relowner AND x.privilege_type = d.privilege_type)) END,
 		'row_security', NULLIF(c.relrowsecurity, false),
 		'force_row_security', NULLIF(c.relforcerowsecurity, false),
 		'policies', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
@@ -671,6 +679,17 @@ BEGIN
 				'foreign', t.relkind = 'f',
 				'unlogged', c.relpersistence = 'u',
 				'options', pg_catalog.to_jsonb(c.reloptions),
+				-- its columns' order where it differs from its parent's (a
+				-- table made on its own and attached)
+				'column_order', (SELECT CASE WHEN o.own IS DISTINCT FROM o.par THEN pg_catalog.to_jsonb(o.own) END
+								   FROM (SELECT ARRAY(SELECT pa.attname::text FROM pg_catalog.pg_attribute pa
+													   WHERE pa.attrelid = t.relid AND pa.attnum > 0
+														 AND NOT pa.attisdropped ORDER BY pa.attnum) AS own,
+												ARRAY(SELECT pa.attname::text
+														FROM pg_catalog.pg_inherits i
+														JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent
+													   WHERE i.inhrelid = t.relid AND pa.attnum > 0
+														 AND NOT pa.attisdropped ORDER BY pa.attnum) AS par) o),
 				'constraints', partback._def_constraints(t.relid, true),
 				'indexes', partback._def_indexes(t.relid, true),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
@@ -828,11 +847,12 @@ END;
 $$;
 
 -- Grant the privileges of a def's "acl" array on rel (or on its column col)
--- to the roles that exist here; a missing grantee is a WARNING.  What the
--- backup's owner (source_owner) had goes to rel's owner, whoever that is
--- here; its own privileges are revoked first, so that those it had given
--- up stay given up.
-CREATE FUNCTION partback._def_grant(rel oid, acl jsonb, col text, source_owner text)
+-- to the roles that exist here; a missing grantee is a WARNING.  On the
+-- table, the backup's owner (source_owner) keeps its defaults but for
+-- owner_revoked, whoever owns rel here; on a column, what it was granted
+-- goes to rel's owner.
+CREATE FUNCTION partback._def_grant(rel oid, acl jsonb, col text, source_owner text,
+									owner_revoked jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -849,10 +869,8 @@ BEGIN
 	IF pg_catalog.jsonb_typeof(acl) IS DISTINCT FROM 'array' THEN
 		RETURN;
 	END IF;
-	IF col IS NULL THEN
-		EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %I', target, owner);
-	END IF;
 	FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(acl) LOOP
+		CONTINUE WHEN col IS NULL AND g->>'grantee' = source_owner;
 		grantee := CASE WHEN g->>'grantee' = source_owner THEN owner ELSE g->>'grantee' END;
 		g := g || pg_catalog.jsonb_build_object('grantee', grantee);
 		IF g->>'grantee' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
@@ -867,6 +885,13 @@ BEGIN
 		EXECUTE pg_catalog.format('GRANT %s%s ON %s TO %s%s', g->>'privilege', cols, target,
 								  COALESCE(pg_catalog.quote_ident(g->>'grantee'), 'PUBLIC'),
 								  CASE WHEN (g->>'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+	-- after the grants, which make the default privileges explicit
+	FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN col IS NULL AND pg_catalog.jsonb_typeof(owner_revoked) = 'array'
+						 THEN owner_revoked ELSE '[]' END) LOOP
+		CONTINUE WHEN g #>> '{}' !~ '^[A-Z ]+$';
+		EXECUTE pg_catalog.format('REVOKE %s ON %s FROM %I', g #>> '{}', target, owner);
 	END LOOP;
 END;
 $$;
@@ -907,7 +932,7 @@ BEGIN
 		END IF;
 	END IF;
 
-	PERFORM partback._def_grant(rel, props->'acl', NULL, props->>'owner');
+	PERFORM partback._def_grant(rel, props->'acl', NULL, props->>'owner', props->'owner_revoked');
 
 	IF (props->>'row_security')::boolean THEN
 		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', relname);
@@ -1124,6 +1149,7 @@ SET extra_float_digits = 1
 AS $$
 DECLARE
 	not_null text;
+	cols text;
 	relid oid;
 BEGIN
 	IF part->>'bound' IS NULL
@@ -1145,12 +1171,48 @@ BEGIN
 	   AND (n->>'name' IS NOT NULL
 			OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
 							WHERE a.attrelid = parent AND a.attname = n->>'column' AND a.attnotnull));
-	EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I PARTITION OF %s%s %s%s%s',
-		CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
-		nsp, name, parent::pg_catalog.regclass, COALESCE(' (' || not_null || ')', ''), part->>'bound',
-		CASE WHEN NOT (part->>'leaf')::boolean AND part->>'partition_key' IS NOT NULL
-			 THEN ' PARTITION BY ' || (part->>'partition_key') ELSE '' END,
-		CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END);
+	IF pg_catalog.jsonb_typeof(part->'column_order') = 'array'
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+						WHERE a.attrelid = parent AND a.attnum > 0 AND NOT a.attisdropped
+						  AND (a.attidentity <> '' OR a.attgenerated <> '')) THEN
+		-- a column order of its own: made on its own, as the parent's
+		-- columns (types, collations, defaults) and CHECK constraints in
+		-- that order, then attached
+		SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname,
+										pg_catalog.format_type(a.atttypid, a.atttypmod))
+									 || CASE WHEN a.attcollation <> ty.typcollation
+											 THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname)
+											 ELSE '' END
+									 || COALESCE(' DEFAULT ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
+									 || partback._def_not_null_clause(partback._def_not_null_of(part->'not_null', o.col)),
+									 ', ' ORDER BY o.k)
+			   || COALESCE((SELECT ', ' || pg_catalog.string_agg(pg_catalog.format('CONSTRAINT %I ', pc.conname)
+																|| pg_catalog.pg_get_constraintdef(pc.oid), ', ')
+							  FROM pg_catalog.pg_constraint pc
+							 WHERE pc.conrelid = parent AND pc.contype = 'c' AND NOT pc.connoinherit), '')
+		  INTO cols
+		  FROM pg_catalog.jsonb_array_elements_text(part->'column_order') WITH ORDINALITY o(col, k)
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid = parent AND a.attname = o.col
+		  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+		  LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+		  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+		  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum;
+		EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I (%s)%s%s',
+			CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
+			nsp, name, cols,
+			CASE WHEN NOT (part->>'leaf')::boolean AND part->>'partition_key' IS NOT NULL
+				 THEN ' PARTITION BY ' || (part->>'partition_key') ELSE '' END,
+			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END);
+		EXECUTE pg_catalog.format('ALTER TABLE %s ATTACH PARTITION %I.%I %s',
+								  parent::pg_catalog.regclass, nsp, name, part->>'bound');
+	ELSE
+		EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I PARTITION OF %s%s %s%s%s',
+			CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
+			nsp, name, parent::pg_catalog.regclass, COALESCE(' (' || not_null || ')', ''), part->>'bound',
+			CASE WHEN NOT (part->>'leaf')::boolean AND part->>'partition_key' IS NOT NULL
+				 THEN ' PARTITION BY ' || (part->>'partition_key') ELSE '' END,
+			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END);
+	END IF;
 	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
 	PERFORM partback._def_add_constraints(relid, part->'constraints');
 	PERFORM partback._def_add_indexes(relid, part->'indexes');
