@@ -5,9 +5,9 @@
  *		against (15 to 18), in one place.
  *
  * Each macro takes the newest major's spelling, or a neutral one where the
- * call differs in its arguments, and maps it onto the older APIs.  16 is
- * guarded from its headers (REL_16_STABLE) but not tested: no Debian suite
- * ships it.
+ * call differs in its arguments, and maps it onto the older APIs.  Each
+ * guard names the major that made the change, so 16 gets the spelling of
+ * its side of it; 16 is not built here (no Debian suite ships it).
  *
  * A file using one of these includes the PostgreSQL header the macro's
  * expansion needs (named in each comment).
