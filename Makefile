@@ -15,7 +15,8 @@ OBJS = \
 	src/repo.o \
 	src/storage.o \
 	src/compress.o \
-	src/checksum.o
+	src/checksum.o \
+	src/ddl.o
 
 EXTENSION = partback
 # The version being developed is partback.control's default_version.

@@ -954,12 +954,13 @@ BEGIN
 				p->>'name', relname, COALESCE(roles, 'no role; it is not created'), missing;
 		END IF;
 		CONTINUE WHEN roles IS NULL;
-		EXECUTE pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',
-			p->>'name', relname,
-			CASE WHEN (p->>'permissive')::boolean THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
-			p->>'command', roles,
-			COALESCE(' USING (' || (p->>'using') || ')', ''),
-			COALESCE(' WITH CHECK (' || (p->>'with_check') || ')', ''));
+		PERFORM partback._execute_definition(pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',
+				p->>'name', relname,
+				CASE WHEN (p->>'permissive')::boolean THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+				p->>'command', roles,
+				COALESCE(' USING (' || (p->>'using') || ')', ''),
+				COALESCE(' WITH CHECK (' || (p->>'with_check') || ')', '')),
+			'policy', pg_catalog.format('policy "%s" of table %s', p->>'name', relname));
 	END LOOP;
 
 	IF props->>'replica_identity' IN ('nothing', 'full') THEN
@@ -1652,6 +1653,14 @@ BEGIN
 END;
 $$;
 
+-- Run sql, a definition built from a backup: it must parse as exactly one
+-- statement of kind (trigger, rule, statistics, policy, publication), or
+-- nothing runs (src/ddl.c).  what names the item for the error.
+CREATE FUNCTION partback._execute_definition(sql text, kind text, what text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'partback_execute_definition'
+LANGUAGE C STRICT VOLATILE;
+
 -- The text of a captured definition made for table source (schema.name,
 -- quoted) made for table target instead: its first " <keyword> source"
 -- followed by a space or a line break becomes " <keyword> target".  NULL if
@@ -1684,17 +1693,18 @@ SET extra_float_digits = 1
 AS $$
 DECLARE
 	target text := rel::pg_catalog.regclass::text;
-	qual text := (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
-					FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-				   WHERE c.oid = rel);
-	nsp text := (SELECT n.nspname::text
-				   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-				  WHERE c.oid = rel);
+	nsp text;
+	qual text;
 	x jsonb;
 	defn text;
+	head text;
 	name text;
 	k integer;
 BEGIN
+	SELECT n.nspname::text, pg_catalog.format('%I.%I', n.nspname, c.relname)
+	  INTO nsp, qual
+	  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.oid = rel;
 	PERFORM partback._def_add_not_valid(rel, props->'constraints', props->'not_null');
 
 	FOR x IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(props->'triggers', '[]')) LOOP
@@ -1702,11 +1712,12 @@ BEGIN
 		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
 							WHERE t.tgrelid = rel AND t.tgname = x->>'name') THEN
 			defn := partback._def_retarget(x->>'definition', 'ON', source, qual);
-			IF defn IS NULL OR NOT (defn ~ '^CREATE (CONSTRAINT )?TRIGGER ') THEN
+			IF defn IS NULL THEN
 				RAISE EXCEPTION 'invalid definition of trigger "%" in the backup of table %', x->>'name', source
 					USING ERRCODE = 'invalid_object_definition';
 			END IF;
-			EXECUTE defn;
+			PERFORM partback._execute_definition(defn, 'trigger',
+				pg_catalog.format('trigger "%s" of table %s', x->>'name', source));
 		END IF;
 		-- O is the default; D disabled, R replica only, A always
 		IF x->>'enabled' IN ('D', 'R', 'A') AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
@@ -1722,11 +1733,12 @@ BEGIN
 		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r
 							   WHERE r.ev_class = rel AND r.rulename = x->>'name');
 		defn := partback._def_retarget(x->>'definition', 'TO', source, qual);
-		IF defn IS NULL OR NOT pg_catalog.starts_with(defn, 'CREATE RULE ') THEN
+		IF defn IS NULL THEN
 			RAISE EXCEPTION 'invalid definition of rule "%" in the backup of table %', x->>'name', source
 				USING ERRCODE = 'invalid_object_definition';
 		END IF;
-		EXECUTE defn;
+		PERFORM partback._execute_definition(defn, 'rule',
+			pg_catalog.format('rule "%s" of table %s', x->>'name', source));
 	END LOOP;
 
 	-- extended statistics go into the table's schema, under their own name
@@ -1735,8 +1747,8 @@ BEGIN
 		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_statistic_ext s
 							   WHERE s.stxrelid = rel AND s.stxname = x->>'name');
 		defn := x->>'definition';
-		IF NOT pg_catalog.starts_with(defn, 'CREATE STATISTICS '
-					|| pg_catalog.format('%I.%I', x->>'schema', x->>'name') || ' ')
+		head := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', x->>'schema', x->>'name') || ' ';
+		IF NOT pg_catalog.starts_with(defn, head)
 		   OR pg_catalog.right(defn, pg_catalog.length(' FROM ' || source)) <> ' FROM ' || source THEN
 			RAISE EXCEPTION 'invalid definition of statistics object "%" in the backup of table %', x->>'name', source
 				USING ERRCODE = 'invalid_object_definition';
@@ -1749,14 +1761,14 @@ BEGIN
 			k := k + 1;
 			name := partback._def_trunc(x->>'name', 63 - pg_catalog.length('_' || k)) || '_' || k;
 		END LOOP;
-		defn := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', nsp, name)
-			|| pg_catalog.substr(defn, pg_catalog.length('CREATE STATISTICS '
-								 || pg_catalog.format('%I.%I', x->>'schema', x->>'name')) + 1,
-								 pg_catalog.length(defn) - pg_catalog.length('CREATE STATISTICS '
-								 || pg_catalog.format('%I.%I', x->>'schema', x->>'name'))
+		-- between the name and " FROM source": the kinds and columns
+		defn := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', nsp, name) || ' '
+			|| pg_catalog.substr(defn, pg_catalog.length(head) + 1,
+								 pg_catalog.length(defn) - pg_catalog.length(head)
 								 - pg_catalog.length(' FROM ' || source))
 			|| ' FROM ' || qual;
-		EXECUTE defn;
+		PERFORM partback._execute_definition(defn, 'statistics',
+			pg_catalog.format('statistics object "%s" of table %s', x->>'name', source));
 		IF x->>'target' IS NOT NULL THEN
 			EXECUTE pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', nsp, name,
 									  (x->>'target')::integer);
@@ -1772,11 +1784,13 @@ BEGIN
 				target, x->>'name';
 			CONTINUE;
 		END IF;
-		EXECUTE pg_catalog.format('ALTER PUBLICATION %I ADD TABLE %s%s%s', x->>'name', target,
-			(SELECT ' (' || pg_catalog.string_agg(pg_catalog.quote_ident(col), ', ') || ')'
-			   FROM pg_catalog.jsonb_array_elements_text(
-					 CASE WHEN pg_catalog.jsonb_typeof(x->'columns') = 'array' THEN x->'columns' ELSE '[]' END) col),
-			COALESCE(' WHERE (' || (x->>'where') || ')', ''));
+		PERFORM partback._execute_definition(pg_catalog.format('ALTER PUBLICATION %I ADD TABLE %s%s%s',
+				x->>'name', target,
+				(SELECT ' (' || pg_catalog.string_agg(pg_catalog.quote_ident(col), ', ') || ')'
+				   FROM pg_catalog.jsonb_array_elements_text(
+						 CASE WHEN pg_catalog.jsonb_typeof(x->'columns') = 'array' THEN x->'columns' ELSE '[]' END) col),
+				COALESCE(' WHERE (' || (x->>'where') || ')', '')),
+			'publication', pg_catalog.format('membership of table %s in publication "%s"', source, x->>'name'));
 	END LOOP;
 END;
 $$;

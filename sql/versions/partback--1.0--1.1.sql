@@ -686,12 +686,13 @@ BEGIN
 				p->>'name', relname, COALESCE(roles, 'no role; it is not created'), missing;
 		END IF;
 		CONTINUE WHEN roles IS NULL;
-		EXECUTE pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',
-			p->>'name', relname,
-			CASE WHEN (p->>'permissive')::boolean THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
-			p->>'command', roles,
-			COALESCE(' USING (' || (p->>'using') || ')', ''),
-			COALESCE(' WITH CHECK (' || (p->>'with_check') || ')', ''));
+		PERFORM partback._execute_definition(pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',
+				p->>'name', relname,
+				CASE WHEN (p->>'permissive')::boolean THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+				p->>'command', roles,
+				COALESCE(' USING (' || (p->>'using') || ')', ''),
+				COALESCE(' WITH CHECK (' || (p->>'with_check') || ')', '')),
+			'policy', pg_catalog.format('policy "%s" of table %s', p->>'name', relname));
 	END LOOP;
 
 	IF props->>'replica_identity' IN ('nothing', 'full') THEN
@@ -1319,6 +1320,11 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION partback._execute_definition(sql text, kind text, what text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'partback_execute_definition'
+LANGUAGE C STRICT VOLATILE;
+
 CREATE FUNCTION partback._def_retarget(definition text, keyword text, source text, target text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
@@ -1342,17 +1348,18 @@ SET extra_float_digits = 1
 AS $$
 DECLARE
 	target text := rel::pg_catalog.regclass::text;
-	qual text := (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
-					FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-				   WHERE c.oid = rel);
-	nsp text := (SELECT n.nspname::text
-				   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-				  WHERE c.oid = rel);
+	nsp text;
+	qual text;
 	x jsonb;
 	defn text;
+	head text;
 	name text;
 	k integer;
 BEGIN
+	SELECT n.nspname::text, pg_catalog.format('%I.%I', n.nspname, c.relname)
+	  INTO nsp, qual
+	  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.oid = rel;
 	PERFORM partback._def_add_not_valid(rel, props->'constraints', props->'not_null');
 
 	FOR x IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(props->'triggers', '[]')) LOOP
@@ -1360,11 +1367,12 @@ BEGIN
 		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
 							WHERE t.tgrelid = rel AND t.tgname = x->>'name') THEN
 			defn := partback._def_retarget(x->>'definition', 'ON', source, qual);
-			IF defn IS NULL OR NOT (defn ~ '^CREATE (CONSTRAINT )?TRIGGER ') THEN
+			IF defn IS NULL THEN
 				RAISE EXCEPTION 'invalid definition of trigger "%" in the backup of table %', x->>'name', source
 					USING ERRCODE = 'invalid_object_definition';
 			END IF;
-			EXECUTE defn;
+			PERFORM partback._execute_definition(defn, 'trigger',
+				pg_catalog.format('trigger "%s" of table %s', x->>'name', source));
 		END IF;
 		-- O is the default; D disabled, R replica only, A always
 		IF x->>'enabled' IN ('D', 'R', 'A') AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
@@ -1380,11 +1388,12 @@ BEGIN
 		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r
 							   WHERE r.ev_class = rel AND r.rulename = x->>'name');
 		defn := partback._def_retarget(x->>'definition', 'TO', source, qual);
-		IF defn IS NULL OR NOT pg_catalog.starts_with(defn, 'CREATE RULE ') THEN
+		IF defn IS NULL THEN
 			RAISE EXCEPTION 'invalid definition of rule "%" in the backup of table %', x->>'name', source
 				USING ERRCODE = 'invalid_object_definition';
 		END IF;
-		EXECUTE defn;
+		PERFORM partback._execute_definition(defn, 'rule',
+			pg_catalog.format('rule "%s" of table %s', x->>'name', source));
 	END LOOP;
 
 	-- extended statistics go into the table's schema, under their own name
@@ -1393,8 +1402,8 @@ BEGIN
 		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_statistic_ext s
 							   WHERE s.stxrelid = rel AND s.stxname = x->>'name');
 		defn := x->>'definition';
-		IF NOT pg_catalog.starts_with(defn, 'CREATE STATISTICS '
-					|| pg_catalog.format('%I.%I', x->>'schema', x->>'name') || ' ')
+		head := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', x->>'schema', x->>'name') || ' ';
+		IF NOT pg_catalog.starts_with(defn, head)
 		   OR pg_catalog.right(defn, pg_catalog.length(' FROM ' || source)) <> ' FROM ' || source THEN
 			RAISE EXCEPTION 'invalid definition of statistics object "%" in the backup of table %', x->>'name', source
 				USING ERRCODE = 'invalid_object_definition';
@@ -1407,14 +1416,14 @@ BEGIN
 			k := k + 1;
 			name := partback._def_trunc(x->>'name', 63 - pg_catalog.length('_' || k)) || '_' || k;
 		END LOOP;
-		defn := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', nsp, name)
-			|| pg_catalog.substr(defn, pg_catalog.length('CREATE STATISTICS '
-								 || pg_catalog.format('%I.%I', x->>'schema', x->>'name')) + 1,
-								 pg_catalog.length(defn) - pg_catalog.length('CREATE STATISTICS '
-								 || pg_catalog.format('%I.%I', x->>'schema', x->>'name'))
+		-- between the name and " FROM source": the kinds and columns
+		defn := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', nsp, name) || ' '
+			|| pg_catalog.substr(defn, pg_catalog.length(head) + 1,
+								 pg_catalog.length(defn) - pg_catalog.length(head)
 								 - pg_catalog.length(' FROM ' || source))
 			|| ' FROM ' || qual;
-		EXECUTE defn;
+		PERFORM partback._execute_definition(defn, 'statistics',
+			pg_catalog.format('statistics object "%s" of table %s', x->>'name', source));
 		IF x->>'target' IS NOT NULL THEN
 			EXECUTE pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', nsp, name,
 									  (x->>'target')::integer);
@@ -1430,11 +1439,13 @@ BEGIN
 				target, x->>'name';
 			CONTINUE;
 		END IF;
-		EXECUTE pg_catalog.format('ALTER PUBLICATION %I ADD TABLE %s%s%s', x->>'name', target,
-			(SELECT ' (' || pg_catalog.string_agg(pg_catalog.quote_ident(col), ', ') || ')'
-			   FROM pg_catalog.jsonb_array_elements_text(
-					 CASE WHEN pg_catalog.jsonb_typeof(x->'columns') = 'array' THEN x->'columns' ELSE '[]' END) col),
-			COALESCE(' WHERE (' || (x->>'where') || ')', ''));
+		PERFORM partback._execute_definition(pg_catalog.format('ALTER PUBLICATION %I ADD TABLE %s%s%s',
+				x->>'name', target,
+				(SELECT ' (' || pg_catalog.string_agg(pg_catalog.quote_ident(col), ', ') || ')'
+				   FROM pg_catalog.jsonb_array_elements_text(
+						 CASE WHEN pg_catalog.jsonb_typeof(x->'columns') = 'array' THEN x->'columns' ELSE '[]' END) col),
+				COALESCE(' WHERE (' || (x->>'where') || ')', '')),
+			'publication', pg_catalog.format('membership of table %s in publication "%s"', source, x->>'name'));
 	END LOOP;
 END;
 $$;
@@ -1759,6 +1770,7 @@ REVOKE ALL ON FUNCTION partback._def_create_root(jsonb, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_create_partition(jsonb, oid, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_target_partitions(jsonb, regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_add_not_valid(oid, jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._execute_definition(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_retarget(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_add_post_data(oid, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._db_foreign_tables(text[]) FROM PUBLIC;

@@ -306,6 +306,30 @@ ok($mret != 0 && $merr =~ /ERROR:  0A000: metadata file ".*\.meta\.json" has for
 is($node_b->safe_psql('newer', "SELECT count(*) FROM fid.z"), '0',
 	'the refused restore loaded no row of the table');
 
+# A trigger definition with a second statement appended (the manifest's
+# checksum recomputed, as whoever can write the dir could) is refused
+# before anything of it runs.
+my $evil_dir = PartbackTest::backup_dir('newcluster') . '/evil';
+PostgreSQL::Test::RecursiveCopy::copypath($dir, $evil_dir);
+($manifest) = glob("$evil_dir/postgres/manifests/*.json");
+rewrite($manifest, sub {
+	my ($t) = @_;
+	$t =~ s/(CREATE TRIGGER props_keep [^"]*EXECUTE FUNCTION fidt\.keep\(\))"/$1; CREATE TABLE public.pwned ()"/
+	  or die "no trigger props_keep in $manifest";
+	return $t;
+});
+$node_b->safe_psql('postgres', 'CREATE DATABASE evil');
+$node_b->safe_psql('evil', $sec{types} . 'CREATE EXTENSION partback;' . $sec{helpers});
+my ($eret, $eout, $eerr) = (0, '', '');
+$eret = $node_b->psql('evil',
+	"SELECT partback.restore_table(" . lit($evil_dir) . ", 'fid.props', source_db => 'postgres', wait => true)",
+	stdout => \$eout, stderr => \$eerr, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+ok($eret != 0 && $eerr =~ /ERROR:  42P17: invalid definition of trigger "props_keep" of table fid\.props in the backup/,
+	'a trigger definition holding a second statement is refused, naming the trigger')
+  or diag($eerr);
+is($node_b->safe_psql('evil', "SELECT to_regclass('public.pwned') IS NULL"), 't',
+	'the appended statement did not run');
+
 no_crash($node_b);
 $node_b->stop;
 done_testing();
