@@ -41,7 +41,9 @@ dump() { pg_dump -d "$1" -s -N keep -N partback -N pbt | grep -v '^\\\(un\)\?res
 
 setup_db() {
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" || exit 1
-	psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "CREATE SCHEMA partback" -f "$DEFSQL" || exit 1
+	# as CREATE EXTENSION does, MODULE_PATHNAME names the library
+	sed 's|MODULE_PATHNAME|$libdir/partback|g' "$DEFSQL" |
+		psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "CREATE SCHEMA partback" -f - || exit 1
 	psql -X -q -v ON_ERROR_STOP=1 -d "$1" <<'EOF' || exit 1
 CREATE SCHEMA pbt;
 CREATE FUNCTION pbt.expect_error(cmd text, state text) RETURNS boolean LANGUAGE plpgsql AS $$
