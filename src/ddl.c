@@ -7,7 +7,11 @@
  * A backup dir is untrusted input.  Definitions partback keeps as text
  * (triggers, rules, extended statistics, policies, publication members)
  * are parsed first; a text that holds a second statement, or a statement
- * of another kind, is refused before anything runs.
+ * of another kind, is refused before anything runs.  Pieces of statements
+ * (a column's default, a CHECK, an index body, a partition bound...) are
+ * parsed on their own, in a statement of their kind, before partback puts
+ * them into the statement it builds, and that statement is parsed again
+ * before it runs.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +26,7 @@
 #include "partback.h"
 
 PG_FUNCTION_INFO_V1(partback_execute_definition);
+PG_FUNCTION_INFO_V1(partback_definition_piece);
 
 static NodeTag
 statement_kind(const char *kind)
@@ -36,6 +41,12 @@ statement_kind(const char *kind)
 		return T_CreatePolicyStmt;
 	if (strcmp(kind, "publication") == 0)
 		return T_AlterPublicationStmt;
+	if (strcmp(kind, "table") == 0)
+		return T_CreateStmt;
+	if (strcmp(kind, "alter table") == 0)
+		return T_AlterTableStmt;
+	if (strcmp(kind, "index") == 0)
+		return T_IndexStmt;
 	elog(ERROR, "partback: unknown kind of definition \"%s\"", kind);
 	return T_Invalid;			/* keep the compiler quiet */
 }
@@ -65,4 +76,158 @@ partback_execute_definition(PG_FUNCTION_ARGS)
 		elog(ERROR, "partback: could not create %s", what);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/* Is stmt "SELECT <one unnamed expression>" and nothing else? */
+static bool
+is_bare_expression(Node *stmt)
+{
+	SelectStmt *select;
+	ResTarget  *target;
+
+	if (!IsA(stmt, SelectStmt))
+		return false;
+	select = (SelectStmt *) stmt;
+	if (select->op != SETOP_NONE || select->distinctClause != NIL ||
+		select->intoClause != NULL || select->fromClause != NIL ||
+		select->whereClause != NULL || select->groupClause != NIL ||
+		select->havingClause != NULL || select->windowClause != NIL ||
+		select->valuesLists != NIL || select->sortClause != NIL ||
+		select->limitOffset != NULL || select->limitCount != NULL ||
+		select->lockingClause != NIL || select->withClause != NULL ||
+		list_length(select->targetList) != 1)
+		return false;
+	target = linitial_node(ResTarget, select->targetList);
+	return target->name == NULL && target->indirection == NIL;
+}
+
+/* Is stmt "ALTER TABLE t ADD <one table constraint>"? */
+static bool
+is_one_constraint(Node *stmt)
+{
+	AlterTableStmt *alter;
+	AlterTableCmd *cmd;
+
+	if (!IsA(stmt, AlterTableStmt))
+		return false;
+	alter = (AlterTableStmt *) stmt;
+	if (list_length(alter->cmds) != 1)
+		return false;
+	cmd = linitial_node(AlterTableCmd, alter->cmds);
+	return cmd->subtype == AT_AddConstraint && IsA(cmd->def, Constraint);
+}
+
+/* Is stmt "CREATE TABLE t () PARTITION BY <key>" and nothing more? */
+static bool
+is_partition_key(Node *stmt)
+{
+	CreateStmt *create;
+
+	if (!IsA(stmt, CreateStmt))
+		return false;
+	create = (CreateStmt *) stmt;
+	return create->partspec != NULL && create->partbound == NULL &&
+		create->tableElts == NIL && create->inhRelations == NIL &&
+		create->options == NIL && create->tablespacename == NULL &&
+		create->accessMethod == NULL && create->ofTypename == NULL &&
+		create->constraints == NIL;
+}
+
+/* Is stmt "CREATE TABLE t PARTITION OF p <bound>" and nothing more? */
+static bool
+is_partition_bound(Node *stmt)
+{
+	CreateStmt *create;
+
+	if (!IsA(stmt, CreateStmt))
+		return false;
+	create = (CreateStmt *) stmt;
+	return create->partbound != NULL && create->partspec == NULL &&
+		create->tableElts == NIL && create->options == NIL &&
+		create->tablespacename == NULL && create->accessMethod == NULL &&
+		create->constraints == NIL;
+}
+
+static void
+piece_error_context(void *arg)
+{
+	errcontext("checking %s in the backup", (const char *) arg);
+}
+
+/*
+ * _definition_piece(piece, kind, what): piece, a part of a statement read
+ * from a backup, checked to be exactly one item of kind, ready to be put
+ * into a statement: an expression comes back in parentheses.  The pieces
+ * end in a newline, so that a trailing "--" comment cannot swallow what
+ * follows.  what names the item for the error.
+ *
+ * kind is "expression" (a default, generated expression, policy qual),
+ * "constraint" (what follows ALTER TABLE ... ADD), "index" (what follows
+ * CREATE INDEX ... ON t), "partition key" (what follows PARTITION BY) or
+ * "bound" (what follows PARTITION OF p).
+ */
+Datum
+partback_definition_piece(PG_FUNCTION_ARGS)
+{
+	char	   *piece = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	const char *prefix;
+	bool		(*check) (Node *stmt);
+	List	   *stmts;
+	bool		valid = false;
+	ErrorContextCallback errcallback;
+
+	if (strcmp(kind, "expression") == 0)
+	{
+		prefix = "SELECT ";
+		check = is_bare_expression;
+	}
+	else if (strcmp(kind, "constraint") == 0)
+	{
+		prefix = "ALTER TABLE t ADD ";
+		check = is_one_constraint;
+	}
+	else if (strcmp(kind, "index") == 0)
+	{
+		prefix = "CREATE INDEX ON t ";
+		check = NULL;
+	}
+	else if (strcmp(kind, "partition key") == 0)
+	{
+		prefix = "CREATE TABLE t () PARTITION BY ";
+		check = is_partition_key;
+	}
+	else if (strcmp(kind, "bound") == 0)
+	{
+		prefix = "CREATE TABLE t PARTITION OF p ";
+		check = is_partition_bound;
+	}
+	else
+		elog(ERROR, "partback: unknown kind of definition piece \"%s\"", kind);
+
+	/* a syntax error names the item too */
+	errcallback.callback = piece_error_context;
+	errcallback.arg = what;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	stmts = raw_parser(psprintf("%s%s\n", prefix, piece), RAW_PARSE_DEFAULT);
+	error_context_stack = errcallback.previous;
+
+	if (list_length(stmts) == 1)
+	{
+		Node	   *stmt = linitial_node(RawStmt, stmts)->stmt;
+
+		valid = check ? check(stmt) : IsA(stmt, IndexStmt);
+	}
+	if (!valid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("invalid %s in the backup", what),
+				 errdetail("It must be one %s; it is: %s", kind, piece),
+				 errhint("The backup's manifest was changed after it was written; restore from another backup.")));
+
+	if (strcmp(kind, "expression") == 0)
+		PG_RETURN_TEXT_P(cstring_to_text(psprintf("(%s\n)", piece)));
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("%s\n", piece)));
 }

@@ -330,6 +330,52 @@ ok($eret != 0 && $eerr =~ /ERROR:  42P17: invalid definition of trigger "props_k
 is($node_b->safe_psql('evil', "SELECT to_regclass('public.pwned') IS NULL"), 't',
 	'the appended statement did not run');
 
+# Every stored piece of a table's definition is parsed on its own before it
+# is put into a statement: a second statement, or a second item of a list,
+# appended to a default, a generated expression, a CHECK, an index body, a
+# partition bound or a partition key is refused, naming the item, and
+# nothing of the table is created.
+my @pieces = (
+	[ 'fid.gen', qr/("default": "7)"/, '$1; CREATE TABLE public.pwned ()"',
+		qr/invalid default of column "a" of table fid\.gen in the backup/ ],
+	[ 'fid.gen', qr/("default": "7)"/, '$1, pwned text"',
+		qr/invalid default of column "a" of table fid\.gen in the backup/ ],
+	[ 'fid.gen', qr/("generated": "[^"]+)"/, '$1); CREATE TABLE public.pwned (x int"',
+		qr/(invalid generated expression of column "\w+" of table fid\.gen in the backup|checking generated expression of column)/ ],
+	[ 'fid.sales', qr/("definition": "CHECK \(\(amount >= [^"]+)"/, '$1, ADD COLUMN pwned text"',
+		qr/invalid constraint "\w+" of table fid\.sales in the backup/ ],
+	[ 'fid.sales', qr/("definition": "USING btree \(lower\(note\)\)[^"]*)"/, '$1; CREATE TABLE public.pwned ()"',
+		qr/invalid index "sales_note_lower" of table fid\.sales in the backup/ ],
+	[ 'fid.sales', qr/("bound": "FOR VALUES FROM \('2024-04-01'\) TO \('2024-05-01'\))"/,
+		'$1; CREATE TABLE public.pwned ()"',
+		qr/invalid bound of partition fid\.sales_2024_04 in the backup/ ],
+	[ 'fid.sales', qr/("partition_key": "RANGE \(sale_date\))"/, '$1 WITH (fillfactor=10)"',
+		qr/invalid partition key of table fid\.sales in the backup/ ]);
+my $n = 0;
+foreach my $case (@pieces)
+{
+	my ($table, $pattern, $replacement, $refused) = @$case;
+	$n++;
+	my $piece_dir = PartbackTest::backup_dir('newcluster') . "/piece$n";
+	PostgreSQL::Test::RecursiveCopy::copypath($dir, $piece_dir);
+	($manifest) = glob("$piece_dir/postgres/manifests/*.json");
+	rewrite($manifest, sub {
+		my ($t) = @_;
+		$t =~ s/$pattern/"qq{$replacement}"/ee or die "no $pattern in $manifest";
+		return $t;
+	});
+	$node_b->safe_psql('evil', 'DROP TABLE IF EXISTS fid.gen, fid.sales CASCADE');
+	my ($pret, $pout, $perr) = (0, '', '');
+	$pret = $node_b->psql('evil',
+		"SELECT partback.restore_table(" . lit($piece_dir) . ", " . lit($table)
+		  . ", source_db => 'postgres', wait => true)",
+		stdout => \$pout, stderr => \$perr, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	ok($pret != 0 && $perr =~ $refused, "tampered piece $n of $table is refused, naming it")
+	  or diag($perr);
+	is($node_b->safe_psql('evil', "SELECT to_regclass('public.pwned') IS NULL AND to_regclass('$table') IS NULL"),
+		't', "tampered piece $n: nothing of it ran and the table was not created");
+}
+
 no_crash($node_b);
 $node_b->stop;
 done_testing();
