@@ -209,7 +209,9 @@ AS $$
 				'type', c.contype::text,
 				'definition', pg_catalog.pg_get_constraintdef(c.oid),
 				'valid', c.convalidated,
-				'comment', pg_catalog.obj_description(c.oid, 'pg_constraint'))
+				'comment', pg_catalog.obj_description(c.oid, 'pg_constraint'),
+				-- inherited (legacy inheritance) and not declared here too
+				'local', CASE WHEN NOT c.conislocal THEN false END)
 			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid = $1
@@ -516,9 +518,10 @@ $$;
 --	 "columns": [{"name", "type", "collation", "not_null", "default",
 --				  "identity", "generated", "generated_kind", "serial",
 --				  "sequence", "storage", "statistics", "options",
---				  "compression", "acl", "comment"}],
+--				  "compression", "acl", "comment", "local"}],
 --	 "not_null": [{"column", "name", "valid", "no_inherit"}],
---	 "constraints": [{"name", "type", "definition", "valid", "comment"}],
+--	 "constraints": [{"name", "type", "definition", "valid", "comment", "local"}],
+--	 "of_type", "inherits",
 --	 "foreign_keys": [{"name", "definition", "columns", "referenced", "self"}],
 --	 "indexes": [{"name", "unique", "definition", "comment"}],
 --	 "comment",
@@ -535,7 +538,10 @@ $$;
 -- "generated_kind" is "stored" or "virtual" (PostgreSQL 18); "not_null"
 -- lists the NOT NULL columns, with their constraint's name and validity
 -- where PostgreSQL records them as constraints (18).  Backups without these
--- members mean stored generated columns and columns' "not_null".
+-- members mean stored generated columns and columns' "not_null".  "of_type"
+-- is the type of a typed table (CREATE TABLE ... OF); "inherits" its
+-- parents under legacy inheritance, in order; a column or constraint with
+-- "local": false comes from them (or from the type) only.
 CREATE FUNCTION partback._capture_table(tbl regclass)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -562,7 +568,10 @@ BEGIN
 	PERFORM 1 FROM partback._leaves(tbl);
 
 	SELECT c.oid, n.nspname::text AS nspname, c.relname::text AS relname,
-		   c.relkind, c.relpersistence, c.reloptions
+		   c.relkind, c.relpersistence, c.reloptions,
+		   CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END AS of_type,
+		   (SELECT pg_catalog.jsonb_agg(i.inhparent::pg_catalog.regclass::text ORDER BY i.inhseqno)
+			  FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AS inherits
 	  INTO rel
 	  FROM pg_catalog.pg_class c
 	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -573,7 +582,7 @@ BEGIN
 			   pg_catalog.format_type(att.atttypid, att.atttypmod) AS typ,
 			   CASE WHEN att.attcollation <> 0 AND att.attcollation <> ty.typcollation
 					THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
-			   att.attnotnull, att.attidentity, att.attgenerated,
+			   att.attnotnull, att.attidentity, att.attgenerated, att.attislocal,
 			   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
 			   NULLIF(att.attstattarget, -1) AS stattarget,
 			   -- pg_attver is the server's own (back branches' attribute version)
@@ -652,7 +661,9 @@ BEGIN
 			'options', pg_catalog.to_jsonb(a.attoptions),
 			'compression', CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
 			'acl', a.acl,
-			'comment', a.comment));
+			'comment', a.comment,
+			-- only inherited (legacy inheritance) or from the table's type
+			'local', CASE WHEN NOT a.attislocal THEN false END));
 	END LOOP;
 
 	-- foreign keys of the table itself (not the per-partition clones made
@@ -724,6 +735,8 @@ BEGIN
 		'foreign_keys', fks,
 		'indexes', partback._def_indexes(rel.oid, false),
 		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
+		'of_type', rel.of_type,
+		'inherits', rel.inherits,
 		'partitions', parts)
 		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp);
 END;
@@ -1015,6 +1028,125 @@ BEGIN
 END;
 $$;
 
+-- The type of typed table def (CREATE TABLE ... OF), as SQL, or NULL; it
+-- must exist here.  what names the table.
+CREATE FUNCTION partback._def_of_type(def jsonb, what text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	typ oid;
+BEGIN
+	IF def->>'of_type' IS NULL THEN
+		RETURN NULL;
+	END IF;
+	BEGIN
+		typ := pg_catalog.to_regtype(def->>'of_type');
+	EXCEPTION WHEN syntax_error OR invalid_name OR invalid_parameter_value THEN
+		RAISE EXCEPTION 'invalid type % of typed table % in the backup', pg_catalog.quote_literal(def->>'of_type'), what
+			USING ERRCODE = 'invalid_object_definition';
+	END;
+	IF typ IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = typ AND t.typtype = 'c') THEN
+		RAISE EXCEPTION 'composite type % of typed table % does not exist', def->>'of_type', what
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create the type in this database before restoring.';
+	END IF;
+	RETURN pg_catalog.format_type(typ, NULL);
+END;
+$$;
+
+-- The parents of def under legacy inheritance (INHERITS), as SQL, or NULL;
+-- they must exist here.  what names the table.
+CREATE FUNCTION partback._def_inherits(def jsonb, what text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	parent text;
+	parents text[] := '{}';
+	rel oid;
+BEGIN
+	IF pg_catalog.jsonb_typeof(def->'inherits') IS DISTINCT FROM 'array' THEN
+		RETURN NULL;
+	END IF;
+	FOR parent IN SELECT * FROM pg_catalog.jsonb_array_elements_text(def->'inherits') LOOP
+		BEGIN
+			rel := pg_catalog.to_regclass(parent);
+		EXCEPTION WHEN syntax_error OR invalid_name OR invalid_parameter_value THEN
+			RAISE EXCEPTION 'invalid parent % of table % in the backup', pg_catalog.quote_literal(parent), what
+				USING ERRCODE = 'invalid_object_definition';
+		END;
+		IF rel IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+									   WHERE c.oid = rel AND c.relkind = 'r' AND NOT c.relispartition) THEN
+			RAISE EXCEPTION 'parent table % of table % does not exist', parent, what
+				USING ERRCODE = 'undefined_table',
+					  DETAIL = pg_catalog.format('%s inherits from %s.', what, parent),
+					  HINT = 'Restore the parent first: restore_db and migrate restore parents before their children.';
+		END IF;
+		parents := parents || rel::pg_catalog.regclass::text;
+	END LOOP;
+	RETURN NULLIF(pg_catalog.array_to_string(parents, ', '), '');
+END;
+$$;
+
+-- rel, just made from typed or inheriting def, must have def's columns (the
+-- type or a parent here may differ from the source's); then the columns it
+-- took from them get what def says of their defaults and NOT NULL.
+CREATE FUNCTION partback._def_check_inherited_columns(rel oid, def jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	have text;
+	want text;
+	c jsonb;
+	a record;
+BEGIN
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', x->>'name', x->>'type'), ', '
+								 ORDER BY x->>'name' COLLATE "C")
+	  INTO want
+	  FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) x;
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', att.attname, pg_catalog.format_type(att.atttypid, att.atttypmod)),
+								 ', ' ORDER BY att.attname::text COLLATE "C")
+	  INTO have
+	  FROM pg_catalog.pg_attribute att
+	 WHERE att.attrelid = rel AND att.attnum > 0 AND NOT att.attisdropped;
+	IF have IS DISTINCT FROM want THEN
+		RAISE EXCEPTION 'table % does not get the columns of its backup from %', rel::pg_catalog.regclass,
+			COALESCE('type ' || (def->>'of_type'), 'its parents')
+			USING ERRCODE = 'datatype_mismatch',
+				  DETAIL = pg_catalog.format('The backup has (%s); here it has (%s).', want, have),
+				  HINT = 'Make the type or parent tables here match the backup''s, or restore under another name into a table made by hand.';
+	END IF;
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]'))
+			  WHERE (value->>'local')::boolean IS FALSE LOOP
+		SELECT att.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr INTO a
+		  FROM pg_catalog.pg_attribute att
+		  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = att.attrelid AND d.adnum = att.attnum
+		 WHERE att.attrelid = rel AND att.attname = c->>'name';
+		IF c->>'default' IS NOT NULL AND a.expr IS DISTINCT FROM c->>'default' THEN
+			PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s',
+					rel::pg_catalog.regclass, c->>'name',
+					partback._definition_piece(c->>'default', 'expression',
+						pg_catalog.format('default of column "%s" of table %s', c->>'name', rel::pg_catalog.regclass))),
+				'alter table', pg_catalog.format('default of column "%s" of table %s', c->>'name', rel::pg_catalog.regclass));
+		ELSIF c->>'default' IS NULL AND c->>'generated' IS NULL AND c->>'identity' IS NULL AND a.expr IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', rel::pg_catalog.regclass, c->>'name');
+		END IF;
+		IF (c->>'not_null')::boolean AND NOT a.attnotnull THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', rel::pg_catalog.regclass, c->>'name');
+		END IF;
+	END LOOP;
+END;
+$$;
+
 -- Create the root table of def as nsp.name (which must not exist); returns
 -- its oid.  NOT VALID constraints are left to _finish_target.
 CREATE FUNCTION partback._def_create_root(def jsonb, nsp text, name text)
@@ -1035,10 +1167,17 @@ DECLARE
 	seq oid;
 	relid oid;
 	what text := pg_catalog.format('%I.%I', nsp, name);
+	of_type text;
+	inherits text;
 BEGIN
 	PERFORM partback._def_ensure_schema(nsp);
+	of_type := partback._def_of_type(def, what);
+	inherits := partback._def_inherits(def, what);
 
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
+		-- a column of the type or the parents only: theirs, with what the
+		-- table changed set below
+		CONTINUE WHEN (c->>'local')::boolean IS FALSE AND (of_type IS NOT NULL OR inherits IS NOT NULL);
 		-- the type (and collation) must exist here; also rejects anything
 		-- but a type name
 		BEGIN
@@ -1070,8 +1209,8 @@ BEGIN
 					WHEN 'pg_catalog.int8'::pg_catalog.regtype THEN 'bigserial'
 					ELSE typ END;
 		END IF;
-		item := pg_catalog.format('%I %s', c->>'name', typ);
-		IF c->>'collation' IS NOT NULL THEN
+		item := pg_catalog.format('%I %s', c->>'name', CASE WHEN of_type IS NULL THEN typ ELSE 'WITH OPTIONS' END);
+		IF c->>'collation' IS NOT NULL AND of_type IS NULL THEN
 			item := item || ' COLLATE ' || (c->>'collation');
 		END IF;
 		IF c->>'identity' IS NOT NULL THEN
@@ -1098,20 +1237,29 @@ BEGIN
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'constraints', '[]')) LOOP
 		-- CREATE TABLE would mark it valid
 		CONTINUE WHEN (c->>'valid')::boolean IS FALSE;
+		-- the parents give it
+		CONTINUE WHEN (c->>'local')::boolean IS FALSE AND inherits IS NOT NULL;
 		items := items || (CASE WHEN partback._def_constraint_name_free(NULL, nsp, c->>'name', c->>'type')
 								THEN pg_catalog.format('CONSTRAINT %I ', c->>'name') ELSE '' END
 						   || partback._definition_piece(c->>'definition', 'constraint',
 								pg_catalog.format('constraint "%s" of table %s', c->>'name', what)));
 	END LOOP;
 
-	PERFORM partback._execute_definition(pg_catalog.format('CREATE %sTABLE %I.%I (%s)%s%s',
+	PERFORM partback._execute_definition(pg_catalog.format('CREATE %sTABLE %I.%I %s%s%s%s%s',
 		CASE WHEN (def->>'unlogged')::boolean THEN 'UNLOGGED ' ELSE '' END,
-		nsp, name, pg_catalog.array_to_string(items, ', '),
+		nsp, name,
+		COALESCE('OF ' || of_type || ' ', ''),
+		CASE WHEN of_type IS NULL OR items <> '{}'
+			 THEN '(' || pg_catalog.array_to_string(items, ', ') || ')' ELSE '' END,
+		COALESCE(' INHERITS (' || inherits || ')', ''),
 		CASE WHEN (def->>'partitioned')::boolean
 			 THEN ' PARTITION BY ' || partback._definition_piece(def->>'partition_key', 'partition key',
 										'partition key of table ' || what) ELSE '' END,
 		partback._def_with(def->'options')), 'table', 'table ' || what);
 	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
+	IF of_type IS NOT NULL OR inherits IS NOT NULL THEN
+		PERFORM partback._def_check_inherited_columns(relid, def);
+	END IF;
 
 	-- serial columns: PostgreSQL chose a free sequence name; give it the
 	-- stored options

@@ -471,11 +471,23 @@ BEGIN
 	END IF;
 	m := partback._restore_db_backup(backup_dir, source_db, schemas, backup_id);
 	PERFORM partback._check_source_version(backup_dir, source_db, m);
+	-- parents under legacy inheritance before their children (a tampered
+	-- cycle stops at a depth no real tree has)
 	RETURN QUERY
-		SELECT t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
-		  FROM jsonb_array_elements(m->'tables') AS t
-		 WHERE schemas IS NULL OR t->>'schema' = ANY (schemas)
-		 ORDER BY t->>'schema', t->>'name';
+		WITH RECURSIVE e AS (
+			SELECT t, format('%I.%I', t->>'schema', t->>'name') AS qname,
+				   CASE WHEN jsonb_typeof(t->'definition'->'inherits') = 'array'
+						THEN ARRAY(SELECT jsonb_array_elements_text(t->'definition'->'inherits')) END AS parents
+			  FROM jsonb_array_elements(m->'tables') AS t
+			 WHERE schemas IS NULL OR t->>'schema' = ANY (schemas)
+		), d(qname, depth) AS (
+			SELECT qname, 0 FROM e
+			UNION ALL
+			SELECT e.qname, d.depth + 1 FROM d JOIN e ON d.qname = ANY (e.parents) WHERE d.depth < 1000
+		)
+		SELECT e.t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
+		  FROM e
+		 ORDER BY (SELECT max(d.depth) FROM d WHERE d.qname = e.qname), e.t->>'schema', e.t->>'name';
 END
 $$;
 

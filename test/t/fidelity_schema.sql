@@ -26,6 +26,8 @@ CREATE TYPE fidt.tagged AS (m fidt.mood, p fidt.pair, d fidt.posint);
 -- a range over a user type; a composite holding a type without binary I/O
 CREATE TYPE fidt.moodrange AS RANGE (subtype = fidt.mood);
 CREATE TYPE fidt.withacl AS (a aclitem, n integer);
+-- the type of a typed table
+CREATE TYPE fidt.person AS (name text, age integer, mood fidt.mood);
 
 -- roles that own and may read tables (cluster-wide: made once per cluster)
 DO $$
@@ -146,9 +148,12 @@ CREATE FUNCTION pbtest.relstruct(r regclass, by_name boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql STABLE AS $$
 	SELECT concat_ws(E'\n',
-		format('kind %s persistence %s partkey %s comment %s options %s',
+		format('kind %s persistence %s partkey %s comment %s options %s of %s inherits %s',
 			   c.relkind, c.relpersistence, pg_get_partkeydef(c.oid),
-			   quote_nullable(obj_description(c.oid, 'pg_class')), c.reloptions),
+			   quote_nullable(obj_description(c.oid, 'pg_class')), c.reloptions,
+			   CASE WHEN c.reloftype <> 0 THEN format_type(c.reloftype, NULL) END,
+			   (SELECT string_agg(i.inhparent::regclass::text, ',' ORDER BY i.inhseqno)
+				  FROM pg_inherits i WHERE i.inhrelid = c.oid AND NOT c.relispartition)),
 		format('owner %s acl %s row security %s force %s replica identity %s toast options %s',
 			   pg_get_userbyid(c.relowner), pbtest.acl(c.relacl), c.relrowsecurity, c.relforcerowsecurity,
 			   c.relreplident, (SELECT t.reloptions FROM pg_class t WHERE t.oid = c.reltoastrelid)),
@@ -160,7 +165,7 @@ LANGUAGE sql STABLE AS $$
 								  pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)),
 						   E'\n' ORDER BY p.polname COLLATE "C")
 		   FROM pg_policy p WHERE p.polrelid = c.oid),
-		(SELECT string_agg(format('column %s %s%s%s%s%s%s storage %s comment %s statistics %s options %s compression %s acl %s',
+		(SELECT string_agg(format('column %s %s%s%s%s%s%s storage %s comment %s statistics %s options %s compression %s acl %s local %s inherited %s',
 								  quote_ident(a.attname),
 								  format_type(a.atttypid, a.atttypmod),
 								  CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
@@ -187,14 +192,15 @@ LANGUAGE sql STABLE AS $$
 								  nullif(a.attstattarget, -1),
 								  (SELECT array_agg(o) FROM unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%'),
 								  nullif(a.attcompression, ''),
-								  pbtest.acl(a.attacl)),
+								  pbtest.acl(a.attacl), a.attislocal, a.attinhcount),
 						   E'\n' ORDER BY CASE WHEN by_name THEN a.attname::text COLLATE "C" END, a.attnum)
 		   FROM pg_attribute a
 		   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-		(SELECT string_agg(format('constraint %s %s%s comment %s', con.contype, pg_get_constraintdef(con.oid),
+		(SELECT string_agg(format('constraint %s %s%s comment %s local %s inherited %s', con.contype, pg_get_constraintdef(con.oid),
 								  CASE WHEN con.condeferrable THEN ' deferrable' ELSE '' END,
-								  quote_nullable(obj_description(con.oid, 'pg_constraint'))),
+								  quote_nullable(obj_description(con.oid, 'pg_constraint')),
+								  con.conislocal, con.coninhcount),
 						   E'\n' ORDER BY con.contype, pg_get_constraintdef(con.oid) COLLATE "C")
 		   FROM pg_constraint con WHERE con.conrelid = c.oid),
 		(SELECT string_agg(format('trigger %s enabled %s', replace(pg_get_triggerdef(t.oid),
@@ -844,6 +850,26 @@ CREATE RULE props_keep_negative AS ON DELETE TO fid.props WHERE OLD.score < 0 DO
 CREATE STATISTICS fid.props_stats (ndistinct, dependencies) ON tenant, score FROM fid.props;
 ALTER STATISTICS fid.props_stats SET STATISTICS 200;
 ALTER PUBLICATION fid_pub ADD TABLE fid.props (id, tenant, score) WHERE (score > 0);
+
+-- Legacy inheritance: a parent, a child with a column, a CHECK and a
+-- default of its own, a grandchild of two parents that declares an
+-- inherited column itself, and a child whose name sorts before its
+-- parent's; each holds rows of its own.  A typed table with options on
+-- its type's columns.
+CREATE TABLE fid.inh_parent (id integer NOT NULL, note text DEFAULT 'p', CHECK (id > 0));
+CREATE TABLE fid.inh_other (extra_o integer DEFAULT 5);
+CREATE TABLE fid.inh_child (extra text CHECK (extra <> '')) INHERITS (fid.inh_parent);
+ALTER TABLE fid.inh_child ALTER COLUMN note SET DEFAULT 'c';
+CREATE TABLE fid.inh_grand (id integer NOT NULL, g integer, CHECK (g <> 0)) INHERITS (fid.inh_child, fid.inh_other);
+CREATE TABLE fid.a_inh_kid () INHERITS (fid.inh_parent);
+ALTER TABLE fid.a_inh_kid ALTER COLUMN note SET NOT NULL;
+INSERT INTO fid.inh_parent VALUES (1, 'parent row');
+INSERT INTO fid.inh_child VALUES (2, 'child row', 'x');
+INSERT INTO fid.inh_grand (id, note, extra, extra_o, g) VALUES (3, 'grand row', 'y', 9, 7);
+INSERT INTO fid.a_inh_kid VALUES (4, 'kid row');
+CREATE TABLE fid.people OF fidt.person (age WITH OPTIONS DEFAULT 0 CHECK (age >= 0), PRIMARY KEY (name));
+INSERT INTO fid.people VALUES ('ann', 41, 'happy ü'), ('bob', 7, NULL);
+INSERT INTO fid.people (name) VALUES ('cy');
 
 -- PostgreSQL 18: NOT NULL constraints with names of their own (a
 -- partition's differing from its parent's; NO INHERIT), NOT VALID ones over
