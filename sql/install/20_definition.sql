@@ -219,6 +219,49 @@ AS $$
 	   AND (NOT $2 OR (c.conislocal AND c.coninhcount = 0 AND c.conparentid = 0))
 $$;
 
+-- Foreign keys declared on rel itself as JSON: not those a partition has
+-- from its parent's, nor the clones made when the referenced table is
+-- partitioned (conparentid, both).
+CREATE FUNCTION partback._def_foreign_keys(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				'name', c.conname::text,
+				'definition', pg_catalog.pg_get_constraintdef(c.oid),
+				'columns', (SELECT pg_catalog.jsonb_agg(att.attname::text ORDER BY k.ord)
+							  FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(attnum, ord)
+							  JOIN pg_catalog.pg_attribute att
+								ON att.attrelid = c.conrelid AND att.attnum = k.attnum),
+				'referenced', c.confrelid::pg_catalog.regclass::text,
+				'self', c.confrelid = c.conrelid)
+			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
+	  FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid = $1 AND c.contype = 'f' AND c.conparentid = 0
+$$;
+
+-- The defaults of partition rel's columns that differ from its parent's
+-- (NULL "default": it has none where the parent has one), or NULL.
+CREATE FUNCTION partback._def_own_defaults(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('column', a.attname::text, 'default', x.own)
+								ORDER BY a.attnum)
+	  FROM pg_catalog.pg_inherits i
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.inhrelid
+	  JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
+	  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+	  LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum,
+		   LATERAL (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS own,
+						   pg_catalog.pg_get_expr(pd.adbin, pd.adrelid) AS parent) x
+	 WHERE i.inhrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+	   AND a.attgenerated = '' AND a.attidentity = ''
+	   AND x.own IS DISTINCT FROM x.parent
+$$;
+
 -- The NOT NULL entry of column col in a def's (or a def partition's)
 -- "not_null" array, or NULL.
 CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
@@ -666,23 +709,7 @@ BEGIN
 			'local', CASE WHEN NOT a.attislocal THEN false END));
 	END LOOP;
 
-	-- foreign keys of the table itself (not the per-partition clones made
-	-- when the referenced table is partitioned)
-	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-				'name', c.conname::text,
-				'definition', pg_catalog.pg_get_constraintdef(c.oid),
-				'columns', (SELECT pg_catalog.jsonb_agg(att.attname::text ORDER BY k.ord)
-							  FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(attnum, ord)
-							  JOIN pg_catalog.pg_attribute att
-								ON att.attrelid = c.conrelid AND att.attnum = k.attnum),
-				'referenced', c.confrelid::pg_catalog.regclass::text,
-				'self', c.confrelid = c.conrelid)
-			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
-	  INTO fks
-	  FROM pg_catalog.pg_constraint c
-	 WHERE c.conrelid = tbl AND c.contype = 'f'
-	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pc
-					   WHERE pc.oid = c.conparentid AND pc.conrelid = c.conrelid);
+	fks := partback._def_foreign_keys(tbl);
 
 	-- one aggregate (not a loop of appends: trees may have many thousand
 	-- partitions)
@@ -711,6 +738,8 @@ BEGIN
 													   WHERE i.inhrelid = t.relid AND pa.attnum > 0
 														 AND NOT pa.attisdropped ORDER BY pa.attnum) AS par) o),
 				'constraints', partback._def_constraints(t.relid, true),
+				'defaults', partback._def_own_defaults(t.relid),
+				'foreign_keys', CASE WHEN t.relkind <> 'f' THEN partback._def_foreign_keys(t.relid) END,
 				'indexes', partback._def_indexes(t.relid, true),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
 			|| rp.props
@@ -1239,6 +1268,8 @@ BEGIN
 		CONTINUE WHEN (c->>'valid')::boolean IS FALSE;
 		-- the parents give it
 		CONTINUE WHEN (c->>'local')::boolean IS FALSE AND inherits IS NOT NULL;
+		-- CREATE TABLE would merge two alike into one: added below
+		CONTINUE WHEN c->>'type' IN ('p', 'u', 'x');
 		items := items || (CASE WHEN partback._def_constraint_name_free(NULL, nsp, c->>'name', c->>'type')
 								THEN pg_catalog.format('CONSTRAINT %I ', c->>'name') ELSE '' END
 						   || partback._definition_piece(c->>'definition', 'constraint',
@@ -1260,6 +1291,9 @@ BEGIN
 	IF of_type IS NOT NULL OR inherits IS NOT NULL THEN
 		PERFORM partback._def_check_inherited_columns(relid, def);
 	END IF;
+	PERFORM partback._def_add_constraints(relid,
+		(SELECT pg_catalog.jsonb_agg(x) FROM pg_catalog.jsonb_array_elements(def->'constraints') x
+		  WHERE x->>'type' IN ('p', 'u', 'x')));
 
 	-- serial columns: PostgreSQL chose a free sequence name; give it the
 	-- stored options
@@ -1324,6 +1358,7 @@ DECLARE
 	what text;
 	bound text;
 	key text;
+	d jsonb;
 BEGIN
 	IF part->>'bound' IS NULL
 	   OR NOT (part->>'bound' = 'DEFAULT' OR pg_catalog.starts_with(part->>'bound', 'FOR VALUES ')) THEN
@@ -1392,6 +1427,18 @@ BEGIN
 			'table', what);
 	END IF;
 	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
+	FOR d IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(part->'defaults') = 'array' THEN part->'defaults' ELSE '[]' END) LOOP
+		IF d->>'default' IS NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', relid::pg_catalog.regclass, d->>'column');
+		ELSE
+			PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s',
+					relid::pg_catalog.regclass, d->>'column',
+					partback._definition_piece(d->>'default', 'expression',
+						pg_catalog.format('default of column "%s" of %s', d->>'column', what))),
+				'alter table', pg_catalog.format('default of column "%s" of %s', d->>'column', what));
+		END IF;
+	END LOOP;
 	PERFORM partback._def_add_constraints(relid, part->'constraints');
 	PERFORM partback._def_add_indexes(relid, part->'indexes');
 	IF part->>'comment' IS NOT NULL THEN
@@ -1976,6 +2023,59 @@ BEGIN
 END;
 $$;
 
+-- Add to target the foreign keys of a def's (or a def partition's)
+-- "foreign_keys" that it lacks; one referencing the source table itself
+-- references target.
+CREATE FUNCTION partback._def_add_foreign_keys(target regclass, fks jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	fk jsonb;
+	defn text;
+	prefix text;
+	cols text;
+	msg text;
+	det text;
+BEGIN
+	FOR fk IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(fks) = 'array' THEN fks ELSE '[]' END) LOOP
+		defn := fk->>'definition';
+		IF (fk->>'self')::boolean THEN
+			-- REFERENCES the source table itself: point it at the target
+			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ' ORDER BY k)
+			  INTO cols
+			  FROM pg_catalog.jsonb_array_elements_text(fk->'columns') WITH ORDINALITY a(x, k);
+			prefix := 'FOREIGN KEY (' || cols || ') REFERENCES ' || (fk->>'referenced') || '(';
+			IF pg_catalog.starts_with(defn, prefix) THEN
+				defn := 'FOREIGN KEY (' || cols || ') REFERENCES ' || target::text || '('
+					|| pg_catalog.substr(defn, pg_catalog.length(prefix) + 1);
+			END IF;
+		END IF;
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+							   WHERE k.conrelid = target AND k.contype = 'f'
+								 AND (k.conname = fk->>'name'
+									  OR pg_catalog.pg_get_constraintdef(k.oid) = defn));
+		BEGIN
+			PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ADD %s%s', target,
+					CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+									   WHERE k.conrelid = target AND k.conname = fk->>'name')
+						 THEN '' ELSE pg_catalog.format('CONSTRAINT %I ', fk->>'name') END,
+					partback._definition_piece(defn, 'constraint',
+						pg_catalog.format('foreign key "%s" of table %s', fk->>'name', target))),
+				'alter table', pg_catalog.format('foreign key "%s" of table %s', fk->>'name', target));
+		EXCEPTION WHEN undefined_table OR undefined_column OR invalid_foreign_key THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+			RAISE EXCEPTION 'cannot add foreign key "%" to table %: %', fk->>'name', target, msg
+				USING ERRCODE = SQLSTATE,
+					  DETAIL = pg_catalog.concat_ws(' ', NULLIF(det, ''), 'The definition is: ' || defn),
+					  HINT = 'Restore the referenced table first.';
+		END;
+	END LOOP;
+END;
+$$;
+
 -- After the data is loaded: what pg_restore adds after the data
 -- (_def_add_post_data), sequence positions, then foreign keys.
 CREATE FUNCTION partback._finish_target(def jsonb, target regclass)
@@ -1989,18 +2089,12 @@ SET extra_float_digits = 1
 AS $$
 DECLARE
 	c jsonb;
-	fk jsonb;
 	seq oid;
 	s record;
 	lv bigint;
 	called boolean;
 	ext bigint;
 	v bigint;
-	defn text;
-	prefix text;
-	cols text;
-	msg text;
-	det text;
 	part record;
 BEGIN
 	PERFORM partback._def_add_post_data(target, def,
@@ -2054,40 +2148,18 @@ BEGIN
 		PERFORM pg_catalog.setval(seq::pg_catalog.regclass, v, called);
 	END LOOP;
 
-	-- foreign keys the target lacks
-	FOR fk IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'foreign_keys', '[]')) LOOP
-		defn := fk->>'definition';
-		IF (fk->>'self')::boolean THEN
-			-- REFERENCES the source table itself: point it at the target
-			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ' ORDER BY k)
-			  INTO cols
-			  FROM pg_catalog.jsonb_array_elements_text(fk->'columns') WITH ORDINALITY a(x, k);
-			prefix := 'FOREIGN KEY (' || cols || ') REFERENCES ' || (fk->>'referenced') || '(';
-			IF pg_catalog.starts_with(defn, prefix) THEN
-				defn := 'FOREIGN KEY (' || cols || ') REFERENCES ' || target::text || '('
-					|| pg_catalog.substr(defn, pg_catalog.length(prefix) + 1);
-			END IF;
-		END IF;
-		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-							   WHERE k.conrelid = target AND k.contype = 'f'
-								 AND (k.conname = fk->>'name'
-									  OR pg_catalog.pg_get_constraintdef(k.oid) = defn));
-		BEGIN
-			PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ADD %s%s', target,
-					CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-									   WHERE k.conrelid = target AND k.conname = fk->>'name')
-						 THEN '' ELSE pg_catalog.format('CONSTRAINT %I ', fk->>'name') END,
-					partback._definition_piece(defn, 'constraint',
-						pg_catalog.format('foreign key "%s" of table %s', fk->>'name', target))),
-				'alter table', pg_catalog.format('foreign key "%s" of table %s', fk->>'name', target));
-		EXCEPTION WHEN undefined_table OR undefined_column OR invalid_foreign_key THEN
-			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
-			RAISE EXCEPTION 'cannot add foreign key "%" to table %: %', fk->>'name', target, msg
-				USING ERRCODE = SQLSTATE,
-					  DETAIL = pg_catalog.concat_ws(' ', NULLIF(det, ''), 'The definition is: ' || defn),
-					  HINT = 'Restore the referenced table first.';
-		END;
-	END LOOP;
+	-- foreign keys the target lacks, the table's and then its partitions'
+	PERFORM partback._def_add_foreign_keys(target, def->'foreign_keys');
+	IF pg_catalog.jsonb_path_exists(def, '$.partitions[*].foreign_keys[*]') THEN
+		FOR part IN
+			SELECT p AS pdef, m.relid
+			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+			  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path'
+			 WHERE pg_catalog.jsonb_typeof(p->'foreign_keys') = 'array'
+		LOOP
+			PERFORM partback._def_add_foreign_keys(part.relid, part.pdef->'foreign_keys');
+		END LOOP;
+	END IF;
 END;
 $$;
 

@@ -871,6 +871,20 @@ CREATE TABLE fid.people OF fidt.person (age WITH OPTIONS DEFAULT 0 CHECK (age >=
 INSERT INTO fid.people VALUES ('ann', 41, 'happy ü'), ('bob', 7, NULL);
 INSERT INTO fid.people (name) VALUES ('cy');
 
+-- Two UNIQUE constraints on the same columns (CREATE TABLE would make
+-- them one); a partition's own column default, its dropped default and a
+-- foreign key declared on the partition alone.
+CREATE TABLE fid.twice (a integer, b integer, CONSTRAINT twice_u1 UNIQUE (a), CONSTRAINT twice_u2 UNIQUE (a));
+INSERT INTO fid.twice VALUES (1, 1), (2, NULL);
+CREATE TABLE fid.pdefs (k integer NOT NULL, v text DEFAULT 'parent', w integer DEFAULT 1, r integer)
+	PARTITION BY RANGE (k);
+CREATE TABLE fid.pdefs_1 PARTITION OF fid.pdefs FOR VALUES FROM (0) TO (10);
+CREATE TABLE fid.pdefs_2 PARTITION OF fid.pdefs FOR VALUES FROM (10) TO (20);
+ALTER TABLE fid.pdefs_1 ALTER COLUMN v SET DEFAULT 'own';
+ALTER TABLE fid.pdefs_2 ALTER COLUMN w DROP DEFAULT;
+ALTER TABLE fid.pdefs_2 ADD CONSTRAINT pdefs_2_r_fk FOREIGN KEY (r) REFERENCES fid.twice (a);
+INSERT INTO fid.pdefs VALUES (1, DEFAULT, DEFAULT, NULL), (11, 'x', NULL, 2);
+
 -- PostgreSQL 18: NOT NULL constraints with names of their own (a
 -- partition's differing from its parent's; NO INHERIT), NOT VALID ones over
 -- NULLs, and virtual generated columns.
