@@ -172,8 +172,43 @@ BEGIN
 END;
 $$;
 
+-- Must partitioned index idx be made ON ONLY its table, its partitions'
+-- indexes made on their own and attached, as pg_dump does?  When it is not
+-- valid (some partitions have no index attached), or when one attached to
+-- it backs a partition's own constraint (else the restore would make that
+-- partition a second index).
+CREATE FUNCTION partback._def_index_only(idx oid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ic.relkind = 'I'
+		   AND (NOT i.indisvalid
+				OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
+							 JOIN pg_catalog.pg_index ci ON ci.indexrelid = h.inhrelid
+							 JOIN pg_catalog.pg_constraint k ON k.conindid = ci.indexrelid
+														   AND k.conrelid = ci.indrelid
+						    WHERE h.inhparent = i.indexrelid
+							  AND k.contype IN ('p', 'u', 'x') AND k.conparentid = 0))
+	  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+	 WHERE i.indexrelid = $1
+$$;
+
+-- The name of the index that index idx is attached to, where that one is
+-- made ON ONLY (_def_index_only), else NULL.
+CREATE FUNCTION partback._def_index_attach_to(idx oid)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pc.relname::text
+	  FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
+	 WHERE h.inhrelid = $1 AND partback._def_index_only(h.inhparent)
+$$;
+
 -- Indexes of rel as JSON: all of them that do not back a constraint
--- (local_only: also only those not attached to an index of the parent).
+-- (local_only: also only those not attached to an index of the parent, or
+-- attached to one made ON ONLY: "attach_to").  "only": made ON ONLY.
 -- Failed CREATE INDEX CONCURRENTLY leftovers are skipped.
 CREATE FUNCTION partback._def_indexes(rel oid, local_only boolean)
 RETURNS jsonb
@@ -184,7 +219,9 @@ AS $$
 				'name', ic.relname::text,
 				'unique', i.indisunique,
 				'definition', partback._def_index_body(i.indexrelid),
-				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'))
+				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'),
+				'only', CASE WHEN partback._def_index_only(i.indexrelid) THEN true END,
+				'attach_to', partback._def_index_attach_to(i.indexrelid))
 			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_index i
 	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
@@ -194,7 +231,8 @@ AS $$
 					   WHERE c.conrelid = i.indrelid AND c.conindid = i.indexrelid
 						 AND c.contype IN ('p', 'u', 'x'))
 	   AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
-								  WHERE h.inhrelid = i.indexrelid))
+								  WHERE h.inhrelid = i.indexrelid)
+			OR partback._def_index_attach_to(i.indexrelid) IS NOT NULL)
 $$;
 
 -- Non-FK constraints (CHECK, PRIMARY KEY, UNIQUE, EXCLUDE) of rel as JSON
@@ -211,7 +249,9 @@ AS $$
 				'valid', c.convalidated,
 				'comment', pg_catalog.obj_description(c.oid, 'pg_constraint'),
 				-- inherited (legacy inheritance) and not declared here too
-				'local', CASE WHEN NOT c.conislocal THEN false END)
+				'local', CASE WHEN NOT c.conislocal THEN false END,
+				'attach_to', CASE WHEN c.contype IN ('p', 'u', 'x')
+								  THEN partback._def_index_attach_to(c.conindid) END)
 			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid = $1
@@ -860,6 +900,8 @@ BEGIN
 	  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
 	 WHERE r.oid = rel;
 	FOR i IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(idxs, '[]')) LOOP
+		-- after the partitions: _def_add_only_indexes
+		CONTINUE WHEN (i->>'only')::boolean;
 		u := CASE WHEN (i->>'unique')::boolean THEN 'UNIQUE ' ELSE '' END;
 		IF NOT pg_catalog.starts_with(i->>'definition', 'USING ') THEN
 			RAISE EXCEPTION 'invalid definition of index "%" in backup: %', i->>'name', i->>'definition'
@@ -2023,6 +2065,80 @@ BEGIN
 END;
 $$;
 
+-- Make the indexes of def (root and partitions, target their counterparts)
+-- that are ON ONLY their table, then attach to them the partitions' indexes
+-- and constraints that were ("attach_to"); those were made with the
+-- partitions.
+CREATE FUNCTION partback._def_add_only_indexes(def jsonb, target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	what text;
+	parent_idx oid;
+	child_idx oid;
+BEGIN
+	FOR r IN
+		SELECT x.rel, x.parent, x.item, x.is_constraint
+		  FROM (SELECT target::oid AS rel, NULL::oid AS parent, def AS d
+				UNION ALL
+				SELECT m.relid, (SELECT h.inhparent FROM pg_catalog.pg_inherits h WHERE h.inhrelid = m.relid), p
+				  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+				  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path') t,
+			   LATERAL (SELECT t.rel, t.parent, i AS item, false AS is_constraint
+						  FROM pg_catalog.jsonb_array_elements(
+								CASE WHEN pg_catalog.jsonb_typeof(t.d->'indexes') = 'array' THEN t.d->'indexes' ELSE '[]' END) i
+						UNION ALL
+						SELECT t.rel, t.parent, c, true
+						  FROM pg_catalog.jsonb_array_elements(
+								CASE WHEN pg_catalog.jsonb_typeof(t.d->'constraints') = 'array' THEN t.d->'constraints' ELSE '[]' END) c) x
+		 WHERE (x.item->>'only')::boolean OR x.item->>'attach_to' IS NOT NULL
+		 -- parents' ON ONLY indexes first
+		 ORDER BY (x.item->>'only')::boolean IS NOT TRUE, pg_catalog.array_length(ARRAY(
+					SELECT 1 FROM pg_catalog.pg_partition_ancestors(x.rel)), 1)
+	LOOP
+		what := pg_catalog.format('index "%s" of table %s', r.item->>'name', r.rel::pg_catalog.regclass);
+		IF (r.item->>'only')::boolean AND NOT r.is_constraint
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+							WHERE i.indrelid = r.rel AND ic.relname = r.item->>'name') THEN
+			PERFORM partback._execute_definition(pg_catalog.format('CREATE %sINDEX %I ON ONLY %s %s',
+					CASE WHEN (r.item->>'unique')::boolean THEN 'UNIQUE ' ELSE '' END, r.item->>'name',
+					r.rel::pg_catalog.regclass, partback._definition_piece(r.item->>'definition', 'index', what)),
+				'index', what);
+			IF r.item->>'comment' IS NOT NULL THEN
+				EXECUTE pg_catalog.format('COMMENT ON INDEX %s IS %L',
+					(SELECT i.indexrelid::pg_catalog.regclass FROM pg_catalog.pg_index i
+					   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+					  WHERE i.indrelid = r.rel AND ic.relname = r.item->>'name'), r.item->>'comment');
+			END IF;
+		END IF;
+		CONTINUE WHEN r.item->>'attach_to' IS NULL OR r.parent IS NULL;
+		SELECT i.indexrelid INTO parent_idx
+		  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+		 WHERE i.indrelid = r.parent AND ic.relname = r.item->>'attach_to';
+		IF r.is_constraint THEN
+			SELECT k.conindid INTO child_idx FROM pg_catalog.pg_constraint k
+			 WHERE k.conrelid = r.rel AND k.conname = r.item->>'name';
+		ELSE
+			SELECT i.indexrelid INTO child_idx
+			  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+			 WHERE i.indrelid = r.rel AND ic.relname = r.item->>'name';
+		END IF;
+		IF parent_idx IS NULL OR child_idx IS NULL THEN
+			RAISE WARNING '% is not attached to index "%" of its parent: one of them was not restored under its name',
+				what, r.item->>'attach_to';
+			CONTINUE;
+		END IF;
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
+							   WHERE h.inhrelid = child_idx AND h.inhparent = parent_idx);
+		EXECUTE pg_catalog.format('ALTER INDEX %s ATTACH PARTITION %s',
+								  parent_idx::pg_catalog.regclass, child_idx::pg_catalog.regclass);
+	END LOOP;
+END;
+$$;
+
 -- Add to target the foreign keys of a def's (or a def partition's)
 -- "foreign_keys" that it lacks; one referencing the source table itself
 -- references target.
@@ -2147,6 +2263,10 @@ BEGIN
 		END IF;
 		PERFORM pg_catalog.setval(seq::pg_catalog.regclass, v, called);
 	END LOOP;
+
+	IF pg_catalog.jsonb_path_exists(def, '$.**.indexes[*] ? (@.only == true)') THEN
+		PERFORM partback._def_add_only_indexes(def, target);
+	END IF;
 
 	-- foreign keys the target lacks, the table's and then its partitions'
 	PERFORM partback._def_add_foreign_keys(target, def->'foreign_keys');

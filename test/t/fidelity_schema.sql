@@ -228,6 +228,7 @@ LANGUAGE sql STABLE AS $$
 								'TABLE USING ')
 						|| CASE WHEN i.indisclustered THEN ' clustered' ELSE '' END
 						|| CASE WHEN i.indisreplident THEN ' replica identity' ELSE '' END
+						|| CASE WHEN NOT i.indisvalid THEN ' invalid' ELSE '' END
 						|| ' comment ' || quote_nullable(obj_description(i.indexrelid, 'pg_class')) AS def
 				   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
 				  WHERE i.indrelid = c.oid) AS x))
@@ -884,6 +885,23 @@ ALTER TABLE fid.pdefs_1 ALTER COLUMN v SET DEFAULT 'own';
 ALTER TABLE fid.pdefs_2 ALTER COLUMN w DROP DEFAULT;
 ALTER TABLE fid.pdefs_2 ADD CONSTRAINT pdefs_2_r_fk FOREIGN KEY (r) REFERENCES fid.twice (a);
 INSERT INTO fid.pdefs VALUES (1, DEFAULT, DEFAULT, NULL), (11, 'x', NULL, 2);
+
+-- Indexes made ON ONLY the parent: one no partition has, one only some
+-- partitions have attached; a parent's unique index to which a partition's
+-- own primary key is attached.
+CREATE TABLE fid.only_idx (k integer NOT NULL, v integer, w integer) PARTITION BY LIST (k);
+CREATE TABLE fid.only_idx_1 PARTITION OF fid.only_idx FOR VALUES IN (1);
+CREATE TABLE fid.only_idx_2 PARTITION OF fid.only_idx FOR VALUES IN (2);
+CREATE INDEX only_idx_v_none ON ONLY fid.only_idx (v);
+CREATE INDEX only_idx_w_some ON ONLY fid.only_idx (w);
+CREATE INDEX only_idx_1_w ON fid.only_idx_1 (w);
+ALTER INDEX fid.only_idx_w_some ATTACH PARTITION fid.only_idx_1_w;
+CREATE UNIQUE INDEX only_idx_kv ON ONLY fid.only_idx (k, v);
+ALTER TABLE fid.only_idx_1 ADD CONSTRAINT only_idx_1_pk PRIMARY KEY (k, v);
+ALTER INDEX fid.only_idx_kv ATTACH PARTITION fid.only_idx_1_pk;
+CREATE UNIQUE INDEX only_idx_2_kv ON fid.only_idx_2 (k, v);
+ALTER INDEX fid.only_idx_kv ATTACH PARTITION fid.only_idx_2_kv;
+INSERT INTO fid.only_idx VALUES (1, 1, 1), (2, 2, 2);
 
 -- PostgreSQL 18: NOT NULL constraints with names of their own (a
 -- partition's differing from its parent's; NO INHERIT), NOT VALID ones over
