@@ -1429,16 +1429,21 @@ BEGIN
 	IF pg_catalog.jsonb_typeof(part->'column_order') = 'array'
 	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
 						WHERE a.attrelid = parent AND a.attnum > 0 AND NOT a.attisdropped
-						  AND (a.attidentity <> '' OR a.attgenerated <> '')) THEN
+						  AND a.attidentity <> '') THEN
 		-- a column order of its own: made on its own, as the parent's
-		-- columns (types, collations, defaults) and CHECK constraints in
-		-- that order, then attached
+		-- columns (types, collations, defaults, generated expressions) and
+		-- CHECK constraints in that order, then attached
 		SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname,
 										pg_catalog.format_type(a.atttypid, a.atttypmod))
 									 || CASE WHEN a.attcollation <> ty.typcollation
 											 THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname)
 											 ELSE '' END
-									 || COALESCE(' DEFAULT ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
+									 || CASE WHEN d.adbin IS NULL THEN ''
+											 ELSE pg_catalog.format(CASE a.attgenerated
+																	WHEN 's' THEN ' GENERATED ALWAYS AS (%s) STORED'
+																	WHEN 'v' THEN ' GENERATED ALWAYS AS (%s) VIRTUAL'
+																	ELSE ' DEFAULT %s' END,
+																	pg_catalog.pg_get_expr(d.adbin, d.adrelid)) END
 									 || partback._def_not_null_clause(partback._def_not_null_of(part->'not_null', o.col)),
 									 ', ' ORDER BY o.k)
 			   || COALESCE((SELECT ', ' || pg_catalog.string_agg(pg_catalog.format('CONSTRAINT %I ', pc.conname)

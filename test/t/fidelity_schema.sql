@@ -886,6 +886,15 @@ ALTER TABLE fid.pdefs_2 ALTER COLUMN w DROP DEFAULT;
 ALTER TABLE fid.pdefs_2 ADD CONSTRAINT pdefs_2_r_fk FOREIGN KEY (r) REFERENCES fid.twice (a);
 INSERT INTO fid.pdefs VALUES (1, DEFAULT, DEFAULT, NULL), (11, 'x', NULL, 2);
 
+-- A partition with a column order of its own under a parent with a
+-- generated column.
+CREATE TABLE fid.genorder (k integer NOT NULL, a integer, g integer GENERATED ALWAYS AS (a * 3) STORED)
+	PARTITION BY RANGE (k);
+CREATE TABLE fid.genorder_1 PARTITION OF fid.genorder FOR VALUES FROM (0) TO (10);
+CREATE TABLE fid.genorder_2 (a integer, g integer GENERATED ALWAYS AS (a * 3) STORED, k integer NOT NULL);
+ALTER TABLE fid.genorder ATTACH PARTITION fid.genorder_2 FOR VALUES FROM (10) TO (20);
+INSERT INTO fid.genorder (k, a) VALUES (1, 1), (11, 2), (12, NULL);
+
 -- Indexes made ON ONLY the parent: one no partition has, one only some
 -- partitions have attached; a parent's unique index to which a partition's
 -- own primary key is attached.
