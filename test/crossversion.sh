@@ -356,6 +356,10 @@ for v in "$SRC" "${TARGETS[@]}"; do
 		finish
 	fi
 	echo "==> PostgreSQL $v: $(q "$v" postgres -c 'SELECT version()')"
+	if ! q "$v" postgres -f "$X/cluster.sql" >/dev/null; then
+		fail "PostgreSQL $v: could not run the schema's cluster section"
+		finish
+	fi
 done
 
 # ------------------------------------------------------------------ older -> newer

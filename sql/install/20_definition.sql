@@ -172,6 +172,68 @@ BEGIN
 END;
 $$;
 
+-- The name of tablespace spc, NULL for the database's default (0).
+CREATE FUNCTION partback._def_tablespace(spc oid)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT t.spcname::text FROM pg_catalog.pg_tablespace t WHERE t.oid = $1 AND $1 <> 0
+$$;
+
+-- May the restore put what (a table, partition, index) into tablespace
+-- spc?  It must exist and be usable; else a WARNING, and the default.
+CREATE FUNCTION partback._def_tablespace_ok(spc text, what text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_tablespace t WHERE t.spcname = spc) THEN
+		RAISE WARNING '% is in the default tablespace, not in tablespace "%" as in the backup: the tablespace does not exist',
+			what, spc;
+		RETURN false;
+	ELSIF NOT pg_catalog.has_tablespace_privilege(spc, 'CREATE') THEN
+		RAISE WARNING '% is in the default tablespace, not in tablespace "%" as in the backup: % may not create in it',
+			what, spc, current_user;
+		RETURN false;
+	END IF;
+	RETURN true;
+END;
+$$;
+
+-- " TABLESPACE x" for a table made from a def (or def partition) whose
+-- "tablespace" is spc, where it may go there; else the database's default,
+-- which a partition must name when its parent (parent) has one.
+CREATE FUNCTION partback._def_tablespace_clause(spc text, what text, parent oid)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN $1 IS NOT NULL AND partback._def_tablespace_ok($1, $2)
+				THEN pg_catalog.format(' TABLESPACE %I', $1)
+				WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class p WHERE p.oid = $3 AND p.reltablespace <> 0)
+				THEN ' TABLESPACE pg_default'
+				ELSE '' END
+$$;
+
+-- Make default_tablespace spc (NULL: the database's) for the index about to
+-- be made for what; returns the setting to put back.  pg_dump does the
+-- same: an index body has no place for the clause.
+CREATE FUNCTION partback._def_use_tablespace(spc text, what text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	prev text := pg_catalog.current_setting('default_tablespace');
+BEGIN
+	PERFORM pg_catalog.set_config('default_tablespace',
+		CASE WHEN spc IS NOT NULL AND partback._def_tablespace_ok(spc, what) THEN spc ELSE '' END, true);
+	RETURN prev;
+END;
+$$;
+
 -- Must partitioned index idx be made ON ONLY its table, its partitions'
 -- indexes made on their own and attached, as pg_dump does?  When it is not
 -- valid (some partitions have no index attached), or when one attached to
@@ -221,6 +283,7 @@ AS $$
 				'definition', partback._def_index_body(i.indexrelid),
 				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'),
 				'only', CASE WHEN partback._def_index_only(i.indexrelid) THEN true END,
+				'tablespace', partback._def_tablespace(ic.reltablespace),
 				'attach_to', partback._def_index_attach_to(i.indexrelid))
 			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_index i
@@ -251,7 +314,10 @@ AS $$
 				-- inherited (legacy inheritance) and not declared here too
 				'local', CASE WHEN NOT c.conislocal THEN false END,
 				'attach_to', CASE WHEN c.contype IN ('p', 'u', 'x')
-								  THEN partback._def_index_attach_to(c.conindid) END)
+								  THEN partback._def_index_attach_to(c.conindid) END,
+				'tablespace', CASE WHEN c.contype IN ('p', 'u', 'x')
+								   THEN (SELECT partback._def_tablespace(ic.reltablespace)
+										   FROM pg_catalog.pg_class ic WHERE ic.oid = c.conindid) END)
 			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid = $1
@@ -372,6 +438,7 @@ AS $$
 						 ON nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum
 					  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull),
 		'owner', pg_catalog.pg_get_userbyid(c.relowner)::text,
+		'tablespace', partback._def_tablespace(c.reltablespace),
 		-- aclexplode() refuses an empty array
 		'acl', CASE WHEN pg_catalog.cardinality(c.relacl) = 0 THEN '[]'::jsonb
 					ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
@@ -865,6 +932,7 @@ DECLARE
 	c jsonb;
 	nsp text;
 	what text;
+	prev text;
 BEGIN
 	SELECT n.nspname::text INTO nsp
 	  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
@@ -872,12 +940,14 @@ BEGIN
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(cons, '[]')) LOOP
 		CONTINUE WHEN (c->>'valid')::boolean IS FALSE;
 		what := pg_catalog.format('constraint "%s" of table %s', c->>'name', rel::pg_catalog.regclass);
+		prev := partback._def_use_tablespace(c->>'tablespace', what);
 		PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ADD %s%s',
 				rel::pg_catalog.regclass,
 				CASE WHEN partback._def_constraint_name_free(rel, nsp, c->>'name', c->>'type')
 					 THEN pg_catalog.format('CONSTRAINT %I ', c->>'name') ELSE '' END,
 				partback._definition_piece(c->>'definition', 'constraint', what)),
 			'alter table', what);
+		PERFORM pg_catalog.set_config('default_tablespace', prev, true);
 	END LOOP;
 END;
 $$;
@@ -895,6 +965,7 @@ DECLARE
 	u text;
 	what text;
 	body text;
+	prev text;
 BEGIN
 	SELECT n.nspname::text INTO nsp
 	  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
@@ -909,6 +980,7 @@ BEGIN
 		END IF;
 		what := pg_catalog.format('index "%s" of table %s', i->>'name', rel::pg_catalog.regclass);
 		body := partback._definition_piece(i->>'definition', 'index', what);
+		prev := partback._def_use_tablespace(i->>'tablespace', what);
 		IF i->>'name' IS NOT NULL AND NOT partback._def_name_taken(nsp, i->>'name') THEN
 			PERFORM partback._execute_definition(pg_catalog.format('CREATE %sINDEX %I ON %s %s', u, i->>'name',
 																   rel::pg_catalog.regclass, body),
@@ -921,6 +993,7 @@ BEGIN
 																   rel::pg_catalog.regclass, body),
 												 'index', what);
 		END IF;
+		PERFORM pg_catalog.set_config('default_tablespace', prev, true);
 	END LOOP;
 END;
 $$;
@@ -1328,7 +1401,8 @@ BEGIN
 		CASE WHEN (def->>'partitioned')::boolean
 			 THEN ' PARTITION BY ' || partback._definition_piece(def->>'partition_key', 'partition key',
 										'partition key of table ' || what) ELSE '' END,
-		partback._def_with(def->'options')), 'table', 'table ' || what);
+		partback._def_with(def->'options')
+		|| partback._def_tablespace_clause(def->>'tablespace', 'table ' || what, NULL)), 'table', 'table ' || what);
 	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
 	IF of_type IS NOT NULL OR inherits IS NOT NULL THEN
 		PERFORM partback._def_check_inherited_columns(relid, def);
@@ -1460,7 +1534,8 @@ BEGIN
 		PERFORM partback._execute_definition(pg_catalog.format('CREATE %sTABLE %I.%I (%s)%s%s',
 			CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
 			nsp, name, cols, COALESCE(' PARTITION BY ' || key, ''),
-			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END),
+			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END
+			|| partback._def_tablespace_clause(part->>'tablespace', what, parent)),
 			'table', what);
 		PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ATTACH PARTITION %I.%I %s',
 																parent::pg_catalog.regclass, nsp, name, bound),
@@ -1470,7 +1545,8 @@ BEGIN
 			CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
 			nsp, name, parent::pg_catalog.regclass, COALESCE(' (' || not_null || ')', ''), bound,
 			COALESCE(' PARTITION BY ' || key, ''),
-			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END),
+			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END
+			|| partback._def_tablespace_clause(part->>'tablespace', what, parent)),
 			'table', what);
 	END IF;
 	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
@@ -2084,6 +2160,7 @@ DECLARE
 	what text;
 	parent_idx oid;
 	child_idx oid;
+	prev text;
 BEGIN
 	FOR r IN
 		SELECT x.rel, x.parent, x.item, x.is_constraint
@@ -2108,10 +2185,12 @@ BEGIN
 		IF (r.item->>'only')::boolean AND NOT r.is_constraint
 		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 							WHERE i.indrelid = r.rel AND ic.relname = r.item->>'name') THEN
+			prev := partback._def_use_tablespace(r.item->>'tablespace', what);
 			PERFORM partback._execute_definition(pg_catalog.format('CREATE %sINDEX %I ON ONLY %s %s',
 					CASE WHEN (r.item->>'unique')::boolean THEN 'UNIQUE ' ELSE '' END, r.item->>'name',
 					r.rel::pg_catalog.regclass, partback._definition_piece(r.item->>'definition', 'index', what)),
 				'index', what);
+			PERFORM pg_catalog.set_config('default_tablespace', prev, true);
 			IF r.item->>'comment' IS NOT NULL THEN
 				EXECUTE pg_catalog.format('COMMENT ON INDEX %s IS %L',
 					(SELECT i.indexrelid::pg_catalog.regclass FROM pg_catalog.pg_index i

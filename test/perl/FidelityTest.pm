@@ -14,7 +14,7 @@ FidelityTest - the fidelity checks shared by 010_roundtrip.pl and
   use FidelityTest;
 
   my %sec  = schema_sections();    # test/t/fidelity_schema.sql
-  $node->safe_psql('postgres', $sec{types} . $sec{helpers} . $sec{tables});
+  $node->safe_psql('postgres', $sec{cluster} . $sec{types} . $sec{helpers} . $sec{tables});
   my $orig = snapshot($node, 'postgres');
   job_ok($node, 'postgres', "SELECT partback.backup_db(...)", 'backup');
   ...

@@ -72,7 +72,7 @@ my %sec = schema_sections();
 my $node = PartbackTest::new_node('main',
 	extra => [ '--encoding=UTF8', '--no-locale' ],
 	conf  => "partback.chunk_size = '1MB'\nrestart_after_crash = on\n");
-$node->safe_psql('postgres', $sec{types} . $sec{helpers} . $sec{tables}, timeout => $TIMEOUT);
+$node->safe_psql('postgres', $sec{cluster} . $sec{types} . $sec{helpers} . $sec{tables}, timeout => $TIMEOUT);
 
 my $orig = snapshot($node, 'postgres');
 my @tables = sort keys %$orig;

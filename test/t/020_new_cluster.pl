@@ -34,7 +34,7 @@ my $TIMEOUT = $PostgreSQL::Test::Utils::timeout_default;
 my %sec = schema_sections();
 my @initdb = (extra => [ '--encoding=UTF8', '--no-locale' ], conf => "restart_after_crash = on\n");
 my $node_a = PartbackTest::new_node('a', @initdb);
-$node_a->safe_psql('postgres', $sec{types} . $sec{helpers} . $sec{tables}, timeout => $TIMEOUT);
+$node_a->safe_psql('postgres', $sec{cluster} . $sec{types} . $sec{helpers} . $sec{tables}, timeout => $TIMEOUT);
 my $orig = snapshot($node_a, 'postgres');
 my @tables = sort keys %$orig;
 
@@ -111,7 +111,7 @@ my $node_b = PartbackTest::new_node('b', @initdb);
 # decoys first, so that the user types get other OIDs than on node A
 my $decoys = 'CREATE TYPE public.decoy_e AS ENUM (\'x\'); CREATE TYPE public.decoy_c AS (a integer);'
   . ' CREATE DOMAIN public.decoy_d AS integer; CREATE TYPE public.decoy_r AS RANGE (subtype = float8);';
-$node_b->safe_psql('postgres', $decoys . $sec{types} . $sec{helpers});
+$node_b->safe_psql('postgres', $sec{cluster} . $decoys . $sec{types} . $sec{helpers});
 isnt($node_b->safe_psql('postgres', "SELECT 'fidt.mood'::regtype::oid"), $mood_oid_a,
 	'node B: the user types have other OIDs than on node A');
 
@@ -374,6 +374,31 @@ foreach my $case (@pieces)
 	  or diag($perr);
 	is($node_b->safe_psql('evil', "SELECT to_regclass('public.pwned') IS NULL AND to_regclass('$table') IS NULL"),
 		't', "tampered piece $n: nothing of it ran and the table was not created");
+}
+
+# A tablespace the target lacks: the table is made in the default one, with
+# a WARNING naming the table and the tablespace.
+{
+	my $ts_dir = PartbackTest::backup_dir('newcluster') . '/nots';
+	PostgreSQL::Test::RecursiveCopy::copypath($dir, $ts_dir);
+	($manifest) = glob("$ts_dir/postgres/manifests/*.json");
+	rewrite($manifest, sub { my ($t) = @_; $t =~ s/"tablespace": "fid_ts"/"tablespace": "no_such_ts"/g or die; return $t; });
+	$node_b->safe_psql('evil', 'DROP TABLE IF EXISTS fid.spaced');
+	my $log_offset = -s $node_b->logfile;
+	my ($tret, $tout, $terr) = (0, '', '');
+	$tret = $node_b->psql('evil',
+		"SELECT partback.restore_table(" . lit($ts_dir) . ", 'fid.spaced', source_db => 'postgres', wait => true)",
+		stdout => \$tout, stderr => \$terr);
+	is($tret, 0, 'a restore into a missing tablespace succeeds') or diag($terr);
+	# the job's leader raises them (the server log has them)
+	ok($node_b->log_contains(qr/WARNING:  table fid\.spaced is in the default tablespace, not in tablespace "no_such_ts" as in the backup: the tablespace does not exist/,
+			$log_offset),
+		'a missing tablespace is a WARNING naming the table and the tablespace');
+	ok($node_b->log_contains(qr/WARNING:  index "spaced_v" of table fid\.spaced is in the default tablespace/, $log_offset),
+		'and one naming the index');
+	is($node_b->safe_psql('evil',
+			"SELECT count(*) || ' ' || (SELECT reltablespace FROM pg_class WHERE oid = 'fid.spaced'::regclass) FROM fid.spaced"),
+		'2 0', 'the table is restored, in the default tablespace');
 }
 
 no_crash($node_b);

@@ -1,9 +1,10 @@
 -- fidelity_schema.sql: the tricky schema of partback's fidelity TAP tests
 -- (test/t/010_roundtrip.pl, test/t/020_new_cluster.pl).
 --
--- The file has three sections, each starting with a marker line; the tests
+-- The file has four sections, each starting with a marker line; the tests
 -- run them separately:
 --
+--   @@cluster  once per cluster: a tablespace (in place, under pg_tblspc).
 --   @@types    enums, domains, composites.  partback does not back up
 --              types, so a restore target needs this section first.
 --   @@helpers  schema pbtest: functions that fingerprint content and
@@ -13,6 +14,11 @@
 --
 -- Plain SQL only (no psql meta-commands); the database must be UTF8.
 -- Data is modest: about 12,000 rows and 10 MB of TOASTed values.
+
+-- @@cluster ----------------------------------------------------------------
+SET allow_in_place_tablespaces = on;
+CREATE TABLESPACE fid_ts LOCATION '';
+RESET allow_in_place_tablespaces;
 
 -- @@types ------------------------------------------------------------------
 CREATE SCHEMA fidt;
@@ -148,12 +154,13 @@ CREATE FUNCTION pbtest.relstruct(r regclass, by_name boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql STABLE AS $$
 	SELECT concat_ws(E'\n',
-		format('kind %s persistence %s partkey %s comment %s options %s of %s inherits %s',
+		format('kind %s persistence %s partkey %s comment %s options %s of %s inherits %s tablespace %s',
 			   c.relkind, c.relpersistence, pg_get_partkeydef(c.oid),
 			   quote_nullable(obj_description(c.oid, 'pg_class')), c.reloptions,
 			   CASE WHEN c.reloftype <> 0 THEN format_type(c.reloftype, NULL) END,
 			   (SELECT string_agg(i.inhparent::regclass::text, ',' ORDER BY i.inhseqno)
-				  FROM pg_inherits i WHERE i.inhrelid = c.oid AND NOT c.relispartition)),
+				  FROM pg_inherits i WHERE i.inhrelid = c.oid AND NOT c.relispartition),
+			   (SELECT spcname FROM pg_tablespace WHERE oid = c.reltablespace)),
 		format('owner %s acl %s row security %s force %s replica identity %s toast options %s',
 			   pg_get_userbyid(c.relowner), pbtest.acl(c.relacl), c.relrowsecurity, c.relforcerowsecurity,
 			   c.relreplident, (SELECT t.reloptions FROM pg_class t WHERE t.oid = c.reltoastrelid)),
@@ -229,6 +236,7 @@ LANGUAGE sql STABLE AS $$
 						|| CASE WHEN i.indisclustered THEN ' clustered' ELSE '' END
 						|| CASE WHEN i.indisreplident THEN ' replica identity' ELSE '' END
 						|| CASE WHEN NOT i.indisvalid THEN ' invalid' ELSE '' END
+						|| COALESCE(' tablespace ' || (SELECT spcname FROM pg_tablespace WHERE oid = ic.reltablespace), '')
 						|| ' comment ' || quote_nullable(obj_description(i.indexrelid, 'pg_class')) AS def
 				   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
 				  WHERE i.indrelid = c.oid) AS x))
@@ -885,6 +893,18 @@ ALTER TABLE fid.pdefs_1 ALTER COLUMN v SET DEFAULT 'own';
 ALTER TABLE fid.pdefs_2 ALTER COLUMN w DROP DEFAULT;
 ALTER TABLE fid.pdefs_2 ADD CONSTRAINT pdefs_2_r_fk FOREIGN KEY (r) REFERENCES fid.twice (a);
 INSERT INTO fid.pdefs VALUES (1, DEFAULT, DEFAULT, NULL), (11, 'x', NULL, 2);
+
+-- Tablespaces: a table and its index, a partitioned table (new partitions'
+-- default) with one partition in it and one not, a partition's own index and
+-- a primary key's index in it.
+CREATE TABLE fid.spaced (id integer PRIMARY KEY USING INDEX TABLESPACE fid_ts, v text) TABLESPACE fid_ts;
+CREATE INDEX spaced_v ON fid.spaced (v) TABLESPACE fid_ts;
+INSERT INTO fid.spaced VALUES (1, 'a'), (2, 'b');
+CREATE TABLE fid.pspaced (k integer NOT NULL, v text) PARTITION BY LIST (k) TABLESPACE fid_ts;
+CREATE TABLE fid.pspaced_1 PARTITION OF fid.pspaced FOR VALUES IN (1);
+CREATE TABLE fid.pspaced_2 PARTITION OF fid.pspaced FOR VALUES IN (2) TABLESPACE pg_default;
+CREATE INDEX pspaced_2_v ON fid.pspaced_2 (v) TABLESPACE fid_ts;
+INSERT INTO fid.pspaced VALUES (1, 'one'), (2, 'two');
 
 -- A partition with a column order of its own under a parent with a
 -- generated column.
