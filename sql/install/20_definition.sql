@@ -284,6 +284,11 @@ AS $$
 				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'),
 				'only', CASE WHEN partback._def_index_only(i.indexrelid) THEN true END,
 				'tablespace', partback._def_tablespace(ic.reltablespace),
+				-- ALTER INDEX ... ALTER COLUMN n SET STATISTICS (expression columns)
+				'statistics', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(ia.attnum, ia.attstattarget)
+														   ORDER BY ia.attnum)
+								 FROM pg_catalog.pg_attribute ia
+								WHERE ia.attrelid = i.indexrelid AND ia.attstattarget > 0),
 				'attach_to', partback._def_index_attach_to(i.indexrelid))
 			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_index i
@@ -994,6 +999,34 @@ BEGIN
 												 'index', what);
 		END IF;
 		PERFORM pg_catalog.set_config('default_tablespace', prev, true);
+		PERFORM partback._def_index_statistics(rel, i);
+	END LOOP;
+END;
+$$;
+
+-- Give the index of rel made from def index i (by its name) the statistics
+-- targets of its columns.
+CREATE FUNCTION partback._def_index_statistics(rel oid, i jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	idx oid;
+	st jsonb;
+BEGIN
+	IF pg_catalog.jsonb_typeof(i->'statistics') IS DISTINCT FROM 'array' THEN
+		RETURN;
+	END IF;
+	SELECT x.indexrelid INTO idx
+	  FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
+	 WHERE x.indrelid = rel AND ic.relname = i->>'name';
+	IF idx IS NULL THEN
+		RETURN;
+	END IF;
+	FOR st IN SELECT * FROM pg_catalog.jsonb_array_elements(i->'statistics') LOOP
+		EXECUTE pg_catalog.format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s', idx::pg_catalog.regclass,
+								  (st->>0)::smallint, (st->>1)::integer);
 	END LOOP;
 END;
 $$;
@@ -2191,6 +2224,7 @@ BEGIN
 					r.rel::pg_catalog.regclass, partback._definition_piece(r.item->>'definition', 'index', what)),
 				'index', what);
 			PERFORM pg_catalog.set_config('default_tablespace', prev, true);
+			PERFORM partback._def_index_statistics(r.rel, r.item);
 			IF r.item->>'comment' IS NOT NULL THEN
 				EXECUTE pg_catalog.format('COMMENT ON INDEX %s IS %L',
 					(SELECT i.indexrelid::pg_catalog.regclass FROM pg_catalog.pg_index i

@@ -237,6 +237,9 @@ LANGUAGE sql STABLE AS $$
 						|| CASE WHEN i.indisreplident THEN ' replica identity' ELSE '' END
 						|| CASE WHEN NOT i.indisvalid THEN ' invalid' ELSE '' END
 						|| COALESCE(' tablespace ' || (SELECT spcname FROM pg_tablespace WHERE oid = ic.reltablespace), '')
+						|| COALESCE(' statistics ' || (SELECT string_agg(ia.attnum || '=' || ia.attstattarget, ',' ORDER BY ia.attnum)
+														 FROM pg_attribute ia
+														WHERE ia.attrelid = i.indexrelid AND ia.attstattarget > 0), '')
 						|| ' comment ' || quote_nullable(obj_description(i.indexrelid, 'pg_class')) AS def
 				   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
 				  WHERE i.indrelid = c.oid) AS x))
@@ -899,6 +902,8 @@ INSERT INTO fid.pdefs VALUES (1, DEFAULT, DEFAULT, NULL), (11, 'x', NULL, 2);
 -- a primary key's index in it.
 CREATE TABLE fid.spaced (id integer PRIMARY KEY USING INDEX TABLESPACE fid_ts, v text) TABLESPACE fid_ts;
 CREATE INDEX spaced_v ON fid.spaced (v) TABLESPACE fid_ts;
+CREATE INDEX spaced_lower ON fid.spaced (id, lower(v));
+ALTER INDEX fid.spaced_lower ALTER COLUMN 2 SET STATISTICS 321;
 INSERT INTO fid.spaced VALUES (1, 'a'), (2, 'b');
 CREATE TABLE fid.pspaced (k integer NOT NULL, v text) PARTITION BY LIST (k) TABLESPACE fid_ts;
 CREATE TABLE fid.pspaced_1 PARTITION OF fid.pspaced FOR VALUES IN (1);
