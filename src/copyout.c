@@ -582,11 +582,35 @@ typedef struct PbSegmentFile
 } PbSegmentFile;
 
 /*
+ * The LSN stored at the start of block blk in its segment file, or
+ * InvalidXLogRecPtr for a block past the file's end.
+ */
+static XLogRecPtr
+file_block_lsn(Relation rel, BlockNumber blk, PbSegmentFile *seg)
+{
+	PageXLogRecPtr stored;
+	int			n;
+
+	n = FileRead(seg->file, (char *) &stored, sizeof(stored),
+				 (off_t) (blk % RELSEG_SIZE) * BLCKSZ, WAIT_EVENT_DATA_FILE_READ);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read block %u of relation %s: %m",
+						blk, RelationGetRelationName(rel))));
+	/* a block past the end now: truncated away since, nothing to copy */
+	if (n < (int) sizeof(stored))
+		return InvalidXLogRecPtr;
+	return PageXLogRecPtrGet(stored);
+}
+
+/*
  * The LSN a block of rel has now.  A page in shared buffers is read there
  * (a dirty one is newer than its file).  Any other page's LSN is read from
- * its file -- 8 bytes, not the page -- while the buffer mapping partition
- * lock is held, so that the page cannot be loaded, and so not written
- * back, meanwhile.
+ * its file -- 8 bytes, not the page -- before and after the buffer mapping
+ * partition is found not to hold it, with no I/O under that lock: a page
+ * loaded, changed and written back meanwhile changes its LSN in the file,
+ * so two equal reads are what the file held when the page was not loaded.
  */
 static XLogRecPtr
 block_lsn(Relation rel, BlockNumber blk, PbSegmentFile *seg,
@@ -598,6 +622,7 @@ block_lsn(Relation rel, BlockNumber blk, PbSegmentFile *seg,
 	int			buf_id;
 	Buffer		buffer;
 	XLogRecPtr	lsn;
+	XLogRecPtr	before;
 
 	if (seg->file < 0 || seg->segno != blk / RELSEG_SIZE)
 	{
@@ -618,27 +643,20 @@ block_lsn(Relation rel, BlockNumber blk, PbSegmentFile *seg,
 	pb_init_buffer_tag(tag, rel, MAIN_FORKNUM, blk);
 	hash = BufTableHashCode(&tag);
 	partition = BufMappingPartitionLock(hash);
-	LWLockAcquire(partition, LW_SHARED);
-	buf_id = BufTableLookup(&tag, hash);
-	if (buf_id < 0)
+	before = file_block_lsn(rel, blk, seg);
+	for (;;)
 	{
-		PageXLogRecPtr stored;
-		int			n;
-
-		n = FileRead(seg->file, (char *) &stored, sizeof(stored),
-					 (off_t) (blk % RELSEG_SIZE) * BLCKSZ, WAIT_EVENT_DATA_FILE_READ);
+		LWLockAcquire(partition, LW_SHARED);
+		buf_id = BufTableLookup(&tag, hash);
 		LWLockRelease(partition);
-		if (n < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read block %u of relation %s: %m",
-							blk, RelationGetRelationName(rel))));
-		/* a block past the end now: truncated away since, nothing to copy */
-		if (n < (int) sizeof(stored))
-			return InvalidXLogRecPtr;
-		return PageXLogRecPtrGet(stored);
+		if (buf_id >= 0)
+			break;
+		lsn = file_block_lsn(rel, blk, seg);
+		if (lsn == before)
+			return lsn;
+		before = lsn;
+		CHECK_FOR_INTERRUPTS();
 	}
-	LWLockRelease(partition);
 
 	if (ReadRecentBuffer(PB_REL_LOCATOR(rel), MAIN_FORKNUM, blk, buf_id + 1))
 		buffer = buf_id + 1;
