@@ -175,7 +175,8 @@ shown_path(CheckState *cs, const char *db_relative)
 
 /*
  * Run fn(arg); return the ERROR it raised, or NULL.  The error is caught in
- * a subtransaction, as PL/pgSQL's EXCEPTION blocks do.
+ * a subtransaction, as PL/pgSQL's EXCEPTION blocks do; query cancel and
+ * termination (class 57) are raised again.
  */
 static ErrorData *
 try_call(void (*fn) (void *), void *arg)
@@ -201,6 +202,9 @@ try_call(void (*fn) (void *), void *arg)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
+		/* a cancel or shutdown is the caller's, never a damaged file */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
+			ReThrowError(edata);
 	}
 	PG_END_TRY();
 	return edata;

@@ -392,6 +392,24 @@ sub check_rows_dir
 	return grep { length } split /\n/, $out;
 }
 
+# check_backup never takes a cancel for damage (issue 13): with a
+# statement_timeout far shorter than the time it takes to checksum a large
+# uncompressed data file, it raises 57014 instead of reporting the file.
+{
+	my $big = "$base/big";
+	sq("CREATE TABLE public.big AS SELECT g, md5(g::text) || md5((g * 7)::text) AS t
+	      FROM generate_series(1, 1500000) g");
+	sq("SELECT partback.backup_table(" . PartbackTest::sql_lit($big) . ", 'public.big', compression => 'none', wait => true)");
+	my ($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+		"SET statement_timeout = '30ms'; SELECT count(*) FROM partback.check_backup(" . PartbackTest::sql_lit($big) . ")");
+	ok($ret != 0 && $err =~ /canceling statement due to statement timeout/,
+		'check_backup raises the statement timeout instead of reporting a file')
+	  or diag("ret $ret out $out err $err");
+	is(sq("SELECT count(*) FROM partback.check_backup(" . PartbackTest::sql_lit($big) . ")"), '0',
+		'without the timeout the same backup is healthy');
+	sq("DROP TABLE public.big");
+}
+
 my @crashes = new_crashes();
 ok(!@crashes, 'no server process crashed') or diag(join("\n", @crashes));
 
