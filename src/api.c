@@ -268,6 +268,7 @@ check_restore_table(PbJob *job)
 	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT8OID};
 	Datum		values[4];
 	char		nulls[4] = "   ";
+	MemoryContext context;
 
 	values[0] = CStringGetTextDatum(job->backup_dir);
 	values[1] = CStringGetTextDatum(job->source_db);
@@ -276,8 +277,24 @@ check_restore_table(PbJob *job)
 	if (job->backup_id == 0)
 		nulls[3] = 'n';
 	SPI_connect();
-	SPI_execute_with_args("SELECT partback._table_entry($1, $2, $3, $4)",
-						  4, types, values, nulls, true, 1);
+	context = CurrentMemoryContext;
+	/* its errors are about the caller's arguments: no PL/pgSQL context */
+	PG_TRY();
+	{
+		SPI_execute_with_args("SELECT partback._table_entry($1, $2, $3, $4)",
+							  4, types, values, nulls, true, 1);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->context = NULL;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 	if (job->target_table)
 	{
 		bool		isnull;

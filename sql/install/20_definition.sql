@@ -87,6 +87,22 @@ BEGIN
 END;
 $$;
 
+-- The name of source partition part of source table source when the table
+-- is restored as target: target with what part's name adds to source's
+-- (else "_" and part's name), target cut (to no less than 15 bytes) so that
+-- the whole stays within 63 bytes and the part that tells partitions apart
+-- is kept.
+CREATE FUNCTION partback._def_partition_name(target text, source text, part text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT partback._def_trunc(partback._def_trunc($1, GREATEST(15, 63 - pg_catalog.octet_length(x.suffix)))
+							   || x.suffix)
+	  FROM (SELECT CASE WHEN pg_catalog.starts_with($3, $2) THEN pg_catalog.substr($3, pg_catalog.length($2) + 1)
+						ELSE '_' || $3 END AS suffix) x
+$$;
+
 -- Create schema nsp unless it exists (checked first: CREATE SCHEMA IF NOT
 -- EXISTS wants CREATE on the database even when the schema exists).
 CREATE FUNCTION partback._def_ensure_schema(nsp text)
@@ -281,7 +297,9 @@ AS $$
 				'name', ic.relname::text,
 				'unique', i.indisunique,
 				'definition', partback._def_index_body(i.indexrelid),
-				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'),
+				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'))
+			-- left out where they hold nothing
+			|| pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
 				'only', CASE WHEN partback._def_index_only(i.indexrelid) THEN true END,
 				'tablespace', partback._def_tablespace(ic.reltablespace),
 				-- ALTER INDEX ... ALTER COLUMN n SET STATISTICS (expression columns)
@@ -289,7 +307,7 @@ AS $$
 														   ORDER BY ia.attnum)
 								 FROM pg_catalog.pg_attribute ia
 								WHERE ia.attrelid = i.indexrelid AND ia.attstattarget > 0),
-				'attach_to', partback._def_index_attach_to(i.indexrelid))
+				'attach_to', partback._def_index_attach_to(i.indexrelid)))
 			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_index i
 	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
@@ -315,14 +333,16 @@ AS $$
 				'type', c.contype::text,
 				'definition', pg_catalog.pg_get_constraintdef(c.oid),
 				'valid', c.convalidated,
-				'comment', pg_catalog.obj_description(c.oid, 'pg_constraint'),
+				'comment', pg_catalog.obj_description(c.oid, 'pg_constraint'))
+			-- left out where they hold nothing
+			|| pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
 				-- inherited (legacy inheritance) and not declared here too
 				'local', CASE WHEN NOT c.conislocal THEN false END,
 				'attach_to', CASE WHEN c.contype IN ('p', 'u', 'x')
 								  THEN partback._def_index_attach_to(c.conindid) END,
 				'tablespace', CASE WHEN c.contype IN ('p', 'u', 'x')
 								   THEN (SELECT partback._def_tablespace(ic.reltablespace)
-										   FROM pg_catalog.pg_class ic WHERE ic.oid = c.conindid) END)
+										   FROM pg_catalog.pg_class ic WHERE ic.oid = c.conindid) END))
 			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid = $1
@@ -1930,9 +1950,7 @@ BEGIN
 				nm := part->>'name';
 			ELSE
 				nsp := tschema;
-				nm := CASE WHEN pg_catalog.starts_with(part->>'name', sname)
-						   THEN tname || pg_catalog.substr(part->>'name', pg_catalog.length(sname) + 1)
-						   ELSE tname || '_' || (part->>'name') END;
+				nm := partback._def_partition_name(tname, sname, part->>'name');
 			END IF;
 			nm := partback._def_free_name(nsp, nm);
 			child := partback._def_create_partition(part, um_parents[i], nsp, nm);

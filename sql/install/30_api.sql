@@ -175,6 +175,25 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'partback.list_backups() lists the backups in a directory.';
 	END IF;
+	-- a partition's name: say how to restore it
+	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+			 ORDER BY (x->>'backup_id')::bigint DESC
+	LOOP
+		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
+		SELECT e || jsonb_build_object('path', p->>'path') INTO t
+		  FROM jsonb_array_elements(m->'tables') AS e,
+			   jsonb_array_elements(CASE WHEN jsonb_typeof(e->'definition'->'partitions') = 'array'
+										 THEN e->'definition'->'partitions' ELSE '[]' END) AS p
+		 WHERE partback._table_name_matches(p, source_table)
+		 LIMIT 1;
+		IF t IS NOT NULL THEN
+			RAISE EXCEPTION '"%" is a partition of table %.% in the backup, not a table', source_table,
+				quote_ident(t->>'schema'), quote_ident(t->>'name')
+				USING ERRCODE = 'wrong_object_type',
+					  HINT = format('Restore the partition with partback.restore(%L, %L, %L).',
+									backup_dir, (t->>'schema') || '.' || (t->>'name'), t->>'path');
+		END IF;
+	END LOOP;
 	RAISE EXCEPTION 'table "%" is not in % of database "%" in "%"', source_table,
 		CASE WHEN backup_id IS NULL THEN 'any backup' ELSE 'backup ' || backup_id END,
 		source_db, backup_dir

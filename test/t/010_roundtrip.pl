@@ -268,6 +268,23 @@ my %copy_pairs = ('fid.sales' => 'fid.sales_copy', "we\"ird sch.a/b..c \x{c3}\x{
 same_field('copy', $_, $copies, $orig, \%copy_pairs) for qw(fp chainleaves struct);
 same_field('copy leaves the source alone', 'fp', $copies, $orig, { map { $_ => $_ } keys %copy_pairs });
 
+# under a 60-byte new name, partitions keep what tells them apart: the
+# source's suffix, the new name cut to make room
+my $longnew = 'fid.' . ('n' x 60);
+job_ok($node, 'postgres',
+	"SELECT partback.restore_table($ldir, 'fid.sales', target_table => '$longnew', wait => true)",
+	'restore_table of the three-level table to a 60-byte name');
+is($node->safe_psql('postgres', "SELECT string_agg(DISTINCT substr(c.relname, 1, 3) || '..' || regexp_replace(c.relname, '^n+', ''),
+			',' ORDER BY substr(c.relname, 1, 3) || '..' || regexp_replace(c.relname, '^n+', ''))
+		  FROM pg_partition_tree('$longnew') t JOIN pg_class c ON c.oid = t.relid
+		 WHERE t.relid <> '$longnew'::regclass AND c.relname ~ '^n'"),
+	'nnn.._2024_01,nnn.._2024_01_eu,nnn.._2024_01_eu_h0,nnn.._2024_01_eu_h1,nnn.._2024_01_other,nnn.._2024_01_us,'
+	  . 'nnn.._2024_02,nnn.._2024_02_eu,nnn.._2024_02_eu_h0,nnn.._2024_02_eu_h1,nnn.._2024_02_eu_h2,nnn.._2024_02_other,'
+	  . 'nnn.._2024_02_us,nnn.._2024_03,nnn.._2024_03_eu,nnn.._2024_03_eu_h0,nnn.._2024_03_eu_h1,nnn.._2024_03_other,'
+	  . 'nnn.._2024_04,nnn.._rest',
+	'partitions under a long new name keep their suffixes');
+$node->safe_psql('postgres', "DROP TABLE $longnew");
+
 # ---------------------------------------------------------------- (d) by partition pattern
 
 for my $p ([ 'sales_2024_02/%', 'fid.sales_feb' ], [ 'fid_parts.%', 'fid.sales_mar' ],
