@@ -622,7 +622,12 @@ BEGIN
 			seqj := pg_catalog.jsonb_build_object(
 				'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
 				'start', s.seqstart, 'cache', s.seqcache, 'cycle', s.seqcycle,
-				'last_value', lv, 'is_called', called);
+				'last_value', lv, 'is_called', called)
+				-- partback: its name and persistence (21_dependencies.sql)
+				|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
+														 'unlogged', sc.relpersistence = 'u')
+					  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
+					 WHERE sc.oid = seqoid);
 		END IF;
 
 		cols := cols || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
@@ -716,7 +721,9 @@ BEGIN
 		'indexes', partback._def_indexes(rel.oid, false),
 		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
 		'partitions', parts)
-		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp);
+		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp)
+		-- the types, sequences, functions and extensions it needs (21_dependencies.sql)
+		|| partback._dep_capture(tbl);
 END;
 $$;
 
@@ -1104,6 +1111,9 @@ BEGIN
 		END IF;
 	END LOOP;
 
+	-- identity and serial sequences' names and persistence (21_dependencies.sql)
+	PERFORM partback._dep_owned_sequences(relid, def);
+
 	PERFORM partback._def_add_indexes(relid, def->'indexes');
 
 	IF def->>'comment' IS NOT NULL THEN
@@ -1397,6 +1407,10 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = pg_catalog.format('The table is not partitioned; its only partition is "%s".', sname);
 	END IF;
+
+	-- the types, sequences, functions and extensions the table needs: checked,
+	-- and created where missing (21_dependencies.sql)
+	PERFORM partback._dep_apply(def);
 
 	-- the target
 	SELECT c.oid, c.relkind, c.relowner INTO t
@@ -1841,7 +1855,8 @@ BEGIN
 		END LOOP;
 	END IF;
 
-	-- sequences: the stored position, but never behind the data
+	-- sequences: the source's position exactly; the data's end only where
+	-- the backup could not read the position
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
 		CONTINUE WHEN c->>'identity' IS NULL AND NOT COALESCE((c->>'serial')::boolean, false);
 		seq := partback._def_owned_seq(target, c->>'name');
@@ -1853,9 +1868,7 @@ BEGIN
 								  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
 								  c->>'name', target)
 		   INTO ext;
-		IF ext IS NOT NULL AND (lv IS NULL
-								OR (s.seqincrement > 0 AND ext >= lv)
-								OR (s.seqincrement < 0 AND ext <= lv)) THEN
+		IF ext IS NOT NULL AND lv IS NULL THEN
 			v := ext;
 			called := true;
 		ELSIF lv IS NOT NULL THEN
