@@ -113,8 +113,8 @@ my $content_sql = q{
 	SELECT string_agg(x, E'\n' ORDER BY x COLLATE "C") FROM (
 		SELECT 't ' || t::text AS x FROM dep.t t
 		UNION ALL SELECT 'plain ' || t::text FROM dep.plain t
-		UNION ALL SELECT 'parted ' || tableoid::regclass || ' ' || t::text FROM dep.parted t
-		UNION ALL SELECT 'seq ' || s.schemaname || '.' || s.sequencename || ' ' || c.relpersistence || ' '
+		UNION ALL SELECT 'parted ' || tableoid::regclass::text || ' ' || t::text FROM dep.parted t
+		UNION ALL SELECT 'seq ' || s.schemaname || '.' || s.sequencename || ' ' || c.relpersistence::text || ' '
 						 || coalesce(s.last_value::text, 'unset')
 		  FROM pg_sequences s JOIN pg_class c ON c.oid = format('%I.%I', s.schemaname, s.sequencename)::regclass
 		 WHERE s.schemaname = 'dep') q};
