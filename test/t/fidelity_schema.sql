@@ -4,8 +4,10 @@
 -- The file has three sections, each starting with a marker line; the tests
 -- run them separately:
 --
---   @@types    enums, domains, composites.  partback does not back up
---              types, so a restore target needs this section first.
+--   @@types    enums, domains, composites, trigger functions.  A backup
+--              holds those its tables use, and a restore creates them
+--              (020 migrates into a database without them); an existing
+--              one must match.
 --   @@helpers  schema pbtest: functions that fingerprint content and
 --              structure (no tables, so never part of a backup).
 --   @@tables   the tables and their data, in schemas fid, fid_parts,
