@@ -70,8 +70,11 @@ AS $$
 		SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::oid, p.oid
 		  FROM pg_catalog.pg_policy p WHERE p.polrelid IN (SELECT rels.relid FROM rels)
 	), walk(classid, objid, depth, member) AS (
-		SELECT s.classid, s.objid, 0, NULL::oid FROM start s
-		UNION ALL
+		-- UNION: an object reached on many ways at one depth (each
+		-- partition's CHECK calling one function) is walked on once; a
+		-- cycle ends at depth 64
+		SELECT DISTINCT s.classid, s.objid, 0, NULL::oid FROM start s
+		UNION
 		SELECT r.classid, r.objid, w.depth + 1,
 			   (SELECT e.refobjid FROM pg_catalog.pg_depend e
 				 WHERE e.classid = r.classid AND e.objid = r.objid AND e.deptype = 'e'
@@ -84,6 +87,9 @@ AS $$
 				SELECT d.refclassid AS classid, d.refobjid AS objid
 				  FROM pg_catalog.pg_depend d
 				 WHERE d.classid = w.classid AND d.objid = w.objid AND d.deptype IN ('n', 'i')
+				   -- not from a composite type's relation back to the type
+				   AND NOT (w.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'i'
+							AND d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass)
 				UNION
 				-- a domain's constraints
 				SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid, c.oid
@@ -107,10 +113,10 @@ AS $$
 							WHERE k.oid = r.objid
 							  AND (k.relkind = 'c'
 								   OR (k.relkind = 'S' AND k.oid NOT IN (SELECT owned.objid FROM owned)))))
-	) CYCLE classid, objid SET is_cycle USING cycle_path
+	)
 	SELECT w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
 	  FROM walk w
-	 WHERE w.depth > 0 AND NOT w.is_cycle
+	 WHERE w.depth > 0
 	 GROUP BY w.classid, w.objid
 $$;
 
@@ -627,9 +633,11 @@ END;
 $$;
 
 -- After CREATE TABLE made relid from def: give each identity or serial
--- sequence its name (where free), schema and persistence in the backup.
--- (Its options and position are set by _def_create_root and
--- _finish_target.)
+-- sequence its persistence in the backup and, when the table has its
+-- backed-up name, the sequence's name too (where it is free; restored under
+-- another name, the table's sequences are named after it, as PostgreSQL
+-- names them).  An owned sequence stays in its table's schema.  (Its
+-- options and position are set by _def_create_root and _finish_target.)
 CREATE FUNCTION partback._dep_owned_sequences(relid oid, def jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -639,7 +647,11 @@ DECLARE
 	c jsonb;
 	seq oid;
 	cur record;
+	same_name boolean;
 BEGIN
+	SELECT n.nspname = def->>'schema' AND k.relname = def->>'name' INTO same_name
+	  FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+	 WHERE k.oid = relid;
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]'))
 			  WHERE pg_catalog.jsonb_typeof(value->'sequence') = 'object' LOOP
 		seq := partback._def_owned_seq(relid, c->>'name');
@@ -647,14 +659,7 @@ BEGIN
 		SELECT k.relname::text AS name, n.nspname::text AS nsp, k.relpersistence INTO cur
 		  FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
 		 WHERE k.oid = seq;
-		IF c->'sequence'->>'schema' IS NOT NULL AND c->'sequence'->>'schema' <> cur.nsp
-		   AND EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = c->'sequence'->>'schema')
-		   AND NOT partback._def_name_taken(c->'sequence'->>'schema', cur.name) THEN
-			EXECUTE pg_catalog.format('ALTER SEQUENCE %s SET SCHEMA %I', seq::pg_catalog.regclass,
-									  c->'sequence'->>'schema');
-			cur.nsp := c->'sequence'->>'schema';
-		END IF;
-		IF c->'sequence'->>'name' IS NOT NULL AND c->'sequence'->>'name' <> cur.name
+		IF same_name AND c->'sequence'->>'name' IS NOT NULL AND c->'sequence'->>'name' <> cur.name
 		   AND NOT partback._def_name_taken(cur.nsp, c->'sequence'->>'name') THEN
 			EXECUTE pg_catalog.format('ALTER SEQUENCE %s RENAME TO %I', seq::pg_catalog.regclass,
 									  c->'sequence'->>'name');
