@@ -493,7 +493,7 @@ BEGIN
 			CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = d->>'name');
 			PERFORM partback._def_ensure_schema(d->>'schema');
 			PERFORM partback._execute_definition(
-				pg_catalog.format('CREATE EXTENSION %I SCHEMA %I', d->>'name', d->>'schema'),
+				pg_catalog.format('CREATE EXTENSION %I SCHEMA %I CASCADE', d->>'name', d->>'schema'),
 				'extension', partback._dep_what(d) || ' of table ' || tbl);
 			CONTINUE;
 		END IF;
