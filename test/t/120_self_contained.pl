@@ -333,6 +333,37 @@ job_ok($node_b, 'mig', "SELECT partback.restore_table($ldir2, 'dep.t', source_db
 is($node_b->safe_psql('mig', q{SELECT count(*) FROM dep.t WHERE m = 'unhappy'}), '167',
 	'the restored table uses the existing types');
 
+# ---------------------------------------------------------------- node B: as a non-superuser
+
+# The restore runs as the calling role: what it creates it owns, and it
+# gives nothing to a role it is not a member of (a WARNING names each).
+my $base = $dir =~ s{/repo\z}{}r;
+$node_b->safe_psql('postgres', "ALTER SYSTEM SET partback.allowed_dirs = " . lit($base) . "; SELECT pg_reload_conf()");
+$node_b->poll_query_until('postgres', 'SHOW partback.allowed_dirs', $base) or die 'allowed_dirs not set';
+# (a member of the role that made the backup, which alone may restore it;
+# superuser status is not inherited, and restorer is no member of dep_owner)
+$node_b->safe_psql('postgres', 'CREATE ROLE restorer LOGIN; CREATE DATABASE asuser OWNER restorer;'
+	  . ' GRANT ' . $node_b->safe_psql('postgres', 'SELECT quote_ident(current_user)') . ' TO restorer');
+$node_b->safe_psql('asuser', 'CREATE EXTENSION partback; GRANT USAGE ON SCHEMA partback TO restorer;'
+	  . ' GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partback TO restorer');
+($ret, $out, $err) = PartbackTest::run_sql($node_b, 'asuser',
+	"SELECT partback.migrate($ldir, source_db => 'postgres', wait => true)", user => 'restorer');
+ok(defined $ret && $ret == 0, 'a non-superuser migrates into a database it owns') or diag($err);
+is($node_b->safe_psql('asuser', $content_sql), $content_a, 'with the same content and sequence states');
+is($node_b->safe_psql('asuser', q{
+	SELECT (SELECT string_agg(e.extname || ':' || e.extowner::regrole, ',' ORDER BY e.extname) FROM pg_extension e
+			 WHERE e.extname IN ('citext', 'hstore')) || ' '
+		   || 'dep.mood'::regtype::oid::regtype || ':' || (SELECT typowner::regrole FROM pg_type WHERE oid = 'dep.mood'::regtype) || ' '
+		   || (SELECT relowner::regrole FROM pg_class WHERE oid = 'dep.invoice_no'::regclass) || ' '
+		   || (SELECT proowner::regrole FROM pg_proc WHERE oid = 'dep.norm(text)'::regprocedure)}),
+	'citext:restorer,hstore:restorer dep.mood:restorer restorer restorer',
+	'it created the extensions and owns what it created');
+my $log = slurp_file($node_b->logfile);
+like($log, qr/WARNING:  enum type dep\.mood is owned by restorer, not by its owner "dep_owner" in the backup: restorer may not give it to that role/,
+	'a WARNING names the type it could not give to its owner');
+like($log, qr/WARNING:  sequence dep\.invoice_no is owned by restorer, not by its owner "dep_owner" in the backup: restorer may not give it to that role/,
+	'and the sequence');
+
 no_crash($node_b);
 $node_b->stop;
 done_testing();
