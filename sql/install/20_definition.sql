@@ -1111,9 +1111,6 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	-- identity and serial sequences' names and persistence (21_dependencies.sql)
-	PERFORM partback._dep_owned_sequences(relid, def);
-
 	PERFORM partback._def_add_indexes(relid, def->'indexes');
 
 	IF def->>'comment' IS NOT NULL THEN
@@ -1143,6 +1140,8 @@ BEGIN
 		PERFORM partback._def_grant(relid, c->'acl', c->>'name', def->>'owner');
 	END LOOP;
 	PERFORM partback._def_apply_props(relid, def);
+	-- its sequences' names, persistence and OWNED BY (21_dependencies.sql)
+	PERFORM partback._dep_owned_sequences(relid, def);
 	RETURN relid;
 END;
 $$;

@@ -243,7 +243,9 @@ $$;
 -- order, of {"kind": "extension", "name", "schema", "version"} and of
 -- _dep_describe() of each enum, domain, composite, range, function and
 -- sequence, with "owner", "comment" and, for a sequence, "last_value" and
--- "is_called".  {} when there is nothing.
+-- "is_called"; last, the sequences owned by a column of tbl (OWNED BY) that
+-- are not its identity or serial sequence, with "owned_by" (the column).
+-- {} when there is nothing.
 CREATE FUNCTION partback._dep_capture(tbl regclass)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -297,6 +299,40 @@ BEGIN
 		END IF;
 		deps := deps || pg_catalog.jsonb_build_array(d);
 	END LOOP;
+
+	-- sequences owned by a column of tbl (OWNED BY) that are not its
+	-- identity or serial sequence (_capture_table's column "sequence"):
+	-- used by another column's default, or by nothing
+	FOR o IN
+		SELECT d.objid, a.attname::text AS col
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_class sq ON sq.oid = d.objid AND sq.relkind = 'S'
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+		  LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+		 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refobjid = tbl AND d.deptype = 'a'
+		   AND NOT (a.attidentity = '' AND a.attgenerated = ''
+					AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+									   'pg_catalog.int8'::pg_catalog.regtype)
+					AND pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) IS NOT DISTINCT FROM
+						pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text))
+		 ORDER BY d.objid
+	LOOP
+		lv := NULL;
+		called := NULL;
+		IF pg_catalog.has_sequence_privilege(o.objid, 'SELECT') THEN
+			EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s', o.objid::pg_catalog.regclass)
+			   INTO lv, called;
+		END IF;
+		deps := deps || pg_catalog.jsonb_build_array(
+			partback._dep_describe('pg_catalog.pg_class'::pg_catalog.regclass, o.objid)
+			|| pg_catalog.jsonb_build_object(
+				'owner', (SELECT k.relowner::pg_catalog.regrole::text FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
+				'comment', pg_catalog.obj_description(o.objid, 'pg_class'),
+				'last_value', lv, 'is_called', called, 'owned_by', o.col));
+	END LOOP;
+
 	IF pg_catalog.jsonb_array_length(deps) = 0 THEN
 		RETURN '{}';
 	END IF;
@@ -469,7 +505,7 @@ BEGIN
 		  INTO diff
 		  FROM (SELECT pg_catalog.jsonb_object_keys(d) AS k
 				UNION SELECT pg_catalog.jsonb_object_keys(here)) keys
-		 WHERE k NOT IN ('owner', 'comment', 'last_value', 'is_called')
+		 WHERE k NOT IN ('owner', 'comment', 'last_value', 'is_called', 'owned_by')
 		   AND d->k IS DISTINCT FROM here->k
 		   -- absent and null are the same
 		   AND NOT (COALESCE(d->k, 'null') = 'null' AND COALESCE(here->k, 'null') = 'null');
@@ -632,12 +668,13 @@ BEGIN
 END;
 $$;
 
--- After CREATE TABLE made relid from def: give each identity or serial
--- sequence its persistence in the backup and, when the table has its
--- backed-up name, the sequence's name too (where it is free; restored under
--- another name, the table's sequences are named after it, as PostgreSQL
--- names them).  An owned sequence stays in its table's schema.  (Its
--- options and position are set by _def_create_root and _finish_target.)
+-- After CREATE TABLE made relid from def, and gave it its owner: give each
+-- identity or serial sequence its persistence in the backup and, when the
+-- table has its backed-up name, its name too (where it is free; restored
+-- under another name, the table's sequences are named after it, as
+-- PostgreSQL names them; an owned sequence stays in its table's schema);
+-- make the other sequences its columns own (OWNED BY) owned again.  (The
+-- options and positions are set by _def_create_root and _finish_target.)
 CREATE FUNCTION partback._dep_owned_sequences(relid oid, def jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -667,6 +704,30 @@ BEGIN
 		IF (c->'sequence'->>'unlogged')::boolean AND cur.relpersistence = 'p' THEN
 			EXECUTE pg_catalog.format('ALTER SEQUENCE %s SET UNLOGGED', seq::pg_catalog.regclass);
 		END IF;
+	END LOOP;
+
+	-- the other sequences its columns own, made by _dep_apply: owned by
+	-- the column again, unless something else owns them
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(def->'dependencies') = 'array' THEN def->'dependencies' ELSE '[]' END)
+			  WHERE value->>'kind' = 'sequence' AND value->>'owned_by' IS NOT NULL LOOP
+		SELECT f.objid INTO seq FROM partback._dep_find(c) f LIMIT 1;
+		CONTINUE WHEN seq IS NULL
+			OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+							WHERE a.attrelid = relid AND a.attname = c->>'owned_by' AND a.attnum > 0
+							  AND NOT a.attisdropped)
+			OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+						WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = seq
+						  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+						  AND d.deptype IN ('a', 'i'));
+		IF (SELECT k.relowner FROM pg_catalog.pg_class k WHERE k.oid = seq)
+		   <> (SELECT k.relowner FROM pg_catalog.pg_class k WHERE k.oid = relid) THEN
+			RAISE WARNING 'sequence % is not owned by column "%" of table % as in the backup: the sequence and the table have different owners',
+				seq::pg_catalog.regclass, c->>'owned_by', relid::pg_catalog.regclass;
+			CONTINUE;
+		END IF;
+		EXECUTE pg_catalog.format('ALTER SEQUENCE %s OWNED BY %s.%I', seq::pg_catalog.regclass,
+								  relid::pg_catalog.regclass, c->>'owned_by');
 	END LOOP;
 END;
 $$;

@@ -14,7 +14,8 @@
 # empty database: the pg_dump -s of the restored database equals node A's
 # (but for the owner of what the missing role owned: a WARNING names it),
 # the content is the same row for row, the extensions are created, and
-# every sequence continues exactly where node A's was.  A target whose enum
+# every sequence continues exactly where node A's was (one that a column
+# owns but no default uses too).  A target whose enum
 # or function of the same name differs, or that lacks an extension the
 # backup needs, fails before anything is created, naming the object and the
 # difference.  After ALTER TYPE ... RENAME VALUE an incremental backup does
@@ -77,6 +78,9 @@ my $schema = q{
 		CONSTRAINT id_positive CHECK (dep.positive(id)));
 	ALTER SEQUENCE dep.t_ser_seq RENAME TO ticket_numbers;
 	ALTER SEQUENCE dep.t_id_seq SET UNLOGGED;
+	-- a sequence a column owns but no default uses
+	CREATE SEQUENCE dep.spare START 5 OWNED BY dep.t.note;
+	SELECT setval('dep.spare', 77, false);
 	CREATE INDEX t_norm ON dep.t (dep.norm(c::text)) WHERE dep.positive(inv);
 	CREATE TRIGGER t_fill BEFORE INSERT ON dep.t FOR EACH ROW EXECUTE FUNCTION dep.fill();
 	INSERT INTO dep.t (m, ms, d, p, ps, n, r, rs, mr, c, h)
@@ -121,7 +125,7 @@ my $content_sql = q{
 my $nextvals_sql = q{
 	SELECT nextval('dep.invoice_no') || ',' || nextval('dep.other_no') || ',' || nextval('dep.never_used')
 		   || ',' || nextval('dep.t_id_seq') || ',' || nextval('dep.ticket_numbers')
-		   || ',' || nextval('dep.parted_id_seq')};
+		   || ',' || nextval('dep.parted_id_seq') || ',' || nextval('dep.spare')};
 
 # ---------------------------------------------------------------- node A
 
@@ -143,7 +147,7 @@ is(join(',', sort map { "$_->{kind}:$_->{schema}.$_->{name}" } grep { $_->{kind}
 	join(',', sort('enum:dep.mood', 'domain:dep.posint', 'domain:dep.code', 'composite:dep.pair',
 		'composite:dep.nest', 'range:dep.frange', 'range:dep.moodrange', 'extension:public.citext',
 		'extension:public.hstore', 'sequence:dep.invoice_no', 'sequence:dep.never_used',
-		'sequence:dep.other_no')),
+		'sequence:dep.other_no', 'sequence:dep.spare')),
 	'the definition of dep.t lists its types, sequences and extensions')
   or diag(join("\n", map { encode_json($_) } @deps));
 # each is created after what it needs
@@ -160,6 +164,8 @@ ok(!grep({ ($_->{schema} // '') eq 'public' && $_->{kind} ne 'extension' } @deps
 	'no object of an extension is taken itself');
 ok(!grep({ $_->{kind} eq 'sequence' && $_->{name} =~ /^t_|ticket/ } @deps),
 	'the identity and serial sequences are not standalone dependencies');
+is(join(',', map { "$_->{name}:$_->{owned_by}" } grep { $_->{owned_by} } @deps), 'spare:note',
+	'the sequence owned by a column that no default uses is, with its column');
 my ($seq_col) = grep { $_->{name} eq 'ser' } @{ $t_entry->{definition}{columns} };
 is("$seq_col->{sequence}{name} $seq_col->{sequence}{unlogged}", 'ticket_numbers 0',
 	'the serial sequence\'s name is in the backup');
