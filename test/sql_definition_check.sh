@@ -4,7 +4,8 @@
 # Needs a running PostgreSQL 15 server (superuser connection) reachable with
 # the usual PG* variables; defaults: PGHOST=/tmp PGPORT=5499 PGUSER=postgres.
 # Creates (and drops at the start) databases pbdef_check and pbdef_check2,
-# loads only CREATE SCHEMA partback + 20_definition.sql, and checks:
+# loads only CREATE SCHEMA partback + 20_definition.sql and the
+# 21_dependencies.sql it calls, and checks:
 # capture -> drop -> prepare (same name) -> load -> finish gives the same
 # pg_dump -s; prepare into other names; existing targets (matching, column
 # mismatch, key mismatch, ownership); drop_missing; matching by bound after a
