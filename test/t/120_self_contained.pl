@@ -331,6 +331,27 @@ ok($ret != 0 && $err =~ /ERROR:  42P17: invalid definition of function dep\.fdif
   or diag($err);
 is($node_b->safe_psql('evil', "SELECT to_regclass('public.pwned') IS NULL"), 't', 'the appended statement did not run');
 
+# an element of an unknown kind is refused before anything changes
+my $bogus_dir = PartbackTest::backup_dir('selfcontained') . '/bogus';
+PostgreSQL::Test::RecursiveCopy::copypath($dir, $bogus_dir);
+for my $m (glob("$bogus_dir/postgres/manifests/*.json"))
+{
+	rewrite_manifest($m, sub {
+		my ($t) = @_;
+		$t =~ s/"kind": "enum"/"kind": "trigger"/g or die "no enum in $m";
+		return $t;
+	});
+}
+$node_b->safe_psql('postgres', 'CREATE DATABASE bogus');
+$node_b->safe_psql('bogus', 'CREATE EXTENSION partback');
+($ret, $out, $err) = (0, '', '');
+$ret = $node_b->psql('bogus', "SELECT partback.migrate(" . lit($bogus_dir) . ", source_db => 'postgres', wait => true)",
+	stdout => \$out, stderr => \$err, extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => $TIMEOUT);
+ok($ret != 0 && $err =~ /ERROR:  42P17: invalid "dependencies" in the backup of table dep\.\w+/,
+	'"dependencies" holding an element of an unknown kind is refused')
+  or diag($err);
+is($node_b->safe_psql('bogus', $nothing_sql), '0 0 0 0', 'and nothing was created');
+
 # restore_table of one table into a database that has its types already
 # (matching): they are used, nothing is created twice
 $node_b->safe_psql('mig', 'DROP TABLE dep.t');
