@@ -107,7 +107,13 @@ AS $$
 		   AND r.classid IN ('pg_catalog.pg_type'::pg_catalog.regclass,
 							 'pg_catalog.pg_proc'::pg_catalog.regclass,
 							 'pg_catalog.pg_class'::pg_catalog.regclass,
-							 'pg_catalog.pg_constraint'::pg_catalog.regclass)
+							 'pg_catalog.pg_constraint'::pg_catalog.regclass,
+							 -- only for the extensions they belong to (an
+							 -- index's operator class of pg_trgm...)
+							 'pg_catalog.pg_operator'::pg_catalog.regclass,
+							 'pg_catalog.pg_opclass'::pg_catalog.regclass,
+							 'pg_catalog.pg_language'::pg_catalog.regclass,
+							 'pg_catalog.pg_collation'::pg_catalog.regclass)
 		   AND (r.classid <> 'pg_catalog.pg_class'::pg_catalog.regclass
 				OR EXISTS (SELECT 1 FROM pg_catalog.pg_class k
 							WHERE k.oid = r.objid
@@ -271,7 +277,9 @@ BEGIN
 			deps := deps || pg_catalog.jsonb_build_array(d);
 			CONTINUE;
 		END IF;
-		CONTINUE WHEN o.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass;
+		CONTINUE WHEN o.classid NOT IN ('pg_catalog.pg_type'::pg_catalog.regclass,
+										'pg_catalog.pg_proc'::pg_catalog.regclass,
+										'pg_catalog.pg_class'::pg_catalog.regclass);
 		d := partback._dep_describe(o.classid, o.objid);
 		CONTINUE WHEN d IS NULL
 			OR d->>'kind' NOT IN ('enum', 'domain', 'composite', 'range', 'function', 'procedure', 'sequence')

@@ -5,8 +5,9 @@
 # ranges (with a subtype_diff function, and their multiranges) and arrays
 # of them; defaults with standalone sequences (one UNLOGGED); CHECKs,
 # generated columns, index expressions and predicates and triggers calling
-# user functions; a column of an extension's type (citext) and a function
-# of an extension (hstore) in a CHECK; identity and serial sequences with
+# user functions; a column of an extension's type (citext), a function of
+# an extension (hstore) in a CHECK and an index with an extension's
+# operator class (pg_trgm); identity and serial sequences with
 # their own names, persistence and positions.  Some objects are owned by a
 # role that node B has, one by a role it lacks.
 #
@@ -39,6 +40,7 @@ my @initdb = (extra => [ '--encoding=UTF8', '--no-locale' ]);
 my $schema = q{
 	CREATE EXTENSION citext SCHEMA public;
 	CREATE EXTENSION hstore SCHEMA public;
+	CREATE EXTENSION pg_trgm SCHEMA public;
 	CREATE SCHEMA dep;
 	CREATE TYPE dep.mood AS ENUM ('happy', 'sad', 'it''s "ok"');
 	COMMENT ON TYPE dep.mood IS 'how it went';
@@ -91,6 +93,8 @@ my $schema = q{
 	SELECT nextval('dep.other_no') FROM generate_series(1, 3);
 	-- a table of built-in types only
 	CREATE TABLE dep.plain (a integer, b text);
+	-- an index with an operator class of an extension
+	CREATE INDEX plain_trgm ON dep.plain USING gin (b public.gin_trgm_ops);
 	INSERT INTO dep.plain SELECT i, 'x' || i FROM generate_series(1, 100) i;
 	-- a partitioned table with an identity column and a user type
 	CREATE TABLE dep.parted (id bigint GENERATED ALWAYS AS IDENTITY, k integer, m dep.mood)
@@ -220,7 +224,7 @@ is($dump_b, $dump_a_b, 'pg_dump -s of the migrated database equals node A\'s')
   or diag(line_diff($dump_b, $dump_a_b));
 is($node_b->safe_psql('mig', $content_sql), $content_a, 'the content and every sequence\'s state are node A\'s');
 is($node_b->safe_psql('mig', "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension"),
-	'citext,hstore,partback,plpgsql', 'the restore created the extensions');
+	'citext,hstore,partback,pg_trgm,plpgsql', 'the restore created the extensions');
 like(slurp_file($node_b->logfile),
 	qr/WARNING:  function dep\.norm\(text\) is owned by \w+, not by its owner "dep_gone" in the backup: the role does not exist/,
 	'a WARNING names the function whose owner is missing');
