@@ -226,6 +226,7 @@ types_digest(Oid table)
 	Oid			type = REGCLASSOID;
 	Datum		value = ObjectIdGetDatum(table);
 	MemoryContext outer = CurrentMemoryContext;
+	char	   *digest;
 	char	   *result = NULL;
 
 	SPI_connect();
@@ -233,12 +234,9 @@ types_digest(Oid table)
 							  1, &type, &value, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "partback: could not read the column types of table %u", table);
-	{
-		char	   *digest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		if (digest != NULL)
-			result = MemoryContextStrdup(outer, digest);
-	}
+	digest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (digest != NULL)
+		result = MemoryContextStrdup(outer, digest);
 	SPI_finish();
 	return result;
 }

@@ -520,7 +520,7 @@ $$;
 --	 and the members of _def_rel_props: "owner", "acl", "row_security",
 --	 "force_row_security", "policies", "replica_identity",
 --	 "replica_identity_index", "clustered_on", "toast_options", "triggers",
---	 "rules", "statistics", "publications"}
+--	 "rules", "statistics", "publications"; and "dependencies" (21_dependencies.sql)}
 -- Types, collations and expressions are printed with search_path =
 -- pg_catalog, so everything outside pg_catalog is schema-qualified.
 -- "generated_kind" is "stored" or "virtual" (PostgreSQL 18); "not_null"
@@ -623,7 +623,7 @@ BEGIN
 				'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
 				'start', s.seqstart, 'cache', s.seqcache, 'cycle', s.seqcycle,
 				'last_value', lv, 'is_called', called)
-				-- partback: its name and persistence (21_dependencies.sql)
+				-- its name and persistence (21_dependencies.sql)
 				|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
 														 'unlogged', sc.relpersistence = 'u')
 					  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
