@@ -214,6 +214,48 @@ capture_definition(Oid table)
 	return result;
 }
 
+/*
+ * A digest of the definitions of the user types table's columns use
+ * (sql/install/21_dependencies.sql), or NULL when they are all built in:
+ * renaming an enum label or changing a domain changes what a COPY of the
+ * table gives without touching a page.
+ */
+static char *
+types_digest(Oid table)
+{
+	Oid			type = REGCLASSOID;
+	Datum		value = ObjectIdGetDatum(table);
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *digest;
+	char	   *result = NULL;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT partback._dep_types_digest($1)",
+							  1, &type, &value, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "partback: could not read the column types of table %u", table);
+	digest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (digest != NULL)
+		result = MemoryContextStrdup(outer, digest);
+	SPI_finish();
+	return result;
+}
+
+/*
+ * signature (copied_columns(rel, true)) with the types' digest as a last
+ * element {"types_sha256": digest}, if there is one.
+ */
+static char *
+signature_with_types(const char *signature, const char *digest)
+{
+	if (digest == NULL)
+		return (char *) signature;
+	Assert(signature[strlen(signature) - 1] == ']');
+	return psprintf("%.*s%s{\"types_sha256\": \"%s\"}]",
+					(int) strlen(signature) - 1, signature,
+					strcmp(signature, "[]") == 0 ? "" : ", ", digest);
+}
+
 /* The user may read rel, and reading it shows every row. */
 static void
 check_readable(Relation rel)
@@ -494,8 +536,10 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 	ListCell   *lc;
 
 	List	   *candidates = NIL;
+	char	   *digest;
 
 	t->definition = capture_definition(t->relid);
+	digest = types_digest(t->relid);
 	t->leaves = table_leaves(t->relid, job->partitions);
 	/* force copies everything; otherwise take over what did not change */
 	if (!job->force)
@@ -510,7 +554,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		check_readable(rel);
 		leaf->rel_dir = pb_partition_dir(t->schema, t->name, leaf->path_elems);
 		leaf->columns = copied_columns(rel, false);
-		leaf->signature = copied_columns(rel, true);
+		leaf->signature = signature_with_types(copied_columns(rel, true), digest);
 		leaf->text_columns = text_columns(rel);
 		leaf->logged = RelationIsPermanent(rel);
 		leaf->partition_schema = get_namespace_name(RelationGetNamespace(rel));

@@ -47,6 +47,23 @@ statement_kind(const char *kind)
 		return T_AlterTableStmt;
 	if (strcmp(kind, "index") == 0)
 		return T_IndexStmt;
+	/* the objects a table depends on (sql/install/21_dependencies.sql) */
+	if (strcmp(kind, "function") == 0)
+		return T_CreateFunctionStmt;
+	if (strcmp(kind, "enum") == 0)
+		return T_CreateEnumStmt;
+	if (strcmp(kind, "domain") == 0)
+		return T_CreateDomainStmt;
+	if (strcmp(kind, "domain constraint") == 0)
+		return T_AlterDomainStmt;
+	if (strcmp(kind, "composite") == 0)
+		return T_CompositeTypeStmt;
+	if (strcmp(kind, "range") == 0)
+		return T_CreateRangeStmt;
+	if (strcmp(kind, "sequence") == 0)
+		return T_CreateSeqStmt;
+	if (strcmp(kind, "extension") == 0)
+		return T_CreateExtensionStmt;
 	elog(ERROR, "partback: unknown kind of definition \"%s\"", kind);
 	return T_Invalid;			/* keep the compiler quiet */
 }
@@ -63,9 +80,19 @@ partback_execute_definition(PG_FUNCTION_ARGS)
 	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	NodeTag		expected = statement_kind(kind);
 	List	   *stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	Node	   *stmt = list_length(stmts) == 1 ? linitial_node(RawStmt, stmts)->stmt : NULL;
 
-	if (list_length(stmts) != 1 ||
-		nodeTag(linitial_node(RawStmt, stmts)->stmt) != expected)
+	/*
+	 * A function is created, never replaced (CREATE OR REPLACE could change
+	 * a function the target has); a domain only gains a constraint.
+	 */
+	if (stmt != NULL && nodeTag(stmt) == T_CreateFunctionStmt &&
+		((CreateFunctionStmt *) stmt)->replace)
+		stmt = NULL;
+	if (stmt != NULL && nodeTag(stmt) == T_AlterDomainStmt &&
+		((AlterDomainStmt *) stmt)->subtype != 'C')
+		stmt = NULL;
+	if (stmt == NULL || nodeTag(stmt) != expected)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("invalid definition of %s in the backup", what),

@@ -397,6 +397,20 @@ larger_leaf_first(const ListCell *a, const ListCell *b)
 	return (bytes_a < bytes_b) - (bytes_a > bytes_b);
 }
 
+/*
+ * Check, before anything changes, the types, sequences, functions and
+ * extensions t needs (sql/install/21_dependencies.sql): an extension
+ * missing here must be available, an object of the same name must match.
+ */
+static void
+check_dependencies(RestoreTable *t)
+{
+	Oid			type = JSONBOID;
+	Datum		value = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
+
+	pb_spi_exec("SELECT partback._dep_apply($1, false)", 1, &type, &value, SPI_OK_SELECT);
+}
+
 static void
 finish_target(RestoreTable *t)
 {
@@ -572,6 +586,9 @@ pb_run_restore(PbJob *job)
 		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves),
 					   list_length(t->leaves));
 	}
+	/* every table's dependencies are checked before any table is prepared */
+	foreach(lc, tables)
+		check_dependencies(lfirst(lc));
 	pb_xact_end();
 
 	foreach(lc, tables)

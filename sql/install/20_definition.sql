@@ -707,7 +707,7 @@ $$;
 --	 and the members of _def_rel_props: "owner", "acl", "row_security",
 --	 "force_row_security", "policies", "replica_identity",
 --	 "replica_identity_index", "clustered_on", "toast_options", "triggers",
---	 "rules", "statistics", "publications"}
+--	 "rules", "statistics", "publications"; and "dependencies" (21_dependencies.sql)}
 -- Types, collations and expressions are printed with search_path =
 -- pg_catalog, so everything outside pg_catalog is schema-qualified.
 -- "generated_kind" is "stored" or "virtual" (PostgreSQL 18); "not_null"
@@ -815,7 +815,12 @@ BEGIN
 			seqj := pg_catalog.jsonb_build_object(
 				'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
 				'start', s.seqstart, 'cache', s.seqcache, 'cycle', s.seqcycle,
-				'last_value', lv, 'is_called', called);
+				'last_value', lv, 'is_called', called)
+				-- its name and persistence (21_dependencies.sql)
+				|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
+														 'unlogged', sc.relpersistence = 'u')
+					  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
+					 WHERE sc.oid = seqoid);
 		END IF;
 
 		cols := cols || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
@@ -899,7 +904,9 @@ BEGIN
 		'of_type', rel.of_type,
 		'inherits', rel.inherits,
 		'partitions', parts)
-		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp);
+		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp)
+		-- the types, sequences, functions and extensions it needs (21_dependencies.sql)
+		|| partback._dep_capture(tbl);
 END;
 $$;
 
@@ -1505,6 +1512,8 @@ BEGIN
 		PERFORM partback._def_grant(relid, c->'acl', c->>'name', def->>'owner');
 	END LOOP;
 	PERFORM partback._def_apply_props(relid, def);
+	-- its sequences' names, persistence and OWNED BY (21_dependencies.sql)
+	PERFORM partback._dep_owned_sequences(relid, def);
 	RETURN relid;
 END;
 $$;
@@ -1797,6 +1806,10 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = pg_catalog.format('The table is not partitioned; its only partition is "%s".', sname);
 	END IF;
+
+	-- the types, sequences, functions and extensions the table needs: checked,
+	-- and created where missing (21_dependencies.sql)
+	PERFORM partback._dep_apply(def);
 
 	-- the target
 	SELECT c.oid, c.relkind, c.relowner INTO t
@@ -2368,7 +2381,8 @@ BEGIN
 		END LOOP;
 	END IF;
 
-	-- sequences: the stored position, but never behind the data
+	-- sequences: the source's position exactly; the data's end only where
+	-- the backup could not read the position
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
 		CONTINUE WHEN c->>'identity' IS NULL AND NOT COALESCE((c->>'serial')::boolean, false);
 		seq := partback._def_owned_seq(target, c->>'name');
@@ -2380,9 +2394,7 @@ BEGIN
 								  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
 								  c->>'name', target)
 		   INTO ext;
-		IF ext IS NOT NULL AND (lv IS NULL
-								OR (s.seqincrement > 0 AND ext >= lv)
-								OR (s.seqincrement < 0 AND ext <= lv)) THEN
+		IF ext IS NOT NULL AND lv IS NULL THEN
 			v := ext;
 			called := true;
 		ELSIF lv IS NOT NULL THEN

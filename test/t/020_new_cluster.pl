@@ -4,8 +4,10 @@
 # a separate cluster that has only the extension and the enum/domain/
 # composite types, restores it with restore_db and with migrate into an
 # empty database, checks it, and must give back exactly what A had.  migrate
-# refuses a database that already has one of the tables; a restore into a
-# database lacking the user types fails naming the type.
+# refuses a database that already has one of the tables.  The backup holds
+# the user types and the functions the tables call: migrate into a database
+# that has none of them creates them; an enum that lacks a label of the
+# backup's fails before anything changes, naming it.
 #
 # Node B creates decoy types before the fidelity types, so that their OIDs
 # differ from node A's: arrays and composites of user types (written in
@@ -168,7 +170,10 @@ $node_b->safe_psql('postgres', 'DROP TRIGGER pass ON fid.textforms; DROP FUNCTIO
 }
 
 # a text form the target's input function rejects: the error names the
-# backup file, the row and the column
+# backup file, the row and the column.  The backup's types are checked
+# first: an enum lacking a label fails before anything changes, naming it.
+# A backup without "dependencies" (written before they were recorded)
+# reaches the load, whose input function rejects the label.
 $node_b->safe_psql('postgres', 'CREATE DATABASE badmood');
 {
 	my $types = $sec{types};
@@ -177,6 +182,29 @@ $node_b->safe_psql('postgres', 'CREATE DATABASE badmood');
 	my ($out, $err) = ('', '');
 	my $ret = $node_b->psql('badmood',
 		"SELECT partback.restore_table($ldir, 'fid.textforms', source_db => 'postgres', wait => true)",
+		stdout => \$out, stderr => \$err, extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => $TIMEOUT);
+	ok($ret != 0
+		  && $err =~ /ERROR:  42804: enum type fidt\.mood needed by table fid\.textforms differs from the one in the backup/
+		  && $err =~ /DETAIL:  labels: \["sad", "ok", "happy ü", .*\] in the backup, \["sad", "ok", .*\] here\./,
+		'an enum lacking a label of the backup\'s fails with 42804 before the load, naming the labels')
+	  or diag($err);
+	is($node_b->safe_psql('badmood', "SELECT to_regclass('fid.textforms') IS NULL"), 't',
+		'and creates no table');
+
+	my $old_dir = PartbackTest::backup_dir('newcluster') . '/nodeps';
+	PostgreSQL::Test::RecursiveCopy::copypath($dir, $old_dir);
+	for my $m (glob("$old_dir/postgres/manifests/*.json"))
+	{
+		rewrite($m, sub {
+			my ($t) = @_;
+			$t =~ s/"dependencies": (?<arr>\[(?:[^\[\]"]++|"(?:[^"\\]++|\\.)*+"|(?&arr))*+\]), //g
+			  or die "no dependencies in $m";
+			return $t;
+		});
+	}
+	($out, $err) = ('', '');
+	$ret = $node_b->psql('badmood',
+		"SELECT partback.restore_table(" . lit($old_dir) . ", 'fid.textforms', source_db => 'postgres', wait => true)",
 		stdout => \$out, stderr => \$err, extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => $TIMEOUT);
 	ok($ret != 0
 		  && $err =~ /ERROR:  22P02: invalid input value for enum fidt\.mood: "happy ü"/
@@ -220,13 +248,23 @@ same_field('one schema', $_, $part, $orig, { map { $_ => $_ } @weird }) for qw(f
 
 # ---------------------------------------------------------------- node B: types missing
 
+# the backup holds the types: a restore creates those the target lacks
 $node_b->safe_psql('postgres', 'CREATE DATABASE notypes');
 $node_b->safe_psql('notypes', 'CREATE EXTENSION partback;' . $sec{helpers});
-job_fails($node_b, 'notypes',
+job_ok($node_b, 'notypes',
 	"SELECT partback.restore_table($ldir, 'fid.usertypes', source_db => 'postgres', wait => true)",
-	qr/fidt\.|mood|posint|short_text|pair|tagged/, 'a restore needing a type the target lacks fails naming the type');
-is($node_b->safe_psql('notypes', "SELECT to_regclass('fid.usertypes') IS NULL"), 't',
-	'the failed restore left no table behind');
+	'a restore needing types the target lacks creates them');
+same_field('types created by the restore', $_, snapshot($node_b, 'notypes'), $orig,
+	{ 'fid.usertypes' => 'fid.usertypes' }) for qw(fp leaves struct names);
+
+# migrate into a database with nothing of the types section (but the
+# publication, which a backup does not hold)
+$node_b->safe_psql('postgres', 'CREATE DATABASE bare');
+$node_b->safe_psql('bare', 'CREATE EXTENSION partback;' . $sec{helpers}
+	  . 'SET client_min_messages = error; CREATE PUBLICATION fid_pub;');
+job_ok($node_b, 'bare', "SELECT partback.migrate($ldir, source_db => 'postgres', parallel => 3, wait => true)",
+	'node B: migrate into a database without the user types and functions');
+compare_all('new cluster, migrate without the types', snapshot($node_b, 'bare'), $orig);
 job_ok($node_b, 'notypes', "SELECT partback.restore_table($ldir, 'fid.sales', source_db => 'postgres', wait => true)",
 	'a table of built-in types restores into the database without the user types');
 same_field('without user types', $_, snapshot($node_b, 'notypes'), $orig, { 'fid.sales' => 'fid.sales' })

@@ -5,8 +5,10 @@
 -- run them separately:
 --
 --   @@cluster  once per cluster: a tablespace (in place, under pg_tblspc).
---   @@types    enums, domains, composites.  partback does not back up
---              types, so a restore target needs this section first.
+--   @@types    enums, domains, composites, trigger functions.  A backup
+--              holds those its tables use, and a restore creates them
+--              (020 migrates into a database without them); an existing
+--              one must match.
 --   @@helpers  schema pbtest: functions that fingerprint content and
 --              structure (no tables, so never part of a backup).
 --   @@tables   the tables and their data, in schemas fid, fid_parts,
