@@ -361,19 +361,6 @@ check_schemas_have_tables(Datum schemas, List *names)
 }
 
 /*
- * Does partback.func(types) exist?  The SQL objects of 1.0, which a new
- * library meets until ALTER EXTENSION partback UPDATE, lack the functions
- * that 1.1 added; what calls them is skipped there.
- */
-static bool
-sql_function_exists(const char *func, int nargs, Oid *types)
-{
-	return OidIsValid(LookupFuncName(list_make2(makeString("partback"),
-												makeString((char *) func)),
-									 nargs, types, true));
-}
-
-/*
  * Say, in the caller's session, which foreign tables and foreign
  * partitions the backup leaves out: their rows live on a foreign server.
  * func (of schema partback) takes the call's table (or schemas) as $1, its
@@ -383,7 +370,7 @@ static void
 notice_foreign(const char *func, int nargs, Oid *types, Datum *values,
 			   const char *nulls)
 {
-	if (!sql_function_exists(func, nargs, types))
+	if (!pb_sql_function_exists(func, nargs, types))
 		return;
 	SPI_connect();
 	if (SPI_execute_with_args(psprintf("SELECT partback.%s(%s)", func,
@@ -579,7 +566,7 @@ notice_chosen_backup(PbJob *job, Datum schemas)
 	char	   *job_type;
 	char	   *covers;
 
-	if (!sql_function_exists("_restore_db_backup", 4, types))
+	if (!pb_sql_function_exists("_restore_db_backup", 4, types))
 		return;
 	values[0] = CStringGetTextDatum(job->backup_dir);
 	values[1] = CStringGetTextDatum(job->source_db);

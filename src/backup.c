@@ -229,6 +229,9 @@ types_digest(Oid table)
 	char	   *digest;
 	char	   *result = NULL;
 
+	/* the SQL objects of 1.0 (before ALTER EXTENSION ... UPDATE) lack it */
+	if (!pb_sql_function_exists("_dep_types_digest", 1, &type))
+		return NULL;
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT partback._dep_types_digest($1)",
 							  1, &type, &value, NULL, true, 1) != SPI_OK_SELECT ||

@@ -21,6 +21,8 @@
 #include "utils/pg_lsn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/json.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -190,6 +192,19 @@ pb_xact_end(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(context);
+}
+
+/*
+ * Does partback.func(types) exist?  The SQL objects of 1.0, which a new
+ * library meets until ALTER EXTENSION partback UPDATE, lack the functions
+ * that 1.1 added; what calls them is skipped there.
+ */
+bool
+pb_sql_function_exists(const char *func, int nargs, Oid *types)
+{
+	return OidIsValid(LookupFuncName(list_make2(makeString("partback"),
+												makeString((char *) func)),
+									 nargs, types, true));
 }
 
 /*

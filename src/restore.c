@@ -406,8 +406,13 @@ static void
 check_dependencies(RestoreTable *t)
 {
 	Oid			type = JSONBOID;
-	Datum		value = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
+	Datum		value;
+	Oid			argtypes[2] = {JSONBOID, BOOLOID};
 
+	/* the SQL objects of 1.0 (before ALTER EXTENSION ... UPDATE) lack it */
+	if (!pb_sql_function_exists("_dep_apply", 2, argtypes))
+		return;
+	value = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
 	pb_spi_exec("SELECT partback._dep_apply($1, false)", 1, &type, &value, SPI_OK_SELECT);
 }
 

@@ -23,12 +23,112 @@
 -- publication memberships and NOT VALID constraints); foreign-table
 -- partitions are skipped with a NOTICE; restore_db without backup_id takes
 -- the newest backup that covers what it is asked for; a backup of a newer
--- PostgreSQL major is refused at call time.  Functions copied from
+-- PostgreSQL major is refused at call time.  Later in 1.1: stored pieces of
+-- definitions are parsed on their own before use; inheritance, typed
+-- tables, tablespaces, ON ONLY indexes, partitions' own defaults and
+-- foreign keys; backups hold the types, functions, sequences and
+-- extensions their tables use.  Functions copied from
 -- sql/install/ as they are there, in its order; a function whose arguments
 -- changed is dropped first; new ones are revoked from PUBLIC at the end, as
 -- the install script revokes all.
 
 \echo Use "ALTER EXTENSION partback UPDATE" to load this file. \quit
+
+CREATE FUNCTION partback._definition_piece(piece text, kind text, what text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'partback_definition_piece'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION partback._def_partition_name(target text, source text, part text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT partback._def_trunc(partback._def_trunc($1, GREATEST(15, 63 - pg_catalog.octet_length(x.suffix)))
+							   || x.suffix)
+	  FROM (SELECT CASE WHEN pg_catalog.starts_with($3, $2) THEN pg_catalog.substr($3, pg_catalog.length($2) + 1)
+						ELSE '_' || $3 END AS suffix) x
+$$;
+
+CREATE FUNCTION partback._def_tablespace(spc oid)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT t.spcname::text FROM pg_catalog.pg_tablespace t WHERE t.oid = $1 AND $1 <> 0
+$$;
+
+CREATE FUNCTION partback._def_tablespace_ok(spc text, what text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_tablespace t WHERE t.spcname = spc) THEN
+		RAISE WARNING '% is in the default tablespace, not in tablespace "%" as in the backup: the tablespace does not exist',
+			what, spc;
+		RETURN false;
+	ELSIF NOT pg_catalog.has_tablespace_privilege(spc, 'CREATE') THEN
+		RAISE WARNING '% is in the default tablespace, not in tablespace "%" as in the backup: % may not create in it',
+			what, spc, current_user;
+		RETURN false;
+	END IF;
+	RETURN true;
+END;
+$$;
+
+CREATE FUNCTION partback._def_tablespace_clause(spc text, what text, parent oid)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN $1 IS NOT NULL AND partback._def_tablespace_ok($1, $2)
+				THEN pg_catalog.format(' TABLESPACE %I', $1)
+				WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class p WHERE p.oid = $3 AND p.reltablespace <> 0)
+				THEN ' TABLESPACE pg_default'
+				ELSE '' END
+$$;
+
+CREATE FUNCTION partback._def_use_tablespace(spc text, what text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	prev text := pg_catalog.current_setting('default_tablespace');
+BEGIN
+	PERFORM pg_catalog.set_config('default_tablespace',
+		CASE WHEN spc IS NOT NULL AND partback._def_tablespace_ok(spc, what) THEN spc ELSE '' END, true);
+	RETURN prev;
+END;
+$$;
+
+CREATE FUNCTION partback._def_index_only(idx oid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ic.relkind = 'I'
+		   AND (NOT i.indisvalid
+				OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
+							 JOIN pg_catalog.pg_index ci ON ci.indexrelid = h.inhrelid
+							 JOIN pg_catalog.pg_constraint k ON k.conindid = ci.indexrelid
+														   AND k.conrelid = ci.indrelid
+						    WHERE h.inhparent = i.indexrelid
+							  AND k.contype IN ('p', 'u', 'x') AND k.conparentid = 0))
+	  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+	 WHERE i.indexrelid = $1
+$$;
+
+CREATE FUNCTION partback._def_index_attach_to(idx oid)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pc.relname::text
+	  FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
+	 WHERE h.inhrelid = $1 AND partback._def_index_only(h.inhparent)
+$$;
 
 CREATE OR REPLACE FUNCTION partback._def_indexes(rel oid, local_only boolean)
 RETURNS jsonb
@@ -40,6 +140,16 @@ AS $$
 				'unique', i.indisunique,
 				'definition', partback._def_index_body(i.indexrelid),
 				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'))
+			-- left out where they hold nothing
+			|| pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+				'only', CASE WHEN partback._def_index_only(i.indexrelid) THEN true END,
+				'tablespace', partback._def_tablespace(ic.reltablespace),
+				-- ALTER INDEX ... ALTER COLUMN n SET STATISTICS (expression columns)
+				'statistics', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(ia.attnum, ia.attstattarget)
+														   ORDER BY ia.attnum)
+								 FROM pg_catalog.pg_attribute ia
+								WHERE ia.attrelid = i.indexrelid AND ia.attstattarget > 0),
+				'attach_to', partback._def_index_attach_to(i.indexrelid)))
 			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_index i
 	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
@@ -49,7 +159,8 @@ AS $$
 					   WHERE c.conrelid = i.indrelid AND c.conindid = i.indexrelid
 						 AND c.contype IN ('p', 'u', 'x'))
 	   AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
-								  WHERE h.inhrelid = i.indexrelid))
+								  WHERE h.inhrelid = i.indexrelid)
+			OR partback._def_index_attach_to(i.indexrelid) IS NOT NULL)
 $$;
 
 CREATE OR REPLACE FUNCTION partback._def_constraints(rel oid, local_only boolean)
@@ -63,11 +174,58 @@ AS $$
 				'definition', pg_catalog.pg_get_constraintdef(c.oid),
 				'valid', c.convalidated,
 				'comment', pg_catalog.obj_description(c.oid, 'pg_constraint'))
+			-- left out where they hold nothing
+			|| pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+				-- inherited (legacy inheritance) and not declared here too
+				'local', CASE WHEN NOT c.conislocal THEN false END,
+				'attach_to', CASE WHEN c.contype IN ('p', 'u', 'x')
+								  THEN partback._def_index_attach_to(c.conindid) END,
+				'tablespace', CASE WHEN c.contype IN ('p', 'u', 'x')
+								   THEN (SELECT partback._def_tablespace(ic.reltablespace)
+										   FROM pg_catalog.pg_class ic WHERE ic.oid = c.conindid) END))
 			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid = $1
 	   AND c.contype IN ('c', 'p', 'u', 'x')
 	   AND (NOT $2 OR (c.conislocal AND c.coninhcount = 0 AND c.conparentid = 0))
+$$;
+
+CREATE FUNCTION partback._def_foreign_keys(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				'name', c.conname::text,
+				'definition', pg_catalog.pg_get_constraintdef(c.oid),
+				'columns', (SELECT pg_catalog.jsonb_agg(att.attname::text ORDER BY k.ord)
+							  FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(attnum, ord)
+							  JOIN pg_catalog.pg_attribute att
+								ON att.attrelid = c.conrelid AND att.attnum = k.attnum),
+				'referenced', c.confrelid::pg_catalog.regclass::text,
+				'self', c.confrelid = c.conrelid)
+			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
+	  FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid = $1 AND c.contype = 'f' AND c.conparentid = 0
+$$;
+
+CREATE FUNCTION partback._def_own_defaults(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('column', a.attname::text, 'default', x.own)
+								ORDER BY a.attnum)
+	  FROM pg_catalog.pg_inherits i
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.inhrelid
+	  JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
+	  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+	  LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum,
+		   LATERAL (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS own,
+						   pg_catalog.pg_get_expr(pd.adbin, pd.adrelid) AS parent) x
+	 WHERE i.inhrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+	   AND a.attgenerated = '' AND a.attidentity = ''
+	   AND x.own IS DISTINCT FROM x.parent
 $$;
 
 CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
@@ -126,6 +284,7 @@ AS $$
 						 ON nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum
 					  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull),
 		'owner', pg_catalog.pg_get_userbyid(c.relowner)::text,
+		'tablespace', partback._def_tablespace(c.reltablespace),
 		-- aclexplode() refuses an empty array
 		'acl', CASE WHEN pg_catalog.cardinality(c.relacl) = 0 THEN '[]'::jsonb
 					ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
@@ -320,7 +479,10 @@ BEGIN
 	PERFORM 1 FROM partback._leaves(tbl);
 
 	SELECT c.oid, n.nspname::text AS nspname, c.relname::text AS relname,
-		   c.relkind, c.relpersistence, c.reloptions
+		   c.relkind, c.relpersistence, c.reloptions,
+		   CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END AS of_type,
+		   (SELECT pg_catalog.jsonb_agg(i.inhparent::pg_catalog.regclass::text ORDER BY i.inhseqno)
+			  FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AS inherits
 	  INTO rel
 	  FROM pg_catalog.pg_class c
 	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -331,7 +493,7 @@ BEGIN
 			   pg_catalog.format_type(att.atttypid, att.atttypmod) AS typ,
 			   CASE WHEN att.attcollation <> 0 AND att.attcollation <> ty.typcollation
 					THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
-			   att.attnotnull, att.attidentity, att.attgenerated,
+			   att.attnotnull, att.attidentity, att.attgenerated, att.attislocal,
 			   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
 			   NULLIF(att.attstattarget, -1) AS stattarget,
 			   -- pg_attver is the server's own (back branches' attribute version)
@@ -389,7 +551,12 @@ BEGIN
 			seqj := pg_catalog.jsonb_build_object(
 				'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
 				'start', s.seqstart, 'cache', s.seqcache, 'cycle', s.seqcycle,
-				'last_value', lv, 'is_called', called);
+				'last_value', lv, 'is_called', called)
+				-- its name and persistence (21_dependencies.sql)
+				|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
+														 'unlogged', sc.relpersistence = 'u')
+					  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
+					 WHERE sc.oid = seqoid);
 		END IF;
 
 		cols := cols || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
@@ -410,26 +577,12 @@ BEGIN
 			'options', pg_catalog.to_jsonb(a.attoptions),
 			'compression', CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
 			'acl', a.acl,
-			'comment', a.comment));
+			'comment', a.comment,
+			-- only inherited (legacy inheritance) or from the table's type
+			'local', CASE WHEN NOT a.attislocal THEN false END));
 	END LOOP;
 
-	-- foreign keys of the table itself (not the per-partition clones made
-	-- when the referenced table is partitioned)
-	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-				'name', c.conname::text,
-				'definition', pg_catalog.pg_get_constraintdef(c.oid),
-				'columns', (SELECT pg_catalog.jsonb_agg(att.attname::text ORDER BY k.ord)
-							  FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(attnum, ord)
-							  JOIN pg_catalog.pg_attribute att
-								ON att.attrelid = c.conrelid AND att.attnum = k.attnum),
-				'referenced', c.confrelid::pg_catalog.regclass::text,
-				'self', c.confrelid = c.conrelid)
-			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
-	  INTO fks
-	  FROM pg_catalog.pg_constraint c
-	 WHERE c.conrelid = tbl AND c.contype = 'f'
-	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pc
-					   WHERE pc.oid = c.conparentid AND pc.conrelid = c.conrelid);
+	fks := partback._def_foreign_keys(tbl);
 
 	-- one aggregate (not a loop of appends: trees may have many thousand
 	-- partitions)
@@ -458,6 +611,8 @@ BEGIN
 													   WHERE i.inhrelid = t.relid AND pa.attnum > 0
 														 AND NOT pa.attisdropped ORDER BY pa.attnum) AS par) o),
 				'constraints', partback._def_constraints(t.relid, true),
+				'defaults', partback._def_own_defaults(t.relid),
+				'foreign_keys', CASE WHEN t.relkind <> 'f' THEN partback._def_foreign_keys(t.relid) END,
 				'indexes', partback._def_indexes(t.relid, true),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
 			|| rp.props
@@ -482,8 +637,12 @@ BEGIN
 		'foreign_keys', fks,
 		'indexes', partback._def_indexes(rel.oid, false),
 		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
+		'of_type', rel.of_type,
+		'inherits', rel.inherits,
 		'partitions', parts)
-		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp);
+		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp)
+		-- the types, sequences, functions and extensions it needs (21_dependencies.sql)
+		|| partback._dep_capture(tbl);
 END;
 $$;
 
@@ -518,19 +677,23 @@ AS $$
 DECLARE
 	c jsonb;
 	nsp text;
+	what text;
+	prev text;
 BEGIN
 	SELECT n.nspname::text INTO nsp
 	  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
 	 WHERE r.oid = rel;
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(cons, '[]')) LOOP
 		CONTINUE WHEN (c->>'valid')::boolean IS FALSE;
-		IF partback._def_constraint_name_free(rel, nsp, c->>'name', c->>'type') THEN
-			EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s',
-									  rel::pg_catalog.regclass, c->>'name', c->>'definition');
-		ELSE
-			EXECUTE pg_catalog.format('ALTER TABLE %s ADD %s',
-									  rel::pg_catalog.regclass, c->>'definition');
-		END IF;
+		what := pg_catalog.format('constraint "%s" of table %s', c->>'name', rel::pg_catalog.regclass);
+		prev := partback._def_use_tablespace(c->>'tablespace', what);
+		PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ADD %s%s',
+				rel::pg_catalog.regclass,
+				CASE WHEN partback._def_constraint_name_free(rel, nsp, c->>'name', c->>'type')
+					 THEN pg_catalog.format('CONSTRAINT %I ', c->>'name') ELSE '' END,
+				partback._definition_piece(c->>'definition', 'constraint', what)),
+			'alter table', what);
+		PERFORM pg_catalog.set_config('default_tablespace', prev, true);
 	END LOOP;
 END;
 $$;
@@ -544,26 +707,63 @@ DECLARE
 	i jsonb;
 	nsp text;
 	u text;
+	what text;
+	body text;
+	prev text;
 BEGIN
 	SELECT n.nspname::text INTO nsp
 	  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
 	 WHERE r.oid = rel;
 	FOR i IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(idxs, '[]')) LOOP
+		-- after the partitions: _def_add_only_indexes
+		CONTINUE WHEN (i->>'only')::boolean;
 		u := CASE WHEN (i->>'unique')::boolean THEN 'UNIQUE ' ELSE '' END;
 		IF NOT pg_catalog.starts_with(i->>'definition', 'USING ') THEN
 			RAISE EXCEPTION 'invalid definition of index "%" in backup: %', i->>'name', i->>'definition'
 				USING ERRCODE = 'invalid_object_definition';
 		END IF;
+		what := pg_catalog.format('index "%s" of table %s', i->>'name', rel::pg_catalog.regclass);
+		body := partback._definition_piece(i->>'definition', 'index', what);
+		prev := partback._def_use_tablespace(i->>'tablespace', what);
 		IF i->>'name' IS NOT NULL AND NOT partback._def_name_taken(nsp, i->>'name') THEN
-			EXECUTE pg_catalog.format('CREATE %sINDEX %I ON %s %s', u, i->>'name',
-									  rel::pg_catalog.regclass, i->>'definition');
+			PERFORM partback._execute_definition(pg_catalog.format('CREATE %sINDEX %I ON %s %s', u, i->>'name',
+																   rel::pg_catalog.regclass, body),
+												 'index', what);
 			IF i->>'comment' IS NOT NULL THEN
 				EXECUTE pg_catalog.format('COMMENT ON INDEX %I.%I IS %L', nsp, i->>'name', i->>'comment');
 			END IF;
 		ELSE
-			EXECUTE pg_catalog.format('CREATE %sINDEX ON %s %s', u,
-									  rel::pg_catalog.regclass, i->>'definition');
+			PERFORM partback._execute_definition(pg_catalog.format('CREATE %sINDEX ON %s %s', u,
+																   rel::pg_catalog.regclass, body),
+												 'index', what);
 		END IF;
+		PERFORM pg_catalog.set_config('default_tablespace', prev, true);
+		PERFORM partback._def_index_statistics(rel, i);
+	END LOOP;
+END;
+$$;
+
+CREATE FUNCTION partback._def_index_statistics(rel oid, i jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	idx oid;
+	st jsonb;
+BEGIN
+	IF pg_catalog.jsonb_typeof(i->'statistics') IS DISTINCT FROM 'array' THEN
+		RETURN;
+	END IF;
+	SELECT x.indexrelid INTO idx
+	  FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
+	 WHERE x.indrelid = rel AND ic.relname = i->>'name';
+	IF idx IS NULL THEN
+		RETURN;
+	END IF;
+	FOR st IN SELECT * FROM pg_catalog.jsonb_array_elements(i->'statistics') LOOP
+		EXECUTE pg_catalog.format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s', idx::pg_catalog.regclass,
+								  (st->>0)::smallint, (st->>1)::integer);
 	END LOOP;
 END;
 $$;
@@ -690,8 +890,10 @@ BEGIN
 				p->>'name', relname,
 				CASE WHEN (p->>'permissive')::boolean THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
 				p->>'command', roles,
-				COALESCE(' USING (' || (p->>'using') || ')', ''),
-				COALESCE(' WITH CHECK (' || (p->>'with_check') || ')', '')),
+				COALESCE(' USING ' || partback._definition_piece(p->>'using', 'expression',
+						pg_catalog.format('USING expression of policy "%s" of table %s', p->>'name', relname)), ''),
+				COALESCE(' WITH CHECK ' || partback._definition_piece(p->>'with_check', 'expression',
+						pg_catalog.format('WITH CHECK expression of policy "%s" of table %s', p->>'name', relname)), '')),
 			'policy', pg_catalog.format('policy "%s" of table %s', p->>'name', relname));
 	END LOOP;
 
@@ -729,6 +931,118 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION partback._def_of_type(def jsonb, what text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	typ oid;
+BEGIN
+	IF def->>'of_type' IS NULL THEN
+		RETURN NULL;
+	END IF;
+	BEGIN
+		typ := pg_catalog.to_regtype(def->>'of_type');
+	EXCEPTION WHEN syntax_error OR invalid_name OR invalid_parameter_value THEN
+		RAISE EXCEPTION 'invalid type % of typed table % in the backup', pg_catalog.quote_literal(def->>'of_type'), what
+			USING ERRCODE = 'invalid_object_definition';
+	END;
+	IF typ IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = typ AND t.typtype = 'c') THEN
+		RAISE EXCEPTION 'composite type % of typed table % does not exist', def->>'of_type', what
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create the type in this database before restoring.';
+	END IF;
+	RETURN pg_catalog.format_type(typ, NULL);
+END;
+$$;
+
+CREATE FUNCTION partback._def_inherits(def jsonb, what text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	parent text;
+	parents text[] := '{}';
+	rel oid;
+BEGIN
+	IF pg_catalog.jsonb_typeof(def->'inherits') IS DISTINCT FROM 'array' THEN
+		RETURN NULL;
+	END IF;
+	FOR parent IN SELECT * FROM pg_catalog.jsonb_array_elements_text(def->'inherits') LOOP
+		BEGIN
+			rel := pg_catalog.to_regclass(parent);
+		EXCEPTION WHEN syntax_error OR invalid_name OR invalid_parameter_value THEN
+			RAISE EXCEPTION 'invalid parent % of table % in the backup', pg_catalog.quote_literal(parent), what
+				USING ERRCODE = 'invalid_object_definition';
+		END;
+		IF rel IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+									   WHERE c.oid = rel AND c.relkind = 'r' AND NOT c.relispartition) THEN
+			RAISE EXCEPTION 'parent table % of table % does not exist', parent, what
+				USING ERRCODE = 'undefined_table',
+					  DETAIL = pg_catalog.format('%s inherits from %s.', what, parent),
+					  HINT = 'Restore the parent first: restore_db and migrate restore parents before their children.';
+		END IF;
+		parents := parents || rel::pg_catalog.regclass::text;
+	END LOOP;
+	RETURN NULLIF(pg_catalog.array_to_string(parents, ', '), '');
+END;
+$$;
+
+CREATE FUNCTION partback._def_check_inherited_columns(rel oid, def jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	have text;
+	want text;
+	c jsonb;
+	a record;
+BEGIN
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', x->>'name', x->>'type'), ', '
+								 ORDER BY x->>'name' COLLATE "C")
+	  INTO want
+	  FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) x;
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', att.attname, pg_catalog.format_type(att.atttypid, att.atttypmod)),
+								 ', ' ORDER BY att.attname::text COLLATE "C")
+	  INTO have
+	  FROM pg_catalog.pg_attribute att
+	 WHERE att.attrelid = rel AND att.attnum > 0 AND NOT att.attisdropped;
+	IF have IS DISTINCT FROM want THEN
+		RAISE EXCEPTION 'table % does not get the columns of its backup from %', rel::pg_catalog.regclass,
+			COALESCE('type ' || (def->>'of_type'), 'its parents')
+			USING ERRCODE = 'datatype_mismatch',
+				  DETAIL = pg_catalog.format('The backup has (%s); here it has (%s).', want, have),
+				  HINT = 'Make the type or parent tables here match the backup''s, or restore under another name into a table made by hand.';
+	END IF;
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]'))
+			  WHERE (value->>'local')::boolean IS FALSE LOOP
+		SELECT att.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr INTO a
+		  FROM pg_catalog.pg_attribute att
+		  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = att.attrelid AND d.adnum = att.attnum
+		 WHERE att.attrelid = rel AND att.attname = c->>'name';
+		IF c->>'default' IS NOT NULL AND a.expr IS DISTINCT FROM c->>'default' THEN
+			PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s',
+					rel::pg_catalog.regclass, c->>'name',
+					partback._definition_piece(c->>'default', 'expression',
+						pg_catalog.format('default of column "%s" of table %s', c->>'name', rel::pg_catalog.regclass))),
+				'alter table', pg_catalog.format('default of column "%s" of table %s', c->>'name', rel::pg_catalog.regclass));
+		ELSIF c->>'default' IS NULL AND c->>'generated' IS NULL AND c->>'identity' IS NULL AND a.expr IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', rel::pg_catalog.regclass, c->>'name');
+		END IF;
+		IF (c->>'not_null')::boolean AND NOT a.attnotnull THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', rel::pg_catalog.regclass, c->>'name');
+		END IF;
+	END LOOP;
+END;
+$$;
+
 DROP FUNCTION partback._def_create_root(jsonb, text, text, jsonb);
 CREATE FUNCTION partback._def_create_root(def jsonb, nsp text, name text)
 RETURNS oid
@@ -747,10 +1061,18 @@ DECLARE
 	typoid oid;
 	seq oid;
 	relid oid;
+	what text := pg_catalog.format('%I.%I', nsp, name);
+	of_type text;
+	inherits text;
 BEGIN
 	PERFORM partback._def_ensure_schema(nsp);
+	of_type := partback._def_of_type(def, what);
+	inherits := partback._def_inherits(def, what);
 
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
+		-- a column of the type or the parents only: theirs, with what the
+		-- table changed set below
+		CONTINUE WHEN (c->>'local')::boolean IS FALSE AND (of_type IS NOT NULL OR inherits IS NOT NULL);
 		-- the type (and collation) must exist here; also rejects anything
 		-- but a type name
 		BEGIN
@@ -782,8 +1104,8 @@ BEGIN
 					WHEN 'pg_catalog.int8'::pg_catalog.regtype THEN 'bigserial'
 					ELSE typ END;
 		END IF;
-		item := pg_catalog.format('%I %s', c->>'name', typ);
-		IF c->>'collation' IS NOT NULL THEN
+		item := pg_catalog.format('%I %s', c->>'name', CASE WHEN of_type IS NULL THEN typ ELSE 'WITH OPTIONS' END);
+		IF c->>'collation' IS NOT NULL AND of_type IS NULL THEN
 			item := item || ' COLLATE ' || (c->>'collation');
 		END IF;
 		IF c->>'identity' IS NOT NULL THEN
@@ -791,10 +1113,12 @@ BEGIN
 								ELSE ' GENERATED BY DEFAULT AS IDENTITY' END
 				|| COALESCE(' (' || NULLIF(partback._def_seq_options(c->'sequence'), '') || ')', '');
 		ELSIF c->>'generated' IS NOT NULL THEN
-			item := item || ' GENERATED ALWAYS AS (' || (c->>'generated') || ')'
+			item := item || ' GENERATED ALWAYS AS ' || partback._definition_piece(c->>'generated', 'expression',
+					pg_catalog.format('generated expression of column "%s" of table %s', c->>'name', what))
 				|| CASE WHEN c->>'generated_kind' = 'virtual' THEN ' VIRTUAL' ELSE ' STORED' END;
 		ELSIF c->>'default' IS NOT NULL AND NOT COALESCE((c->>'serial')::boolean, false) THEN
-			item := item || ' DEFAULT ' || (c->>'default');
+			item := item || ' DEFAULT ' || partback._definition_piece(c->>'default', 'expression',
+					pg_catalog.format('default of column "%s" of table %s', c->>'name', what));
 		END IF;
 		IF pg_catalog.jsonb_typeof(def->'not_null') = 'array' THEN
 			item := item || partback._def_not_null_clause(
@@ -808,20 +1132,35 @@ BEGIN
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'constraints', '[]')) LOOP
 		-- CREATE TABLE would mark it valid
 		CONTINUE WHEN (c->>'valid')::boolean IS FALSE;
-		IF partback._def_constraint_name_free(NULL, nsp, c->>'name', c->>'type') THEN
-			items := items || pg_catalog.format('CONSTRAINT %I %s', c->>'name', c->>'definition');
-		ELSE
-			items := items || (c->>'definition');
-		END IF;
+		-- the parents give it
+		CONTINUE WHEN (c->>'local')::boolean IS FALSE AND inherits IS NOT NULL;
+		-- CREATE TABLE would merge two alike into one: added below
+		CONTINUE WHEN c->>'type' IN ('p', 'u', 'x');
+		items := items || (CASE WHEN partback._def_constraint_name_free(NULL, nsp, c->>'name', c->>'type')
+								THEN pg_catalog.format('CONSTRAINT %I ', c->>'name') ELSE '' END
+						   || partback._definition_piece(c->>'definition', 'constraint',
+								pg_catalog.format('constraint "%s" of table %s', c->>'name', what)));
 	END LOOP;
 
-	EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I (%s)%s%s',
+	PERFORM partback._execute_definition(pg_catalog.format('CREATE %sTABLE %I.%I %s%s%s%s%s',
 		CASE WHEN (def->>'unlogged')::boolean THEN 'UNLOGGED ' ELSE '' END,
-		nsp, name, pg_catalog.array_to_string(items, ', '),
+		nsp, name,
+		COALESCE('OF ' || of_type || ' ', ''),
+		CASE WHEN of_type IS NULL OR items <> '{}'
+			 THEN '(' || pg_catalog.array_to_string(items, ', ') || ')' ELSE '' END,
+		COALESCE(' INHERITS (' || inherits || ')', ''),
 		CASE WHEN (def->>'partitioned')::boolean
-			 THEN ' PARTITION BY ' || (def->>'partition_key') ELSE '' END,
-		partback._def_with(def->'options'));
+			 THEN ' PARTITION BY ' || partback._definition_piece(def->>'partition_key', 'partition key',
+										'partition key of table ' || what) ELSE '' END,
+		partback._def_with(def->'options')
+		|| partback._def_tablespace_clause(def->>'tablespace', 'table ' || what, NULL)), 'table', 'table ' || what);
 	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
+	IF of_type IS NOT NULL OR inherits IS NOT NULL THEN
+		PERFORM partback._def_check_inherited_columns(relid, def);
+	END IF;
+	PERFORM partback._def_add_constraints(relid,
+		(SELECT pg_catalog.jsonb_agg(x) FROM pg_catalog.jsonb_array_elements(def->'constraints') x
+		  WHERE x->>'type' IN ('p', 'u', 'x')));
 
 	-- serial columns: PostgreSQL chose a free sequence name; give it the
 	-- stored options
@@ -864,6 +1203,8 @@ BEGIN
 		PERFORM partback._def_grant(relid, c->'acl', c->>'name', def->>'owner');
 	END LOOP;
 	PERFORM partback._def_apply_props(relid, def);
+	-- its sequences' names, persistence and OWNED BY (21_dependencies.sql)
+	PERFORM partback._dep_owned_sequences(relid, def);
 	RETURN relid;
 END;
 $$;
@@ -882,11 +1223,20 @@ DECLARE
 	not_null text;
 	cols text;
 	relid oid;
+	what text;
+	bound text;
+	key text;
+	d jsonb;
 BEGIN
 	IF part->>'bound' IS NULL
 	   OR NOT (part->>'bound' = 'DEFAULT' OR pg_catalog.starts_with(part->>'bound', 'FOR VALUES ')) THEN
 		RAISE EXCEPTION 'invalid bound of partition "%" in backup: %', part->>'path', part->>'bound'
 			USING ERRCODE = 'invalid_object_definition';
+	END IF;
+	what := pg_catalog.format('partition %I.%I', nsp, name);
+	bound := partback._definition_piece(part->>'bound', 'bound', 'bound of ' || what);
+	IF NOT (part->>'leaf')::boolean THEN
+		key := partback._definition_piece(part->>'partition_key', 'partition key', 'partition key of ' || what);
 	END IF;
 	PERFORM partback._def_ensure_schema(nsp);
 	-- the partition's own NOT NULL columns (and names, 18), which may differ
@@ -905,16 +1255,21 @@ BEGIN
 	IF pg_catalog.jsonb_typeof(part->'column_order') = 'array'
 	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
 						WHERE a.attrelid = parent AND a.attnum > 0 AND NOT a.attisdropped
-						  AND (a.attidentity <> '' OR a.attgenerated <> '')) THEN
+						  AND a.attidentity <> '') THEN
 		-- a column order of its own: made on its own, as the parent's
-		-- columns (types, collations, defaults) and CHECK constraints in
-		-- that order, then attached
+		-- columns (types, collations, defaults, generated expressions) and
+		-- CHECK constraints in that order, then attached
 		SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname,
 										pg_catalog.format_type(a.atttypid, a.atttypmod))
 									 || CASE WHEN a.attcollation <> ty.typcollation
 											 THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname)
 											 ELSE '' END
-									 || COALESCE(' DEFAULT ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
+									 || CASE WHEN d.adbin IS NULL THEN ''
+											 ELSE pg_catalog.format(CASE a.attgenerated
+																	WHEN 's' THEN ' GENERATED ALWAYS AS (%s) STORED'
+																	WHEN 'v' THEN ' GENERATED ALWAYS AS (%s) VIRTUAL'
+																	ELSE ' DEFAULT %s' END,
+																	pg_catalog.pg_get_expr(d.adbin, d.adrelid)) END
 									 || partback._def_not_null_clause(partback._def_not_null_of(part->'not_null', o.col)),
 									 ', ' ORDER BY o.k)
 			   || COALESCE((SELECT ', ' || pg_catalog.string_agg(pg_catalog.format('CONSTRAINT %I ', pc.conname)
@@ -928,23 +1283,37 @@ BEGIN
 		  LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
 		  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
 		  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum;
-		EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I (%s)%s%s',
+		PERFORM partback._execute_definition(pg_catalog.format('CREATE %sTABLE %I.%I (%s)%s%s',
 			CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
-			nsp, name, cols,
-			CASE WHEN NOT (part->>'leaf')::boolean AND part->>'partition_key' IS NOT NULL
-				 THEN ' PARTITION BY ' || (part->>'partition_key') ELSE '' END,
-			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END);
-		EXECUTE pg_catalog.format('ALTER TABLE %s ATTACH PARTITION %I.%I %s',
-								  parent::pg_catalog.regclass, nsp, name, part->>'bound');
+			nsp, name, cols, COALESCE(' PARTITION BY ' || key, ''),
+			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END
+			|| partback._def_tablespace_clause(part->>'tablespace', what, parent)),
+			'table', what);
+		PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ATTACH PARTITION %I.%I %s',
+																parent::pg_catalog.regclass, nsp, name, bound),
+											 'alter table', what);
 	ELSE
-		EXECUTE pg_catalog.format('CREATE %sTABLE %I.%I PARTITION OF %s%s %s%s%s',
+		PERFORM partback._execute_definition(pg_catalog.format('CREATE %sTABLE %I.%I PARTITION OF %s%s %s%s%s',
 			CASE WHEN (part->>'unlogged')::boolean AND (part->>'leaf')::boolean THEN 'UNLOGGED ' ELSE '' END,
-			nsp, name, parent::pg_catalog.regclass, COALESCE(' (' || not_null || ')', ''), part->>'bound',
-			CASE WHEN NOT (part->>'leaf')::boolean AND part->>'partition_key' IS NOT NULL
-				 THEN ' PARTITION BY ' || (part->>'partition_key') ELSE '' END,
-			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END);
+			nsp, name, parent::pg_catalog.regclass, COALESCE(' (' || not_null || ')', ''), bound,
+			COALESCE(' PARTITION BY ' || key, ''),
+			CASE WHEN (part->>'leaf')::boolean THEN partback._def_with(part->'options') ELSE '' END
+			|| partback._def_tablespace_clause(part->>'tablespace', what, parent)),
+			'table', what);
 	END IF;
 	relid := pg_catalog.format('%I.%I', nsp, name)::pg_catalog.regclass;
+	FOR d IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(part->'defaults') = 'array' THEN part->'defaults' ELSE '[]' END) LOOP
+		IF d->>'default' IS NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', relid::pg_catalog.regclass, d->>'column');
+		ELSE
+			PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s',
+					relid::pg_catalog.regclass, d->>'column',
+					partback._definition_piece(d->>'default', 'expression',
+						pg_catalog.format('default of column "%s" of %s', d->>'column', what))),
+				'alter table', pg_catalog.format('default of column "%s" of %s', d->>'column', what));
+		END IF;
+	END LOOP;
 	PERFORM partback._def_add_constraints(relid, part->'constraints');
 	PERFORM partback._def_add_indexes(relid, part->'indexes');
 	IF part->>'comment' IS NOT NULL THEN
@@ -1073,6 +1442,10 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = pg_catalog.format('The table is not partitioned; its only partition is "%s".', sname);
 	END IF;
+
+	-- the types, sequences, functions and extensions the table needs: checked,
+	-- and created where missing (21_dependencies.sql)
+	PERFORM partback._dep_apply(def);
 
 	-- the target
 	SELECT c.oid, c.relkind, c.relowner INTO t
@@ -1226,9 +1599,7 @@ BEGIN
 				nm := part->>'name';
 			ELSE
 				nsp := tschema;
-				nm := CASE WHEN pg_catalog.starts_with(part->>'name', sname)
-						   THEN tname || pg_catalog.substr(part->>'name', pg_catalog.length(sname) + 1)
-						   ELSE tname || '_' || (part->>'name') END;
+				nm := partback._def_partition_name(tname, sname, part->>'name');
 			END IF;
 			nm := partback._def_free_name(nsp, nm);
 			child := partback._def_create_partition(part, um_parents[i], nsp, nm);
@@ -1303,8 +1674,11 @@ BEGIN
 			  WHERE (value->>'valid')::boolean IS FALSE LOOP
 		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
 							   WHERE k.conrelid = rel AND k.conname = c->>'name');
-		EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s',
-								  rel::pg_catalog.regclass, c->>'name', c->>'definition');
+		PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s',
+				rel::pg_catalog.regclass, c->>'name',
+				partback._definition_piece(c->>'definition', 'constraint',
+					pg_catalog.format('constraint "%s" of table %s', c->>'name', rel::pg_catalog.regclass))),
+			'alter table', pg_catalog.format('constraint "%s" of table %s', c->>'name', rel::pg_catalog.regclass));
 		PERFORM partback._def_comment_constraints(rel, pg_catalog.jsonb_build_array(c));
 	END LOOP;
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
@@ -1450,6 +1824,130 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION partback._def_add_only_indexes(def jsonb, target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	what text;
+	parent_idx oid;
+	child_idx oid;
+	prev text;
+BEGIN
+	FOR r IN
+		SELECT x.rel, x.parent, x.item, x.is_constraint
+		  FROM (SELECT target::oid AS rel, NULL::oid AS parent, def AS d
+				UNION ALL
+				SELECT m.relid, (SELECT h.inhparent FROM pg_catalog.pg_inherits h WHERE h.inhrelid = m.relid), p
+				  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+				  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path') t,
+			   LATERAL (SELECT t.rel, t.parent, i AS item, false AS is_constraint
+						  FROM pg_catalog.jsonb_array_elements(
+								CASE WHEN pg_catalog.jsonb_typeof(t.d->'indexes') = 'array' THEN t.d->'indexes' ELSE '[]' END) i
+						UNION ALL
+						SELECT t.rel, t.parent, c, true
+						  FROM pg_catalog.jsonb_array_elements(
+								CASE WHEN pg_catalog.jsonb_typeof(t.d->'constraints') = 'array' THEN t.d->'constraints' ELSE '[]' END) c) x
+		 WHERE (x.item->>'only')::boolean OR x.item->>'attach_to' IS NOT NULL
+		 -- parents' ON ONLY indexes first
+		 ORDER BY (x.item->>'only')::boolean IS NOT TRUE, pg_catalog.array_length(ARRAY(
+					SELECT 1 FROM pg_catalog.pg_partition_ancestors(x.rel)), 1)
+	LOOP
+		what := pg_catalog.format('index "%s" of table %s', r.item->>'name', r.rel::pg_catalog.regclass);
+		IF (r.item->>'only')::boolean AND NOT r.is_constraint
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+							WHERE i.indrelid = r.rel AND ic.relname = r.item->>'name') THEN
+			prev := partback._def_use_tablespace(r.item->>'tablespace', what);
+			PERFORM partback._execute_definition(pg_catalog.format('CREATE %sINDEX %I ON ONLY %s %s',
+					CASE WHEN (r.item->>'unique')::boolean THEN 'UNIQUE ' ELSE '' END, r.item->>'name',
+					r.rel::pg_catalog.regclass, partback._definition_piece(r.item->>'definition', 'index', what)),
+				'index', what);
+			PERFORM pg_catalog.set_config('default_tablespace', prev, true);
+			PERFORM partback._def_index_statistics(r.rel, r.item);
+			IF r.item->>'comment' IS NOT NULL THEN
+				EXECUTE pg_catalog.format('COMMENT ON INDEX %s IS %L',
+					(SELECT i.indexrelid::pg_catalog.regclass FROM pg_catalog.pg_index i
+					   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+					  WHERE i.indrelid = r.rel AND ic.relname = r.item->>'name'), r.item->>'comment');
+			END IF;
+		END IF;
+		CONTINUE WHEN r.item->>'attach_to' IS NULL OR r.parent IS NULL;
+		SELECT i.indexrelid INTO parent_idx
+		  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+		 WHERE i.indrelid = r.parent AND ic.relname = r.item->>'attach_to';
+		IF r.is_constraint THEN
+			SELECT k.conindid INTO child_idx FROM pg_catalog.pg_constraint k
+			 WHERE k.conrelid = r.rel AND k.conname = r.item->>'name';
+		ELSE
+			SELECT i.indexrelid INTO child_idx
+			  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+			 WHERE i.indrelid = r.rel AND ic.relname = r.item->>'name';
+		END IF;
+		IF parent_idx IS NULL OR child_idx IS NULL THEN
+			RAISE WARNING '% is not attached to index "%" of its parent: one of them was not restored under its name',
+				what, r.item->>'attach_to';
+			CONTINUE;
+		END IF;
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
+							   WHERE h.inhrelid = child_idx AND h.inhparent = parent_idx);
+		EXECUTE pg_catalog.format('ALTER INDEX %s ATTACH PARTITION %s',
+								  parent_idx::pg_catalog.regclass, child_idx::pg_catalog.regclass);
+	END LOOP;
+END;
+$$;
+
+CREATE FUNCTION partback._def_add_foreign_keys(target regclass, fks jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	fk jsonb;
+	defn text;
+	prefix text;
+	cols text;
+	msg text;
+	det text;
+BEGIN
+	FOR fk IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(fks) = 'array' THEN fks ELSE '[]' END) LOOP
+		defn := fk->>'definition';
+		IF (fk->>'self')::boolean THEN
+			-- REFERENCES the source table itself: point it at the target
+			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ' ORDER BY k)
+			  INTO cols
+			  FROM pg_catalog.jsonb_array_elements_text(fk->'columns') WITH ORDINALITY a(x, k);
+			prefix := 'FOREIGN KEY (' || cols || ') REFERENCES ' || (fk->>'referenced') || '(';
+			IF pg_catalog.starts_with(defn, prefix) THEN
+				defn := 'FOREIGN KEY (' || cols || ') REFERENCES ' || target::text || '('
+					|| pg_catalog.substr(defn, pg_catalog.length(prefix) + 1);
+			END IF;
+		END IF;
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+							   WHERE k.conrelid = target AND k.contype = 'f'
+								 AND (k.conname = fk->>'name'
+									  OR pg_catalog.pg_get_constraintdef(k.oid) = defn));
+		BEGIN
+			PERFORM partback._execute_definition(pg_catalog.format('ALTER TABLE %s ADD %s%s', target,
+					CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+									   WHERE k.conrelid = target AND k.conname = fk->>'name')
+						 THEN '' ELSE pg_catalog.format('CONSTRAINT %I ', fk->>'name') END,
+					partback._definition_piece(defn, 'constraint',
+						pg_catalog.format('foreign key "%s" of table %s', fk->>'name', target))),
+				'alter table', pg_catalog.format('foreign key "%s" of table %s', fk->>'name', target));
+		EXCEPTION WHEN undefined_table OR undefined_column OR invalid_foreign_key THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+			RAISE EXCEPTION 'cannot add foreign key "%" to table %: %', fk->>'name', target, msg
+				USING ERRCODE = SQLSTATE,
+					  DETAIL = pg_catalog.concat_ws(' ', NULLIF(det, ''), 'The definition is: ' || defn),
+					  HINT = 'Restore the referenced table first.';
+		END;
+	END LOOP;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION partback._finish_target(def jsonb, target regclass)
 RETURNS void
 LANGUAGE plpgsql
@@ -1461,18 +1959,12 @@ SET extra_float_digits = 1
 AS $$
 DECLARE
 	c jsonb;
-	fk jsonb;
 	seq oid;
 	s record;
 	lv bigint;
 	called boolean;
 	ext bigint;
 	v bigint;
-	defn text;
-	prefix text;
-	cols text;
-	msg text;
-	det text;
 	part record;
 BEGIN
 	PERFORM partback._def_add_post_data(target, def,
@@ -1494,7 +1986,8 @@ BEGIN
 		END LOOP;
 	END IF;
 
-	-- sequences: the stored position, but never behind the data
+	-- sequences: the source's position exactly; the data's end only where
+	-- the backup could not read the position
 	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
 		CONTINUE WHEN c->>'identity' IS NULL AND NOT COALESCE((c->>'serial')::boolean, false);
 		seq := partback._def_owned_seq(target, c->>'name');
@@ -1506,9 +1999,7 @@ BEGIN
 								  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
 								  c->>'name', target)
 		   INTO ext;
-		IF ext IS NOT NULL AND (lv IS NULL
-								OR (s.seqincrement > 0 AND ext >= lv)
-								OR (s.seqincrement < 0 AND ext <= lv)) THEN
+		IF ext IS NOT NULL AND lv IS NULL THEN
 			v := ext;
 			called := true;
 		ELSIF lv IS NOT NULL THEN
@@ -1526,38 +2017,690 @@ BEGIN
 		PERFORM pg_catalog.setval(seq::pg_catalog.regclass, v, called);
 	END LOOP;
 
-	-- foreign keys the target lacks
-	FOR fk IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'foreign_keys', '[]')) LOOP
-		defn := fk->>'definition';
-		IF (fk->>'self')::boolean THEN
-			-- REFERENCES the source table itself: point it at the target
-			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ' ORDER BY k)
-			  INTO cols
-			  FROM pg_catalog.jsonb_array_elements_text(fk->'columns') WITH ORDINALITY a(x, k);
-			prefix := 'FOREIGN KEY (' || cols || ') REFERENCES ' || (fk->>'referenced') || '(';
-			IF pg_catalog.starts_with(defn, prefix) THEN
-				defn := 'FOREIGN KEY (' || cols || ') REFERENCES ' || target::text || '('
-					|| pg_catalog.substr(defn, pg_catalog.length(prefix) + 1);
-			END IF;
+	IF pg_catalog.jsonb_path_exists(def, '$.**.indexes[*] ? (@.only == true)') THEN
+		PERFORM partback._def_add_only_indexes(def, target);
+	END IF;
+
+	-- foreign keys the target lacks, the table's and then its partitions'
+	PERFORM partback._def_add_foreign_keys(target, def->'foreign_keys');
+	IF pg_catalog.jsonb_path_exists(def, '$.partitions[*].foreign_keys[*]') THEN
+		FOR part IN
+			SELECT p AS pdef, m.relid
+			  FROM pg_catalog.jsonb_array_elements(def->'partitions') p
+			  JOIN partback._def_target_partitions(def, target) m ON m.path = p->>'path'
+			 WHERE pg_catalog.jsonb_typeof(p->'foreign_keys') = 'array'
+		LOOP
+			PERFORM partback._def_add_foreign_keys(part.relid, part.pdef->'foreign_keys');
+		END LOOP;
+	END IF;
+END;
+$$;
+
+CREATE FUNCTION partback._dep_objects(tbl regclass)
+RETURNS TABLE(classid oid, objid oid, depth integer, extension oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH RECURSIVE rels AS MATERIALIZED (
+		SELECT $1::oid AS relid
+		UNION
+		SELECT x.relid FROM partback._def_tree($1) x
+	), owned AS MATERIALIZED (
+		SELECT d.objid
+		  FROM pg_catalog.pg_depend d
+		 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refobjid IN (SELECT rels.relid FROM rels)
+		   AND d.deptype IN ('a', 'i')
+	), start(classid, objid) AS (
+		SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, rels.relid FROM rels
+		UNION ALL
+		SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::oid, ad.oid
+		  FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid IN (SELECT rels.relid FROM rels)
+		UNION ALL
+		SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid, c.oid
+		  FROM pg_catalog.pg_constraint c WHERE c.conrelid IN (SELECT rels.relid FROM rels)
+		UNION ALL
+		SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, i.indexrelid
+		  FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT rels.relid FROM rels)
+		UNION ALL
+		SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::oid, t.oid
+		  FROM pg_catalog.pg_trigger t
+		 WHERE t.tgrelid IN (SELECT rels.relid FROM rels) AND NOT t.tgisinternal
+		UNION ALL
+		SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::oid, p.oid
+		  FROM pg_catalog.pg_policy p WHERE p.polrelid IN (SELECT rels.relid FROM rels)
+	), walk(classid, objid, depth, member) AS (
+		-- UNION: an object reached on many ways at one depth (each
+		-- partition's CHECK calling one function) is walked on once; a
+		-- cycle ends at depth 64
+		SELECT DISTINCT s.classid, s.objid, 0, NULL::oid FROM start s
+		UNION
+		SELECT r.classid, r.objid, w.depth + 1,
+			   (SELECT e.refobjid FROM pg_catalog.pg_depend e
+				 WHERE e.classid = r.classid AND e.objid = r.objid AND e.deptype = 'e'
+				   AND e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+				 LIMIT 1)
+		  FROM walk w
+		 CROSS JOIN LATERAL (
+				-- what w depends on (normally, or as an array on its
+				-- element, a composite type on its relation...)
+				SELECT d.refclassid AS classid, d.refobjid AS objid
+				  FROM pg_catalog.pg_depend d
+				 WHERE d.classid = w.classid AND d.objid = w.objid AND d.deptype IN ('n', 'i')
+				   -- not from a composite type's relation back to the type
+				   AND NOT (w.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'i'
+							AND d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass)
+				UNION
+				-- a domain's constraints
+				SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid, c.oid
+				  FROM pg_catalog.pg_constraint c
+				 WHERE w.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND c.contypid = w.objid
+				UNION
+				-- a composite type's relation (which depends on the type)
+				SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, ty.typrelid
+				  FROM pg_catalog.pg_type ty
+				 WHERE w.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND ty.oid = w.objid
+				   AND ty.typrelid <> 0
+			) r
+		 WHERE w.member IS NULL AND w.depth < 64
+		   AND r.objid >= 16384		-- FirstNormalObjectId: not built in
+		   AND r.classid IN ('pg_catalog.pg_type'::pg_catalog.regclass,
+							 'pg_catalog.pg_proc'::pg_catalog.regclass,
+							 'pg_catalog.pg_class'::pg_catalog.regclass,
+							 'pg_catalog.pg_constraint'::pg_catalog.regclass,
+							 -- only for the extensions they belong to (an
+							 -- index's operator class of pg_trgm...)
+							 'pg_catalog.pg_operator'::pg_catalog.regclass,
+							 'pg_catalog.pg_opclass'::pg_catalog.regclass,
+							 'pg_catalog.pg_language'::pg_catalog.regclass,
+							 'pg_catalog.pg_collation'::pg_catalog.regclass)
+		   AND (r.classid <> 'pg_catalog.pg_class'::pg_catalog.regclass
+				OR EXISTS (SELECT 1 FROM pg_catalog.pg_class k
+							WHERE k.oid = r.objid
+							  AND (k.relkind = 'c'
+								   OR (k.relkind = 'S' AND k.oid NOT IN (SELECT owned.objid FROM owned)))))
+	)
+	SELECT w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
+	  FROM walk w
+	 WHERE w.depth > 0
+	 GROUP BY w.classid, w.objid
+$$;
+
+CREATE FUNCTION partback._dep_describe(classid oid, objid oid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	t record;
+	r record;
+	base jsonb;
+BEGIN
+	IF classid = 'pg_catalog.pg_type'::pg_catalog.regclass THEN
+		SELECT ty.*, n.nspname::text AS nsp INTO t
+		  FROM pg_catalog.pg_type ty JOIN pg_catalog.pg_namespace n ON n.oid = ty.typnamespace
+		 WHERE ty.oid = objid;
+		IF NOT FOUND THEN
+			RETURN NULL;
 		END IF;
-		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-							   WHERE k.conrelid = target AND k.contype = 'f'
-								 AND (k.conname = fk->>'name'
-									  OR pg_catalog.pg_get_constraintdef(k.oid) = defn));
-		BEGIN
-			IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-						WHERE k.conrelid = target AND k.conname = fk->>'name') THEN
-				EXECUTE pg_catalog.format('ALTER TABLE %s ADD %s', target, defn);
-			ELSE
-				EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', target, fk->>'name', defn);
+		base := pg_catalog.jsonb_build_object('schema', t.nsp, 'name', t.typname::text);
+		IF t.typtype = 'e' THEN
+			RETURN base || pg_catalog.jsonb_build_object('kind', 'enum',
+				'labels', (SELECT COALESCE(pg_catalog.jsonb_agg(e.enumlabel::text ORDER BY e.enumsortorder), '[]')
+							 FROM pg_catalog.pg_enum e WHERE e.enumtypid = objid));
+		ELSIF t.typtype = 'd' THEN
+			RETURN base || pg_catalog.jsonb_build_object('kind', 'domain',
+				'base', pg_catalog.format_type(t.typbasetype, t.typtypmod),
+				'collation', (SELECT pg_catalog.format('%I.%I', cn.nspname, co.collname)
+								FROM pg_catalog.pg_collation co
+								JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+								JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype
+							   WHERE co.oid = t.typcollation AND t.typcollation <> bt.typcollation),
+				'default', pg_catalog.pg_get_expr(t.typdefaultbin, 0),
+				'not_null', t.typnotnull,
+				'constraints', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+											'name', c.conname::text,
+											'definition', pg_catalog.pg_get_constraintdef(c.oid),
+											'valid', c.convalidated)
+										ORDER BY c.conname COLLATE "C"), '[]')
+								  FROM pg_catalog.pg_constraint c
+								 WHERE c.contypid = objid AND c.contype = 'c'));
+		ELSIF t.typtype = 'c' THEN
+			RETURN base || pg_catalog.jsonb_build_object('kind', 'composite',
+				'table', (SELECT k.relkind <> 'c' FROM pg_catalog.pg_class k WHERE k.oid = t.typrelid),
+				'attributes', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+											'name', a.attname::text,
+											'type', pg_catalog.format_type(a.atttypid, a.atttypmod),
+											'collation', CASE WHEN a.attcollation <> 0 AND a.attcollation <> at.typcollation
+															  THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END)
+										ORDER BY a.attnum), '[]')
+								 FROM pg_catalog.pg_attribute a
+								 JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
+								 LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+								 LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+								WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped));
+		ELSIF t.typtype = 'r' THEN
+			SELECT rg.*, st.typcollation AS subcoll INTO r
+			  FROM pg_catalog.pg_range rg JOIN pg_catalog.pg_type st ON st.oid = rg.rngsubtype
+			 WHERE rg.rngtypid = objid;
+			RETURN base || pg_catalog.jsonb_build_object('kind', 'range',
+				'subtype', pg_catalog.format_type(r.rngsubtype, NULL),
+				'opclass', (SELECT pg_catalog.format('%I.%I', n.nspname, oc.opcname)
+							  FROM pg_catalog.pg_opclass oc JOIN pg_catalog.pg_namespace n ON n.oid = oc.opcnamespace
+							 WHERE oc.oid = r.rngsubopc AND NOT oc.opcdefault),
+				'collation', (SELECT pg_catalog.format('%I.%I', cn.nspname, co.collname)
+								FROM pg_catalog.pg_collation co
+								JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+							   WHERE co.oid = r.rngcollation AND r.rngcollation <> r.subcoll),
+				'canonical', CASE WHEN r.rngcanonical <> 0 THEN r.rngcanonical::pg_catalog.regproc::text END,
+				'subtype_diff', CASE WHEN r.rngsubdiff <> 0 THEN r.rngsubdiff::pg_catalog.regproc::text END,
+				'multirange', (SELECT pg_catalog.format('%I.%I', n.nspname, mt.typname)
+								 FROM pg_catalog.pg_type mt JOIN pg_catalog.pg_namespace n ON n.oid = mt.typnamespace
+								WHERE mt.oid = r.rngmultitypid));
+		ELSIF t.typelem <> 0 AND t.typlen = -1 THEN
+			-- an array: made with its element type
+			RETURN base || pg_catalog.jsonb_build_object('kind', 'array',
+				'element', pg_catalog.format_type(t.typelem, NULL));
+		ELSIF t.typtype = 'm' THEN
+			RETURN base || pg_catalog.jsonb_build_object('kind', 'multirange');
+		ELSE
+			RETURN base || pg_catalog.jsonb_build_object('kind', 'base', 'type', t.typtype::text);
+		END IF;
+	ELSIF classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+		SELECT p.proname::text AS name, n.nspname::text AS nsp, p.prokind INTO t
+		  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+		 WHERE p.oid = objid;
+		IF NOT FOUND THEN
+			RETURN NULL;
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('schema', t.nsp, 'name', t.name,
+			'kind', CASE WHEN t.prokind = 'p' THEN 'procedure' ELSE 'function' END,
+			'identity', pg_catalog.pg_get_function_identity_arguments(objid),
+			'definition', CASE WHEN t.prokind IN ('f', 'p', 'w') THEN pg_catalog.pg_get_functiondef(objid) END);
+	ELSIF classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+		SELECT k.relname::text AS name, n.nspname::text AS nsp, k.relkind, k.relpersistence, s.*,
+			   pg_catalog.format_type(s.seqtypid, NULL) AS typ INTO t
+		  FROM pg_catalog.pg_class k
+		  JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+		  LEFT JOIN pg_catalog.pg_sequence s ON s.seqrelid = k.oid
+		 WHERE k.oid = objid;
+		IF NOT FOUND THEN
+			RETURN NULL;
+		ELSIF t.relkind <> 'S' THEN
+			RETURN pg_catalog.jsonb_build_object('schema', t.nsp, 'name', t.name, 'kind', 'relation');
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('schema', t.nsp, 'name', t.name, 'kind', 'sequence',
+			'type', t.typ, 'increment', t.seqincrement, 'min', t.seqmin, 'max', t.seqmax,
+			'start', t.seqstart, 'cache', t.seqcache, 'cycle', t.seqcycle,
+			'unlogged', t.relpersistence = 'u');
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION partback._dep_capture(tbl regclass)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	o record;
+	d jsonb;
+	deps jsonb := '[]';
+	exts jsonb := '[]';
+	lv bigint;
+	called boolean;
+BEGIN
+	FOR o IN SELECT * FROM partback._dep_objects(tbl) x ORDER BY x.depth DESC, x.classid, x.objid LOOP
+		IF o.extension IS NOT NULL THEN
+			CONTINUE WHEN exts @> pg_catalog.to_jsonb(o.extension);
+			exts := exts || pg_catalog.to_jsonb(o.extension);
+			SELECT pg_catalog.jsonb_build_object('kind', 'extension', 'name', e.extname::text,
+												 'schema', n.nspname::text, 'version', e.extversion)
+			  INTO d
+			  FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+			 WHERE e.oid = o.extension;
+			deps := deps || pg_catalog.jsonb_build_array(d);
+			CONTINUE;
+		END IF;
+		CONTINUE WHEN o.classid NOT IN ('pg_catalog.pg_type'::pg_catalog.regclass,
+										'pg_catalog.pg_proc'::pg_catalog.regclass,
+										'pg_catalog.pg_class'::pg_catalog.regclass);
+		d := partback._dep_describe(o.classid, o.objid);
+		CONTINUE WHEN d IS NULL
+			OR d->>'kind' NOT IN ('enum', 'domain', 'composite', 'range', 'function', 'procedure', 'sequence')
+			OR (d->>'kind' = 'composite' AND (d->>'table')::boolean)
+			OR (d->>'kind' IN ('function', 'procedure') AND d->>'definition' IS NULL);
+		IF o.classid = 'pg_catalog.pg_type'::pg_catalog.regclass THEN
+			d := d || pg_catalog.jsonb_build_object(
+				'owner', (SELECT ty.typowner::pg_catalog.regrole::text FROM pg_catalog.pg_type ty WHERE ty.oid = o.objid),
+				'comment', pg_catalog.obj_description(o.objid, 'pg_type'));
+		ELSIF o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+			d := d || pg_catalog.jsonb_build_object(
+				'owner', (SELECT p.proowner::pg_catalog.regrole::text FROM pg_catalog.pg_proc p WHERE p.oid = o.objid),
+				'comment', pg_catalog.obj_description(o.objid, 'pg_proc'));
+		ELSE
+			lv := NULL;
+			called := NULL;
+			IF pg_catalog.has_sequence_privilege(o.objid, 'SELECT') THEN
+				EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s', o.objid::pg_catalog.regclass)
+				   INTO lv, called;
 			END IF;
-		EXCEPTION WHEN undefined_table OR undefined_column OR invalid_foreign_key THEN
-			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
-			RAISE EXCEPTION 'cannot add foreign key "%" to table %: %', fk->>'name', target, msg
-				USING ERRCODE = SQLSTATE,
-					  DETAIL = pg_catalog.concat_ws(' ', NULLIF(det, ''), 'The definition is: ' || defn),
-					  HINT = 'Restore the referenced table first.';
-		END;
+			d := d || pg_catalog.jsonb_build_object(
+				'owner', (SELECT k.relowner::pg_catalog.regrole::text FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
+				'comment', pg_catalog.obj_description(o.objid, 'pg_class'),
+				'last_value', lv, 'is_called', called);
+		END IF;
+		deps := deps || pg_catalog.jsonb_build_array(d);
+	END LOOP;
+
+	-- sequences owned by a column of tbl (OWNED BY) that are not its
+	-- identity or serial sequence (_capture_table's column "sequence"):
+	-- used by another column's default, or by nothing
+	FOR o IN
+		SELECT d.objid, a.attname::text AS col
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_class sq ON sq.oid = d.objid AND sq.relkind = 'S'
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+		  LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+		 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refobjid = tbl AND d.deptype = 'a'
+		   AND NOT (a.attidentity = '' AND a.attgenerated = ''
+					AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+									   'pg_catalog.int8'::pg_catalog.regtype)
+					AND pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) IS NOT DISTINCT FROM
+						pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text))
+		 ORDER BY d.objid
+	LOOP
+		lv := NULL;
+		called := NULL;
+		IF pg_catalog.has_sequence_privilege(o.objid, 'SELECT') THEN
+			EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s', o.objid::pg_catalog.regclass)
+			   INTO lv, called;
+		END IF;
+		deps := deps || pg_catalog.jsonb_build_array(
+			partback._dep_describe('pg_catalog.pg_class'::pg_catalog.regclass, o.objid)
+			|| pg_catalog.jsonb_build_object(
+				'owner', (SELECT k.relowner::pg_catalog.regrole::text FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
+				'comment', pg_catalog.obj_description(o.objid, 'pg_class'),
+				'last_value', lv, 'is_called', called, 'owned_by', o.col));
+	END LOOP;
+
+	IF pg_catalog.jsonb_array_length(deps) = 0 THEN
+		RETURN '{}';
+	END IF;
+	RETURN pg_catalog.jsonb_build_object('dependencies', deps);
+END;
+$$;
+
+CREATE FUNCTION partback._dep_types_digest(tbl regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+				pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x.objid, partback._dep_describe(x.classid, x.objid))
+									 ORDER BY x.objid)::text, 'UTF8')), 'hex')
+	  FROM partback._dep_objects($1) x
+	 WHERE x.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+	HAVING pg_catalog.count(*) > 0
+$$;
+
+CREATE FUNCTION partback._dep_find(d jsonb)
+RETURNS TABLE(classid oid, objid oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::oid, ty.oid
+	  FROM pg_catalog.pg_type ty JOIN pg_catalog.pg_namespace n ON n.oid = ty.typnamespace
+	 WHERE $1->>'kind' IN ('enum', 'domain', 'composite', 'range')
+	   AND n.nspname = $1->>'schema' AND ty.typname = $1->>'name'
+	UNION ALL
+	SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid
+	  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+	 WHERE $1->>'kind' IN ('function', 'procedure')
+	   AND n.nspname = $1->>'schema' AND p.proname = $1->>'name'
+	   AND pg_catalog.pg_get_function_identity_arguments(p.oid) = $1->>'identity'
+	UNION ALL
+	SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, k.oid
+	  FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+	 WHERE $1->>'kind' = 'sequence'
+	   AND n.nspname = $1->>'schema' AND k.relname = $1->>'name'
+$$;
+
+CREATE FUNCTION partback._dep_what(d jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN $1->>'kind' = 'extension' THEN pg_catalog.format('extension "%s"', $1->>'name')
+				WHEN $1->>'kind' IN ('function', 'procedure')
+				THEN pg_catalog.format('%s %I.%I(%s)', $1->>'kind', $1->>'schema', $1->>'name', $1->>'identity')
+				WHEN $1->>'kind' = 'sequence'
+				THEN pg_catalog.format('sequence %I.%I', $1->>'schema', $1->>'name')
+				ELSE pg_catalog.format('%s type %I.%I', $1->>'kind', $1->>'schema', $1->>'name') END
+$$;
+
+CREATE FUNCTION partback._dep_set_owner(obj text, nsp text, owner text, what text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	msg text;
+BEGIN
+	IF owner IS NULL OR owner = current_user THEN
+		RETURN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = owner) THEN
+		RAISE WARNING '% is owned by %, not by its owner "%" in the backup: the role does not exist',
+			what, current_user, owner;
+		RETURN;
+	END IF;
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+	   AND (NOT pg_catalog.pg_has_role(current_user, owner, 'MEMBER')
+			OR NOT pg_catalog.has_schema_privilege(owner, nsp, 'CREATE')) THEN
+		RAISE WARNING '% is owned by %, not by its owner "%" in the backup: % may not give it to that role',
+			what, current_user, owner, current_user;
+		RETURN;
+	END IF;
+	BEGIN
+		EXECUTE pg_catalog.format('ALTER %s OWNER TO %I', obj, owner);
+	EXCEPTION WHEN insufficient_privilege THEN
+		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+		RAISE WARNING '% is owned by %, not by its owner "%" in the backup: %', what, current_user, owner, msg;
+	END;
+END;
+$$;
+
+CREATE FUNCTION partback._dep_apply(def jsonb, do_create boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+	deps jsonb := def->'dependencies';
+	tbl text := pg_catalog.format('%I.%I', def->>'schema', def->>'name');
+	d jsonb;
+	here jsonb;
+	found_oid oid;
+	found_class oid;
+	diff text;
+	todo jsonb := '[]';
+	stmt text;
+	items text[];
+	x jsonb;
+	obj oid;
+	cur bigint;
+BEGIN
+	IF deps IS NULL OR pg_catalog.jsonb_typeof(deps) = 'null' THEN
+		RETURN;
+	END IF;
+	IF pg_catalog.jsonb_typeof(deps) <> 'array'
+	   OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(deps) e
+				   WHERE pg_catalog.jsonb_typeof(e) <> 'object'
+					  OR e->>'kind' IS NULL OR e->>'name' IS NULL OR e->>'schema' IS NULL
+					  OR e->>'kind' NOT IN ('extension', 'enum', 'domain', 'composite', 'range',
+											'function', 'procedure', 'sequence')
+					  OR (e->>'kind' IN ('function', 'procedure')
+						  AND (e->>'identity' IS NULL OR e->>'definition' IS NULL))) THEN
+		RAISE EXCEPTION 'invalid "dependencies" in the backup of table %', tbl
+			USING ERRCODE = 'invalid_object_definition',
+				  HINT = 'The backup''s manifest was changed after it was written; restore from another backup.';
+	END IF;
+
+	-- check everything first
+	FOR d IN SELECT * FROM pg_catalog.jsonb_array_elements(deps) LOOP
+		IF d->>'kind' = 'extension' THEN
+			CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = d->>'name');
+			IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions a WHERE a.name = d->>'name') THEN
+				RAISE EXCEPTION 'extension "%" needed by table % is not available on this server', d->>'name', tbl
+					USING ERRCODE = 'undefined_object',
+						  DETAIL = pg_catalog.format('Table %s uses objects of extension "%s" (version %s in the backup).',
+													 tbl, d->>'name', d->>'version'),
+						  HINT = 'Install the extension on this server (its package), then restore again.';
+			END IF;
+			todo := todo || pg_catalog.jsonb_build_array(d);
+			CONTINUE;
+		END IF;
+		SELECT f.classid, f.objid INTO found_class, found_oid FROM partback._dep_find(d) f LIMIT 1;
+		IF NOT FOUND THEN
+			todo := todo || pg_catalog.jsonb_build_array(d);
+			CONTINUE;
+		END IF;
+		here := partback._dep_describe(found_class, found_oid);
+		SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s in the backup, %s here', k,
+									 COALESCE(d->k, 'null'), COALESCE(here->k, 'null')), '; '
+									 ORDER BY k COLLATE "C")
+		  INTO diff
+		  FROM (SELECT pg_catalog.jsonb_object_keys(d) AS k
+				UNION SELECT pg_catalog.jsonb_object_keys(here)) keys
+		 WHERE k NOT IN ('owner', 'comment', 'last_value', 'is_called', 'owned_by')
+		   AND d->k IS DISTINCT FROM here->k
+		   -- absent and null are the same
+		   AND NOT (COALESCE(d->k, 'null') = 'null' AND COALESCE(here->k, 'null') = 'null');
+		IF diff IS NOT NULL THEN
+			RAISE EXCEPTION '% needed by table % differs from the one in the backup', partback._dep_what(d), tbl
+				USING ERRCODE = CASE WHEN d->>'kind' IN ('enum', 'domain', 'composite', 'range')
+									 THEN 'datatype_mismatch' ELSE 'duplicate_object' END,
+					  DETAIL = diff || '.',
+					  HINT = 'Make it match the backup, drop it, or restore into another database.';
+		END IF;
+		IF d->>'kind' = 'sequence' AND d->>'last_value' IS NOT NULL THEN
+			todo := todo || pg_catalog.jsonb_build_array(d || pg_catalog.jsonb_build_object('exists', found_oid));
+		END IF;
+	END LOOP;
+	IF NOT do_create THEN
+		RETURN;
+	END IF;
+
+	FOR d IN SELECT * FROM pg_catalog.jsonb_array_elements(todo) LOOP
+		IF d->>'kind' = 'extension' THEN
+			CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = d->>'name');
+			PERFORM partback._def_ensure_schema(d->>'schema');
+			PERFORM partback._execute_definition(
+				pg_catalog.format('CREATE EXTENSION %I SCHEMA %I CASCADE', d->>'name', d->>'schema'),
+				'extension', partback._dep_what(d) || ' of table ' || tbl);
+			CONTINUE;
+		END IF;
+		IF d->>'exists' IS NOT NULL THEN
+			-- an existing sequence is never moved back, but never left
+			-- behind the backup's position
+			obj := (d->>'exists')::oid;
+			EXECUTE pg_catalog.format('SELECT last_value FROM %s', obj::pg_catalog.regclass) INTO cur;
+			IF ((d->>'increment')::bigint > 0 AND cur < (d->>'last_value')::bigint)
+			   OR ((d->>'increment')::bigint < 0 AND cur > (d->>'last_value')::bigint) THEN
+				PERFORM pg_catalog.setval(obj::pg_catalog.regclass, (d->>'last_value')::bigint,
+										  COALESCE((d->>'is_called')::boolean, true));
+			END IF;
+			CONTINUE;
+		END IF;
+		-- created in the meantime (an earlier element made it)
+		CONTINUE WHEN EXISTS (SELECT 1 FROM partback._dep_find(d));
+		PERFORM partback._def_ensure_schema(d->>'schema');
+		CASE d->>'kind'
+		WHEN 'enum' THEN
+			PERFORM partback._execute_definition(
+				pg_catalog.format('CREATE TYPE %I.%I AS ENUM (%s)', d->>'schema', d->>'name',
+					(SELECT COALESCE(pg_catalog.string_agg(pg_catalog.quote_literal(l), ', ' ORDER BY k), '')
+					   FROM pg_catalog.jsonb_array_elements_text(d->'labels') WITH ORDINALITY a(l, k))),
+				'enum', partback._dep_what(d));
+		WHEN 'domain' THEN
+			stmt := pg_catalog.format('CREATE DOMAIN %I.%I AS %s', d->>'schema', d->>'name', d->>'base');
+			IF d->>'collation' IS NOT NULL THEN
+				stmt := stmt || ' COLLATE ' || (d->>'collation');
+			END IF;
+			IF d->>'default' IS NOT NULL THEN
+				stmt := stmt || ' DEFAULT ' || (d->>'default');
+			END IF;
+			IF (d->>'not_null')::boolean THEN
+				stmt := stmt || ' NOT NULL';
+			END IF;
+			FOR x IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(d->'constraints', '[]'))
+					  WHERE COALESCE((value->>'valid')::boolean, true) LOOP
+				stmt := stmt || pg_catalog.format(' CONSTRAINT %I %s', x->>'name', x->>'definition');
+			END LOOP;
+			PERFORM partback._execute_definition(stmt, 'domain', partback._dep_what(d));
+			-- NOT VALID ones stay so
+			FOR x IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(d->'constraints', '[]'))
+					  WHERE (value->>'valid')::boolean IS FALSE LOOP
+				PERFORM partback._execute_definition(
+					pg_catalog.format('ALTER DOMAIN %I.%I ADD CONSTRAINT %I %s%s',
+									  d->>'schema', d->>'name', x->>'name', x->>'definition',
+									  CASE WHEN x->>'definition' LIKE '% NOT VALID' THEN '' ELSE ' NOT VALID' END),
+					'domain constraint',
+					pg_catalog.format('constraint "%s" of %s', x->>'name', partback._dep_what(d)));
+			END LOOP;
+		WHEN 'composite' THEN
+			SELECT COALESCE(pg_catalog.array_agg(pg_catalog.format('%I %s', a->>'name', a->>'type')
+					|| COALESCE(' COLLATE ' || (a->>'collation'), '') ORDER BY k), '{}')
+			  INTO items
+			  FROM pg_catalog.jsonb_array_elements(COALESCE(d->'attributes', '[]')) WITH ORDINALITY e(a, k);
+			PERFORM partback._execute_definition(
+				pg_catalog.format('CREATE TYPE %I.%I AS (%s)', d->>'schema', d->>'name',
+								  pg_catalog.array_to_string(items, ', ')),
+				'composite', partback._dep_what(d));
+		WHEN 'range' THEN
+			items := ARRAY['SUBTYPE = ' || (d->>'subtype')];
+			IF d->>'opclass' IS NOT NULL THEN
+				items := items || ('SUBTYPE_OPCLASS = ' || (d->>'opclass'));
+			END IF;
+			IF d->>'collation' IS NOT NULL THEN
+				items := items || ('COLLATION = ' || (d->>'collation'));
+			END IF;
+			IF d->>'canonical' IS NOT NULL THEN
+				items := items || ('CANONICAL = ' || (d->>'canonical'));
+			END IF;
+			IF d->>'subtype_diff' IS NOT NULL THEN
+				items := items || ('SUBTYPE_DIFF = ' || (d->>'subtype_diff'));
+			END IF;
+			IF d->>'multirange' IS NOT NULL THEN
+				items := items || ('MULTIRANGE_TYPE_NAME = ' || (d->>'multirange'));
+			END IF;
+			PERFORM partback._execute_definition(
+				pg_catalog.format('CREATE TYPE %I.%I AS RANGE (%s)', d->>'schema', d->>'name',
+								  pg_catalog.array_to_string(items, ', ')),
+				'range', partback._dep_what(d));
+		WHEN 'function', 'procedure' THEN
+			-- pg_get_functiondef's text, created, never replacing one
+			stmt := d->>'definition';
+			IF NOT pg_catalog.starts_with(stmt, 'CREATE OR REPLACE FUNCTION ')
+			   AND NOT pg_catalog.starts_with(stmt, 'CREATE OR REPLACE PROCEDURE ') THEN
+				RAISE EXCEPTION 'invalid definition of % in the backup of table %', partback._dep_what(d), tbl
+					USING ERRCODE = 'invalid_object_definition';
+			END IF;
+			stmt := 'CREATE ' || pg_catalog.substr(stmt, pg_catalog.length('CREATE OR REPLACE ') + 1);
+			PERFORM partback._execute_definition(stmt, 'function', partback._dep_what(d));
+			IF NOT EXISTS (SELECT 1 FROM partback._dep_find(d)) THEN
+				RAISE EXCEPTION 'invalid definition of % in the backup of table %', partback._dep_what(d), tbl
+					USING ERRCODE = 'invalid_object_definition',
+						  DETAIL = 'It creates another function: ' || (d->>'definition');
+			END IF;
+		WHEN 'sequence' THEN
+			PERFORM partback._execute_definition(
+				pg_catalog.format('CREATE %sSEQUENCE %I.%I AS %s %s',
+					CASE WHEN (d->>'unlogged')::boolean THEN 'UNLOGGED ' ELSE '' END,
+					d->>'schema', d->>'name', d->>'type', partback._def_seq_options(d)),
+				'sequence', partback._dep_what(d));
+		END CASE;
+
+		SELECT f.objid INTO obj FROM partback._dep_find(d) f LIMIT 1;
+		IF obj IS NULL THEN
+			RAISE EXCEPTION 'invalid definition of % in the backup of table %', partback._dep_what(d), tbl
+				USING ERRCODE = 'invalid_object_definition';
+		END IF;
+		CASE d->>'kind'
+		WHEN 'function', 'procedure' THEN
+			PERFORM partback._dep_set_owner(pg_catalog.upper(d->>'kind') || ' ' || obj::pg_catalog.regprocedure::text,
+											d->>'schema', d->>'owner', partback._dep_what(d));
+			IF d->>'comment' IS NOT NULL THEN
+				EXECUTE pg_catalog.format('COMMENT ON %s %s IS %L', pg_catalog.upper(d->>'kind'),
+										  obj::pg_catalog.regprocedure, d->>'comment');
+			END IF;
+		WHEN 'sequence' THEN
+			IF d->>'last_value' IS NOT NULL THEN
+				PERFORM pg_catalog.setval(obj::pg_catalog.regclass, (d->>'last_value')::bigint,
+										  COALESCE((d->>'is_called')::boolean, true));
+			END IF;
+			PERFORM partback._dep_set_owner('SEQUENCE ' || obj::pg_catalog.regclass::text,
+											d->>'schema', d->>'owner', partback._dep_what(d));
+			IF d->>'comment' IS NOT NULL THEN
+				EXECUTE pg_catalog.format('COMMENT ON SEQUENCE %s IS %L', obj::pg_catalog.regclass, d->>'comment');
+			END IF;
+		ELSE
+			PERFORM partback._dep_set_owner('TYPE ' || obj::pg_catalog.regtype::text,
+											d->>'schema', d->>'owner', partback._dep_what(d));
+			IF d->>'comment' IS NOT NULL THEN
+				EXECUTE pg_catalog.format('COMMENT ON TYPE %s IS %L', obj::pg_catalog.regtype, d->>'comment');
+			END IF;
+		END CASE;
+	END LOOP;
+END;
+$$;
+
+CREATE FUNCTION partback._dep_owned_sequences(relid oid, def jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c jsonb;
+	seq oid;
+	cur record;
+	same_name boolean;
+BEGIN
+	SELECT n.nspname = def->>'schema' AND k.relname = def->>'name' INTO same_name
+	  FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+	 WHERE k.oid = relid;
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]'))
+			  WHERE pg_catalog.jsonb_typeof(value->'sequence') = 'object' LOOP
+		seq := partback._def_owned_seq(relid, c->>'name');
+		CONTINUE WHEN seq IS NULL;
+		SELECT k.relname::text AS name, n.nspname::text AS nsp, k.relpersistence INTO cur
+		  FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+		 WHERE k.oid = seq;
+		IF same_name AND c->'sequence'->>'name' IS NOT NULL AND c->'sequence'->>'name' <> cur.name
+		   AND NOT partback._def_name_taken(cur.nsp, c->'sequence'->>'name') THEN
+			EXECUTE pg_catalog.format('ALTER SEQUENCE %s RENAME TO %I', seq::pg_catalog.regclass,
+									  c->'sequence'->>'name');
+		END IF;
+		IF (c->'sequence'->>'unlogged')::boolean AND cur.relpersistence = 'p' THEN
+			EXECUTE pg_catalog.format('ALTER SEQUENCE %s SET UNLOGGED', seq::pg_catalog.regclass);
+		END IF;
+	END LOOP;
+
+	-- the other sequences its columns own, made by _dep_apply: owned by
+	-- the column again, unless something else owns them
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(def->'dependencies') = 'array' THEN def->'dependencies' ELSE '[]' END)
+			  WHERE value->>'kind' = 'sequence' AND value->>'owned_by' IS NOT NULL LOOP
+		SELECT f.objid INTO seq FROM partback._dep_find(c) f LIMIT 1;
+		CONTINUE WHEN seq IS NULL
+			OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+							WHERE a.attrelid = relid AND a.attname = c->>'owned_by' AND a.attnum > 0
+							  AND NOT a.attisdropped)
+			OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+						WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = seq
+						  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+						  AND d.deptype IN ('a', 'i'));
+		IF (SELECT k.relowner FROM pg_catalog.pg_class k WHERE k.oid = seq)
+		   <> (SELECT k.relowner FROM pg_catalog.pg_class k WHERE k.oid = relid) THEN
+			RAISE WARNING 'sequence % is not owned by column "%" of table % as in the backup: the sequence and the table have different owners',
+				seq::pg_catalog.regclass, c->>'owned_by', relid::pg_catalog.regclass;
+			CONTINUE;
+		END IF;
+		EXECUTE pg_catalog.format('ALTER SEQUENCE %s OWNED BY %s.%I', seq::pg_catalog.regclass,
+								  relid::pg_catalog.regclass, c->>'owned_by');
 	END LOOP;
 END;
 $$;
@@ -1685,6 +2828,25 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'partback.list_backups() lists the backups in a directory.';
 	END IF;
+	-- a partition's name: say how to restore it
+	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+			 ORDER BY (x->>'backup_id')::bigint DESC
+	LOOP
+		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
+		SELECT e || jsonb_build_object('path', p->>'path') INTO t
+		  FROM jsonb_array_elements(m->'tables') AS e,
+			   jsonb_array_elements(CASE WHEN jsonb_typeof(e->'definition'->'partitions') = 'array'
+										 THEN e->'definition'->'partitions' ELSE '[]' END) AS p
+		 WHERE partback._table_name_matches(p, source_table)
+		 LIMIT 1;
+		IF t IS NOT NULL THEN
+			RAISE EXCEPTION '"%" is a partition of table %.% in the backup, not a table', source_table,
+				quote_ident(t->>'schema'), quote_ident(t->>'name')
+				USING ERRCODE = 'wrong_object_type',
+					  HINT = format('Restore the partition with partback.restore(%L, %L, %L).',
+									backup_dir, (t->>'schema') || '.' || (t->>'name'), t->>'path');
+		END IF;
+	END LOOP;
 	RAISE EXCEPTION 'table "%" is not in % of database "%" in "%"', source_table,
 		CASE WHEN backup_id IS NULL THEN 'any backup' ELSE 'backup ' || backup_id END,
 		source_db, backup_dir
@@ -1747,14 +2909,36 @@ BEGIN
 	END IF;
 	m := partback._restore_db_backup(backup_dir, source_db, schemas, backup_id);
 	PERFORM partback._check_source_version(backup_dir, source_db, m);
+	-- parents under legacy inheritance before their children (a tampered
+	-- cycle stops at a depth no real tree has)
 	RETURN QUERY
-		SELECT t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
-		  FROM jsonb_array_elements(m->'tables') AS t
-		 WHERE schemas IS NULL OR t->>'schema' = ANY (schemas)
-		 ORDER BY t->>'schema', t->>'name';
+		WITH RECURSIVE e AS (
+			SELECT t, format('%I.%I', t->>'schema', t->>'name') AS qname,
+				   CASE WHEN jsonb_typeof(t->'definition'->'inherits') = 'array'
+						THEN ARRAY(SELECT jsonb_array_elements_text(t->'definition'->'inherits')) END AS parents
+			  FROM jsonb_array_elements(m->'tables') AS t
+			 WHERE schemas IS NULL OR t->>'schema' = ANY (schemas)
+		), d(qname, depth) AS (
+			SELECT qname, 0 FROM e
+			UNION ALL
+			SELECT e.qname, d.depth + 1 FROM d JOIN e ON d.qname = ANY (e.parents) WHERE d.depth < 1000
+		)
+		SELECT e.t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
+		  FROM e
+		 ORDER BY (SELECT max(d.depth) FROM d WHERE d.qname = e.qname), e.t->>'schema', e.t->>'name';
 END
 $$;
 
+REVOKE ALL ON FUNCTION partback._definition_piece(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_partition_name(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_tablespace(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_tablespace_ok(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_tablespace_clause(text, text, oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_use_tablespace(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_index_only(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_index_attach_to(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_foreign_keys(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_own_defaults(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_not_null_of(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_not_null_clause(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_acl(pg_catalog.aclitem[]) FROM PUBLIC;
@@ -1763,9 +2947,13 @@ REVOKE ALL ON FUNCTION partback._foreign_partitions(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._notice_foreign_partitions(regclass, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_options(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_add_constraints(oid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_index_statistics(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_comment_constraints(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_grant(oid, jsonb, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_apply_props(oid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_of_type(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_inherits(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_check_inherited_columns(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_create_root(jsonb, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_create_partition(jsonb, oid, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_target_partitions(jsonb, regclass) FROM PUBLIC;
@@ -1773,6 +2961,17 @@ REVOKE ALL ON FUNCTION partback._def_add_not_valid(oid, jsonb, jsonb) FROM PUBLI
 REVOKE ALL ON FUNCTION partback._execute_definition(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_retarget(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_add_post_data(oid, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_add_only_indexes(jsonb, regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_add_foreign_keys(regclass, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_objects(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_describe(oid, oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_capture(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_types_digest(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_find(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_what(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_set_owner(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_apply(jsonb, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_owned_sequences(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._db_foreign_tables(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._notice_db_foreign(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
