@@ -43,6 +43,7 @@
 #include "utils/timestamp.h"
 
 #include "partback.h"
+#include "auth.h"
 
 /* One chunk's data file, whether written by this job or taken over. */
 typedef struct ChunkFile
@@ -418,8 +419,18 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 
 	for (int i = n - 1; i >= 0; i--)
 	{
-		Jsonb	   *manifest = pb_read_manifest(job->backup_dir, job->source_db, ids[i]);
+		PbAuthStatus status;
+		Jsonb	   *manifest = pb_read_manifest_ext(job->backup_dir, job->source_db,
+													ids[i], false, &status);
 		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
+
+		CHECK_FOR_INTERRUPTS();
+		/* a changed manifest is refused; one made without the key is no base */
+		if (status == PB_AUTH_BAD)
+			(void) pb_read_manifest(job->backup_dir, job->source_db, ids[i]);
+		if (status == PB_AUTH_MISSING || status == PB_AUTH_OTHER_KEY ||
+			!pb_manifest_of_this_cluster(&manifest->root))
+			continue;
 
 		for (int j = 0; j < pb_json_array_size(tables); j++)
 		{
@@ -496,6 +507,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 	List	   *candidates = NIL;
 
 	t->definition = capture_definition(t->relid);
+	pb_check_definition_size(t->task_name, t->definition);
 	t->leaves = table_leaves(t->relid, job->partitions);
 	/* force copies everything; otherwise take over what did not change */
 	if (!job->force)
@@ -725,7 +737,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	pb_json_add_int(&meta, "stored_bytes", stored);
 	pb_json_add_str(&meta, "backed_up_at", now);
 	pb_json_add_raw(&meta, "files", files.data);
-	appendStringInfoString(&meta, "}\n");
+	pb_meta_seal(&meta, psprintf("partition \"%s\" of table %s", leaf->path, t->task_name));
 
 	meta_name = psprintf("%010lld.meta.json", (long long) backup_id);
 	meta_sha = pb_write_json_file(psprintf("%s/%s/%s", db_dir, leaf->rel_dir, meta_name),
@@ -870,6 +882,9 @@ pb_run_backup(PbJob *job)
 	dsm_segment *seg;
 	PbWork	   *work;
 	StringInfoData manifest;
+	int			entry_start;
+	int			largest_entry = 0;
+	const char *largest_table = NULL;
 	BlockNumber chunk_blocks;
 
 	/* 1. claim the tables */
@@ -923,6 +938,7 @@ pb_run_backup(PbJob *job)
 
 	pb_repo_init(job->backup_dir);
 	pb_lock_backup_dir(db_dir, true);
+	pb_check_dir_cluster(job->backup_dir, job->source_db);
 	remove_temporary_files(db_dir);
 	pb_mkdir_p(psprintf("%s/manifests", db_dir));
 	backup_id = next_backup_id(db_dir);
@@ -1020,6 +1036,8 @@ pb_run_backup(PbJob *job)
 	pb_json_add_str(&manifest, "snapshot_lsn",
 					DatumGetCString(DirectFunctionCall1(pg_lsn_out, LSNGetDatum(lsn))));
 	pb_json_add_int(&manifest, "server_version_num", PG_VERSION_NUM);
+	/* one cluster per backup (cluster.c) */
+	pb_json_add_str(&manifest, "system_identifier", pb_system_identifier());
 	pb_json_add_str(&manifest, "compression", pb_compression_name(job->compression));
 	if (job->type == PB_JOB_BACKUP_DB)
 	{
@@ -1066,6 +1084,7 @@ pb_run_backup(PbJob *job)
 					   &reused_bytes);
 		appendStringInfoChar(&entries, ']');
 
+		entry_start = manifest.len;
 		if (manifest.data[manifest.len - 1] != '[')
 			appendStringInfoChar(&manifest, ',');
 		appendStringInfoString(&manifest, "\n    {");
@@ -1076,6 +1095,20 @@ pb_run_backup(PbJob *job)
 		appendStringInfoString(&manifest, ",\n     ");
 		pb_json_add_raw(&manifest, "partitions", entries.data);
 		appendStringInfoChar(&manifest, '}');
+		if (manifest.len - entry_start > largest_entry)
+		{
+			largest_entry = manifest.len - entry_start;
+			largest_table = t->task_name;
+		}
+		/* the limit readers apply (with room for the members that follow) */
+		if (manifest.len > PB_MAX_MANIFEST_BYTES - 4096)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the manifest of backup " INT64_FORMAT " of database \"%s\" would take more than the limit of %d bytes",
+							backup_id, job->source_db, PB_MAX_MANIFEST_BYTES),
+					 errdetail("Its largest entry is that of table %s, %d bytes.",
+							   largest_table, largest_entry),
+					 errhint("Back up the database's tables in several backup directories, e.g. by schema with backup_db(schemas => ...).")));
 
 		pb_task_progress(job->job_id, t->task_name);
 		pb_task_finish(job->job_id, t->task_name, list_length(t->leaves), reused,

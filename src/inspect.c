@@ -24,6 +24,7 @@
 #include "utils/varlena.h"
 
 #include "partback.h"
+#include "auth.h"
 
 PG_FUNCTION_INFO_V1(partback_manifest);
 PG_FUNCTION_INFO_V1(partback_manifests);
@@ -99,18 +100,29 @@ partback_manifests(PG_FUNCTION_ARGS)
 	char	   *db = text_arg_required(fcinfo, 1, "source_db");
 	int64	   *ids;
 	int			n;
+	MemoryContext cxt;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	pb_repo_open(dir);
 	check_db(dir, db);
 	n = pb_backup_ids(dir, db, &ids);
+	/* one manifest in memory at a time: the tuplestore keeps its own copy */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "partback manifest",
+								ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		value = JsonbPGetDatum(pb_read_manifest(dir, db, ids[i]));
+		MemoryContext old;
+		Datum		value;
 		bool		isnull = false;
 
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(cxt);
+		value = JsonbPGetDatum(pb_read_manifest(dir, db, ids[i]));
+		MemoryContextSwitchTo(old);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+		MemoryContextReset(cxt);
 	}
+	MemoryContextDelete(cxt);
 	return (Datum) 0;
 }
 
@@ -211,11 +223,18 @@ static bool
 guarded(CheckState *cs, void (*fn) (void *), void *arg, const char *table,
 		const char *partition, const char *file, const char *problem)
 {
-	ErrorData  *edata = try_call(fn, arg);
+	ErrorData  *edata;
 
+	(void) pb_auth_take_failure();
+	edata = try_call(fn, arg);
 	if (edata == NULL)
 		return true;
-	report(cs, table, partition, file, problem, NULL, edata->message);
+	/* a file that does not verify with partback.auth_key_file */
+	if (pb_auth_take_failure())
+		report(cs, table, partition, file, "not authenticated", NULL,
+			   edata->detail ? psprintf("%s %s", edata->message, edata->detail) : edata->message);
+	else
+		report(cs, table, partition, file, problem, NULL, edata->message);
 	return false;
 }
 
@@ -410,6 +429,7 @@ check_partition(CheckState *cs, const char *table, JsonbContainer *p)
 		JsonbContainer *f = pb_json_array_container(files, i);
 		const char *name = pb_json_str(f, "name", false);
 
+		CHECK_FOR_INTERRUPTS();
 		if (strchr(name, '/') != NULL || strcmp(name, "..") == 0)
 		{
 			report(cs, table, path, shown, "invalid file name", NULL, name);
@@ -483,6 +503,7 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 		bool		known;
 		ListCell   *lc2;
 
+		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(psprintf("%s/%s", cs->db_dir, rel), &is_dir);
 		if (is_dir)
 		{

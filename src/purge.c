@@ -20,7 +20,11 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 
+#include "common/hashfn.h"
+#include "utils/hsearch.h"
+
 #include "partback.h"
+#include "auth.h"
 
 PG_FUNCTION_INFO_V1(partback_purge_backups);
 PG_FUNCTION_INFO_V1(partback_delete_backup);
@@ -30,22 +34,68 @@ typedef struct Retention
 	const char *dir;
 	const char *db;
 	const char *db_dir;
-	List	   *needed;			/* files the remaining backups name, relative to db_dir */
+	HTAB	   *needed;			/* files the remaining backups name, relative to db_dir */
 	List	   *unfinished;		/* "<id>." of backups still being written */
 } Retention;
+
+/* the needed files: a hash of C strings, of any length */
+static uint32
+string_ptr_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+string_ptr_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static void
+add_needed(Retention *r, const char *rel)
+{
+	bool		found;
+
+	if (r->needed == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(char *);
+		ctl.hash = string_ptr_hash;
+		ctl.match = string_ptr_match;
+		ctl.hcxt = CurrentMemoryContext;
+		r->needed = hash_create("partback needed files", 1024, &ctl,
+								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	(void) hash_search(r->needed, &rel, HASH_ENTER, &found);
+}
+
+static bool
+is_needed(Retention *r, const char *rel)
+{
+	return r->needed != NULL && hash_search(r->needed, &rel, HASH_FIND, NULL) != NULL;
+}
 
 /*
  * Only the role that made a backup (or a member) and superusers may remove
  * it, as for restoring it.
  */
 static void
-check_may_remove(Jsonb *manifest, int64 backup_id)
+check_may_remove(Retention *r, int64 backup_id)
 {
-	const char *maker = pb_json_str(&manifest->root, "user", true);
-	Oid			maker_id = maker ? get_role_oid(maker, true) : InvalidOid;
+	Jsonb	   *manifest;
+	const char *maker;
+	Oid			maker_id;
 
 	if (superuser())
 		return;
+	/* who made it is believed only if the manifest verifies */
+	manifest = pb_read_manifest(r->dir, r->db, backup_id);
+	maker = pb_json_str(&manifest->root, "user", true);
+	maker_id = maker ? get_role_oid(maker, true) : InvalidOid;
 	if (!OidIsValid(maker_id) || !is_member_of_role(GetUserId(), maker_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -65,7 +115,11 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 {
 	for (int i = 0; i < nkeep; i++)
 	{
-		Jsonb	   *manifest = pb_read_manifest(r->dir, r->db, keep_ids[i]);
+		/*
+		 * Removing trusts no backup: one that does not verify with the key
+		 * (made before it was set) still keeps its files.
+		 */
+		Jsonb	   *manifest = pb_read_manifest_ext(r->dir, r->db, keep_ids[i], false, NULL);
 		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
 
 		for (int t = 0; t < pb_json_array_size(tables); t++)
@@ -81,15 +135,19 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 				Jsonb	   *meta;
 				JsonbContainer *files;
 
-				meta = pb_read_meta_file(psprintf("%s/%s", r->db_dir, meta_rel),
-										 pb_json_str(part, "meta_sha256", false));
-				r->needed = lappend(r->needed, (char *) meta_rel);
+				CHECK_FOR_INTERRUPTS();
+				meta = pb_read_meta_file_ext(psprintf("%s/%s", r->db_dir, meta_rel),
+											 pb_json_str(part, "meta_sha256", false),
+											 false);
+				add_needed(r, meta_rel);
 				files = pb_json_container(&meta->root, "files");
 				for (int f = 0; f < pb_json_array_size(files); f++)
-					r->needed = lappend(r->needed,
-										psprintf("%s/%s", dir_rel,
-												 pb_json_str(pb_json_array_container(files, f),
-															 "name", false)));
+				{
+					CHECK_FOR_INTERRUPTS();
+					add_needed(r, psprintf("%s/%s", dir_rel,
+										   pb_json_str(pb_json_array_container(files, f),
+													   "name", false)));
+				}
 			}
 		}
 	}
@@ -111,6 +169,7 @@ remove_unneeded(Retention *r, const char *rel_dir)
 		bool		keep = false;
 		ListCell   *lc2;
 
+		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(psprintf("%s/%s", r->db_dir, rel), &is_dir);
 		if (is_dir)
 		{
@@ -123,9 +182,8 @@ remove_unneeded(Retention *r, const char *rel_dir)
 		foreach(lc2, r->unfinished)
 			if (strncmp(name, lfirst(lc2), strlen(lfirst(lc2))) == 0)
 				keep = true;
-		foreach(lc2, r->needed)
-			if (!keep && strcmp(rel, lfirst(lc2)) == 0)
-				keep = true;
+		if (!keep && is_needed(r, rel))
+			keep = true;
 		if (keep)
 			kept_any = true;
 		else
@@ -148,7 +206,7 @@ remove_backups(Retention *r, int64 *ids, int n, bool *doomed)
 	for (int i = 0; i < n; i++)
 	{
 		if (doomed[i])
-			check_may_remove(pb_read_manifest(r->dir, r->db, ids[i]), ids[i]);
+			check_may_remove(r, ids[i]);
 		else
 			keep_ids[nkeep++] = ids[i];
 	}
