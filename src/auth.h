@@ -83,7 +83,7 @@ extern void pb_meta_seal(StringInfo meta, const char *what);
  * and one table's definition within a manifest (limits.c).
  */
 #define PB_MAX_MANIFEST_BYTES (64 * 1024 * 1024)
-#define PB_MAX_META_BYTES (64 * 1024 * 1024)
+#define PB_MAX_META_BYTES (16 * 1024 * 1024)
 #define PB_MAX_DEFINITION_BYTES (16 * 1024 * 1024)
 extern void pb_check_definition_size(const char *table, const char *definition);
 
