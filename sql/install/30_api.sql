@@ -184,6 +184,17 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'partback.list_backups() lists the backups in a directory.';
 	END IF;
+	IF backup_id IS NULL AND EXISTS
+		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
+		  WHERE NOT partback._same_cluster(x)
+			AND EXISTS (SELECT FROM jsonb_array_elements(x->'tables') AS e
+						 WHERE partback._table_name_matches(e, source_table))) THEN
+		RAISE EXCEPTION 'table "%" is not in any backup of database "%" in "%" made by this cluster',
+			source_table, source_db, backup_dir
+			USING ERRCODE = 'undefined_table',
+				  DETAIL = 'Backups made by other clusters hold it.',
+				  HINT = 'Name one with backup_id (partback.list_backups() lists them), or move the database with partback.migrate().';
+	END IF;
 	RAISE EXCEPTION 'table "%" is not in % of database "%" in "%"', source_table,
 		CASE WHEN backup_id IS NULL THEN 'any backup' ELSE 'backup ' || backup_id END,
 		source_db, backup_dir

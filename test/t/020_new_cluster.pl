@@ -123,8 +123,15 @@ is($node_b->safe_psql('postgres', "SELECT count(*) || ' ' || max(tables) FROM pa
 	'1 ' . scalar(@tables), 'node B: list_backups shows the one backup with every table');
 is($node_b->safe_psql('postgres',
 		"SELECT string_agg(partition || ' ' || bound || ' ' || rows, E'\\n' ORDER BY partition COLLATE \"C\")"
-		  . " FROM partback.get_backup_list($ldir, 'postgres', 'fid.sales')"),
+		  . " FROM partback.get_backup_list($ldir, 'postgres', 'fid.sales', 1)"),
 	$sales_list_a, 'node B: get_backup_list shows what node A showed');
+{
+	my ($ret, $out, $err) = PartbackTest::run_sql($node_b, 'postgres',
+		"SELECT * FROM partback.get_backup_list($ldir, 'postgres', 'fid.sales')");
+	ok($ret != 0 && $err =~ /ERROR:  42P01: table "fid\.sales" is not in any backup of database "postgres" in ".*" made by this cluster/
+		  && $err =~ /HINT:  Name one with backup_id/,
+		'node B: get_backup_list naming no backup says node A\'s are another cluster\'s') or diag($err);
+}
 
 # node A's backups are another cluster's: a restore naming none is refused
 {
@@ -161,7 +168,7 @@ $node_b->safe_psql('postgres', 'DROP TRIGGER pass ON fid.textforms; DROP FUNCTIO
 # by hand, as FORMAT.md says: text-form columns into text, then cast
 {
 	my $meta = $node_b->safe_psql('postgres',
-		"SELECT partback.get_backup_meta($ldir, 'postgres', 'fid.textforms', 'textforms')->'files'->0->>'name'");
+		"SELECT partback.get_backup_meta($ldir, 'postgres', 'fid.textforms', 'textforms', 1)->'files'->0->>'name'");
 	my $file = "$dir/postgres/data/fid/textforms/textforms/$meta";
 	$node_b->safe_psql('postgres', 'CREATE DATABASE hand');
 	$node_b->safe_psql('hand', $sec{types} . $sec{helpers} . qq{
