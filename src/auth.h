@@ -87,4 +87,16 @@ extern void pb_meta_seal(StringInfo meta, const char *what);
 #define PB_MAX_DEFINITION_BYTES (16 * 1024 * 1024)
 extern void pb_check_definition_size(const char *table, const char *definition);
 
+/* sets of strings of any length (cluster.c) */
+typedef struct PbStrSet
+{
+	struct HTAB *htab;
+	MemoryContext cxt;
+} PbStrSet;
+extern PbStrSet *pb_strset_create(const char *name);
+extern void pb_strset_add(PbStrSet *set, const char *s);
+extern bool pb_strset_contains(PbStrSet *set, const char *s);	/* set may be NULL */
+/* name starts with one of the set's "<10 digits>." prefixes */
+extern bool pb_strset_contains_id_prefix(PbStrSet *set, const char *name);
+
 #endif

@@ -311,6 +311,7 @@ remove_temporary_files(const char *dir)
 	{
 		char	   *path = psprintf("%s/%s", dir, (char *) lfirst(lc));
 
+		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(path, &is_dir);
 		if (is_dir)
 			remove_temporary_files(path);
@@ -762,7 +763,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 
 /* Remove files below rel_dir named "<id>.*" for ids, unless kept. */
 static void
-remove_files_of(const char *db_dir, const char *rel_dir, List *ids, List *kept)
+remove_files_of(const char *db_dir, const char *rel_dir, PbStrSet *ids, PbStrSet *kept)
 {
 	char	   *dir = psprintf("%s/%s", db_dir, rel_dir);
 	ListCell   *lc;
@@ -772,22 +773,15 @@ remove_files_of(const char *db_dir, const char *rel_dir, List *ids, List *kept)
 		const char *name = lfirst(lc);
 		char	   *rel = psprintf("%s/%s", rel_dir, name);
 		bool		is_dir;
-		bool		doomed = false;
-		ListCell   *lc2;
 
+		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(psprintf("%s/%s", db_dir, rel), &is_dir);
 		if (is_dir)
 		{
 			remove_files_of(db_dir, rel, ids, kept);
 			continue;
 		}
-		foreach(lc2, ids)
-			if (strncmp(name, lfirst(lc2), strlen(lfirst(lc2))) == 0)
-				doomed = true;
-		foreach(lc2, kept)
-			if (strcmp(rel, lfirst(lc2)) == 0)
-				doomed = false;
-		if (doomed)
+		if (pb_strset_contains_id_prefix(ids, name) && !pb_strset_contains(kept, rel))
 			pb_unlink(psprintf("%s/%s", db_dir, rel), true);
 	}
 }
@@ -803,13 +797,12 @@ forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
 					 const char *resume_key)
 {
 	char	   *mdir = psprintf("%s/manifests", db_dir);
-	List	   *ids = NIL;
+	PbStrSet   *ids = pb_strset_create("partback interrupted backups");
 	List	   *markers = NIL;
-	List	   *kept = NIL;
+	PbStrSet   *kept = pb_strset_create("partback files taken over");
 	ListCell   *lc;
 	Oid			type = INT8OID;
 	Datum		value = Int64GetDatum(job->job_id);
-	MemoryContext outer = CurrentMemoryContext;
 
 	foreach(lc, pb_list_dir(mdir))
 	{
@@ -817,16 +810,17 @@ forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
 		char	   *path = psprintf("%s/%s", mdir, name);
 		const char *key;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!pb_is_inprogress_name(name) || strtoi64(name, NULL, 10) == backup_id)
 			continue;
 		key = pb_json_str(&pb_read_json_file(path, NULL)->root, "resume_key", true);
 		if (key && strcmp(key, resume_key) == 0)
 		{
-			ids = lappend(ids, pnstrdup(name, 11));		/* "<id>." */
+			pb_strset_add(ids, pnstrdup(name, 11));	/* "<id>." */
 			markers = lappend(markers, path);
 		}
 	}
-	if (ids == NIL)
+	if (markers == NIL)
 		return;
 
 	pb_catalog_begin();
@@ -837,10 +831,8 @@ forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *file = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(outer);
 
-		kept = lappend(kept, pstrdup(file));
-		MemoryContextSwitchTo(old);
+		pb_strset_add(kept, file);	/* copied in the set's context */
 	}
 	SPI_finish();
 	pb_catalog_end();

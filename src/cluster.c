@@ -16,9 +16,13 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -63,9 +67,34 @@ partback_same_cluster(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The cluster a manifest names, read for that alone: no checksum or HMAC
+ * is required, and a manifest that does not parse names none (*ok false).
+ */
+static const char *
+manifest_cluster_lenient(const char *path, bool *ok)
+{
+	int64		size;
+	char	   *text = pb_read_small_file(path, PB_MAX_MANIFEST_BYTES, &size);
+	JsonLexContext *lex;
+	Jsonb	   *jb;
+
+	*ok = false;
+	if (strlen(text) != size)
+		return NULL;
+	lex = pb_json_lexer(text, size, GetDatabaseEncoding());
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	*ok = true;
+	return pb_manifest_cluster(&jb->root);
+}
+
+/*
  * Call fn for the cluster of every manifest of db in dir, newest first, one
- * manifest in memory at a time; stop when it returns false.  Manifests are
- * read for their cluster only: their HMAC is not required.
+ * manifest in memory at a time; stop when it returns false.  A damaged
+ * manifest is skipped: it is reported where it is read for its content.
  */
 static void
 foreach_manifest_cluster(const char *dir, const char *db,
@@ -81,15 +110,15 @@ foreach_manifest_cluster(const char *dir, const char *db,
 
 	for (int i = n - 1; i >= 0; i--)
 	{
-		Jsonb	   *m;
 		const char *cluster;
-		bool		go_on;
+		bool		ok;
+		bool		go_on = true;
 
 		CHECK_FOR_INTERRUPTS();
-		m = pb_read_manifest_ext(dir, db, ids[i], false, NULL);
-		cluster = pb_manifest_cluster(&m->root);
+		cluster = manifest_cluster_lenient(pb_manifest_path(dir, db, ids[i]), &ok);
 		MemoryContextSwitchTo(old);
-		go_on = fn(ids[i], cluster ? pstrdup(cluster) : NULL, arg);
+		if (ok)
+			go_on = fn(ids[i], cluster ? pstrdup(cluster) : NULL, arg);
 		MemoryContextReset(cxt);
 		MemoryContextSwitchTo(cxt);
 		if (!go_on)
@@ -237,4 +266,73 @@ pb_check_definition_size(const char *table, const char *definition)
 					table, len, PB_MAX_DEFINITION_BYTES),
 			 errdetail("Its largest item is %s, %d bytes.", where, best),
 			 errhint("Shorten it (for a comment: COMMENT ON) and back up again.")));
+}
+
+/* ---------- sets of strings ---------- */
+
+/*
+ * A set of C strings of any length (file names, paths), so that loops over
+ * directory entries look names up instead of scanning lists.
+ */
+static uint32
+strset_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+strset_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+PbStrSet *
+pb_strset_create(const char *name)
+{
+	PbStrSet   *set = palloc(sizeof(PbStrSet));
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(char *);
+	ctl.hash = strset_hash;
+	ctl.match = strset_match;
+	ctl.hcxt = CurrentMemoryContext;
+	set->cxt = CurrentMemoryContext;
+	set->htab = hash_create(name, 256, &ctl,
+							HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	return set;
+}
+
+/* add a copy of s, made in the set's context */
+void
+pb_strset_add(PbStrSet *set, const char *s)
+{
+	char	   *copy;
+	bool		found;
+
+	if (pb_strset_contains(set, s))
+		return;
+	copy = MemoryContextStrdup(set->cxt, s);
+	(void) hash_search(set->htab, &copy, HASH_ENTER, &found);
+}
+
+bool
+pb_strset_contains(PbStrSet *set, const char *s)
+{
+	return set != NULL && hash_search(set->htab, &s, HASH_FIND, NULL) != NULL;
+}
+
+/* does name start with "<10 digits>." held in set (of such prefixes)? */
+bool
+pb_strset_contains_id_prefix(PbStrSet *set, const char *name)
+{
+	char		prefix[12];
+
+	if (set == NULL || strlen(name) < 11)
+		return false;
+	memcpy(prefix, name, 11);
+	prefix[11] = '\0';
+	return pb_strset_contains(set, prefix);
 }

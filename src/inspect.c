@@ -157,7 +157,7 @@ typedef struct CheckState
 	bool		table_seen;		/* table_filter matched a table */
 	bool		partition_seen; /* partition_filter matched a partition */
 	int			problems;
-	List	   *unfinished;		/* "<id>." prefixes of unfinished backups */
+	PbStrSet   *unfinished;		/* "<id>." prefixes of unfinished backups */
 } CheckState;
 
 static void
@@ -501,7 +501,6 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 		char		key[MAXPGPATH];
 		bool		is_dir;
 		bool		known;
-		ListCell   *lc2;
 
 		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(psprintf("%s/%s", cs->db_dir, rel), &is_dir);
@@ -514,9 +513,8 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 		known = cs->referenced != NULL &&
 			hash_search(cs->referenced, key, HASH_FIND, NULL) != NULL;
 		/* the files of an unfinished backup are reported with it */
-		foreach(lc2, cs->unfinished)
-			if (strncmp(lfirst(lc), lfirst(lc2), strlen(lfirst(lc2))) == 0)
-				known = true;
+		if (pb_strset_contains_id_prefix(cs->unfinished, lfirst(lc)))
+			known = true;
 		if (!known)
 			report(cs, NULL, NULL, shown_path(cs, rel),
 				   pg_str_endswith(rel, PB_TMP_SUFFIX) ? "leftover temporary file" : "extra file",
@@ -628,11 +626,15 @@ partback_check_backup(PG_FUNCTION_ARGS)
 
 			char	   *shown = psprintf("%s/manifests/%s", cs.db_dir + strlen(cs.dir) + 1, name);
 
+			CHECK_FOR_INTERRUPTS();
+
 			if (pb_is_inprogress_name(name))
 			{
 				report(&cs, NULL, NULL, shown, "unfinished backup", NULL,
 					   "a backup that is running or was interrupted; calling the same function again resumes it");
-				cs.unfinished = lappend(cs.unfinished, pnstrdup(name, 11));
+				if (cs.unfinished == NULL)
+					cs.unfinished = pb_strset_create("partback unfinished backups");
+				pb_strset_add(cs.unfinished, pnstrdup(name, 11));
 			}
 			else if (!pb_is_manifest_name(name))
 				report(&cs, NULL, NULL, shown,

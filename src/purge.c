@@ -20,9 +20,6 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 
-#include "common/hashfn.h"
-#include "utils/hsearch.h"
-
 #include "partback.h"
 #include "auth.h"
 
@@ -34,49 +31,16 @@ typedef struct Retention
 	const char *dir;
 	const char *db;
 	const char *db_dir;
-	HTAB	   *needed;			/* files the remaining backups name, relative to db_dir */
-	List	   *unfinished;		/* "<id>." of backups still being written */
+	PbStrSet   *needed;			/* files the remaining backups name, relative to db_dir */
+	PbStrSet   *unfinished;		/* "<id>." of backups still being written */
 } Retention;
-
-/* the needed files: a hash of C strings, of any length */
-static uint32
-string_ptr_hash(const void *key, Size keysize)
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, strlen(s));
-}
-
-static int
-string_ptr_match(const void *a, const void *b, Size keysize)
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
 
 static void
 add_needed(Retention *r, const char *rel)
 {
-	bool		found;
-
 	if (r->needed == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(char *);
-		ctl.hash = string_ptr_hash;
-		ctl.match = string_ptr_match;
-		ctl.hcxt = CurrentMemoryContext;
-		r->needed = hash_create("partback needed files", 1024, &ctl,
-								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	}
-	(void) hash_search(r->needed, &rel, HASH_ENTER, &found);
-}
-
-static bool
-is_needed(Retention *r, const char *rel)
-{
-	return r->needed != NULL && hash_search(r->needed, &rel, HASH_FIND, NULL) != NULL;
+		r->needed = pb_strset_create("partback needed files");
+	pb_strset_add(r->needed, rel);
 }
 
 /*
@@ -166,8 +130,7 @@ remove_unneeded(Retention *r, const char *rel_dir)
 		const char *name = lfirst(lc);
 		char	   *rel = psprintf("%s/%s", rel_dir, name);
 		bool		is_dir;
-		bool		keep = false;
-		ListCell   *lc2;
+		bool		keep;
 
 		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(psprintf("%s/%s", r->db_dir, rel), &is_dir);
@@ -179,11 +142,8 @@ remove_unneeded(Retention *r, const char *rel_dir)
 				kept_any = true;
 			continue;
 		}
-		foreach(lc2, r->unfinished)
-			if (strncmp(name, lfirst(lc2), strlen(lfirst(lc2))) == 0)
-				keep = true;
-		if (!keep && is_needed(r, rel))
-			keep = true;
+		keep = pb_strset_contains_id_prefix(r->unfinished, name) ||
+			pb_strset_contains(r->needed, rel);
 		if (keep)
 			kept_any = true;
 		else
@@ -211,9 +171,13 @@ remove_backups(Retention *r, int64 *ids, int n, bool *doomed)
 			keep_ids[nkeep++] = ids[i];
 	}
 	collect_needed(r, keep_ids, nkeep);
+	r->unfinished = pb_strset_create("partback unfinished backups");
 	foreach(lc, pb_list_dir(psprintf("%s/manifests", r->db_dir)))
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (pb_is_inprogress_name(lfirst(lc)))
-			r->unfinished = lappend(r->unfinished, pnstrdup(lfirst(lc), 11));
+			pb_strset_add(r->unfinished, pnstrdup(lfirst(lc), 11));
+	}
 
 	/* manifests first: from then on those backups no longer exist */
 	for (int i = 0; i < n; i++)

@@ -427,6 +427,7 @@ pb_backup_ids(const char *dir, const char *db, int64 **ids)
 	{
 		const char *name = lfirst(lc);
 
+		CHECK_FOR_INTERRUPTS();
 		if (pb_is_manifest_name(name))
 			(*ids)[n++] = strtoi64(name, NULL, 10);
 	}
