@@ -362,18 +362,6 @@ pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
 		 p = strstr(p + 1, MANIFEST_SHA_MEMBER))
 		member = p;
 
-	/* with a key, the HMAC member ends before ",\n  " and the checksum */
-	{
-		size_t		end = 0;
-		PbAuthStatus st;
-
-		if (member != NULL && member - text >= 4 && memcmp(member - 4, ",\n  ", 4) == 0)
-			end = member - text - 4;
-		st = pb_auth_check(text, end, "manifest_hmac", path, "manifest", strict);
-		if (status)
-			*status = st;
-	}
-
 	jb = pb_parse_json(text, path);
 	stored = pb_json_str(&jb->root, "manifest_sha256", true);
 	if (member == NULL || stored == NULL ||
@@ -392,6 +380,21 @@ pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("checksum mismatch in manifest \"%s\"", path),
 				 errdetail("It says SHA-256 %s, computed %s.", stored, hex)));
+
+	/*
+	 * Damage is reported as such above; then, with a key, the HMAC member
+	 * ends before ",\n  " and the checksum.
+	 */
+	{
+		size_t		end = 0;
+		PbAuthStatus st;
+
+		if (member - text >= 4 && memcmp(member - 4, ",\n  ", 4) == 0)
+			end = member - text - 4;
+		st = pb_auth_check(text, end, "manifest_hmac", path, "manifest", strict);
+		if (status)
+			*status = st;
+	}
 
 	check_format(&jb->root, path, "manifest");
 	id = pb_json_int(&jb->root, "backup_id", path);

@@ -216,6 +216,18 @@ is($node_a->safe_psql('postgres', "SELECT problem || ' ' || file FROM partback.c
 fails_like($node_a, 'postgres', "SELECT * FROM partback.list_backups(" . lit($evil) . ")",
 	qr/does not verify with the configured key/, 'list_backups refuses it too');
 
+# damage (no checksum recomputed) is still told as damage, key or not
+{
+	my $damaged = PartbackTest::backup_dir('auth') . '/damaged';
+	PostgreSQL::Test::RecursiveCopy::copypath($dir, $damaged);
+	my ($m) = glob("$damaged/postgres/manifests/0000000001.json");
+	my $t = slurp_file($m);
+	$t =~ s/"job_type": "backup_db"/"job_type": "backup_dx"/ or die;
+	write_file($m, $t);
+	fails_like($node_a, 'postgres', "SELECT * FROM partback.list_backups(" . lit($damaged) . ")",
+		qr/XX001: checksum mismatch in manifest ".*0000000001\.json"/, 'a damaged manifest is reported as damaged, not as unauthenticated');
+}
+
 # a metadata file changed (and its checksum in the manifest): the manifest
 # no longer verifies; the metadata file by itself does not either
 my $evil2 = PartbackTest::backup_dir('auth') . '/evil2';
