@@ -24,7 +24,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/hmac.h"
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
@@ -50,26 +53,22 @@ static struct
 
 static bool auth_failed = false;
 
+/* OpenSSL's one-shot HMAC: nothing to free, whatever fails */
 static void
 hmac_sha256(const uint8 *key, size_t keylen, const uint8 *data, size_t len,
 			uint8 out[PB_HMAC_LEN])
 {
-	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	unsigned int outlen = 0;
 
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	if (pg_hmac_init(ctx, key, keylen) < 0 ||
-		pg_hmac_update(ctx, data, len) < 0 ||
-		pg_hmac_final(ctx, out, PB_HMAC_LEN) < 0)
+	if (HMAC(EVP_sha256(), key, (int) keylen, data, len, out, &outlen) == NULL ||
+		outlen != PB_HMAC_LEN)
 	{
-		const char *why = pg_hmac_error(ctx);
+		const char *why = ERR_reason_error_string(ERR_get_error());
 
-		pg_hmac_free(ctx);
-		elog(ERROR, "partback: could not compute HMAC-SHA-256: %s", why);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute HMAC-SHA-256: %s", why ? why : "unknown error")));
 	}
-	pg_hmac_free(ctx);
 }
 
 static void
