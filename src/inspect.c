@@ -158,6 +158,7 @@ typedef struct CheckState
 	bool		partition_seen; /* partition_filter matched a partition */
 	int			problems;
 	PbStrSet   *unfinished;		/* "<id>." prefixes of unfinished backups */
+	MemoryContext cxt;			/* lives as long as the call: what outlives a manifest */
 } CheckState;
 
 static void
@@ -329,7 +330,7 @@ reference(CheckState *cs, const char *rel)
 
 		ctl.keysize = MAXPGPATH;
 		ctl.entrysize = sizeof(ReferencedFile);
-		ctl.hcxt = CurrentMemoryContext;
+		ctl.hcxt = cs->cxt;
 		cs->referenced = hash_create("partback referenced files", 1024, &ctl,
 									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
@@ -371,7 +372,7 @@ check_data_file(CheckState *cs, const char *table, const char *partition,
 			a.path = path;
 			edata = try_call(sha_guarded, &a);
 			if (edata)
-				ref->unreadable = edata->message;
+				ref->unreadable = MemoryContextStrdup(cs->cxt, edata->message);
 			else
 			{
 				ref->size = a.size;
@@ -557,8 +558,10 @@ partback_check_backup(PG_FUNCTION_ARGS)
 	bool		is_dir;
 	char	   *mdir;
 	ListCell   *lc;
+	MemoryContext cxt;
 
 	memset(&cs, 0, sizeof(cs));
+	cs.cxt = CurrentMemoryContext;
 	cs.dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
 	cs.table_filter = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	cs.partition_filter = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
@@ -592,11 +595,21 @@ partback_check_backup(PG_FUNCTION_ARGS)
 		n = 1;
 	}
 
+	/* one manifest (and its metadata) in memory at a time */
+	cs.cxt = CurrentMemoryContext;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "partback manifest",
+								ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
 	{
+		MemoryContext old;
+
 		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(cxt);
 		check_manifest(&cs, db, ids[i]);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt);
 	}
+	MemoryContextDelete(cxt);
 
 	/* a misspelt name must not read as healthy (a damaged manifest may hide it) */
 	if (cs.table_filter && !cs.table_seen && cs.problems == 0)

@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "partback.h"
 #include "auth.h"
@@ -38,8 +39,6 @@ typedef struct Retention
 static void
 add_needed(Retention *r, const char *rel)
 {
-	if (r->needed == NULL)
-		r->needed = pb_strset_create("partback needed files");
 	pb_strset_add(r->needed, rel);
 }
 
@@ -77,6 +76,15 @@ check_may_remove(Retention *r, int64 backup_id)
 static void
 collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 {
+	/* one manifest in memory at a time; the set keeps copies of the names */
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "partback manifest",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+
+	if (r->needed == NULL)
+		r->needed = pb_strset_create("partback needed files");
+	old = MemoryContextSwitchTo(cxt);
 	for (int i = 0; i < nkeep; i++)
 	{
 		/*
@@ -114,7 +122,10 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 				}
 			}
 		}
+		MemoryContextReset(cxt);
 	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 /* Remove below rel_dir what no remaining backup needs; false if it emptied. */
