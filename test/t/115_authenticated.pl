@@ -11,7 +11,8 @@
 #
 # One cluster per backup: a second cluster backing up a database of the
 # same name into the dir is refused, naming both system identifiers; a
-# restore naming no backup never loads the other cluster's rows.
+# restore naming no backup never loads the other cluster's rows; a backup
+# written before the cluster was recorded counts as the current cluster's.
 #
 # Bounded reading: a zstd bomb in place of a data file (its metadata and
 # manifest resealed, as the key's holder could) fails at the first byte
@@ -376,6 +377,25 @@ is(PartbackTest::content_md5($node_a, 'postgres', 'app.t'), $md5_b, 'the other c
 fails_like($node_a, 'postgres', "SELECT partback.backup_db($lmixed, wait => true)",
 	qr/55000: .*Backup 2 was made by the cluster with system identifier $sysid_b/s,
 	'node A does not back up into the dir holding node B\'s backup either');
+
+# a manifest written before the cluster was recorded counts as this
+# cluster's: node B restores node A's backup without naming it, and may back
+# up into the dir
+my $legacy = PartbackTest::backup_dir('auth') . '/legacy';
+PostgreSQL::Test::RecursiveCopy::copypath($dir, $legacy);
+rewrite(glob("$legacy/postgres/manifests/0000000001.json"), sub {
+	my ($t) = @_;
+	$t =~ s/"system_identifier": "\d+", // or die 'no system_identifier';
+	return $t;
+}, $key1);
+$node_b->safe_psql('postgres', 'CREATE DATABASE legacy');
+$node_b->safe_psql('legacy', 'CREATE EXTENSION partback');
+$node_b->safe_psql('legacy', "SELECT partback.restore_table(" . lit($legacy) . ", 'app.t', source_db => 'postgres', wait => true)");
+is(PartbackTest::content_md5($node_b, 'legacy', 'app.t'), $md5_t,
+	'a backup that names no cluster restores on another cluster without backup_id');
+$node_b->safe_psql('postgres', "SELECT partback.backup_table(" . lit($legacy) . ", 'app.t', wait => true)");
+is(scalar(() = glob("$legacy/postgres/manifests/*.json")), 2, 'and another cluster may back up beside it');
+
 $node_a->safe_psql('postgres', "SELECT partback.restore_table($ldir, 'app.t', force => true, wait => true)");
 $node_b->stop;
 
