@@ -267,7 +267,7 @@ static void
 step_read_stream(void)
 {
 	PbReader   *r = pb_reader_open(fz.stream_path, fz.compression,
-								   fz.expected_sha, fz.expected_bytes);
+								   fz.expected_sha, fz.expected_bytes, -1);
 	char	   *buf = palloc(65536);
 
 	while (pb_reader_read(r, buf, 65536) > 0)
@@ -291,7 +291,7 @@ step_copy_in(void)
 	rel = table_open(fz.leaf, RowExclusiveLock);
 	load = pb_load_begin(rel, fz.columns, NIL, true, 0);
 	(void) pb_load_file(load, fz.stream_path, fz.compression,
-						fz.expected_sha, fz.expected_bytes);
+						fz.expected_sha, fz.expected_bytes, -1);
 	pb_load_end(load);
 	table_close(rel, RowExclusiveLock);
 }

@@ -30,6 +30,7 @@
 #include "utils/syscache.h"
 
 #include "partback.h"
+#include "auth.h"
 
 PG_FUNCTION_INFO_V1(partback_backup_db);
 PG_FUNCTION_INFO_V1(partback_backup_table);
@@ -244,6 +245,9 @@ check_restore_source(PbJob *job)
 				 errmsg("backup " INT64_FORMAT " of database \"%s\" does not exist in \"%s\"",
 						job->backup_id, job->source_db, job->backup_dir),
 				 errhint("partback.list_backups() lists the backups in a directory.")));
+	/* naming no backup means one of this cluster's (cluster.c) */
+	if (job->backup_id == 0)
+		pb_require_cluster_backup(job->backup_dir, job->source_db);
 }
 
 static void
@@ -411,6 +415,7 @@ partback_backup_db(PG_FUNCTION_ARGS)
 			check_schemas_have_tables(value, job->schemas);
 	}
 	pb_repo_init(job->backup_dir);
+	pb_check_dir_cluster(job->backup_dir, job->source_db);
 	{
 		Oid			type = TEXTARRAYOID;
 		Datum		value = PG_GETARG_DATUM(1);
@@ -440,6 +445,7 @@ partback_backup_table(PG_FUNCTION_ARGS)
 	compression_arg(job, fcinfo, 5);
 	wait = bool_arg(fcinfo, 4, "wait");
 	pb_repo_init(job->backup_dir);
+	pb_check_dir_cluster(job->backup_dir, job->source_db);
 	{
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), (Datum) 0};
@@ -479,6 +485,7 @@ partback_backup(PG_FUNCTION_ARGS)
 	compression_arg(job, fcinfo, 6);
 	wait = bool_arg(fcinfo, 5, "wait");
 	pb_repo_init(job->backup_dir);
+	pb_check_dir_cluster(job->backup_dir, job->source_db);
 	{
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), PG_GETARG_DATUM(2)};
@@ -720,8 +727,18 @@ partback_migrate(PG_FUNCTION_ARGS)
 		job->source_db = pb_unescape_name(job->source_db);
 	}
 	wait = bool_arg(fcinfo, 3, "wait");
-	check_restore_source(job);
-	check_targets_free(job, (Datum) 0);
-	notice_chosen_backup(job, (Datum) 0);
+	/* migrate moves another cluster's backup: any cluster's qualifies */
+	pb_any_cluster = true;
+	PG_TRY();
+	{
+		check_restore_source(job);
+		check_targets_free(job, (Datum) 0);
+		notice_chosen_backup(job, (Datum) 0);
+	}
+	PG_FINALLY();
+	{
+		pb_any_cluster = false;
+	}
+	PG_END_TRY();
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }

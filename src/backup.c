@@ -43,6 +43,7 @@
 #include "utils/timestamp.h"
 
 #include "partback.h"
+#include "auth.h"
 
 /* One chunk's data file, whether written by this job or taken over. */
 typedef struct ChunkFile
@@ -355,6 +356,7 @@ remove_temporary_files(const char *dir)
 	{
 		char	   *path = psprintf("%s/%s", dir, (char *) lfirst(lc));
 
+		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(path, &is_dir);
 		if (is_dir)
 			remove_temporary_files(path);
@@ -463,8 +465,18 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 
 	for (int i = n - 1; i >= 0; i--)
 	{
-		Jsonb	   *manifest = pb_read_manifest(job->backup_dir, job->source_db, ids[i]);
+		PbAuthStatus status;
+		Jsonb	   *manifest = pb_read_manifest_ext(job->backup_dir, job->source_db,
+													ids[i], false, &status);
 		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
+
+		CHECK_FOR_INTERRUPTS();
+		/* a changed manifest is refused; one made without the key is no base */
+		if (status == PB_AUTH_BAD)
+			(void) pb_read_manifest(job->backup_dir, job->source_db, ids[i]);
+		if (status == PB_AUTH_MISSING || status == PB_AUTH_OTHER_KEY ||
+			!pb_manifest_of_this_cluster(&manifest->root))
+			continue;
 
 		for (int j = 0; j < pb_json_array_size(tables); j++)
 		{
@@ -542,6 +554,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 	char	   *digest;
 
 	t->definition = capture_definition(t->relid);
+	pb_check_definition_size(t->task_name, t->definition);
 	digest = types_digest(t->relid);
 	t->leaves = table_leaves(t->relid, job->partitions);
 	/* force copies everything; otherwise take over what did not change */
@@ -772,7 +785,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	pb_json_add_int(&meta, "stored_bytes", stored);
 	pb_json_add_str(&meta, "backed_up_at", now);
 	pb_json_add_raw(&meta, "files", files.data);
-	appendStringInfoString(&meta, "}\n");
+	pb_meta_seal(&meta, psprintf("partition \"%s\" of table %s", leaf->path, t->task_name));
 
 	meta_name = psprintf("%010lld.meta.json", (long long) backup_id);
 	meta_sha = pb_write_json_file(psprintf("%s/%s/%s", db_dir, leaf->rel_dir, meta_name),
@@ -797,7 +810,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 
 /* Remove files below rel_dir named "<id>.*" for ids, unless kept. */
 static void
-remove_files_of(const char *db_dir, const char *rel_dir, List *ids, List *kept)
+remove_files_of(const char *db_dir, const char *rel_dir, PbStrSet *ids, PbStrSet *kept)
 {
 	char	   *dir = psprintf("%s/%s", db_dir, rel_dir);
 	ListCell   *lc;
@@ -807,22 +820,15 @@ remove_files_of(const char *db_dir, const char *rel_dir, List *ids, List *kept)
 		const char *name = lfirst(lc);
 		char	   *rel = psprintf("%s/%s", rel_dir, name);
 		bool		is_dir;
-		bool		doomed = false;
-		ListCell   *lc2;
 
+		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(psprintf("%s/%s", db_dir, rel), &is_dir);
 		if (is_dir)
 		{
 			remove_files_of(db_dir, rel, ids, kept);
 			continue;
 		}
-		foreach(lc2, ids)
-			if (strncmp(name, lfirst(lc2), strlen(lfirst(lc2))) == 0)
-				doomed = true;
-		foreach(lc2, kept)
-			if (strcmp(rel, lfirst(lc2)) == 0)
-				doomed = false;
-		if (doomed)
+		if (pb_strset_contains_id_prefix(ids, name) && !pb_strset_contains(kept, rel))
 			pb_unlink(psprintf("%s/%s", db_dir, rel), true);
 	}
 }
@@ -838,13 +844,12 @@ forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
 					 const char *resume_key)
 {
 	char	   *mdir = psprintf("%s/manifests", db_dir);
-	List	   *ids = NIL;
+	PbStrSet   *ids = pb_strset_create("partback interrupted backups");
 	List	   *markers = NIL;
-	List	   *kept = NIL;
+	PbStrSet   *kept = pb_strset_create("partback files taken over");
 	ListCell   *lc;
 	Oid			type = INT8OID;
 	Datum		value = Int64GetDatum(job->job_id);
-	MemoryContext outer = CurrentMemoryContext;
 
 	foreach(lc, pb_list_dir(mdir))
 	{
@@ -852,16 +857,17 @@ forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
 		char	   *path = psprintf("%s/%s", mdir, name);
 		const char *key;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!pb_is_inprogress_name(name) || strtoi64(name, NULL, 10) == backup_id)
 			continue;
 		key = pb_json_str(&pb_read_json_file(path, NULL)->root, "resume_key", true);
 		if (key && strcmp(key, resume_key) == 0)
 		{
-			ids = lappend(ids, pnstrdup(name, 11));		/* "<id>." */
+			pb_strset_add(ids, pnstrdup(name, 11));	/* "<id>." */
 			markers = lappend(markers, path);
 		}
 	}
-	if (ids == NIL)
+	if (markers == NIL)
 		return;
 
 	pb_catalog_begin();
@@ -872,10 +878,8 @@ forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *file = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(outer);
 
-		kept = lappend(kept, pstrdup(file));
-		MemoryContextSwitchTo(old);
+		pb_strset_add(kept, file);	/* copied in the set's context */
 	}
 	SPI_finish();
 	pb_catalog_end();
@@ -917,6 +921,9 @@ pb_run_backup(PbJob *job)
 	dsm_segment *seg;
 	PbWork	   *work;
 	StringInfoData manifest;
+	int			entry_start;
+	int			largest_entry = 0;
+	const char *largest_table = NULL;
 	BlockNumber chunk_blocks;
 
 	/* 1. claim the tables */
@@ -970,6 +977,7 @@ pb_run_backup(PbJob *job)
 
 	pb_repo_init(job->backup_dir);
 	pb_lock_backup_dir(db_dir, true);
+	pb_check_dir_cluster(job->backup_dir, job->source_db);
 	remove_temporary_files(db_dir);
 	pb_mkdir_p(psprintf("%s/manifests", db_dir));
 	backup_id = next_backup_id(db_dir);
@@ -1067,6 +1075,8 @@ pb_run_backup(PbJob *job)
 	pb_json_add_str(&manifest, "snapshot_lsn",
 					DatumGetCString(DirectFunctionCall1(pg_lsn_out, LSNGetDatum(lsn))));
 	pb_json_add_int(&manifest, "server_version_num", PG_VERSION_NUM);
+	/* one cluster per backup (cluster.c) */
+	pb_json_add_str(&manifest, "system_identifier", pb_system_identifier());
 	pb_json_add_str(&manifest, "compression", pb_compression_name(job->compression));
 	if (job->type == PB_JOB_BACKUP_DB)
 	{
@@ -1113,6 +1123,7 @@ pb_run_backup(PbJob *job)
 					   &reused_bytes);
 		appendStringInfoChar(&entries, ']');
 
+		entry_start = manifest.len;
 		if (manifest.data[manifest.len - 1] != '[')
 			appendStringInfoChar(&manifest, ',');
 		appendStringInfoString(&manifest, "\n    {");
@@ -1123,6 +1134,20 @@ pb_run_backup(PbJob *job)
 		appendStringInfoString(&manifest, ",\n     ");
 		pb_json_add_raw(&manifest, "partitions", entries.data);
 		appendStringInfoChar(&manifest, '}');
+		if (manifest.len - entry_start > largest_entry)
+		{
+			largest_entry = manifest.len - entry_start;
+			largest_table = t->task_name;
+		}
+		/* the limit readers apply (with room for the members that follow) */
+		if (manifest.len > PB_MAX_MANIFEST_BYTES - 4096)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the manifest of backup " INT64_FORMAT " of database \"%s\" would take more than the limit of %d bytes",
+							backup_id, job->source_db, PB_MAX_MANIFEST_BYTES),
+					 errdetail("Its largest entry is that of table %s, %d bytes.",
+							   largest_table, largest_entry),
+					 errhint("Back up the database's tables in several backup directories, e.g. by schema with backup_db(schemas => ...).")));
 
 		pb_task_progress(job->job_id, t->task_name);
 		pb_task_finish(job->job_id, t->task_name, list_length(t->leaves), reused,

@@ -83,6 +83,8 @@ struct PbReader
 	char		expected_sha[PARTBACK_SHA256_HEXLEN + 1];
 	int64		expected_bytes;
 	uint64		stored_bytes;
+	int64		expected_raw;	/* uncompressed size the metadata gives, or -1 */
+	uint64		raw_bytes;
 	bool		busy;			/* set while in a call: an ERROR leaves it */
 	bool		done;			/* end reached and verified */
 
@@ -121,6 +123,7 @@ static void pb_reader_fill(PbReader *r);
 static void pb_reader_step(PbReader *r, char *dst, size_t dstlen,
 						   size_t *consumed, size_t *produced);
 static void pb_reader_verify_end(PbReader *r);
+static void pb_reader_check_bounds(PbReader *r);
 
 
 /* ---------- methods ---------- */
@@ -588,7 +591,8 @@ pb_writer_release(PbWriter *w)
 
 PbReader *
 pb_reader_open(const char *path, PbCompression c,
-			   const char *expected_sha256, int64 expected_stored_bytes)
+			   const char *expected_sha256, int64 expected_stored_bytes,
+			   int64 expected_raw_bytes)
 {
 	PbFile	   *file;
 	MemoryContext cxt;
@@ -619,6 +623,7 @@ pb_reader_open(const char *path, PbCompression c,
 		strcpy(r->expected_sha, expected_sha256);
 	}
 	r->expected_bytes = expected_stored_bytes;
+	r->expected_raw = expected_raw_bytes;
 	pb_stream_track(&r->link, false);
 
 	oldcxt = MemoryContextSwitchTo(cxt);
@@ -701,6 +706,29 @@ pb_reader_fill(PbReader *r)
 	}
 	pb_sha256_update(r->sha, r->inbuf, r->inlen);
 	r->stored_bytes += r->inlen;
+	pb_reader_check_bounds(r);
+}
+
+/*
+ * Stop at the first byte beyond the sizes the metadata gives: a file
+ * swapped for a larger one or for a decompression bomb is refused before
+ * its data are used.
+ */
+static void
+pb_reader_check_bounds(PbReader *r)
+{
+	if (r->expected_bytes >= 0 && r->stored_bytes > (uint64) r->expected_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("size mismatch in backup file \"%s\"", r->path),
+				 errdetail("Expected %lld bytes, found more.",
+						   (long long) r->expected_bytes)));
+	if (r->expected_raw >= 0 && r->raw_bytes > (uint64) r->expected_raw)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup file \"%s\" holds more data than its metadata says", r->path),
+				 errdetail("Its metadata gives %lld bytes uncompressed; it decompresses to more.",
+						   (long long) r->expected_raw)));
 }
 
 /*
@@ -837,6 +865,9 @@ pb_reader_read(PbReader *r, void *buf, size_t len)
 	if (r->done || len == 0)
 		return 0;
 	r->busy = true;
+	/* never produce more than one byte beyond the size declared */
+	if (r->expected_raw >= 0)
+		len = Min(len, (uint64) r->expected_raw + 1 - Min(r->raw_bytes, (uint64) r->expected_raw));
 
 	if (r->method == PB_COMPRESS_NONE)
 	{
@@ -845,6 +876,8 @@ pb_reader_read(PbReader *r, void *buf, size_t len)
 		{
 			pb_sha256_update(r->sha, buf, produced);
 			r->stored_bytes += produced;
+			r->raw_bytes += produced;
+			pb_reader_check_bounds(r);
 		}
 		else
 			r->file_eof = true;
@@ -863,6 +896,8 @@ pb_reader_read(PbReader *r, void *buf, size_t len)
 						   &consumed, &out);
 			r->inpos += consumed;
 			produced += out;
+			r->raw_bytes += out;
+			pb_reader_check_bounds(r);
 
 			if (consumed == 0 && out == 0)
 			{

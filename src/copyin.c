@@ -1003,7 +1003,7 @@ copy_from_file(PbLoad *load)
  */
 uint64
 pb_load_file(PbLoad *load, const char *path, PbCompression compression,
-			 const char *sha256, int64 stored_bytes)
+			 const char *sha256, int64 stored_bytes, int64 raw_bytes)
 {
 	MemoryContext context = CurrentMemoryContext;
 	uint64		rows = 0;
@@ -1012,7 +1012,7 @@ pb_load_file(PbLoad *load, const char *path, PbCompression compression,
 	load->row = 0;
 	load->field = NULL;
 	load->in_receive = false;
-	load->reader = pb_reader_open(path, compression, sha256, stored_bytes);
+	load->reader = pb_reader_open(path, compression, sha256, stored_bytes, raw_bytes);
 	load->inpos = load->inlen = 0;
 	load->read_bytes = 0;
 	load->started = GetCurrentTimestamp();

@@ -24,6 +24,7 @@
 #include "utils/varlena.h"
 
 #include "partback.h"
+#include "auth.h"
 
 PG_FUNCTION_INFO_V1(partback_manifest);
 PG_FUNCTION_INFO_V1(partback_manifests);
@@ -99,18 +100,29 @@ partback_manifests(PG_FUNCTION_ARGS)
 	char	   *db = text_arg_required(fcinfo, 1, "source_db");
 	int64	   *ids;
 	int			n;
+	MemoryContext cxt;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	pb_repo_open(dir);
 	check_db(dir, db);
 	n = pb_backup_ids(dir, db, &ids);
+	/* one manifest in memory at a time: the tuplestore keeps its own copy */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "partback manifest",
+								ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		value = JsonbPGetDatum(pb_read_manifest(dir, db, ids[i]));
+		MemoryContext old;
+		Datum		value;
 		bool		isnull = false;
 
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(cxt);
+		value = JsonbPGetDatum(pb_read_manifest(dir, db, ids[i]));
+		MemoryContextSwitchTo(old);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+		MemoryContextReset(cxt);
 	}
+	MemoryContextDelete(cxt);
 	return (Datum) 0;
 }
 
@@ -145,7 +157,8 @@ typedef struct CheckState
 	bool		table_seen;		/* table_filter matched a table */
 	bool		partition_seen; /* partition_filter matched a partition */
 	int			problems;
-	List	   *unfinished;		/* "<id>." prefixes of unfinished backups */
+	PbStrSet   *unfinished;		/* "<id>." prefixes of unfinished backups */
+	MemoryContext cxt;			/* lives as long as the call: what outlives a manifest */
 } CheckState;
 
 static void
@@ -215,11 +228,18 @@ static bool
 guarded(CheckState *cs, void (*fn) (void *), void *arg, const char *table,
 		const char *partition, const char *file, const char *problem)
 {
-	ErrorData  *edata = try_call(fn, arg);
+	ErrorData  *edata;
 
+	(void) pb_auth_take_failure();
+	edata = try_call(fn, arg);
 	if (edata == NULL)
 		return true;
-	report(cs, table, partition, file, problem, NULL, edata->message);
+	/* a file that does not verify with partback.auth_key_file */
+	if (pb_auth_take_failure())
+		report(cs, table, partition, file, "not authenticated", NULL,
+			   edata->detail ? psprintf("%s %s", edata->message, edata->detail) : edata->message);
+	else
+		report(cs, table, partition, file, problem, NULL, edata->message);
 	return false;
 }
 
@@ -314,7 +334,7 @@ reference(CheckState *cs, const char *rel)
 
 		ctl.keysize = MAXPGPATH;
 		ctl.entrysize = sizeof(ReferencedFile);
-		ctl.hcxt = CurrentMemoryContext;
+		ctl.hcxt = cs->cxt;
 		cs->referenced = hash_create("partback referenced files", 1024, &ctl,
 									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
@@ -356,7 +376,7 @@ check_data_file(CheckState *cs, const char *table, const char *partition,
 			a.path = path;
 			edata = try_call(sha_guarded, &a);
 			if (edata)
-				ref->unreadable = edata->message;
+				ref->unreadable = MemoryContextStrdup(cs->cxt, edata->message);
 			else
 			{
 				ref->size = a.size;
@@ -414,6 +434,7 @@ check_partition(CheckState *cs, const char *table, JsonbContainer *p)
 		JsonbContainer *f = pb_json_array_container(files, i);
 		const char *name = pb_json_str(f, "name", false);
 
+		CHECK_FOR_INTERRUPTS();
 		if (strchr(name, '/') != NULL || strcmp(name, "..") == 0)
 		{
 			report(cs, table, path, shown, "invalid file name", NULL, name);
@@ -485,8 +506,8 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 		char		key[MAXPGPATH];
 		bool		is_dir;
 		bool		known;
-		ListCell   *lc2;
 
+		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(psprintf("%s/%s", cs->db_dir, rel), &is_dir);
 		if (is_dir)
 		{
@@ -497,9 +518,8 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 		known = cs->referenced != NULL &&
 			hash_search(cs->referenced, key, HASH_FIND, NULL) != NULL;
 		/* the files of an unfinished backup are reported with it */
-		foreach(lc2, cs->unfinished)
-			if (strncmp(lfirst(lc), lfirst(lc2), strlen(lfirst(lc2))) == 0)
-				known = true;
+		if (pb_strset_contains_id_prefix(cs->unfinished, lfirst(lc)))
+			known = true;
 		if (!known)
 			report(cs, NULL, NULL, shown_path(cs, rel),
 				   pg_str_endswith(rel, PB_TMP_SUFFIX) ? "leftover temporary file" : "extra file",
@@ -542,8 +562,10 @@ partback_check_backup(PG_FUNCTION_ARGS)
 	bool		is_dir;
 	char	   *mdir;
 	ListCell   *lc;
+	MemoryContext cxt;
 
 	memset(&cs, 0, sizeof(cs));
+	cs.cxt = CurrentMemoryContext;
 	cs.dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
 	cs.table_filter = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	cs.partition_filter = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
@@ -577,11 +599,21 @@ partback_check_backup(PG_FUNCTION_ARGS)
 		n = 1;
 	}
 
+	/* one manifest (and its metadata) in memory at a time */
+	cs.cxt = CurrentMemoryContext;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "partback manifest",
+								ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
 	{
+		MemoryContext old;
+
 		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(cxt);
 		check_manifest(&cs, db, ids[i]);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt);
 	}
+	MemoryContextDelete(cxt);
 
 	/* a misspelt name must not read as healthy (a damaged manifest may hide it) */
 	if (cs.table_filter && !cs.table_seen && cs.problems == 0)
@@ -611,11 +643,15 @@ partback_check_backup(PG_FUNCTION_ARGS)
 
 			char	   *shown = psprintf("%s/manifests/%s", cs.db_dir + strlen(cs.dir) + 1, name);
 
+			CHECK_FOR_INTERRUPTS();
+
 			if (pb_is_inprogress_name(name))
 			{
 				report(&cs, NULL, NULL, shown, "unfinished backup", NULL,
 					   "a backup that is running or was interrupted; calling the same function again resumes it");
-				cs.unfinished = lappend(cs.unfinished, pnstrdup(name, 11));
+				if (cs.unfinished == NULL)
+					cs.unfinished = pb_strset_create("partback unfinished backups");
+				pb_strset_add(cs.unfinished, pnstrdup(name, 11));
 			}
 			else if (!pb_is_manifest_name(name))
 				report(&cs, NULL, NULL, shown,

@@ -13,6 +13,7 @@
 #include "utils/varlena.h"
 
 #include "partback.h"
+#include "auth.h"
 
 PG_MODULE_MAGIC;
 
@@ -60,6 +61,18 @@ check_allowed_dirs(char **newval, void **extra, GucSource source)
 			GUC_check_errdetail("\"%s\" is not an absolute path.", (char *) lfirst(lc));
 			return false;
 		}
+	}
+	return true;
+}
+
+/* partback.auth_key_file: empty, or an absolute path */
+static bool
+check_auth_key_file(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && (*newval)[0] != '\0' && !is_absolute_path(*newval))
+	{
+		GUC_check_errdetail("\"%s\" is not an absolute path.", *newval);
+		return false;
 	}
 	return true;
 }
@@ -114,6 +127,14 @@ _PG_init(void)
 							   "",
 							   PGC_SUSET, GUC_LIST_INPUT,
 							   check_allowed_dirs, NULL, NULL);
+
+	DefineCustomStringVariable("partback.auth_key_file",
+							   "File of the key that authenticates backups (at least 32 bytes, mode 0600).",
+							   "Empty: backups are written and read without authentication.",
+							   &partback_auth_key_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_auth_key_file, NULL, NULL);
 
 	MarkGUCPrefixReserved("partback");
 

@@ -124,7 +124,8 @@ typedef struct PbReader PbReader;
  */
 extern PbReader *pb_reader_open(const char *path, PbCompression c,
 								const char *expected_sha256,
-								int64 expected_stored_bytes);
+								int64 expected_stored_bytes,
+								int64 expected_raw_bytes);	/* or -1 */
 extern size_t pb_reader_read(PbReader *r, void *buf, size_t len);	/* 0 = EOF */
 extern void pb_reader_close(PbReader *r);
 
@@ -186,7 +187,7 @@ extern PbLoad *pb_load_begin(Relation rel, List *column_names,
 							 List *text_columns, bool freeze, int max_rate);
 extern uint64 pb_load_file(PbLoad *load, const char *path,
 						   PbCompression compression, const char *sha256,
-						   int64 stored_bytes);
+						   int64 stored_bytes, int64 raw_bytes);
 extern void pb_load_end(PbLoad *load);
 
 /* ---------- job.c: the job catalog and its states ---------- */

@@ -19,8 +19,10 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "partback.h"
+#include "auth.h"
 
 PG_FUNCTION_INFO_V1(partback_purge_backups);
 PG_FUNCTION_INFO_V1(partback_delete_backup);
@@ -30,22 +32,33 @@ typedef struct Retention
 	const char *dir;
 	const char *db;
 	const char *db_dir;
-	List	   *needed;			/* files the remaining backups name, relative to db_dir */
-	List	   *unfinished;		/* "<id>." of backups still being written */
+	PbStrSet   *needed;			/* files the remaining backups name, relative to db_dir */
+	PbStrSet   *unfinished;		/* "<id>." of backups still being written */
 } Retention;
+
+static void
+add_needed(Retention *r, const char *rel)
+{
+	pb_strset_add(r->needed, rel);
+}
 
 /*
  * Only the role that made a backup (or a member) and superusers may remove
  * it, as for restoring it.
  */
 static void
-check_may_remove(Jsonb *manifest, int64 backup_id)
+check_may_remove(Retention *r, int64 backup_id)
 {
-	const char *maker = pb_json_str(&manifest->root, "user", true);
-	Oid			maker_id = maker ? get_role_oid(maker, true) : InvalidOid;
+	Jsonb	   *manifest;
+	const char *maker;
+	Oid			maker_id;
 
 	if (superuser())
 		return;
+	/* who made it is believed only if the manifest verifies */
+	manifest = pb_read_manifest(r->dir, r->db, backup_id);
+	maker = pb_json_str(&manifest->root, "user", true);
+	maker_id = maker ? get_role_oid(maker, true) : InvalidOid;
 	if (!OidIsValid(maker_id) || !is_member_of_role(GetUserId(), maker_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -63,9 +76,22 @@ check_may_remove(Jsonb *manifest, int64 backup_id)
 static void
 collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 {
+	/* one manifest in memory at a time; the set keeps copies of the names */
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "partback manifest",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+
+	if (r->needed == NULL)
+		r->needed = pb_strset_create("partback needed files");
+	old = MemoryContextSwitchTo(cxt);
 	for (int i = 0; i < nkeep; i++)
 	{
-		Jsonb	   *manifest = pb_read_manifest(r->dir, r->db, keep_ids[i]);
+		/*
+		 * Removing trusts no backup: one that does not verify with the key
+		 * (made before it was set) still keeps its files.
+		 */
+		Jsonb	   *manifest = pb_read_manifest_ext(r->dir, r->db, keep_ids[i], false, NULL);
 		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
 
 		for (int t = 0; t < pb_json_array_size(tables); t++)
@@ -81,18 +107,25 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 				Jsonb	   *meta;
 				JsonbContainer *files;
 
-				meta = pb_read_meta_file(psprintf("%s/%s", r->db_dir, meta_rel),
-										 pb_json_str(part, "meta_sha256", false));
-				r->needed = lappend(r->needed, (char *) meta_rel);
+				CHECK_FOR_INTERRUPTS();
+				meta = pb_read_meta_file_ext(psprintf("%s/%s", r->db_dir, meta_rel),
+											 pb_json_str(part, "meta_sha256", false),
+											 false);
+				add_needed(r, meta_rel);
 				files = pb_json_container(&meta->root, "files");
 				for (int f = 0; f < pb_json_array_size(files); f++)
-					r->needed = lappend(r->needed,
-										psprintf("%s/%s", dir_rel,
-												 pb_json_str(pb_json_array_container(files, f),
-															 "name", false)));
+				{
+					CHECK_FOR_INTERRUPTS();
+					add_needed(r, psprintf("%s/%s", dir_rel,
+										   pb_json_str(pb_json_array_container(files, f),
+													   "name", false)));
+				}
 			}
 		}
+		MemoryContextReset(cxt);
 	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 /* Remove below rel_dir what no remaining backup needs; false if it emptied. */
@@ -108,9 +141,9 @@ remove_unneeded(Retention *r, const char *rel_dir)
 		const char *name = lfirst(lc);
 		char	   *rel = psprintf("%s/%s", rel_dir, name);
 		bool		is_dir;
-		bool		keep = false;
-		ListCell   *lc2;
+		bool		keep;
 
+		CHECK_FOR_INTERRUPTS();
 		(void) pb_path_exists(psprintf("%s/%s", r->db_dir, rel), &is_dir);
 		if (is_dir)
 		{
@@ -120,12 +153,8 @@ remove_unneeded(Retention *r, const char *rel_dir)
 				kept_any = true;
 			continue;
 		}
-		foreach(lc2, r->unfinished)
-			if (strncmp(name, lfirst(lc2), strlen(lfirst(lc2))) == 0)
-				keep = true;
-		foreach(lc2, r->needed)
-			if (!keep && strcmp(rel, lfirst(lc2)) == 0)
-				keep = true;
+		keep = pb_strset_contains_id_prefix(r->unfinished, name) ||
+			pb_strset_contains(r->needed, rel);
 		if (keep)
 			kept_any = true;
 		else
@@ -148,14 +177,18 @@ remove_backups(Retention *r, int64 *ids, int n, bool *doomed)
 	for (int i = 0; i < n; i++)
 	{
 		if (doomed[i])
-			check_may_remove(pb_read_manifest(r->dir, r->db, ids[i]), ids[i]);
+			check_may_remove(r, ids[i]);
 		else
 			keep_ids[nkeep++] = ids[i];
 	}
 	collect_needed(r, keep_ids, nkeep);
+	r->unfinished = pb_strset_create("partback unfinished backups");
 	foreach(lc, pb_list_dir(psprintf("%s/manifests", r->db_dir)))
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (pb_is_inprogress_name(lfirst(lc)))
-			r->unfinished = lappend(r->unfinished, pnstrdup(lfirst(lc), 11));
+			pb_strset_add(r->unfinished, pnstrdup(lfirst(lc), 11));
+	}
 
 	/* manifests first: from then on those backups no longer exist */
 	for (int i = 0; i < n; i++)

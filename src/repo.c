@@ -21,8 +21,12 @@
 #include "utils/jsonb.h"
 
 #include "partback.h"
+#include "auth.h"
 
 #define MAX_JSON_FILE (256 * 1024 * 1024)
+
+static char *read_json_text(const char *path, const char *expected_sha256,
+							int64 limit, int64 *sizep);
 
 /*
  * Names on disk keep [A-Za-z0-9_-] and write every other byte as %XX, so no
@@ -284,6 +288,12 @@ pb_manifest_seal(StringInfo manifest)
 	char		hex[PARTBACK_SHA256_HEXLEN + 1];
 
 	appendStringInfoString(manifest, ",\n  ");
+	/* with a key: "auth_key_id" and "manifest_hmac" before the checksum */
+	if (pb_key() != NULL)
+	{
+		pb_auth_append(manifest, "manifest_hmac", "\n  ");
+		appendStringInfoString(manifest, ",\n  ");
+	}
 	pb_sha256_update(ctx, manifest->data, manifest->len);
 	pb_sha256_final(ctx, hex);
 	appendStringInfo(manifest, "%s%s\"}\n", MANIFEST_SHA_MEMBER, hex);
@@ -320,9 +330,20 @@ check_format(JsonbContainer *root, const char *path, const char *what)
 Jsonb *
 pb_read_manifest(const char *dir, const char *db, int64 backup_id)
 {
+	return pb_read_manifest_ext(dir, db, backup_id, true, NULL);
+}
+
+/*
+ * pb_read_manifest, and its standing against the configured key: with
+ * strict, one that does not verify is an ERROR; without, *status says.
+ */
+Jsonb *
+pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
+					 bool strict, PbAuthStatus *status)
+{
 	char	   *path = pb_manifest_path(dir, db, backup_id);
 	int64		size;
-	char	   *text = pb_read_small_file(path, MAX_JSON_FILE, &size);
+	char	   *text = pb_read_small_file(path, PB_MAX_MANIFEST_BYTES, &size);
 	Jsonb	   *jb;
 	const char *stored;
 	char	   *member = NULL;
@@ -335,12 +356,13 @@ pb_read_manifest(const char *dir, const char *db, int64 backup_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("backup file \"%s\" contains a zero byte", path)));
-	jb = pb_parse_json(text, path);
 
 	/* the checksum member must be the last thing in the file */
 	for (char *p = strstr(text, MANIFEST_SHA_MEMBER); p != NULL;
 		 p = strstr(p + 1, MANIFEST_SHA_MEMBER))
 		member = p;
+
+	jb = pb_parse_json(text, path);
 	stored = pb_json_str(&jb->root, "manifest_sha256", true);
 	if (member == NULL || stored == NULL ||
 		strlen(stored) != PARTBACK_SHA256_HEXLEN ||
@@ -358,6 +380,21 @@ pb_read_manifest(const char *dir, const char *db, int64 backup_id)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("checksum mismatch in manifest \"%s\"", path),
 				 errdetail("It says SHA-256 %s, computed %s.", stored, hex)));
+
+	/*
+	 * Damage is reported as such above; then, with a key, the HMAC member
+	 * ends before ",\n  " and the checksum.
+	 */
+	{
+		size_t		end = 0;
+		PbAuthStatus st;
+
+		if (member - text >= 4 && memcmp(member - 4, ",\n  ", 4) == 0)
+			end = member - text - 4;
+		st = pb_auth_check(text, end, "manifest_hmac", path, "manifest", strict);
+		if (status)
+			*status = st;
+	}
 
 	check_format(&jb->root, path, "manifest");
 	id = pb_json_int(&jb->root, "backup_id", path);
@@ -393,6 +430,7 @@ pb_backup_ids(const char *dir, const char *db, int64 **ids)
 	{
 		const char *name = lfirst(lc);
 
+		CHECK_FOR_INTERRUPTS();
 		if (pb_is_manifest_name(name))
 			(*ids)[n++] = strtoi64(name, NULL, 10);
 	}
@@ -489,7 +527,18 @@ Jsonb *
 pb_read_json_file(const char *path, const char *expected_sha256)
 {
 	int64		size;
-	char	   *text = pb_read_small_file(path, MAX_JSON_FILE, &size);
+	char	   *text = read_json_text(path, expected_sha256, MAX_JSON_FILE, &size);
+
+	return pb_parse_json(text, path);
+}
+
+/* A JSON file's text, checked against expected_sha256 when it is given. */
+static char *
+read_json_text(const char *path, const char *expected_sha256, int64 limit,
+			   int64 *sizep)
+{
+	int64		size;
+	char	   *text = pb_read_small_file(path, limit, &size);
 
 	if (expected_sha256)
 	{
@@ -509,20 +558,57 @@ pb_read_json_file(const char *path, const char *expected_sha256)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("backup file \"%s\" contains a zero byte", path)));
-	return pb_parse_json(text, path);
+	*sizep = size;
+	return text;
 }
 
 /*
  * Read a partition's metadata file, which must match expected_sha256 (from
- * its manifest) and be of a format version this partback reads.
+ * its manifest), verify with the configured key, and be of a format version
+ * this partback reads.
  */
 Jsonb *
 pb_read_meta_file(const char *path, const char *expected_sha256)
 {
-	Jsonb	   *jb = pb_read_json_file(path, expected_sha256);
+	return pb_read_meta_file_ext(path, expected_sha256, true);
+}
 
+/* pb_read_meta_file; without strict, one that does not verify is read */
+Jsonb *
+pb_read_meta_file_ext(const char *path, const char *expected_sha256, bool strict)
+{
+	int64		size;
+	char	   *text = read_json_text(path, expected_sha256, PB_MAX_META_BYTES, &size);
+	Jsonb	   *jb;
+
+	/* with a key, the HMAC member ends before the closing "}\n" */
+	if (strict)
+		(void) pb_auth_check(text, size >= 2 && strcmp(text + size - 2, "}\n") == 0 ? size - 2 : 0,
+							 "meta_hmac", path, "metadata file", true);
+	jb = pb_parse_json(text, path);
 	check_format(&jb->root, path, "metadata file");
 	return jb;
+}
+
+/*
+ * End a metadata file's text (an object lacking its closing brace): with a
+ * key, "auth_key_id" and "meta_hmac" are its last members.
+ */
+void
+pb_meta_seal(StringInfo meta, const char *what)
+{
+	if (pb_key() != NULL)
+	{
+		appendStringInfoString(meta, ", ");
+		pb_auth_append(meta, "meta_hmac", " ");
+	}
+	appendStringInfoString(meta, "}\n");
+	if (meta->len > PB_MAX_META_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the metadata of %s would take %d bytes, more than the limit of %d bytes",
+						what, meta->len, PB_MAX_META_BYTES),
+				 errhint("A larger partback.chunk_size makes fewer data files per partition.")));
 }
 
 /*

@@ -33,6 +33,7 @@
 #include "utils/varlena.h"
 
 #include "partback.h"
+#include "auth.h"
 
 typedef struct RestoreTable RestoreTable;
 
@@ -144,9 +145,19 @@ plan_tables(PbJob *job)
 		nulls[4] = 'n';
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT e::text FROM partback._restore_tables($1, $2, $3, $4, $5) e",
-							  5, types, values, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "partback: could not read the backup's tables");
+	/* migrate moves another cluster's backup: any cluster's qualifies */
+	pb_any_cluster = (job->type == PB_JOB_MIGRATE);
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("SELECT e::text FROM partback._restore_tables($1, $2, $3, $4, $5) e",
+								  5, types, values, nulls, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "partback: could not read the backup's tables");
+	}
+	PG_FINALLY();
+	{
+		pb_any_cluster = false;
+	}
+	PG_END_TRY();
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
@@ -363,7 +374,8 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 		CHECK_FOR_INTERRUPTS();
 		rows = pb_load_file(load, path, compression,
 							pb_json_str(f, "sha256", false),
-							pb_json_int(f, "stored_bytes", meta_path));
+							pb_json_int(f, "stored_bytes", meta_path),
+							bytes);
 		unit->rows += rows;
 		unit->raw_bytes += bytes;
 		unit->stored_bytes += pb_json_int(f, "stored_bytes", meta_path);

@@ -100,6 +100,13 @@ RETURNS SETOF jsonb
 AS 'MODULE_PATHNAME', 'partback_manifests'
 LANGUAGE C VOLATILE;
 
+-- Was the manifest made by this cluster (or names none, being older)?  A
+-- restore that names no backup uses only those (migrate: any).
+CREATE FUNCTION partback._same_cluster(manifest jsonb)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'partback_same_cluster'
+LANGUAGE C STABLE STRICT;
+
 -- A partition's metadata file, verified against the manifest's checksum.
 CREATE FUNCTION partback._partition_meta(backup_dir text, source_db text,
 										 meta_file text, sha256 text)
@@ -153,6 +160,8 @@ BEGIN
 			 ORDER BY (x->>'backup_id')::bigint DESC
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
+		-- naming no backup means one of this cluster's
+		CONTINUE WHEN backup_id IS NULL AND NOT partback._same_cluster(m);
 		SELECT e INTO t FROM jsonb_array_elements(m->'tables') AS e
 		 WHERE partback._table_name_matches(e, source_table)
 		 LIMIT 1;
@@ -174,6 +183,17 @@ BEGIN
 			backup_id, source_db, backup_dir
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'partback.list_backups() lists the backups in a directory.';
+	END IF;
+	IF backup_id IS NULL AND EXISTS
+		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
+		  WHERE NOT partback._same_cluster(x)
+			AND EXISTS (SELECT FROM jsonb_array_elements(x->'tables') AS e
+						 WHERE partback._table_name_matches(e, source_table))) THEN
+		RAISE EXCEPTION 'table "%" is not in any backup of database "%" in "%" made by this cluster',
+			source_table, source_db, backup_dir
+			USING ERRCODE = 'undefined_table',
+				  DETAIL = 'Backups made by other clusters hold it.',
+				  HINT = 'Name one with backup_id (partback.list_backups() lists them), or move the database with partback.migrate().';
 	END IF;
 	-- a partition's name: say how to restore it
 	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
@@ -460,6 +480,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN $4 IS NOT NULL THEN partback._manifest($1, $2, $4)
 				ELSE (SELECT x FROM partback._manifests($1, $2) AS x
+					   WHERE partback._same_cluster(x)
 					   ORDER BY (x->>'job_type' = 'backup_db'
 								 AND (pg_catalog.jsonb_typeof(x->'schemas') IS DISTINCT FROM 'array'
 									  OR ($3 IS NOT NULL AND x->'schemas' @> pg_catalog.to_jsonb($3)))) DESC,

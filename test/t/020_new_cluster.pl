@@ -16,7 +16,9 @@
 # target with a trigger) and by hand as FORMAT.md says, and a text form the
 # target's input function rejects fails naming file, row and column.  A
 # foreign partition does not fail backup_db: a NOTICE names it and the
-# other partitions are backed up.
+# other partitions are backed up.  Node A's backups are another cluster's
+# for node B: restores name them with backup_id (a restore naming none is
+# refused), migrate takes them as they are.
 
 use strict;
 use warnings;
@@ -123,10 +125,26 @@ is($node_b->safe_psql('postgres', "SELECT count(*) || ' ' || max(tables) FROM pa
 	'1 ' . scalar(@tables), 'node B: list_backups shows the one backup with every table');
 is($node_b->safe_psql('postgres',
 		"SELECT string_agg(partition || ' ' || bound || ' ' || rows, E'\\n' ORDER BY partition COLLATE \"C\")"
-		  . " FROM partback.get_backup_list($ldir, 'postgres', 'fid.sales')"),
+		  . " FROM partback.get_backup_list($ldir, 'postgres', 'fid.sales', 1)"),
 	$sales_list_a, 'node B: get_backup_list shows what node A showed');
+{
+	my ($ret, $out, $err) = PartbackTest::run_sql($node_b, 'postgres',
+		"SELECT * FROM partback.get_backup_list($ldir, 'postgres', 'fid.sales')");
+	ok($ret != 0 && $err =~ /ERROR:  42P01: table "fid\.sales" is not in any backup of database "postgres" in ".*" made by this cluster/
+		  && $err =~ /HINT:  Name one with backup_id/,
+		'node B: get_backup_list naming no backup says node A\'s are another cluster\'s') or diag($err);
+}
 
-job_ok($node_b, 'postgres', "SELECT partback.restore_db($ldir, source_db => 'postgres', parallel => 3, wait => true)",
+# node A's backups are another cluster's: a restore naming none is refused
+{
+	my ($ret, $out, $err) = PartbackTest::run_sql($node_b, 'postgres',
+		"SELECT partback.restore_db($ldir, source_db => 'postgres', wait => true)");
+	ok($ret != 0 && $err =~ /ERROR:  42704: backup directory ".*" holds no backup of database "postgres" made by this cluster/
+		  && $err =~ /HINT:  Name the backup to restore with backup_id, or move the database with partback\.migrate\(\)/,
+		'node B: restore_db naming no backup refuses node A\'s, saying how to name it')
+	  or diag($err);
+}
+job_ok($node_b, 'postgres', "SELECT partback.restore_db($ldir, source_db => 'postgres', backup_id => 1, parallel => 3, wait => true)",
 	'node B: restore_db of node A\'s database');
 compare_all('new cluster, restore_db', snapshot($node_b, 'postgres'), $orig);
 is($node_b->safe_psql('postgres', 'SELECT count(*) FROM fid.scalars AS t WHERE t IS NULL'), '1',
@@ -143,7 +161,7 @@ $node_b->safe_psql('postgres', q{
 	CREATE FUNCTION public.pass() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
 	CREATE TRIGGER pass BEFORE INSERT ON fid.textforms FOR EACH ROW EXECUTE FUNCTION public.pass();});
 job_ok($node_b, 'postgres',
-	"SELECT partback.restore_table($ldir, 'fid.textforms', source_db => 'postgres', force => true, wait => true)",
+	"SELECT partback.restore_table($ldir, 'fid.textforms', source_db => 'postgres', backup_id => 1, force => true, wait => true)",
 	'node B: restore_table of the text-form columns into a table with a trigger (COPY FROM)');
 is($node_b->safe_psql('postgres', "SELECT pbtest.fp('fid.textforms')"), $orig->{'fid.textforms'}{fp},
 	'node B: their content through COPY FROM');
@@ -152,7 +170,7 @@ $node_b->safe_psql('postgres', 'DROP TRIGGER pass ON fid.textforms; DROP FUNCTIO
 # by hand, as FORMAT.md says: text-form columns into text, then cast
 {
 	my $meta = $node_b->safe_psql('postgres',
-		"SELECT partback.get_backup_meta($ldir, 'postgres', 'fid.textforms', 'textforms')->'files'->0->>'name'");
+		"SELECT partback.get_backup_meta($ldir, 'postgres', 'fid.textforms', 'textforms', 1)->'files'->0->>'name'");
 	my $file = "$dir/postgres/data/fid/textforms/textforms/$meta";
 	$node_b->safe_psql('postgres', 'CREATE DATABASE hand');
 	$node_b->safe_psql('hand', $sec{types} . $sec{helpers} . qq{
@@ -181,7 +199,7 @@ $node_b->safe_psql('postgres', 'CREATE DATABASE badmood');
 	$node_b->safe_psql('badmood', $types . 'CREATE EXTENSION partback;' . $sec{helpers});
 	my ($out, $err) = ('', '');
 	my $ret = $node_b->psql('badmood',
-		"SELECT partback.restore_table($ldir, 'fid.textforms', source_db => 'postgres', wait => true)",
+		"SELECT partback.restore_table($ldir, 'fid.textforms', source_db => 'postgres', backup_id => 1, wait => true)",
 		stdout => \$out, stderr => \$err, extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => $TIMEOUT);
 	ok($ret != 0
 		  && $err =~ /ERROR:  42804: enum type fidt\.mood needed by table fid\.textforms differs from the one in the backup/
@@ -204,7 +222,7 @@ $node_b->safe_psql('postgres', 'CREATE DATABASE badmood');
 	}
 	($out, $err) = ('', '');
 	$ret = $node_b->psql('badmood',
-		"SELECT partback.restore_table(" . lit($old_dir) . ", 'fid.textforms', source_db => 'postgres', wait => true)",
+		"SELECT partback.restore_table(" . lit($old_dir) . ", 'fid.textforms', source_db => 'postgres', backup_id => 1, wait => true)",
 		stdout => \$out, stderr => \$err, extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => $TIMEOUT);
 	ok($ret != 0
 		  && $err =~ /ERROR:  22P02: invalid input value for enum fidt\.mood: "happy ü"/
@@ -239,7 +257,7 @@ is($node_b->safe_psql('mig2', "SELECT string_agg(name, ',') || ' ' || (SELECT co
 $node_b->safe_psql('postgres', 'CREATE DATABASE part');
 $node_b->safe_psql('part', $sec{types} . 'CREATE EXTENSION partback;' . $sec{helpers});
 job_ok($node_b, 'part',
-	"SELECT partback.restore_db($ldir, source_db => 'postgres', schemas => ARRAY['we\"ird sch'], wait => true)",
+	"SELECT partback.restore_db($ldir, source_db => 'postgres', backup_id => 1, schemas => ARRAY['we\"ird sch'], wait => true)",
 	'restore_db of one oddly named schema (a partition of it lives in another schema)');
 my $part = snapshot($node_b, 'part');
 my @weird = grep { /^we"ird sch\./ } @tables;
@@ -252,7 +270,7 @@ same_field('one schema', $_, $part, $orig, { map { $_ => $_ } @weird }) for qw(f
 $node_b->safe_psql('postgres', 'CREATE DATABASE notypes');
 $node_b->safe_psql('notypes', 'CREATE EXTENSION partback;' . $sec{helpers});
 job_ok($node_b, 'notypes',
-	"SELECT partback.restore_table($ldir, 'fid.usertypes', source_db => 'postgres', wait => true)",
+	"SELECT partback.restore_table($ldir, 'fid.usertypes', source_db => 'postgres', backup_id => 1, wait => true)",
 	'a restore needing types the target lacks creates them');
 same_field('types created by the restore', $_, snapshot($node_b, 'notypes'), $orig,
 	{ 'fid.usertypes' => 'fid.usertypes' }) for qw(fp leaves struct names);
@@ -265,7 +283,7 @@ $node_b->safe_psql('bare', 'CREATE EXTENSION partback;' . $sec{helpers}
 job_ok($node_b, 'bare', "SELECT partback.migrate($ldir, source_db => 'postgres', parallel => 3, wait => true)",
 	'node B: migrate into a database without the user types and functions');
 compare_all('new cluster, migrate without the types', snapshot($node_b, 'bare'), $orig);
-job_ok($node_b, 'notypes', "SELECT partback.restore_table($ldir, 'fid.sales', source_db => 'postgres', wait => true)",
+job_ok($node_b, 'notypes', "SELECT partback.restore_table($ldir, 'fid.sales', source_db => 'postgres', backup_id => 1, wait => true)",
 	'a table of built-in types restores into the database without the user types');
 same_field('without user types', $_, snapshot($node_b, 'notypes'), $orig, { 'fid.sales' => 'fid.sales' })
   for qw(fp leaves struct names);
@@ -308,10 +326,10 @@ $node_b->safe_psql('newer', $sec{types} . 'CREATE EXTENSION partback;' . $sec{he
 	  . 'CREATE SCHEMA fid; CREATE TABLE fid.sales (x int); INSERT INTO fid.sales VALUES (7);');
 my $refused = qr/ERROR:  0A000: backup \d+ of database "postgres" in ".*" was taken on PostgreSQL $newer_major, newer than this server's PostgreSQL \d+/;
 for my $call (
-	"partback.restore_db($lnewer, source_db => 'postgres', wait => true)",
-	"partback.restore_db($lnewer, source_db => 'postgres', schemas => ARRAY['fid'], wait => true)",
-	"partback.restore_table($lnewer, 'fid.sales', source_db => 'postgres', force => true, wait => true)",
-	"partback.restore($lnewer, 'fid.sales', '%', source_db => 'postgres', force => true, wait => true)",
+	"partback.restore_db($lnewer, source_db => 'postgres', backup_id => 1, wait => true)",
+	"partback.restore_db($lnewer, source_db => 'postgres', backup_id => 1, schemas => ARRAY['fid'], wait => true)",
+	"partback.restore_table($lnewer, 'fid.sales', source_db => 'postgres', backup_id => 1, force => true, wait => true)",
+	"partback.restore($lnewer, 'fid.sales', '%', source_db => 'postgres', backup_id => 1, force => true, wait => true)",
 	"partback.migrate($lnewer, source_db => 'postgres', wait => true)")
 {
 	my ($ret, $out, $err) = (0, '', '');
@@ -336,7 +354,7 @@ my $new_sha = Digest::SHA::sha256_hex(slurp_file($meta));
 rewrite($manifest, sub { my ($t) = @_; $t =~ s/$old_sha/$new_sha/ or die "no $old_sha in $manifest"; return $t; });
 my ($mret, $mout, $merr) = (0, '', '');
 $mret = $node_b->psql('newer',
-	"SELECT partback.restore_table(" . lit($meta_dir) . ", 'fid.z', source_db => 'postgres', wait => true)",
+	"SELECT partback.restore_table(" . lit($meta_dir) . ", 'fid.z', source_db => 'postgres', backup_id => 1, wait => true)",
 	stdout => \$mout, stderr => \$merr, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 ok($mret != 0 && $merr =~ /ERROR:  0A000: metadata file ".*\.meta\.json" has format version 2, newer than this partback's version 1/,
 	'a metadata file of a newer format version is refused, naming the file')
@@ -360,7 +378,7 @@ $node_b->safe_psql('postgres', 'CREATE DATABASE evil');
 $node_b->safe_psql('evil', $sec{types} . 'CREATE EXTENSION partback;' . $sec{helpers});
 my ($eret, $eout, $eerr) = (0, '', '');
 $eret = $node_b->psql('evil',
-	"SELECT partback.restore_table(" . lit($evil_dir) . ", 'fid.props', source_db => 'postgres', wait => true)",
+	"SELECT partback.restore_table(" . lit($evil_dir) . ", 'fid.props', source_db => 'postgres', backup_id => 1, wait => true)",
 	stdout => \$eout, stderr => \$eerr, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 ok($eret != 0 && $eerr =~ /ERROR:  42P17: invalid definition of trigger "props_keep" of table fid\.props in the backup/,
 	'a trigger definition holding a second statement is refused, naming the trigger')
@@ -406,7 +424,7 @@ foreach my $case (@pieces)
 	my ($pret, $pout, $perr) = (0, '', '');
 	$pret = $node_b->psql('evil',
 		"SELECT partback.restore_table(" . lit($piece_dir) . ", " . lit($table)
-		  . ", source_db => 'postgres', wait => true)",
+		  . ", source_db => 'postgres', backup_id => 1, wait => true)",
 		stdout => \$pout, stderr => \$perr, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 	ok($pret != 0 && $perr =~ $refused, "tampered piece $n of $table is refused, naming it")
 	  or diag($perr);
@@ -425,7 +443,7 @@ foreach my $case (@pieces)
 	my $log_offset = -s $node_b->logfile;
 	my ($tret, $tout, $terr) = (0, '', '');
 	$tret = $node_b->psql('evil',
-		"SELECT partback.restore_table(" . lit($ts_dir) . ", 'fid.spaced', source_db => 'postgres', wait => true)",
+		"SELECT partback.restore_table(" . lit($ts_dir) . ", 'fid.spaced', source_db => 'postgres', backup_id => 1, wait => true)",
 		stdout => \$tout, stderr => \$terr);
 	is($tret, 0, 'a restore into a missing tablespace succeeds') or diag($terr);
 	# the job's leader raises them (the server log has them)
