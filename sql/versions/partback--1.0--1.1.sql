@@ -2784,6 +2784,11 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION partback._same_cluster(manifest jsonb)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'partback_same_cluster'
+LANGUAGE C STABLE STRICT;
+
 CREATE OR REPLACE FUNCTION partback._table_entry(backup_dir text, source_db text,
 									  source_table text, backup_id bigint)
 RETURNS jsonb
@@ -2806,6 +2811,8 @@ BEGIN
 			 ORDER BY (x->>'backup_id')::bigint DESC
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
+		-- naming no backup means one of this cluster's
+		CONTINUE WHEN backup_id IS NULL AND NOT partback._same_cluster(m);
 		SELECT e INTO t FROM jsonb_array_elements(m->'tables') AS e
 		 WHERE partback._table_name_matches(e, source_table)
 		 LIMIT 1;
@@ -2827,6 +2834,17 @@ BEGIN
 			backup_id, source_db, backup_dir
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'partback.list_backups() lists the backups in a directory.';
+	END IF;
+	IF backup_id IS NULL AND EXISTS
+		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
+		  WHERE NOT partback._same_cluster(x)
+			AND EXISTS (SELECT FROM jsonb_array_elements(x->'tables') AS e
+						 WHERE partback._table_name_matches(e, source_table))) THEN
+		RAISE EXCEPTION 'table "%" is not in any backup of database "%" in "%" made by this cluster',
+			source_table, source_db, backup_dir
+			USING ERRCODE = 'undefined_table',
+				  DETAIL = 'Backups made by other clusters hold it.',
+				  HINT = 'Name one with backup_id (partback.list_backups() lists them), or move the database with partback.migrate().';
 	END IF;
 	-- a partition's name: say how to restore it
 	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
@@ -2883,6 +2901,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN $4 IS NOT NULL THEN partback._manifest($1, $2, $4)
 				ELSE (SELECT x FROM partback._manifests($1, $2) AS x
+					   WHERE partback._same_cluster(x)
 					   ORDER BY (x->>'job_type' = 'backup_db'
 								 AND (pg_catalog.jsonb_typeof(x->'schemas') IS DISTINCT FROM 'array'
 									  OR ($3 IS NOT NULL AND x->'schemas' @> pg_catalog.to_jsonb($3)))) DESC,
@@ -2974,5 +2993,6 @@ REVOKE ALL ON FUNCTION partback._dep_apply(jsonb, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_owned_sequences(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._db_foreign_tables(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._notice_db_foreign(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._same_cluster(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._restore_db_backup(text, text, text[], bigint) FROM PUBLIC;

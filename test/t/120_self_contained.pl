@@ -359,7 +359,9 @@ is($node_b->safe_psql('bogus', $nothing_sql), '0 0 0 0', 'and nothing was create
 # restore_table of one table into a database that has its types already
 # (matching): they are used, nothing is created twice
 $node_b->safe_psql('mig', 'DROP TABLE dep.t');
-job_ok($node_b, 'mig', "SELECT partback.restore_table($ldir2, 'dep.t', source_db => 'postgres', wait => true)",
+# (node A's backup: named, as this cluster made none)
+my $newest2 = $node_b->safe_psql('mig', "SELECT max(backup_id) FROM partback.list_backups($ldir2, 'postgres')");
+job_ok($node_b, 'mig', "SELECT partback.restore_table($ldir2, 'dep.t', source_db => 'postgres', backup_id => $newest2, wait => true)",
 	'restore_table into a database that has the matching types');
 is($node_b->safe_psql('mig', q{SELECT count(*) FROM dep.t WHERE m = 'unhappy'}), '167',
 	'the restored table uses the existing types');
