@@ -92,6 +92,8 @@ typedef struct BackupTable
 	char	   *definition;
 	List	   *leaves;			/* BackupLeaf */
 	bool		dropped;		/* gone before the snapshot was taken */
+	bool		failed;			/* recorded in partback.job_message */
+	char	   *error;			/* why, for the manifest */
 } BackupTable;
 
 
@@ -838,6 +840,15 @@ forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
 		pb_unlink(lfirst(lc), true);
 }
 
+/* Record that t failed with edata: it is left out of the backup. */
+static void
+table_failed(BackupTable *t, ErrorData *edata)
+{
+	t->failed = true;
+	t->error = pstrdup(edata->message);
+	pb_messages_table_failed(t->task_name, edata);
+}
+
 /*
  * Run a backup job.
  *
@@ -871,6 +882,8 @@ pb_run_backup(PbJob *job)
 	PbWork	   *work;
 	StringInfoData manifest;
 	BlockNumber chunk_blocks;
+	int			succeeded = 0;
+	int			nfailed = 0;
 
 	/* 1. claim the tables */
 	chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
@@ -961,11 +974,46 @@ pb_run_backup(PbJob *job)
 	foreach(lc, tables)
 	{
 		BackupTable *t = lfirst(lc);
+		ResourceOwner owner = CurrentResourceOwner;
+		int			nunits = list_length(units);
 
-		if (!t->dropped)
+		if (t->dropped)
+			continue;
+
+		/*
+		 * A table that cannot be planned (not readable, its definition not
+		 * captured, ...) fails alone: the backup goes on with the others.
+		 */
+		pb_messages_set_table(t->task_name);
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(job_context);
+		PG_TRY();
+		{
 			plan_table(job, t, foreach_current_index(lc), backup_id, db_dir,
 					   earlier, &units);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(job_context);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(job_context);
+			edata = CopyErrorData();
+			if (!pb_error_is_table_failure(edata))
+				PG_RE_THROW();
+			EmitErrorReport();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(job_context);
+			CurrentResourceOwner = owner;
+			units = list_truncate(units, nunits);
+			table_failed(t, edata);
+		}
+		PG_END_TRY();
 	}
+	pb_messages_set_table(NULL);
 
 	work = pb_work_create(list_length(units), &seg);
 	work->job_id = job->job_id;
@@ -1000,6 +1048,9 @@ pb_run_backup(PbJob *job)
 		f->lsn = lsn;
 		f->inflight = u->inflight;
 		f->origin = backup_id;
+		/* a chunk a copy worker could not write fails its table */
+		if (u->failed)
+			t->failed = true;
 	}
 	dsm_detach(seg);
 	pb_xact_end();
@@ -1058,6 +1109,8 @@ pb_run_backup(PbJob *job)
 						   "dropped before the backup's snapshot was taken");
 			continue;
 		}
+		if (t->failed)
+			continue;			/* in "failed_tables" below */
 		record_taken_over(job, t);
 		initStringInfo(&entries);
 		appendStringInfoChar(&entries, '[');
@@ -1081,19 +1134,71 @@ pb_run_backup(PbJob *job)
 		pb_task_finish(job->job_id, t->task_name, list_length(t->leaves), reused,
 					   reused_bytes);
 	}
-	appendStringInfoString(&manifest, "],\n  ");
+	appendStringInfoString(&manifest, "]");
+
+	/*
+	 * The tables that failed are not in the backup; the manifest names them,
+	 * so that it shows as partial (check_backup, list_backups) and a restore
+	 * says what it lacks.
+	 */
+	foreach(lc, tables)
+	{
+		BackupTable *t = lfirst(lc);
+
+		if (!t->failed)
+		{
+			if (!t->dropped)
+				succeeded++;
+			continue;
+		}
+		if (t->error == NULL)
+		{
+			/* a copy worker's, recorded by it */
+			t->error = pb_table_error(job->job_id, t->task_name);
+			if (t->error == NULL)
+				t->error = "a copy worker failed";
+		}
+		appendStringInfoString(&manifest, nfailed++ == 0 ?
+							   ",\n  \"failed_tables\": [\n    {" : ",\n    {");
+		pb_json_add_str(&manifest, "schema", t->schema);
+		pb_json_add_str(&manifest, "name", t->name);
+		pb_json_add_str(&manifest, "error", t->error);
+		appendStringInfoChar(&manifest, '}');
+	}
+	if (nfailed > 0)
+		appendStringInfoChar(&manifest, ']');
+	appendStringInfoString(&manifest, ",\n  ");
 	pb_json_add_str(&manifest, "finished_at", timestamp_text(GetCurrentTimestamp()));
 	pb_manifest_seal(&manifest);
 
-	/* the manifest comes last: from now on the backup exists */
-	(void) pb_write_json_file(pb_manifest_path(job->backup_dir, job->source_db,
-											   backup_id),
-							  manifest.data);
-	pb_unlink(marker, false);
-	forget_earlier_calls(job, backup_id, db_dir, resume_key);
+	/*
+	 * The manifest comes last: from now on the backup exists.  When every
+	 * table failed there is none; the marker stays, as for an interrupted
+	 * backup, for the next call to continue.
+	 */
+	if (succeeded > 0 || nfailed == 0)
+	{
+		(void) pb_write_json_file(pb_manifest_path(job->backup_dir, job->source_db,
+												   backup_id),
+								  manifest.data);
+		pb_unlink(marker, false);
+		forget_earlier_calls(job, backup_id, db_dir, resume_key);
+	}
 
-	pb_release_claims();
-	pb_job_finish(job->job_id, "succeeded", backup_id, NULL, NULL);
+	pb_messages_flush(job->job_id);
+	if (nfailed == 0)
+	{
+		pb_release_claims();
+		pb_job_finish(job->job_id, "succeeded", backup_id, NULL, NULL);
+	}
+	else if (succeeded > 0)
+		pb_job_finish(job->job_id, "failed", backup_id, NULL, NULL);
 	pb_xact_end();
+	if (nfailed > 0)
+	{
+		/* the backup of the others exists; the job ends with the failures */
+		pb_xact_begin();
+		pb_raise_table_failures(job->job_id, succeeded + nfailed);
+	}
 	return backup_id;
 }

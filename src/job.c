@@ -304,7 +304,8 @@ pb_job_finish(int64 job_id, const char *state, int64 backup_id,
 		nulls[2] = 'n';
 	values[3] = text_or_null(sqlstate, nulls, 3);
 	values[4] = text_or_null(error, nulls, 4);
-	pb_catalog_exec("UPDATE partback.job SET state = $2, backup_id = $3, "
+	/* a partial backup keeps its id when its job then fails */
+	pb_catalog_exec("UPDATE partback.job SET state = $2, backup_id = coalesce($3, backup_id), "
 					"error_code = $4, error = $5, finished_at = clock_timestamp() "
 					"WHERE job_id = $1",
 					5, types, values, nulls, SPI_OK_UPDATE);
@@ -413,7 +414,9 @@ pb_task_progress(int64 job_id, const char *table_name)
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(table_name);
-	pb_catalog_exec("UPDATE partback.task SET state = 'running' "
+	/* a table failed stays failed (message.c) */
+	pb_catalog_exec("UPDATE partback.task SET state = CASE WHEN state = 'failed' "
+					"THEN state ELSE 'running' END "
 					"WHERE job_id = $1 AND table_name = $2",
 					2, types, values, NULL, SPI_OK_UPDATE);
 	pb_catalog_exec("UPDATE partback.task t SET "
