@@ -61,6 +61,16 @@ bool_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 	return PG_GETARG_BOOL(argno);
 }
 
+/*
+ * keep_new_partitions, an argument the SQL objects of versions before it
+ * lack: a restore then drops the partitions the backup lacks, as before.
+ */
+static bool
+keep_new_partitions_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_NARGS() > argno && bool_arg(fcinfo, argno, "keep_new_partitions");
+}
+
 /* A text[] argument as a list of strings; NULL elements are refused. */
 static List *
 text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name)
@@ -617,6 +627,7 @@ partback_restore_db(PG_FUNCTION_ARGS)
 	job->force = bool_arg(fcinfo, 4, "force");
 	set_common(job, fcinfo, 5);
 	wait = bool_arg(fcinfo, 6, "wait");
+	job->keep_new_partitions = keep_new_partitions_arg(fcinfo, 7);
 	check_restore_source(job);
 	if (job->schemas)
 		check_restore_schemas(job, PG_GETARG_DATUM(2));
@@ -645,6 +656,7 @@ partback_restore_table(PG_FUNCTION_ARGS)
 	backup_id_arg(job, fcinfo, 4);
 	job->force = bool_arg(fcinfo, 5, "force");
 	set_common(job, fcinfo, 6);
+	job->keep_new_partitions = keep_new_partitions_arg(fcinfo, 8);
 	check_restore_source(job);
 	check_restore_table(job);
 	check_targets_free(job, (Datum) 0);

@@ -117,6 +117,8 @@ pb_job_to_json(const PbJob *job)
 	if (job->backup_id > 0)
 		pb_json_add_int(&buf, "backup_id", job->backup_id);
 	pb_json_add_raw(&buf, "force", job->force ? "true" : "false");
+	if (job->keep_new_partitions)
+		pb_json_add_raw(&buf, "keep_new_partitions", "true");
 	pb_json_add_int(&buf, "parallel", job->parallel);
 	pb_json_add_str(&buf, "compression", pb_compression_name(job->compression));
 	pb_json_add_int(&buf, "compression_level", job->compression_level);
@@ -163,6 +165,8 @@ pb_job_from_json(const char *json)
 		JsonbValue *v = getKeyJsonValueFromContainer(c, "force", 5, NULL);
 
 		job->force = (v && v->type == jbvBool && v->val.boolean);
+		v = getKeyJsonValueFromContainer(c, "keep_new_partitions", 19, NULL);
+		job->keep_new_partitions = (v && v->type == jbvBool && v->val.boolean);
 	}
 	return job;
 }

@@ -215,6 +215,7 @@ typedef struct PbJob
 	char	   *partition_pattern;	/* restore */
 	int64		backup_id;		/* 0 = newest */
 	bool		force;
+	bool		keep_new_partitions;	/* restore_db, restore_table */
 	int			parallel;
 	PbCompression compression;
 	int			compression_level;

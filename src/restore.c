@@ -183,6 +183,7 @@ plan_tables(PbJob *job)
 		/* a backup of some partitions says nothing about the others */
 		t->drop_missing = (job->type == PB_JOB_RESTORE_TABLE ||
 						   job->type == PB_JOB_RESTORE_DB) &&
+			!job->keep_new_partitions &&
 			!(partial && partial->type == jbvBool && partial->val.boolean);
 
 		for (int i = 0; i < pb_json_array_size(parts); i++)

@@ -39,7 +39,8 @@ CREATE FUNCTION partback.restore_db(backup_dir text,
 									backup_id bigint DEFAULT NULL,
 									force boolean DEFAULT false,
 									parallel integer DEFAULT NULL,
-									wait boolean DEFAULT false)
+									wait boolean DEFAULT false,
+									keep_new_partitions boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore_db'
 LANGUAGE C VOLATILE;
@@ -51,7 +52,8 @@ CREATE FUNCTION partback.restore_table(backup_dir text,
 									   backup_id bigint DEFAULT NULL,
 									   force boolean DEFAULT false,
 									   parallel integer DEFAULT NULL,
-									   wait boolean DEFAULT false)
+									   wait boolean DEFAULT false,
+									   keep_new_partitions boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore_table'
 LANGUAGE C VOLATILE;
@@ -239,7 +241,7 @@ CREATE FUNCTION partback.list_backups(backup_dir text,
 									  source_db text DEFAULT current_database())
 RETURNS TABLE (backup_id bigint, started_at timestamptz, finished_at timestamptz,
 			   tables integer, partitions integer, bytes bigint, new_bytes bigint,
-			   snapshot_lsn pg_lsn)
+			   snapshot_lsn pg_lsn, failed_tables text[])
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -256,7 +258,12 @@ AS $$
 		   (SELECT coalesce(sum(coalesce(p->>'new_stored_bytes', p->>'stored_bytes')::bigint), 0)::bigint
 			  FROM jsonb_array_elements(m->'tables') t,
 				   jsonb_array_elements(t->'partitions') p),
-		   (m->>'snapshot_lsn')::pg_lsn
+		   (m->>'snapshot_lsn')::pg_lsn,
+		   -- a partial backup: the tables its job failed on
+		   (SELECT array_agg((f->>'schema') || '.' || (f->>'name')
+							 ORDER BY f->>'schema', f->>'name')
+			  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(m->'failed_tables') = 'array'
+											 THEN m->'failed_tables' END) f)
 	  FROM partback._manifests(backup_dir, source_db) AS m
 	 ORDER BY 1
 $$;
