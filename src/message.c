@@ -24,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
@@ -74,6 +75,38 @@ copy_or_null(const char *s)
 	return s ? MemoryContextStrdup(message_context, s) : NULL;
 }
 
+/*
+ * A context without the lines of partback's own SQL functions (named
+ * partback._*): they say how partback works, not where the problem is.
+ * NULL if nothing else is left.
+ */
+static char *
+user_context(const char *context)
+{
+	StringInfoData buf;
+	const char *p = context;
+
+	if (context == NULL)
+		return NULL;
+	initStringInfo(&buf);
+	while (*p)
+	{
+		const char *end = strchr(p, '\n');
+		int			len = end ? end - p : strlen(p);
+
+		if (strstr(pnstrdup(p, len), "partback._") == NULL)
+		{
+			if (buf.len > 0)
+				appendStringInfoChar(&buf, '\n');
+			appendBinaryStringInfo(&buf, p, len);
+		}
+		p += len;
+		if (*p == '\n')
+			p++;
+	}
+	return buf.len > 0 ? buf.data : NULL;
+}
+
 static void
 add(const char *level, const char *table_name, int sqlerrcode,
 	const char *message, const char *detail, const char *hint, const char *context)
@@ -87,7 +120,7 @@ add(const char *level, const char *table_name, int sqlerrcode,
 	m->message = copy_or_null(message ? message : "");
 	m->detail = copy_or_null(detail);
 	m->hint = copy_or_null(hint);
-	m->context = copy_or_null(context);
+	m->context = copy_or_null(user_context(context));
 	pending = lappend(pending, m);
 	MemoryContextSwitchTo(old);
 }
@@ -373,8 +406,9 @@ pb_messages_raise(int64 job_id)
 				 r[3] ? errdetail("%s", r[3]) : 0,
 				 r[4] ? errhint("%s", r[4]) : 0,
 				 r[5] ? errcontext("%s", r[5]) : 0,
-				 r[6] ? errcontext("table %s of partback job " INT64_FORMAT, r[6], job_id) :
-				 errcontext("partback job " INT64_FORMAT, job_id)));
+				 errcontext("%s", r[6] ?
+							psprintf("table %s of partback job " INT64_FORMAT, r[6], job_id) :
+							psprintf("partback job " INT64_FORMAT, job_id))));
 	}
 }
 
@@ -426,4 +460,17 @@ pb_table_error(int64 job_id, const char *table_name)
 	SPI_finish();
 	pb_catalog_end();
 	return result;
+}
+
+PG_FUNCTION_INFO_V1(partback_raise_job_messages);
+
+/*
+ * _raise_job_messages(job_id): for wait_job, what pb_messages_raise does
+ * for a caller of wait => true.
+ */
+Datum
+partback_raise_job_messages(PG_FUNCTION_ARGS)
+{
+	pb_messages_raise(PG_GETARG_INT64(0));
+	PG_RETURN_VOID();
 }

@@ -340,6 +340,12 @@ BEGIN
 END
 $$;
 
+-- Raise again the WARNINGs and NOTICEs a job recorded (partback.job_message).
+CREATE FUNCTION partback._raise_job_messages(job_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'partback_raise_job_messages'
+LANGUAGE C VOLATILE STRICT;
+
 CREATE FUNCTION partback.wait_job(job_id bigint, timeout interval DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
@@ -373,7 +379,11 @@ BEGIN
 		ELSIF NOT FOUND THEN
 			PERFORM partback._no_such_job(job_id);
 		END IF;
-		IF st NOT IN ('queued', 'running') OR clock_timestamp() >= deadline THEN
+		IF st NOT IN ('queued', 'running') THEN
+			-- what the job reported besides its end state
+			PERFORM partback._raise_job_messages(job_id);
+			RETURN st;
+		ELSIF clock_timestamp() >= deadline THEN
 			RETURN st;
 		END IF;
 		PERFORM pg_sleep(0.05);

@@ -74,8 +74,8 @@ like($err, qr/table public\.secret of partback job \d+ \(1 of 3 tables failed/,
 	'its CONTEXT names the table and says the others are done');
 
 my $job1 = sq("SELECT max(job_id) FROM partback.job WHERE job_type = 'backup_db'");
-is(sq("SELECT state || '|' || error_code || '|' || (backup_id IS NOT NULL) FROM partback.job WHERE job_id = $job1"),
-	'failed|42501|t', 'the job is failed, with the SQLSTATE and the id of the partial backup');
+is(sq("SELECT state || '|' || error_code || '|' || (backup_id IS NOT NULL)::int FROM partback.job WHERE job_id = $job1"),
+	'failed|42501|1', 'the job is failed, with the SQLSTATE and the id of the partial backup');
 is(sq("SELECT string_agg(table_name || '=' || state, ',' ORDER BY table_name) FROM partback.task WHERE job_id = $job1"),
 	'public.a=succeeded,public.ev=succeeded,public.secret=failed',
 	'each task shows whether its table was backed up');
@@ -163,13 +163,13 @@ sq(q{
 ($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
 	"SELECT partback.restore_table($ldir, 'public.ev', backup_id => 2, force => true, wait => true)");
 is($ret, 0, 'restore_table over a partition the backup lacks succeeds') or diag($err);
-like($err, qr/NOTICE:  00000: partition ev_3 of table public\.ev is not in the backup: dropped with its 7 rows/,
+like($err, qr/NOTICE:  00000: partition public\.ev_3 of table public\.ev is not in the backup: dropped with its 7 rows/,
 	'a NOTICE names the dropped partition and its row count');
 like($err, qr/HINT:  keep_new_partitions => true/, 'and says how to keep it');
 is(sq("SELECT count(*) FROM pg_class WHERE relname = 'ev_3'"), '0', 'the partition is gone');
 my $job6 = sq("SELECT max(job_id) FROM partback.job WHERE job_type = 'restore_table'");
 like(sq("SELECT level || '|' || table_name || '|' || message FROM partback.job_message WHERE job_id = $job6"),
-	qr/^NOTICE\|public\.ev\|partition ev_3 .* 7 rows$/, 'the job records it');
+	qr/^NOTICE\|public\.ev\|partition public\.ev_3 .* 7 rows$/, 'the job records it');
 
 sq(q{
 	CREATE TABLE public.ev_3 PARTITION OF public.ev FOR VALUES FROM ('2024-03-01') TO ('2024-04-01');
@@ -203,5 +203,15 @@ my $job7 = sq("SELECT max(job_id) FROM partback.job WHERE job_type = 'restore_ta
 like(sq("SELECT level || '|' || table_name || '|' || message FROM partback.job_message WHERE job_id = $job7"),
 	qr/^WARNING\|public\.c\|table public\.c is owned by/, 'and recorded in the job');
 is(sq('SELECT count(*) FROM public.c'), '1', 'the table is restored');
+unlike($err, qr/partback\._/, 'the context shows none of partback\'s own functions');
+
+# wait_job raises them again too
+sq('DROP TABLE public.c');
+my $job8 = sq("SELECT partback.restore_table($ldir, 'public.c')");
+($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+	"SELECT partback.wait_job($job8)");
+is($out, 'succeeded', 'wait_job sees the restore succeed');
+like($err, qr/WARNING:  01000: table public\.c is owned by \w+, not by its owner "carol"/,
+	'and raises its WARNING again');
 
 done_testing();
