@@ -281,7 +281,7 @@ pb_failed_tables(int64 job_id)
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT count(DISTINCT coalesce(table_name, '')) FROM partback.job_message "
 							  "WHERE job_id = $1 AND level = 'ERROR'",
-							  1, &type, &value, NULL, true, 1) != SPI_OK_SELECT)
+							  1, &type, &value, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not read the messages of job " INT64_FORMAT, job_id);
 	n = (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										  1, &isnull));
@@ -312,7 +312,7 @@ pb_raise_table_failures(int64 job_id, int ntables)
 							  "detail, hint, context "
 							  "FROM partback.job_message WHERE job_id = $1 AND level = 'ERROR' "
 							  "ORDER BY coalesce(table_name, ''), seq",
-							  1, &type, &value, NULL, true, 0) != SPI_OK_SELECT)
+							  1, &type, &value, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not read the messages of job " INT64_FORMAT, job_id);
 	n = SPI_processed;
 	initStringInfo(&names);
@@ -339,7 +339,11 @@ pb_raise_table_failures(int64 job_id, int ntables)
 	pb_catalog_end();
 	if (n == 0)
 		return;
-	if (n == 1)
+	/*
+	 * One table failed, or every one (as when the backup dir cannot be
+	 * written): its error as it is, so that it reads as the job's.
+	 */
+	if (n == 1 || (int) n >= ntables)
 	{
 		char	   *s = first[1];
 
@@ -347,11 +351,15 @@ pb_raise_table_failures(int64 job_id, int ntables)
 				(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
 				 errmsg("%s", first[2]),
 				 first[3] ? errdetail("%s", first[3]) : 0,
-				 first[4] ? errhint("%s", first[4]) :
-				 errhint("Call the same function again to retry what failed; what succeeded is not copied again."),
+				 first[4] ? errhint("%s", first[4]) : 0,
 				 first[5] ? errcontext("%s", first[5]) : 0,
-				 errcontext("table %s of partback job " INT64_FORMAT " (%d of %d tables failed; the others are done)",
-							first[0], job_id, 1, ntables)));
+				 errcontext("%s", ntables <= 1 ?
+							psprintf("table %s of partback job " INT64_FORMAT, first[0], job_id) :
+							n == 1 ?
+							psprintf("table %s of partback job " INT64_FORMAT " (1 of %d tables failed; the others are done)",
+									 first[0], job_id, ntables) :
+							psprintf("table %s of partback job " INT64_FORMAT " (all %d tables failed; partback.job_message has each error)",
+									 first[0], job_id, ntables))));
 	}
 	ereport(ERROR,
 			(errcode(MAKE_SQLSTATE(first[1][0], first[1][1], first[1][2], first[1][3], first[1][4])),
@@ -452,7 +460,7 @@ pb_table_error(int64 job_id, const char *table_name)
 	if (SPI_execute_with_args("SELECT message FROM partback.job_message "
 							  "WHERE job_id = $1 AND table_name = $2 AND level = 'ERROR' "
 							  "ORDER BY seq LIMIT 1",
-							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not read the messages of job " INT64_FORMAT, job_id);
 	if (SPI_processed == 1)
 		result = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],

@@ -1547,8 +1547,11 @@ BEGIN
 					EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', x.oid::pg_catalog.regclass)
 					   INTO dropped_rows;
 				END IF;
-				RAISE NOTICE 'partition % of table % is not in the backup: dropped with its % rows',
-					x.oid::pg_catalog.regclass, tqual, COALESCE(dropped_rows::text, 'foreign')
+				RAISE NOTICE 'partition % of table % is not in the backup: dropped with its %',
+					x.oid::pg_catalog.regclass, tqual,
+					CASE WHEN dropped_rows IS NULL THEN 'rows on a foreign server'
+						 WHEN dropped_rows = 1 THEN '1 row'
+						 ELSE dropped_rows || ' rows' END
 					USING HINT = 'keep_new_partitions => true keeps the partitions a backup lacks.';
 				EXECUTE pg_catalog.format('DROP TABLE %s', x.oid::pg_catalog.regclass);
 			END LOOP;
