@@ -60,6 +60,7 @@ struct RestoreTable
 	int			reused;			/* partitions an earlier call restored */
 	int64		reused_bytes;
 	bool		failed;			/* recorded in partback.job_message */
+	bool		made_before;	/* migrate: an earlier call made the target */
 };
 
 
@@ -97,13 +98,48 @@ path_matches(const char *path, const char *pattern)
 												CStringGetTextDatum(pattern)));
 }
 
-/* migrate restores into an empty database: check before creating anything */
+/*
+ * Did an earlier call of this migrate (same arguments) create relid?  Then
+ * calling it again goes on with it: it retries what failed.
+ */
+static bool
+made_by_earlier_call(PbJob *job, Oid relid)
+{
+	Oid			types[2] = {INT8OID, OIDOID};
+	Datum		values[2];
+	bool		result;
+
+	if (!pb_messages_supported())
+		return false;
+	values[0] = Int64GetDatum(job->job_id);
+	values[1] = ObjectIdGetDatum(relid);
+	pb_catalog_begin();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT FROM partback.task t JOIN partback.job j USING (job_id), "
+							  "partback.job me WHERE me.job_id = $1 "
+							  "AND j.resume_key = me.resume_key AND j.job_id < me.job_id "
+							  "AND t.target_relid = $2",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not read the tasks of earlier jobs");
+	result = SPI_processed > 0;
+	SPI_finish();
+	pb_catalog_end();
+	return result;
+}
+
+/*
+ * migrate restores into an empty database: check before creating anything
+ * -- but for what an earlier call of the same migrate created.
+ */
 static void
-refuse_existing(RestoreTable *t)
+refuse_existing(PbJob *job, RestoreTable *t)
 {
 	Oid			nsp = get_namespace_oid(t->target_schema, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
 
-	if (OidIsValid(nsp) && OidIsValid(get_relname_relid(t->target_name, nsp)))
+	if (OidIsValid(relid) && made_by_earlier_call(job, relid))
+		t->made_before = true;
+	else if (OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
 				 errmsg("table \"%s.%s\" already exists", t->target_schema, t->target_name),
@@ -208,7 +244,7 @@ plan_tables(PbJob *job)
 							t->source, job->partition_pattern),
 					 errhint("The pattern is a LIKE pattern on partition paths; partback.get_backup_list() shows them.")));
 		if (job->type == PB_JOB_MIGRATE)
-			refuse_existing(t);
+			refuse_existing(job, t);
 		tables = lappend(tables, t);
 	}
 	return tables;
@@ -553,6 +589,26 @@ take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
 }
 
 /*
+ * Record the target of t in its task, with its preparation: what lets a
+ * migrate called again go on with a table it created.
+ */
+static void
+record_target(PbJob *job, RestoreTable *t)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, OIDOID};
+	Datum		values[3];
+
+	if (!pb_messages_supported())
+		return;
+	values[0] = Int64GetDatum(job->job_id);
+	values[1] = CStringGetTextDatum(t->source);
+	values[2] = ObjectIdGetDatum(t->target);
+	pb_catalog_exec("UPDATE partback.task SET target_relid = $3 "
+					"WHERE job_id = $1 AND table_name = $2",
+					3, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
  * In PG_CATCH of a step for table t (NULL: the job's foreign keys), with
  * the step's transaction still open: record a table's own problem as its
  * failure, roll the step back and go on; raise anything else again.
@@ -686,7 +742,8 @@ pb_run_restore(PbJob *job)
 		PG_TRY();
 		{
 			pb_xact_begin();
-			prepare_target(t, job->type == PB_JOB_MIGRATE);
+			prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
+			record_target(job, t);
 			pb_xact_end();
 		}
 		PG_CATCH();

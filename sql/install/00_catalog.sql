@@ -61,6 +61,8 @@ CREATE TABLE partback.task (
 	started_at	timestamptz,
 	finished_at timestamptz,
 	error		text,
+	-- a restore's target table, once prepared
+	target_relid oid,
 	PRIMARY KEY (job_id, table_name)
 );
 

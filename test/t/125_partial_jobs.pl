@@ -20,11 +20,16 @@
 #      a NOTICE naming it and its row count (raised to the waiting caller
 #      and recorded in the job); keep_new_partitions => true keeps it.
 #   5. A WARNING of a restore (owner role missing) is recorded in the job
-#      and raised again to the caller who waits.
+#      and raised again to the caller who waits (wait => true, wait_job).
+#   6. migrate into a fresh database that lacks what one table needs (a
+#      collation): the other tables are migrated, the job fails naming that
+#      one; the same migrate again, once the collation exists, goes on with
+#      the tables it created and loads only the failed one.
 
 use strict;
 use warnings;
 
+use File::Find;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -102,6 +107,26 @@ is(sq("SELECT string_agg(table_name || '=' || reused, ',' ORDER BY table_name) F
 	'it copied only the table the first call failed on');
 is(sq("SELECT backup_id || '|' || tables || '|' || coalesce(array_to_string(failed_tables, ','), '') FROM partback.list_backups($ldir) WHERE backup_id = 2"),
 	'2|3|', 'the new backup is complete');
+
+# a copy worker that cannot write a table's data file fails that table alone
+my @adirs;
+find(sub { push @adirs, $File::Find::name if -d $_ }, "$dir/postgres/data/public/a");
+ok(@adirs > 0, 'the data dir of table public.a exists');
+chmod 0500, @adirs;
+($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+	"SELECT partback.backup_db($ldir, force => true, wait => true)", user => 'alice');
+chmod 0700, @adirs;
+isnt($ret, 0, 'backup_db whose copy worker cannot write one table\'s file fails');
+like($err, qr/ERROR:  42501: could not create file ".*public\/a\/.*": Permission denied/,
+	'with the copy worker\'s error');
+my $job2b = sq("SELECT max(job_id) FROM partback.job WHERE job_type = 'backup_db'");
+is(sq("SELECT string_agg(table_name || '=' || state, ',' ORDER BY table_name) FROM partback.task WHERE job_id = $job2b"),
+	'public.a=failed,public.ev=succeeded,public.secret=succeeded',
+	'the other tables are backed up');
+is(sq("SELECT backup_id || '|' || tables || '|' || array_to_string(failed_tables, ',') FROM partback.list_backups($ldir) WHERE backup_id = 3"),
+	'3|2|public.a', 'the backup of the others exists, naming what it lacks');
+like(sq("SELECT manifest->'failed_tables'->0->>'error' FROM partback._manifest($ldir, 'postgres', 3) manifest"),
+	qr/could not create file .*Permission denied/, 'its manifest records the error');
 
 # ---------------------------------------------------------------- 2. restore_db
 
@@ -213,5 +238,45 @@ my $job8 = sq("SELECT partback.restore_table($ldir, 'public.c')");
 is($out, 'succeeded', 'wait_job sees the restore succeed');
 like($err, qr/WARNING:  01000: table public\.c is owned by \w+, not by its owner "carol"/,
 	'and raises its WARNING again');
+
+# ---------------------------------------------------------------- 6. migrate
+
+my $lmdir = PartbackTest::sql_lit("$dir/mig");
+sq(q{
+	CREATE COLLATION public.mycoll (provider = libc, locale = 'C');
+	CREATE TABLE public.coll (t text COLLATE public.mycoll);
+	INSERT INTO public.coll VALUES ('x'), ('y');
+});
+($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+	"SELECT partback.backup_db($lmdir, wait => true)");
+is($ret, 0, 'backup_db for the migration') or diag($err);
+sq('CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION partback');
+($ret, $out, $err) = PartbackTest::run_sql($node, 'fresh',
+	"SELECT partback.migrate($lmdir, 'postgres', wait => true)");
+isnt($ret, 0, 'migrate with a table whose collation is missing fails');
+like($err, qr/ERROR:  42704: collation .*mycoll.* does not exist/, 'with that table\'s error');
+like($err, qr/table public\.coll of partback job \d+ \(1 of 5 tables failed; the others are done\)/,
+	'naming the table');
+is($node->safe_psql('fresh',
+		'SELECT (SELECT count(*) FROM public.a) || \'|\' || (SELECT count(*) FROM public.ev) || \'|\' || (SELECT count(*) FROM public.c) || \'|\' || to_regclass(\'public.coll\') IS NULL'),
+	'1000|507|1|true', 'the other tables are migrated');
+
+$node->safe_psql('fresh', "CREATE COLLATION public.mycoll (provider = libc, locale = 'C')");
+($ret, $out, $err) = PartbackTest::run_sql($node, 'fresh',
+	"SELECT partback.migrate($lmdir, 'postgres', wait => true)");
+is($ret, 0, 'the same migrate again goes on with the tables it made') or diag($err);
+my $jobm = $node->safe_psql('fresh', "SELECT max(job_id) FROM partback.job WHERE job_type = 'migrate'");
+is($node->safe_psql('fresh',
+		"SELECT string_agg(table_name || '=' || reused, ',' ORDER BY table_name) FROM partback.task WHERE job_id = $jobm"),
+	'public.a=1,public.c=1,public.coll=0,public.ev=3,public.secret=1',
+	'and loads only the table that failed');
+is($node->safe_psql('fresh', 'SELECT count(*) FROM public.coll'), '2', 'which is migrated now');
+sq('CREATE DATABASE fresh2');
+$node->safe_psql('fresh2', 'CREATE EXTENSION partback; CREATE TABLE public.a (id int, v int)');
+($ret, $out, $err) = PartbackTest::run_sql($node, 'fresh2',
+	"SELECT partback.migrate($lmdir, 'postgres', wait => true)");
+like($err, qr/ERROR:  42P07: table "public\.a" already exists/,
+	'migrate still refuses a table it did not make');
 
 done_testing();
