@@ -259,7 +259,7 @@ like($err, qr/ERROR:  42704: collation .*mycoll.* does not exist/, 'with that ta
 like($err, qr/table public\.coll of partback job \d+ \(1 of 5 tables failed; the others are done\)/,
 	'naming the table');
 is($node->safe_psql('fresh',
-		'SELECT (SELECT count(*) FROM public.a) || \'|\' || (SELECT count(*) FROM public.ev) || \'|\' || (SELECT count(*) FROM public.c) || \'|\' || to_regclass(\'public.coll\') IS NULL'),
+		'SELECT (SELECT count(*) FROM public.a) || \'|\' || (SELECT count(*) FROM public.ev) || \'|\' || (SELECT count(*) FROM public.c) || \'|\' || (to_regclass(\'public.coll\') IS NULL)'),
 	'1000|507|1|true', 'the other tables are migrated');
 
 $node->safe_psql('fresh', "CREATE COLLATION public.mycoll (provider = libc, locale = 'C')");
