@@ -421,8 +421,9 @@ partback_backup_db(PG_FUNCTION_ARGS)
 		Oid			type = TEXTARRAYOID;
 		Datum		value = PG_GETARG_DATUM(1);
 
-		notice_foreign("_notice_db_foreign", 1, &type, &value,
-					   PG_ARGISNULL(1) ? "n" : " ");
+		if (!wait)		/* else the job's own, raised again */
+			notice_foreign("_notice_db_foreign", 1, &type, &value,
+						   PG_ARGISNULL(1) ? "n" : " ");
 	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
@@ -450,8 +451,9 @@ partback_backup_table(PG_FUNCTION_ARGS)
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), (Datum) 0};
 
-		notice_foreign("_notice_foreign_partitions", 2,
-					   types, values, " n");
+		if (!wait)		/* else the job's own, raised again */
+			notice_foreign("_notice_foreign_partitions", 2,
+						   types, values, " n");
 	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
@@ -489,8 +491,9 @@ partback_backup(PG_FUNCTION_ARGS)
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), PG_GETARG_DATUM(2)};
 
-		notice_foreign("_notice_foreign_partitions", 2,
-					   types, values, PG_ARGISNULL(2) ? " n" : "  ");
+		if (!wait)		/* else the job's own, raised again */
+			notice_foreign("_notice_foreign_partitions", 2,
+						   types, values, PG_ARGISNULL(2) ? " n" : "  ");
 	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }

@@ -840,6 +840,42 @@ forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
 		pb_unlink(lfirst(lc), true);
 }
 
+/*
+ * Say, in the job (recorded, and raised again to a caller who waits), what
+ * the backup leaves out by design: foreign tables and foreign partitions,
+ * whose rows live on a foreign server.
+ */
+static void
+notice_foreign(PbJob *job)
+{
+	Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = "  ";
+	const char *sql;
+
+	if (job->type == PB_JOB_BACKUP_DB)
+	{
+		sql = "SELECT partback._notice_db_foreign($1) "
+			"WHERE pg_catalog.to_regprocedure('partback._notice_db_foreign(text[])') IS NOT NULL";
+		values[0] = job->schemas ? text_list_datum(job->schemas) : (Datum) 0;
+		nulls[0] = job->schemas ? ' ' : 'n';
+	}
+	else
+	{
+		sql = "SELECT partback._notice_foreign_partitions($1::pg_catalog.oid::pg_catalog.regclass, $2) "
+			"WHERE pg_catalog.to_regprocedure('partback._notice_foreign_partitions(regclass, text[])') IS NOT NULL";
+		types[0] = OIDOID;
+		values[0] = ObjectIdGetDatum(job->table);
+	}
+	values[1] = job->partitions ? text_list_datum(job->partitions) : (Datum) 0;
+	nulls[1] = job->partitions ? ' ' : 'n';
+	SPI_connect();
+	if (SPI_execute_with_args(sql, job->type == PB_JOB_BACKUP_DB ? 1 : 2, types, values,
+							  nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not list the foreign tables the backup leaves out");
+	SPI_finish();
+}
+
 /* Record that t failed with edata: it is left out of the backup. */
 static void
 table_failed(BackupTable *t, ErrorData *edata)
@@ -889,6 +925,7 @@ pb_run_backup(PbJob *job)
 	chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
 	pb_xact_begin();
 	resume_key = pb_job_resume_key(job->job_id);
+	notice_foreign(job);
 	foreach(lc, job_tables(job))
 	{
 		BackupTable *t = palloc0(sizeof(BackupTable));

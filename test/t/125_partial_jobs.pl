@@ -21,7 +21,8 @@
 #      and recorded in the job); keep_new_partitions => true keeps it.
 #   5. A WARNING of a restore (owner role missing) is recorded in the job
 #      and raised again to the caller who waits (wait => true, wait_job).
-#   6. migrate into a fresh database that lacks what one table needs (a
+#   6. backup_db records the foreign table it leaves out (a NOTICE); then
+#      migrate into a fresh database that lacks what one table needs (a
 #      collation): the other tables are migrated, the job fails naming that
 #      one; the same migrate again, once the collation exists, goes on with
 #      the tables it created and loads only the failed one.
@@ -247,9 +248,19 @@ sq(q{
 	CREATE TABLE public.coll (t text COLLATE public.mycoll);
 	INSERT INTO public.coll VALUES ('x'), ('y');
 });
+sq(q{
+	CREATE EXTENSION file_fdw;
+	CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+	CREATE FOREIGN TABLE public.lone (a int) SERVER files OPTIONS (filename '/dev/null');
+});
 ($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
 	"SELECT partback.backup_db($lmdir, wait => true)");
 is($ret, 0, 'backup_db for the migration') or diag($err);
+my @lone = ($err =~ /NOTICE:  00000: foreign table public\.lone is not backed up/g);
+is(scalar(@lone), 1, 'a NOTICE, once, names the foreign table it leaves out');
+my $jobf = sq("SELECT max(job_id) FROM partback.job WHERE job_type = 'backup_db'");
+is(sq("SELECT level || '|' || message FROM partback.job_message WHERE job_id = $jobf"),
+	'NOTICE|foreign table public.lone is not backed up', 'and the job records it');
 sq('CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION partback');
 ($ret, $out, $err) = PartbackTest::run_sql($node, 'fresh',
