@@ -99,8 +99,10 @@ path_matches(const char *path, const char *pattern)
 }
 
 /*
- * Did an earlier call of this migrate (same arguments) create relid?  Then
- * calling it again goes on with it: it retries what failed.
+ * Did an earlier call of this migrate (same arguments), not followed by
+ * one that succeeded, create relid?  Then calling it again goes on with
+ * it: it retries what failed.  After a migrate that succeeded, its tables
+ * are existing tables like any other.
  */
 static bool
 made_by_earlier_call(PbJob *job, Oid relid)
@@ -118,7 +120,12 @@ made_by_earlier_call(PbJob *job, Oid relid)
 	if (SPI_execute_with_args("SELECT FROM partback.task t JOIN partback.job j USING (job_id), "
 							  "partback.job me WHERE me.job_id = $1 "
 							  "AND j.resume_key = me.resume_key AND j.job_id < me.job_id "
-							  "AND t.target_relid = $2",
+							  "AND t.target_relid = $2 "
+							  /* not done with since: no call of it succeeded */
+							  "AND NOT EXISTS (SELECT FROM partback.job s "
+							  "WHERE s.resume_key = me.resume_key AND s.state = 'succeeded' "
+							  "AND s.job_id > j.job_id AND s.job_id < me.job_id) "
+							  "AND j.state <> 'succeeded'",
 							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not read the tasks of earlier jobs");
 	result = SPI_processed > 0;
