@@ -301,17 +301,19 @@ pb_raise_table_failures(int64 job_id, int ntables)
 	Oid			type = INT8OID;
 	Datum		value = Int64GetDatum(job_id);
 	uint64		n;
+	int			nnamed = 0;
 	StringInfoData names;
 	StringInfoData detail;
 	char	   *first[6] = {0};
+	char	   *where;
 
+	/* the tables first; a failure of no table is the job's foreign keys' */
 	pb_catalog_begin();
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT DISTINCT ON (coalesce(table_name, '')) "
-							  "coalesce(table_name, '(the job)'), sqlstate, message, "
-							  "detail, hint, context "
+	if (SPI_execute_with_args("SELECT DISTINCT ON (table_name IS NULL, coalesce(table_name, '')) "
+							  "table_name, sqlstate, message, detail, hint, context "
 							  "FROM partback.job_message WHERE job_id = $1 AND level = 'ERROR' "
-							  "ORDER BY coalesce(table_name, ''), seq",
+							  "ORDER BY table_name IS NULL, coalesce(table_name, ''), seq",
 							  1, &type, &value, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not read the messages of job " INT64_FORMAT, job_id);
 	n = SPI_processed;
@@ -321,6 +323,7 @@ pb_raise_table_failures(int64 job_id, int ntables)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *table = SPI_getvalue(tup, desc, 1);
 
 		if (i == 0)
 			for (int k = 0; k < 6; k++)
@@ -329,9 +332,10 @@ pb_raise_table_failures(int64 job_id, int ntables)
 
 				first[k] = v ? MemoryContextStrdup(TopTransactionContext, v) : NULL;
 			}
-		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "", SPI_getvalue(tup, desc, 1));
+		if (table)
+			appendStringInfo(&names, "%s%s", nnamed++ > 0 ? ", " : "", table);
 		appendStringInfo(&detail, "%s%s: %s", i > 0 ? "\n" : "",
-						 SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 3));
+						 table ? table : "foreign keys", SPI_getvalue(tup, desc, 3));
 	}
 	names.data = MemoryContextStrdup(TopTransactionContext, names.data);
 	detail.data = MemoryContextStrdup(TopTransactionContext, detail.data);
@@ -339,32 +343,41 @@ pb_raise_table_failures(int64 job_id, int ntables)
 	pb_catalog_end();
 	if (n == 0)
 		return;
+
 	/*
 	 * One table failed, or every one (as when the backup dir cannot be
 	 * written): its error as it is, so that it reads as the job's.
 	 */
-	if (n == 1 || (int) n >= ntables)
+	if (n == 1 || nnamed >= ntables)
 	{
 		char	   *s = first[1];
 
+		if (first[0] == NULL)
+			where = psprintf("the foreign keys of partback job " INT64_FORMAT " (put back NOT VALID)",
+							 job_id);
+		else if (ntables <= 1)
+			where = psprintf("table %s of partback job " INT64_FORMAT, first[0], job_id);
+		else if (nnamed == 1)
+			where = psprintf("table %s of partback job " INT64_FORMAT " (1 of %d tables failed; the others are done)",
+							 first[0], job_id, ntables);
+		else
+			where = psprintf("table %s of partback job " INT64_FORMAT " (all %d tables failed; partback.job_message has each error)",
+							 first[0], job_id, ntables);
 		ereport(ERROR,
 				(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
 				 errmsg("%s", first[2]),
 				 first[3] ? errdetail("%s", first[3]) : 0,
 				 first[4] ? errhint("%s", first[4]) : 0,
 				 first[5] ? errcontext("%s", first[5]) : 0,
-				 errcontext("%s", ntables <= 1 ?
-							psprintf("table %s of partback job " INT64_FORMAT, first[0], job_id) :
-							n == 1 ?
-							psprintf("table %s of partback job " INT64_FORMAT " (1 of %d tables failed; the others are done)",
-									 first[0], job_id, ntables) :
-							psprintf("table %s of partback job " INT64_FORMAT " (all %d tables failed; partback.job_message has each error)",
-									 first[0], job_id, ntables))));
+				 errcontext("%s", where)));
 	}
 	ereport(ERROR,
 			(errcode(MAKE_SQLSTATE(first[1][0], first[1][1], first[1][2], first[1][3], first[1][4])),
-			 errmsg("partback job " INT64_FORMAT ": " UINT64_FORMAT " of %d tables failed: %s",
-					job_id, n, ntables, names.data),
+			 nnamed < (int) n ?
+			 errmsg("partback job " INT64_FORMAT ": %d of %d tables failed: %s; and its foreign keys",
+					job_id, nnamed, ntables, names.data) :
+			 errmsg("partback job " INT64_FORMAT ": %d of %d tables failed: %s",
+					job_id, nnamed, ntables, names.data),
 			 errdetail("%s", detail.data),
 			 errhint("The other tables are done; calling the same function again retries what failed. partback.job_message holds each failure's detail, hint and context.")));
 }

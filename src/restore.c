@@ -615,6 +615,30 @@ record_target(PbJob *job, RestoreTable *t)
 					3, types, values, NULL, SPI_OK_UPDATE);
 }
 
+/* Say which foreign keys were put back NOT VALID (recorded in the job). */
+static void
+warn_not_valid(const char *foreign_keys)
+{
+	Oid			type = JSONBOID;
+	Datum		value = DirectFunctionCall1(jsonb_in, CStringGetDatum(foreign_keys));
+	char	   *names = NULL;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(pg_catalog.format('%I on %s', "
+							  "x->>'name', x->>'table'), ', ') "
+							  "FROM pg_catalog.jsonb_array_elements($1) x",
+							  1, &type, &value, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		names = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (names)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("foreign keys put back NOT VALID: %s", names),
+				 errdetail("The restored rows do not satisfy them (a table failed, or the backup's rows break them)."),
+				 errhint("Once the data fits, ALTER TABLE ... VALIDATE CONSTRAINT checks them.")));
+	SPI_finish();
+}
+
 /*
  * In PG_CATCH of a step for table t (NULL: the job's foreign keys), with
  * the step's transaction still open: record a table's own problem as its
@@ -858,6 +882,26 @@ pb_run_restore(PbJob *job)
 	}
 	dsm_detach(seg);
 
+	/*
+	 * Foreign keys once every table holds its data; if the data does not
+	 * fit them (a table failed, say), they are put back NOT VALID.
+	 */
+	PG_TRY();
+	{
+		pb_xact_begin();
+		add_foreign_keys(job, foreign_keys, false);
+		pb_xact_end();
+	}
+	PG_CATCH();
+	{
+		step_failed(NULL, job_context);
+		pb_xact_begin();
+		add_foreign_keys(job, foreign_keys, true);
+		warn_not_valid(foreign_keys);
+		pb_xact_end();
+	}
+	PG_END_TRY();
+
 	/* sequences and the rest of each table once it holds its data */
 	foreach(lc, live)
 	{
@@ -882,25 +926,6 @@ pb_run_restore(PbJob *job)
 		PG_END_TRY();
 	}
 	pb_messages_set_table(NULL);
-
-	/*
-	 * Foreign keys once every table holds its data; if the data does not
-	 * fit them (a table failed, say), they are put back NOT VALID.
-	 */
-	PG_TRY();
-	{
-		pb_xact_begin();
-		add_foreign_keys(job, foreign_keys, false);
-		pb_xact_end();
-	}
-	PG_CATCH();
-	{
-		step_failed(NULL, job_context);
-		pb_xact_begin();
-		add_foreign_keys(job, foreign_keys, true);
-		pb_xact_end();
-	}
-	PG_END_TRY();
 
 	pb_xact_begin();
 	pb_messages_flush(job->job_id);

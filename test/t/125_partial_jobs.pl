@@ -26,6 +26,9 @@
 #      collation): the other tables are migrated, the job fails naming that
 #      one; the same migrate again, once the collation exists, goes on with
 #      the tables it created and loads only the failed one.
+#   7. restore_db where a referenced table fails: the referencing table's
+#      foreign key no longer fits, and is put back NOT VALID with a WARNING;
+#      the job's error names the table and the foreign keys.
 
 use strict;
 use warnings;
@@ -289,5 +292,42 @@ $node->safe_psql('fresh2', 'CREATE EXTENSION partback; CREATE TABLE public.a (id
 	"SELECT partback.migrate($lmdir, 'postgres', wait => true)");
 like($err, qr/ERROR:  42P07: table "public\.a" already exists/,
 	'migrate still refuses a table it did not make');
+
+# ---------------------------------------------------------------- 7. foreign keys
+
+my $lfdir = PartbackTest::sql_lit("$dir/fk");
+sq(q{
+	CREATE TABLE public.p (id int PRIMARY KEY);
+	INSERT INTO public.p SELECT generate_series(1, 10);
+	CREATE TABLE public.ch (id int, pid int REFERENCES public.p);
+	INSERT INTO public.ch SELECT g, g FROM generate_series(1, 10) g;
+});
+($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+	"SELECT partback.backup_db($lfdir, wait => true)");
+is($ret, 0, 'backup_db with a foreign key') or diag($err);
+sq(q{
+	DELETE FROM public.ch;
+	DELETE FROM public.p WHERE id > 5;
+	ALTER TABLE public.p ADD CONSTRAINT p_small CHECK (id <= 5) NOT VALID;
+});
+($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+	"SELECT partback.restore_db($lfdir, wait => true)");
+isnt($ret, 0, 'restore_db where a referenced table fails');
+like($err, qr/ERROR:  23514: partback job \d+: 1 of 7 tables failed: public\.p; and its foreign keys/,
+	'the error names the table and the foreign keys');
+like($err, qr/DETAIL:  public\.p: new row for relation "p" violates check constraint "p_small"\nforeign keys: insert or update on table "ch" violates foreign key constraint "ch_pid_fkey"/,
+	'its DETAIL says why each failed');
+like($err, qr/WARNING:  01000: foreign keys put back NOT VALID: ch_pid_fkey on public\.ch/,
+	'a WARNING says which foreign keys are NOT VALID now');
+is(sq("SELECT convalidated FROM pg_constraint WHERE conname = 'ch_pid_fkey'") . '|'
+	  . sq('SELECT count(*) FROM public.ch') . '|' . sq('SELECT count(*) FROM public.p'),
+	'f|10|5', 'the foreign key is there, NOT VALID; the referencing table is restored');
+sq('ALTER TABLE public.p DROP CONSTRAINT p_small');
+($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+	"SELECT partback.restore_db($lfdir, wait => true)");
+is($ret, 0, 'the same restore_db again succeeds') or diag($err);
+($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+	'ALTER TABLE public.ch VALIDATE CONSTRAINT ch_pid_fkey');
+is($ret, 0, 'and the foreign key validates') or diag($err);
 
 done_testing();
