@@ -53,7 +53,9 @@ static int	captured = 0;
 static int64 capture_job_id = 0;
 static char current_table[2 * NAMEDATALEN + 2];
 static bool in_hook = false;
-static int	server_log_level = WARNING;
+static int	server_log_level = WARNING;	/* log_min_messages before the
+											 * override */
+static bool log_level_raised = false;	/* log_min_messages set to NOTICE */
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /*
@@ -136,6 +138,16 @@ message_hook(ErrorData *edata)
 {
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
+
+	/*
+	 * The server log shows what the server's own log_min_messages says
+	 * (where LOG ranks above ERROR), not more because of the override.
+	 */
+	if (log_level_raised && edata->elevel < FATAL && edata->elevel != LOG &&
+		edata->elevel != LOG_SERVER_ONLY &&
+		(server_log_level == LOG || edata->elevel < server_log_level))
+		edata->output_to_server = false;
+
 	if (capture_job_id == 0 || in_hook ||
 		(edata->elevel != WARNING && edata->elevel != NOTICE))
 		return;
@@ -143,8 +155,6 @@ message_hook(ErrorData *edata)
 	{
 		int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 
-		if (server_log_level > NOTICE)
-			edata->output_to_server = false;
 		if (category != ERRCODE_SUCCESSFUL_COMPLETION && category != ERRCODE_WARNING)
 			return;
 	}
@@ -159,9 +169,10 @@ message_hook(ErrorData *edata)
 }
 
 /*
- * Start catching this process's warnings and notices for job_id.  NOTICEs
- * reach the hook only if the server log would show them: let it, and have
- * the hook keep them out of the log as before.
+ * Start catching this process's warnings and notices for job_id.  A
+ * message reaches the hook only if the server log would show it: let the
+ * log take NOTICEs, and have the hook keep out of it what it kept out
+ * before.
  */
 void
 pb_messages_capture(int64 job_id)
@@ -174,8 +185,11 @@ pb_messages_capture(int64 job_id)
 	if (emit_log_hook != message_hook)
 	{
 		server_log_level = log_min_messages;
-		if (log_min_messages > NOTICE)
+		if (log_min_messages == LOG || log_min_messages > NOTICE)
+		{
 			SetConfigOption("log_min_messages", "notice", PGC_SUSET, PGC_S_OVERRIDE);
+			log_level_raised = true;
+		}
 		prev_emit_log_hook = emit_log_hook;
 		emit_log_hook = message_hook;
 	}
