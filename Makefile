@@ -18,7 +18,8 @@ OBJS = \
 	src/checksum.o \
 	src/ddl.o \
 	src/auth.o \
-	src/cluster.o
+	src/cluster.o \
+	src/message.o
 
 EXTENSION = partback
 # The version being developed is partback.control's default_version.

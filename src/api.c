@@ -62,6 +62,16 @@ bool_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 	return PG_GETARG_BOOL(argno);
 }
 
+/*
+ * keep_new_partitions, an argument the SQL objects of versions before it
+ * lack: a restore then drops the partitions the backup lacks, as before.
+ */
+static bool
+keep_new_partitions_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_NARGS() > argno && bool_arg(fcinfo, argno, "keep_new_partitions");
+}
+
 /* A text[] argument as a list of strings; NULL elements are refused. */
 static List *
 text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name)
@@ -420,8 +430,9 @@ partback_backup_db(PG_FUNCTION_ARGS)
 		Oid			type = TEXTARRAYOID;
 		Datum		value = PG_GETARG_DATUM(1);
 
-		notice_foreign("_notice_db_foreign", 1, &type, &value,
-					   PG_ARGISNULL(1) ? "n" : " ");
+		if (!wait)		/* else the job's own, raised again */
+			notice_foreign("_notice_db_foreign", 1, &type, &value,
+						   PG_ARGISNULL(1) ? "n" : " ");
 	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
@@ -450,8 +461,9 @@ partback_backup_table(PG_FUNCTION_ARGS)
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), (Datum) 0};
 
-		notice_foreign("_notice_foreign_partitions", 2,
-					   types, values, " n");
+		if (!wait)		/* else the job's own, raised again */
+			notice_foreign("_notice_foreign_partitions", 2,
+						   types, values, " n");
 	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
@@ -490,8 +502,9 @@ partback_backup(PG_FUNCTION_ARGS)
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), PG_GETARG_DATUM(2)};
 
-		notice_foreign("_notice_foreign_partitions", 2,
-					   types, values, PG_ARGISNULL(2) ? " n" : "  ");
+		if (!wait)		/* else the job's own, raised again */
+			notice_foreign("_notice_foreign_partitions", 2,
+						   types, values, PG_ARGISNULL(2) ? " n" : "  ");
 	}
 	PG_RETURN_INT64(pb_submit_job(job, wait));
 }
@@ -628,6 +641,7 @@ partback_restore_db(PG_FUNCTION_ARGS)
 	job->force = bool_arg(fcinfo, 4, "force");
 	set_common(job, fcinfo, 5);
 	wait = bool_arg(fcinfo, 6, "wait");
+	job->keep_new_partitions = keep_new_partitions_arg(fcinfo, 7);
 	check_restore_source(job);
 	if (job->schemas)
 		check_restore_schemas(job, PG_GETARG_DATUM(2));
@@ -656,6 +670,7 @@ partback_restore_table(PG_FUNCTION_ARGS)
 	backup_id_arg(job, fcinfo, 4);
 	job->force = bool_arg(fcinfo, 5, "force");
 	set_common(job, fcinfo, 6);
+	job->keep_new_partitions = keep_new_partitions_arg(fcinfo, 8);
 	check_restore_source(job);
 	check_restore_table(job);
 	check_targets_free(job, (Datum) 0);

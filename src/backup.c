@@ -93,6 +93,8 @@ typedef struct BackupTable
 	char	   *definition;
 	List	   *leaves;			/* BackupLeaf */
 	bool		dropped;		/* gone before the snapshot was taken */
+	bool		failed;			/* recorded in partback.job_message */
+	char	   *error;			/* why, for the manifest */
 } BackupTable;
 
 
@@ -890,6 +892,51 @@ forget_earlier_calls(PbJob *job, int64 backup_id, const char *db_dir,
 }
 
 /*
+ * Say, in the job (recorded, and raised again to a caller who waits), what
+ * the backup leaves out by design: foreign tables and foreign partitions,
+ * whose rows live on a foreign server.
+ */
+static void
+notice_foreign(PbJob *job)
+{
+	Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = "  ";
+	const char *sql;
+
+	if (job->type == PB_JOB_BACKUP_DB)
+	{
+		sql = "SELECT partback._notice_db_foreign($1) "
+			"WHERE pg_catalog.to_regprocedure('partback._notice_db_foreign(text[])') IS NOT NULL";
+		values[0] = job->schemas ? text_list_datum(job->schemas) : (Datum) 0;
+		nulls[0] = job->schemas ? ' ' : 'n';
+	}
+	else
+	{
+		sql = "SELECT partback._notice_foreign_partitions($1::pg_catalog.oid::pg_catalog.regclass, $2) "
+			"WHERE pg_catalog.to_regprocedure('partback._notice_foreign_partitions(regclass, text[])') IS NOT NULL";
+		types[0] = OIDOID;
+		values[0] = ObjectIdGetDatum(job->table);
+	}
+	values[1] = job->partitions ? text_list_datum(job->partitions) : (Datum) 0;
+	nulls[1] = job->partitions ? ' ' : 'n';
+	SPI_connect();
+	if (SPI_execute_with_args(sql, job->type == PB_JOB_BACKUP_DB ? 1 : 2, types, values,
+							  nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not list the foreign tables the backup leaves out");
+	SPI_finish();
+}
+
+/* Record that t failed with edata: it is left out of the backup. */
+static void
+table_failed(BackupTable *t, ErrorData *edata)
+{
+	t->failed = true;
+	t->error = pstrdup(edata->message);
+	pb_messages_table_failed(t->task_name, edata);
+}
+
+/*
  * Run a backup job.
  *
  * 1. Claim the tables (one job per table) and record a task for each.
@@ -925,11 +972,14 @@ pb_run_backup(PbJob *job)
 	int			largest_entry = 0;
 	const char *largest_table = NULL;
 	BlockNumber chunk_blocks;
+	int			succeeded = 0;
+	int			nfailed = 0;
 
 	/* 1. claim the tables */
 	chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
 	pb_xact_begin();
 	resume_key = pb_job_resume_key(job->job_id);
+	notice_foreign(job);
 	foreach(lc, job_tables(job))
 	{
 		BackupTable *t = palloc0(sizeof(BackupTable));
@@ -1016,11 +1066,46 @@ pb_run_backup(PbJob *job)
 	foreach(lc, tables)
 	{
 		BackupTable *t = lfirst(lc);
+		ResourceOwner owner = CurrentResourceOwner;
+		int			nunits = list_length(units);
 
-		if (!t->dropped)
+		if (t->dropped)
+			continue;
+
+		/*
+		 * A table that cannot be planned (not readable, its definition not
+		 * captured, ...) fails alone: the backup goes on with the others.
+		 */
+		pb_messages_set_table(t->task_name);
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(job_context);
+		PG_TRY();
+		{
 			plan_table(job, t, foreach_current_index(lc), backup_id, db_dir,
 					   earlier, &units);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(job_context);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(job_context);
+			edata = CopyErrorData();
+			if (!pb_error_is_table_failure(edata))
+				PG_RE_THROW();
+			EmitErrorReport();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(job_context);
+			CurrentResourceOwner = owner;
+			units = list_truncate(units, nunits);
+			table_failed(t, edata);
+		}
+		PG_END_TRY();
 	}
+	pb_messages_set_table(NULL);
 
 	work = pb_work_create(list_length(units), &seg);
 	work->job_id = job->job_id;
@@ -1055,6 +1140,9 @@ pb_run_backup(PbJob *job)
 		f->lsn = lsn;
 		f->inflight = u->inflight;
 		f->origin = backup_id;
+		/* a chunk a copy worker could not write fails its table */
+		if (u->failed)
+			t->failed = true;
 	}
 	dsm_detach(seg);
 	pb_xact_end();
@@ -1115,6 +1203,8 @@ pb_run_backup(PbJob *job)
 						   "dropped before the backup's snapshot was taken");
 			continue;
 		}
+		if (t->failed)
+			continue;			/* in "failed_tables" below */
 		record_taken_over(job, t);
 		initStringInfo(&entries);
 		appendStringInfoChar(&entries, '[');
@@ -1153,19 +1243,71 @@ pb_run_backup(PbJob *job)
 		pb_task_finish(job->job_id, t->task_name, list_length(t->leaves), reused,
 					   reused_bytes);
 	}
-	appendStringInfoString(&manifest, "],\n  ");
+	appendStringInfoString(&manifest, "]");
+
+	/*
+	 * The tables that failed are not in the backup; the manifest names them,
+	 * so that it shows as partial (check_backup, list_backups) and a restore
+	 * says what it lacks.
+	 */
+	foreach(lc, tables)
+	{
+		BackupTable *t = lfirst(lc);
+
+		if (!t->failed)
+		{
+			if (!t->dropped)
+				succeeded++;
+			continue;
+		}
+		if (t->error == NULL)
+		{
+			/* a copy worker's, recorded by it */
+			t->error = pb_table_error(job->job_id, t->task_name);
+			if (t->error == NULL)
+				t->error = "a copy worker failed";
+		}
+		appendStringInfoString(&manifest, nfailed++ == 0 ?
+							   ",\n  \"failed_tables\": [\n    {" : ",\n    {");
+		pb_json_add_str(&manifest, "schema", t->schema);
+		pb_json_add_str(&manifest, "name", t->name);
+		pb_json_add_str(&manifest, "error", t->error);
+		appendStringInfoChar(&manifest, '}');
+	}
+	if (nfailed > 0)
+		appendStringInfoChar(&manifest, ']');
+	appendStringInfoString(&manifest, ",\n  ");
 	pb_json_add_str(&manifest, "finished_at", timestamp_text(GetCurrentTimestamp()));
 	pb_manifest_seal(&manifest);
 
-	/* the manifest comes last: from now on the backup exists */
-	(void) pb_write_json_file(pb_manifest_path(job->backup_dir, job->source_db,
-											   backup_id),
-							  manifest.data);
-	pb_unlink(marker, false);
-	forget_earlier_calls(job, backup_id, db_dir, resume_key);
+	/*
+	 * The manifest comes last: from now on the backup exists.  When every
+	 * table failed there is none; the marker stays, as for an interrupted
+	 * backup, for the next call to continue.
+	 */
+	if (succeeded > 0 || nfailed == 0)
+	{
+		(void) pb_write_json_file(pb_manifest_path(job->backup_dir, job->source_db,
+												   backup_id),
+								  manifest.data);
+		pb_unlink(marker, false);
+		forget_earlier_calls(job, backup_id, db_dir, resume_key);
+	}
 
-	pb_release_claims();
-	pb_job_finish(job->job_id, "succeeded", backup_id, NULL, NULL);
+	pb_messages_flush(job->job_id);
+	if (nfailed == 0)
+	{
+		pb_release_claims();
+		pb_job_finish(job->job_id, "succeeded", backup_id, NULL, NULL);
+	}
+	else if (succeeded > 0)
+		pb_job_finish(job->job_id, "failed", backup_id, NULL, NULL);
 	pb_xact_end();
+	if (nfailed > 0)
+	{
+		/* the backup of the others exists; the job ends with the failures */
+		pb_xact_begin();
+		pb_raise_table_failures(job->job_id, succeeded + nfailed);
+	}
 	return backup_id;
 }

@@ -490,6 +490,21 @@ check_manifest(CheckState *cs, const char *db, int64 id)
 		for (int j = 0; j < pb_json_array_size(parts); j++)
 			check_partition(cs, name, pb_json_array_container(parts, j));
 	}
+
+	/* a partial backup: the tables its job failed are not in it */
+	tables = pb_json_container(&a.result->root, "failed_tables");
+	for (int i = 0; tables && !cs->partition_filter && i < pb_json_array_size(tables); i++)
+	{
+		JsonbContainer *t = pb_json_array_container(tables, i);
+
+		if (cs->table_filter && !table_matches(t, cs->table_filter))
+			continue;
+		cs->table_seen = true;
+		report(cs, psprintf("%s.%s", pb_json_str(t, "schema", false),
+							pb_json_str(t, "name", false)),
+			   NULL, shown, "not in the backup: its backup failed", NULL,
+			   pb_json_str(t, "error", true));
+	}
 }
 
 /* Report files under rel_dir (relative to db_dir) that no manifest names. */

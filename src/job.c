@@ -119,6 +119,8 @@ pb_job_to_json(const PbJob *job)
 	if (job->backup_id > 0)
 		pb_json_add_int(&buf, "backup_id", job->backup_id);
 	pb_json_add_raw(&buf, "force", job->force ? "true" : "false");
+	if (job->keep_new_partitions)
+		pb_json_add_raw(&buf, "keep_new_partitions", "true");
 	pb_json_add_int(&buf, "parallel", job->parallel);
 	pb_json_add_str(&buf, "compression", pb_compression_name(job->compression));
 	pb_json_add_int(&buf, "compression_level", job->compression_level);
@@ -165,6 +167,8 @@ pb_job_from_json(const char *json)
 		JsonbValue *v = getKeyJsonValueFromContainer(c, "force", 5, NULL);
 
 		job->force = (v && v->type == jbvBool && v->val.boolean);
+		v = getKeyJsonValueFromContainer(c, "keep_new_partitions", 19, NULL);
+		job->keep_new_partitions = (v && v->type == jbvBool && v->val.boolean);
 	}
 	return job;
 }
@@ -319,7 +323,8 @@ pb_job_finish(int64 job_id, const char *state, int64 backup_id,
 		nulls[2] = 'n';
 	values[3] = text_or_null(sqlstate, nulls, 3);
 	values[4] = text_or_null(error, nulls, 4);
-	pb_catalog_exec("UPDATE partback.job SET state = $2, backup_id = $3, "
+	/* a partial backup keeps its id when its job then fails */
+	pb_catalog_exec("UPDATE partback.job SET state = $2, backup_id = coalesce($3, backup_id), "
 					"error_code = $4, error = $5, finished_at = clock_timestamp() "
 					"WHERE job_id = $1",
 					5, types, values, nulls, SPI_OK_UPDATE);
@@ -428,7 +433,9 @@ pb_task_progress(int64 job_id, const char *table_name)
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(table_name);
-	pb_catalog_exec("UPDATE partback.task SET state = 'running' "
+	/* a table failed stays failed (message.c) */
+	pb_catalog_exec("UPDATE partback.task SET state = CASE WHEN state = 'failed' "
+					"THEN state ELSE 'running' END "
 					"WHERE job_id = $1 AND table_name = $2",
 					2, types, values, NULL, SPI_OK_UPDATE);
 	pb_catalog_exec("UPDATE partback.task t SET "

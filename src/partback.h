@@ -216,6 +216,7 @@ typedef struct PbJob
 	char	   *partition_pattern;	/* restore */
 	int64		backup_id;		/* 0 = newest */
 	bool		force;
+	bool		keep_new_partitions;	/* restore_db, restore_table */
 	int			parallel;
 	PbCompression compression;
 	int			compression_level;
@@ -315,6 +316,7 @@ typedef struct PbUnit
 	char		sha256[PARTBACK_SHA256_HEXLEN + 1];	/* restore: of the metadata */
 	int			nchunks;		/* of the partition */
 	/* results */
+	bool		failed;			/* its table failed here (in job_message) */
 	uint64		rows;
 	uint64		raw_bytes;
 	uint64		stored_bytes;
@@ -385,6 +387,19 @@ extern PbWork *pb_work_create(int nunits, dsm_segment **seg);
 extern void pb_work_run(PbWork *work, dsm_segment *seg, int nworkers);
 extern PGDLLEXPORT void partback_leader_main(Datum main_arg);
 extern PGDLLEXPORT void partback_copy_main(Datum main_arg);
+
+/* ---------- message.c: a job's messages and the tables it failed ---------- */
+extern bool pb_messages_supported(void);
+extern void pb_messages_capture(int64 job_id);
+extern void pb_messages_set_table(const char *table_name);
+extern bool pb_error_is_table_failure(ErrorData *edata);
+extern void pb_messages_table_failed(const char *table_name, ErrorData *edata);
+extern void pb_messages_flush(int64 job_id);
+extern int	pb_failed_tables(int64 job_id);
+extern void pb_raise_table_failures(int64 job_id, int ntables);
+extern void pb_messages_raise(int64 job_id);
+extern void pb_job_error_story(int64 job_id, ErrorData *edata);
+extern char *pb_table_error(int64 job_id, const char *table_name);
 
 /* ---------- backup.c, restore.c: running a job ---------- */
 extern int64 pb_run_backup(PbJob *job);

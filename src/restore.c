@@ -60,6 +60,8 @@ struct RestoreTable
 	List	   *leaves;			/* RestoreLeaf */
 	int			reused;			/* partitions an earlier call restored */
 	int64		reused_bytes;
+	bool		failed;			/* recorded in partback.job_message */
+	bool		made_before;	/* migrate: an earlier call made the target */
 };
 
 
@@ -97,13 +99,55 @@ path_matches(const char *path, const char *pattern)
 												CStringGetTextDatum(pattern)));
 }
 
-/* migrate restores into an empty database: check before creating anything */
+/*
+ * Did an earlier call of this migrate (same arguments), not followed by
+ * one that succeeded, create relid?  Then calling it again goes on with
+ * it: it retries what failed.  After a migrate that succeeded, its tables
+ * are existing tables like any other.
+ */
+static bool
+made_by_earlier_call(PbJob *job, Oid relid)
+{
+	Oid			types[2] = {INT8OID, OIDOID};
+	Datum		values[2];
+	bool		result;
+
+	if (!pb_messages_supported())
+		return false;
+	values[0] = Int64GetDatum(job->job_id);
+	values[1] = ObjectIdGetDatum(relid);
+	pb_catalog_begin();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT FROM partback.task t JOIN partback.job j USING (job_id), "
+							  "partback.job me WHERE me.job_id = $1 "
+							  "AND j.resume_key = me.resume_key AND j.job_id < me.job_id "
+							  "AND t.target_relid = $2 "
+							  /* not done with since: no call of it succeeded */
+							  "AND NOT EXISTS (SELECT FROM partback.job s "
+							  "WHERE s.resume_key = me.resume_key AND s.state = 'succeeded' "
+							  "AND s.job_id > j.job_id AND s.job_id < me.job_id) "
+							  "AND j.state <> 'succeeded'",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not read the tasks of earlier jobs");
+	result = SPI_processed > 0;
+	SPI_finish();
+	pb_catalog_end();
+	return result;
+}
+
+/*
+ * migrate restores into an empty database: check before creating anything
+ * -- but for what an earlier call of the same migrate created.
+ */
 static void
-refuse_existing(RestoreTable *t)
+refuse_existing(PbJob *job, RestoreTable *t)
 {
 	Oid			nsp = get_namespace_oid(t->target_schema, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
 
-	if (OidIsValid(nsp) && OidIsValid(get_relname_relid(t->target_name, nsp)))
+	if (OidIsValid(relid) && made_by_earlier_call(job, relid))
+		t->made_before = true;
+	else if (OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
 				 errmsg("table \"%s.%s\" already exists", t->target_schema, t->target_name),
@@ -193,6 +237,7 @@ plan_tables(PbJob *job)
 		/* a backup of some partitions says nothing about the others */
 		t->drop_missing = (job->type == PB_JOB_RESTORE_TABLE ||
 						   job->type == PB_JOB_RESTORE_DB) &&
+			!job->keep_new_partitions &&
 			!(partial && partial->type == jbvBool && partial->val.boolean);
 
 		for (int i = 0; i < pb_json_array_size(parts); i++)
@@ -217,7 +262,7 @@ plan_tables(PbJob *job)
 							t->source, job->partition_pattern),
 					 errhint("The pattern is a LIKE pattern on partition paths; partback.get_backup_list() shows them.")));
 		if (job->type == PB_JOB_MIGRATE)
-			refuse_existing(t);
+			refuse_existing(job, t);
 		tables = lappend(tables, t);
 	}
 	return tables;
@@ -581,6 +626,149 @@ take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
 	return false;
 }
 
+/*
+ * Record the target of t in its task, with its preparation: what lets a
+ * migrate called again go on with a table it created.
+ */
+static void
+record_target(PbJob *job, RestoreTable *t)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, OIDOID};
+	Datum		values[3];
+
+	if (!pb_messages_supported())
+		return;
+	values[0] = Int64GetDatum(job->job_id);
+	values[1] = CStringGetTextDatum(t->source);
+	values[2] = ObjectIdGetDatum(t->target);
+	pb_catalog_exec("UPDATE partback.task SET target_relid = $3 "
+					"WHERE job_id = $1 AND table_name = $2",
+					3, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/* Say which foreign keys were put back NOT VALID (recorded in the job). */
+static void
+warn_not_valid(const char *foreign_keys)
+{
+	Oid			type = JSONBOID;
+	Datum		value = DirectFunctionCall1(jsonb_in, CStringGetDatum(foreign_keys));
+	char	   *names = NULL;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(pg_catalog.format('%I on %s', "
+							  "x->>'name', x->>'table'), ', ') "
+							  "FROM pg_catalog.jsonb_array_elements($1) x",
+							  1, &type, &value, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		names = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (names)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("foreign keys put back NOT VALID: %s", names),
+				 errdetail("The restored rows do not satisfy them (a table failed, or the backup's rows break them)."),
+				 errhint("Once the data fits, ALTER TABLE ... VALIDATE CONSTRAINT checks them.")));
+	SPI_finish();
+}
+
+/*
+ * In PG_CATCH of a step for table t (NULL: the job's foreign keys), with
+ * the step's transaction still open: record a table's own problem as its
+ * failure, roll the step back and go on; raise anything else again.
+ */
+static void
+step_failed(RestoreTable *t, MemoryContext context)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(context);
+	edata = CopyErrorData();
+	if (!pb_error_is_table_failure(edata))
+		PG_RE_THROW();
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+	RESUME_INTERRUPTS();
+	MemoryContextSwitchTo(context);
+	pb_messages_table_failed(t ? t->source : NULL, edata);
+	if (t)
+		t->failed = true;
+}
+
+/*
+ * The tables a partial backup (one whose backup job failed for some
+ * tables) lacks are left as they are in the target: a WARNING names each.
+ */
+static void
+warn_missing_tables(PbJob *job, List *tables)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+	RestoreTable *first = linitial(tables);
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *rows = NIL;
+	ListCell   *lc;
+
+	if (job->type != PB_JOB_RESTORE_DB && job->type != PB_JOB_MIGRATE)
+		return;
+	values[0] = CStringGetTextDatum(job->backup_dir);
+	values[1] = CStringGetTextDatum(job->source_db);
+	values[2] = Int64GetDatum(first->backup_id);
+	if (job->schemas)
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * list_length(job->schemas));
+
+		foreach(lc, job->schemas)
+			elems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
+		values[3] = PointerGetDatum(construct_array(elems, list_length(job->schemas),
+													TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	else
+		nulls[3] = 'n';
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT f->>'schema', f->>'name', f->>'error' "
+							  "FROM pg_catalog.jsonb_array_elements(coalesce("
+							  "partback._manifest($1, $2, $3)->'failed_tables', '[]')) f "
+							  "WHERE $4 IS NULL OR f->>'schema' = ANY ($4) "
+							  "ORDER BY 1, 2",
+							  4, types, values, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not read the failed tables of backup " INT64_FORMAT,
+			 first->backup_id);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	  **r = MemoryContextAlloc(outer, sizeof(char *) * 3);
+
+		for (int k = 0; k < 3; k++)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, k + 1);
+
+			r[k] = MemoryContextStrdup(outer, v ? v : "");
+		}
+		rows = lappend(rows, r);
+	}
+	SPI_finish();
+	foreach(lc, rows)
+	{
+		char	  **r = lfirst(lc);
+
+		pb_messages_set_table(psprintf("%s.%s", r[0], r[1]));
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("table %s.%s is not in backup " INT64_FORMAT ": its backup failed; it is left as it is",
+						r[0], r[1], first->backup_id),
+				 errdetail("The backup job failed for this table with: %s", r[2]),
+				 errhint("Restore it from an earlier backup: restore_table(..., backup_id => ...); partback.get_backup_list() shows which backups hold it.")));
+	}
+	pb_messages_set_table(NULL);
+}
+
+/*
+ * Run a restore job.  A table that cannot be prepared, loaded or finished
+ * fails alone (recorded in partback.job_message, its task failed); the
+ * others are restored, and the job then ends failed, naming each.
+ * Calling the same function again loads only what is not loaded yet.
+ */
 void
 pb_run_restore(PbJob *job)
 {
@@ -588,10 +776,12 @@ pb_run_restore(PbJob *job)
 	List	   *tables;
 	List	   *earlier;
 	List	   *units = NIL;
+	List	   *live = NIL;
 	ListCell   *lc;
 	char	   *foreign_keys;
 	dsm_segment *seg;
 	PbWork	   *work;
+	int			nfailed;
 
 	pb_xact_begin();
 	tables = plan_tables(job);
@@ -606,41 +796,72 @@ pb_run_restore(PbJob *job)
 	/* every table's dependencies are checked before any table is prepared */
 	foreach(lc, tables)
 		check_dependencies(lfirst(lc));
+	warn_missing_tables(job, tables);
 	pb_xact_end();
 
 	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);
 
-		pb_xact_begin();
-		prepare_target(t, job->type == PB_JOB_MIGRATE);
-		pb_xact_end();
+		pb_messages_set_table(t->source);
+		PG_TRY();
+		{
+			pb_xact_begin();
+			prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
+			record_target(job, t);
+			pb_xact_end();
+		}
+		PG_CATCH();
+		{
+			step_failed(t, job_context);
+		}
+		PG_END_TRY();
+		if (!t->failed)
+			live = lappend(live, t);
 	}
+	pb_messages_set_table(NULL);
 
 	pb_xact_begin();
-	foreign_keys = set_aside_foreign_keys(job, tables);
+	foreign_keys = set_aside_foreign_keys(job, live);
 	pb_xact_end();
 
 	/* one unit of work per partition, unless an earlier call did it */
 	pb_xact_begin();
 	earlier = job->force ? NIL : pb_loaded_partitions(job->job_id);
-	foreach(lc, tables)
+	pb_xact_end();
+	foreach(lc, live)
 	{
 		RestoreTable *t = lfirst(lc);
-		ListCell   *lc2;
+		List	   *table_units = NIL;
 
-		foreach(lc2, t->leaves)
+		pb_messages_set_table(t->source);
+		PG_TRY();
 		{
-			RestoreLeaf *leaf = lfirst(lc2);
+			ListCell   *lc2;
 
-			leaf->content_key = content_key(job, leaf);
-			if (take_over_leaf(job, earlier, t, leaf))
-				t->reused++;
-			else
-				units = lappend(units, leaf);
+			pb_xact_begin();
+			foreach(lc2, t->leaves)
+			{
+				RestoreLeaf *leaf = lfirst(lc2);
+
+				leaf->content_key = content_key(job, leaf);
+				if (take_over_leaf(job, earlier, t, leaf))
+					t->reused++;
+				else
+					table_units = lappend(table_units, leaf);
+			}
+			pb_xact_end();
+			units = list_concat(units, table_units);
 		}
+		PG_CATCH();
+		{
+			t->reused = 0;
+			t->reused_bytes = 0;
+			step_failed(t, job_context);
+		}
+		PG_END_TRY();
 	}
-	pb_xact_end();
+	pb_messages_set_table(NULL);
 
 	/*
 	 * Largest first: the copy workers then end at about the same time, not
@@ -685,23 +906,76 @@ pb_run_restore(PbJob *job)
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	/* a partition a copy worker could not load fails its table */
+	foreach(lc, units)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+
+		if (work->units[foreach_current_index(lc)].failed)
+			leaf->table->failed = true;
+	}
 	dsm_detach(seg);
 
-	/* sequences and foreign keys once every table holds its data */
-	pb_xact_begin();
-	add_foreign_keys(job, foreign_keys, false);
-	foreach(lc, tables)
+	/*
+	 * Foreign keys once every table holds its data; if the data does not
+	 * fit them (a table failed, say), they are put back NOT VALID.
+	 */
+	PG_TRY();
+	{
+		pb_xact_begin();
+		add_foreign_keys(job, foreign_keys, false);
+		pb_xact_end();
+	}
+	PG_CATCH();
+	{
+		step_failed(NULL, job_context);
+		pb_xact_begin();
+		add_foreign_keys(job, foreign_keys, true);
+		warn_not_valid(foreign_keys);
+		pb_xact_end();
+	}
+	PG_END_TRY();
+
+	/* sequences and the rest of each table once it holds its data */
+	foreach(lc, live)
 	{
 		RestoreTable *t = lfirst(lc);
 
-		finish_target(t);
-		pb_task_progress(job->job_id, t->source);
-		pb_task_finish(job->job_id, t->source, list_length(t->leaves), t->reused,
-					   t->reused_bytes);
+		if (t->failed)
+			continue;
+		pb_messages_set_table(t->source);
+		PG_TRY();
+		{
+			pb_xact_begin();
+			finish_target(t);
+			pb_task_progress(job->job_id, t->source);
+			pb_task_finish(job->job_id, t->source, list_length(t->leaves), t->reused,
+						   t->reused_bytes);
+			pb_xact_end();
+		}
+		PG_CATCH();
+		{
+			step_failed(t, job_context);
+		}
+		PG_END_TRY();
 	}
-	pb_release_claims();
-	pb_job_finish(job->job_id, "succeeded",
-				  ((RestoreTable *) linitial(tables))->backup_id, NULL, NULL);
+	pb_messages_set_table(NULL);
+
+	pb_xact_begin();
+	pb_messages_flush(job->job_id);
+	nfailed = pb_failed_tables(job->job_id);
+	if (nfailed == 0)
+	{
+		pb_release_claims();
+		pb_job_finish(job->job_id, "succeeded",
+					  ((RestoreTable *) linitial(tables))->backup_id, NULL, NULL);
+	}
 	pb_xact_end();
 	MemoryContextSwitchTo(job_context);
+	if (nfailed > 0)
+	{
+		/* what succeeded is committed; the job ends with the failures */
+		pb_xact_begin();
+		pb_raise_table_failures(job->job_id, list_length(tables));
+	}
 }

@@ -306,6 +306,8 @@ pb_submit_job(PbJob *job, bool wait)
 				 errmsg("partback job " INT64_FORMAT " was interrupted: its leader exited",
 						job->job_id),
 				 errhint("Call the same function again to resume it.")));
+	/* what the job reported besides its end, then its error */
+	pb_messages_raise(job->job_id);
 	if (strcmp(handoff->final_state, "succeeded") != 0)
 		raise_error(&handoff->error,
 					psprintf("partback job " INT64_FORMAT " %s", job->job_id,
@@ -423,6 +425,7 @@ partback_leader_main(Datum main_arg)
 									pb_job_type_name(job->type)));
 	pb_job_insert(job, GetUserNameFromId(GetUserId(), false), "running");
 	pb_xact_end();
+	pb_messages_capture(job->job_id);
 
 	pg_atomic_write_u32(&handoff->stage, STAGE_ACCEPTED);
 	set_caller_latch(handoff);
@@ -450,8 +453,11 @@ partback_leader_main(Datum main_arg)
 
 		pb_release_claims();
 		pb_xact_begin();
+		pb_messages_set_table(NULL);
+		pb_messages_flush(job->job_id);
 		pb_job_finish(job->job_id, state, 0, unpack_sql_state(edata->sqlerrcode),
 					  edata->message);
+		pb_job_error_story(job->job_id, edata);
 		pb_xact_end();
 
 		finish(handoff, state, edata);
@@ -657,6 +663,7 @@ partback_copy_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(work->database, work->user, 0);
 	pb_live_claim(work->job_id);
 	pgstat_report_appname(psprintf("partback job " INT64_FORMAT " copy", work->job_id));
+	pb_messages_capture(work->job_id);
 
 	/*
 	 * With wal_level = minimal, a partition loaded into a new relation file
@@ -689,15 +696,48 @@ partback_copy_main(Datum main_arg)
 			if (i >= (uint32) work->nunits)
 				break;
 			MemoryContextSwitchTo(unit_context);
-			if (work->is_backup)
-				pb_backup_unit(work, &work->units[i]);
-			else
-				pb_restore_unit(work, &work->units[i]);
+			pb_messages_set_table(work->units[i].table_name);
+			PG_TRY();
+			{
+				if (work->is_backup)
+					pb_backup_unit(work, &work->units[i]);
+				else
+					pb_restore_unit(work, &work->units[i]);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				/*
+				 * One table's problem fails that table alone: record it and
+				 * go on with the next unit.  Anything else ends the job.
+				 */
+				MemoryContextSwitchTo(TopMemoryContext);
+				edata = CopyErrorData();
+				if (!pb_error_is_table_failure(edata))
+					PG_RE_THROW();
+				HOLD_INTERRUPTS();
+				EmitErrorReport();
+				FlushErrorState();
+				AbortOutOfAnyTransaction();
+				RESUME_INTERRUPTS();
+				pb_messages_table_failed(work->units[i].table_name, edata);
+				work->units[i].failed = true;
+				pb_xact_begin();
+				pb_messages_flush(work->job_id);
+				pb_xact_end();
+			}
+			PG_END_TRY();
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(unit_context);
 			pg_atomic_fetch_add_u32(&work->units_done, 1);
 			pb_live_start(NULL);
 		}
+		/* the warnings and notices of its units */
+		pb_messages_set_table(NULL);
+		pb_xact_begin();
+		pb_messages_flush(work->job_id);
+		pb_xact_end();
 	}
 	PG_CATCH();
 	{

@@ -29,7 +29,11 @@ CREATE TABLE partback.job (
 	-- foreign keys a restore set aside; added again when it ends
 	dropped_foreign_keys jsonb,
 	-- calls with the same key continue each other's interrupted work
-	resume_key	text
+	resume_key	text,
+	-- the rest of the error's story: what a waiting caller gets
+	error_detail text,
+	error_hint	text,
+	error_context text
 );
 
 CREATE INDEX job_resume_key ON partback.job (resume_key, job_id);
@@ -57,6 +61,8 @@ CREATE TABLE partback.task (
 	started_at	timestamptz,
 	finished_at timestamptz,
 	error		text,
+	-- a restore's target table, once prepared
+	target_relid oid,
 	PRIMARY KEY (job_id, table_name)
 );
 
@@ -91,3 +97,24 @@ CREATE TABLE partback.chunk (
 );
 
 COMMENT ON TABLE partback.chunk IS 'units of work of each job that are safely done';
+
+-- What a job reports besides its end state: each table that failed (level
+-- ERROR; the job went on with the others), and the WARNINGs and NOTICEs
+-- raised while it ran (a role missing for an owner or GRANT, a partition a
+-- restore dropped with its row count, ...).  A caller waiting for the job
+-- gets them again, raised at their level.
+CREATE TABLE partback.job_message (
+	job_id		bigint NOT NULL REFERENCES partback.job ON DELETE CASCADE,
+	seq			integer NOT NULL,
+	level		text NOT NULL CHECK (level IN ('NOTICE', 'WARNING', 'ERROR')),
+	table_name	text,
+	sqlstate	text,
+	message		text NOT NULL,
+	detail		text,
+	hint		text,
+	context		text,
+	raised_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	PRIMARY KEY (job_id, seq)
+);
+
+COMMENT ON TABLE partback.job_message IS 'errors of the tables a job failed, and the warnings and notices it raised';

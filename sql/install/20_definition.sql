@@ -1734,6 +1734,7 @@ DECLARE
 	nsp text;
 	nm text;
 	x record;
+	dropped_rows bigint;
 BEGIN
 	IF def IS NULL OR pg_catalog.jsonb_typeof(def) <> 'object' OR sschema IS NULL OR sname IS NULL
 	   OR pg_catalog.jsonb_typeof(def->'columns') IS DISTINCT FROM 'array'
@@ -1937,7 +1938,7 @@ BEGIN
 
 		IF drop_missing AND NOT root_created THEN
 			FOR x IN
-				SELECT c.oid
+				SELECT c.oid, c.relkind
 				  FROM pg_catalog.pg_inherits i
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent = ANY (prev_parents) AND c.relispartition
@@ -1952,6 +1953,19 @@ BEGIN
 												  ELSE (map->(p->>'parent_path')->>0)::oid END))
 				 ORDER BY c.oid
 			LOOP
+				-- never without a word: a NOTICE (recorded in the job) per
+				-- partition, with the rows it held
+				dropped_rows := NULL;
+				IF x.relkind <> 'f' THEN
+					EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', x.oid::pg_catalog.regclass)
+					   INTO dropped_rows;
+				END IF;
+				RAISE NOTICE 'partition % of table % is not in the backup: dropped with its %',
+					x.oid::pg_catalog.regclass, tqual,
+					CASE WHEN dropped_rows IS NULL THEN 'rows on a foreign server'
+						 WHEN dropped_rows = 1 THEN '1 row'
+						 ELSE dropped_rows || ' rows' END
+					USING HINT = 'keep_new_partitions => true keeps the partitions a backup lacks.';
 				EXECUTE pg_catalog.format('DROP TABLE %s', x.oid::pg_catalog.regclass);
 			END LOOP;
 		END IF;

@@ -39,7 +39,8 @@ CREATE FUNCTION partback.restore_db(backup_dir text,
 									backup_id bigint DEFAULT NULL,
 									force boolean DEFAULT false,
 									parallel integer DEFAULT NULL,
-									wait boolean DEFAULT false)
+									wait boolean DEFAULT false,
+									keep_new_partitions boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore_db'
 LANGUAGE C VOLATILE;
@@ -51,7 +52,8 @@ CREATE FUNCTION partback.restore_table(backup_dir text,
 									   backup_id bigint DEFAULT NULL,
 									   force boolean DEFAULT false,
 									   parallel integer DEFAULT NULL,
-									   wait boolean DEFAULT false)
+									   wait boolean DEFAULT false,
+									   keep_new_partitions boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore_table'
 LANGUAGE C VOLATILE;
@@ -278,7 +280,7 @@ CREATE FUNCTION partback.list_backups(backup_dir text,
 									  source_db text DEFAULT current_database())
 RETURNS TABLE (backup_id bigint, started_at timestamptz, finished_at timestamptz,
 			   tables integer, partitions integer, bytes bigint, new_bytes bigint,
-			   snapshot_lsn pg_lsn)
+			   snapshot_lsn pg_lsn, failed_tables text[])
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -295,7 +297,12 @@ AS $$
 		   (SELECT coalesce(sum(coalesce(p->>'new_stored_bytes', p->>'stored_bytes')::bigint), 0)::bigint
 			  FROM jsonb_array_elements(m->'tables') t,
 				   jsonb_array_elements(t->'partitions') p),
-		   (m->>'snapshot_lsn')::pg_lsn
+		   (m->>'snapshot_lsn')::pg_lsn,
+		   -- a partial backup: the tables its job failed on
+		   (SELECT array_agg((f->>'schema') || '.' || (f->>'name')
+							 ORDER BY f->>'schema', f->>'name')
+			  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(m->'failed_tables') = 'array'
+											 THEN m->'failed_tables' END) f)
 	  FROM partback._manifests(backup_dir, source_db) AS m
 	 ORDER BY 1
 $$;
@@ -372,6 +379,12 @@ BEGIN
 END
 $$;
 
+-- Raise again the WARNINGs and NOTICEs a job recorded (partback.job_message).
+CREATE FUNCTION partback._raise_job_messages(job_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'partback_raise_job_messages'
+LANGUAGE C VOLATILE STRICT;
+
 CREATE FUNCTION partback.wait_job(job_id bigint, timeout interval DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
@@ -405,7 +418,11 @@ BEGIN
 		ELSIF NOT FOUND THEN
 			PERFORM partback._no_such_job(job_id);
 		END IF;
-		IF st NOT IN ('queued', 'running') OR clock_timestamp() >= deadline THEN
+		IF st NOT IN ('queued', 'running') THEN
+			-- what the job reported besides its end state
+			PERFORM partback._raise_job_messages(job_id);
+			RETURN st;
+		ELSIF clock_timestamp() >= deadline THEN
 			RETURN st;
 		END IF;
 		PERFORM pg_sleep(0.05);

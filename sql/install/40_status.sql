@@ -71,7 +71,7 @@ CREATE VIEW partback.jobs WITH (security_invoker = true) AS
 		   (SELECT coalesce(sum(t.stored_bytes), 0)::bigint
 			  FROM partback.task t WHERE t.job_id = s.job_id) AS stored_bytes,
 		   j.submitted_at, j.started_at, j.finished_at,
-		   j.error_code, j.error
+		   j.error_code, j.error, j.error_detail, j.error_hint, j.error_context
 	  FROM partback.get_backup_status() s
 	  LEFT JOIN partback.job j USING (job_id)
 	 GROUP BY s.job_id, s.user_name, s.job_type, s.source_db, j.job_id;
@@ -93,3 +93,9 @@ CREATE POLICY own_tasks ON partback.task FOR SELECT
 	USING (EXISTS (SELECT FROM partback.job j WHERE j.job_id = task.job_id));
 CREATE POLICY own_chunks ON partback.chunk FOR SELECT
 	USING (EXISTS (SELECT FROM partback.job j WHERE j.job_id = chunk.job_id));
+
+-- A job's messages: the tables it failed, its warnings and notices.
+GRANT SELECT ON partback.job_message TO PUBLIC;
+ALTER TABLE partback.job_message ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_messages ON partback.job_message FOR SELECT
+	USING (EXISTS (SELECT FROM partback.job j WHERE j.job_id = job_message.job_id));
