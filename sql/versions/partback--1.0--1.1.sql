@@ -34,6 +34,33 @@
 
 \echo Use "ALTER EXTENSION partback UPDATE" to load this file. \quit
 
+-- catalog: what a job reports besides its end state
+ALTER TABLE partback.job
+	ADD COLUMN error_detail text,
+	ADD COLUMN error_hint text,
+	ADD COLUMN error_context text;
+ALTER TABLE partback.task ADD COLUMN target_relid oid;
+
+CREATE TABLE partback.job_message (
+	job_id		bigint NOT NULL REFERENCES partback.job ON DELETE CASCADE,
+	seq			integer NOT NULL,
+	level		text NOT NULL CHECK (level IN ('NOTICE', 'WARNING', 'ERROR')),
+	table_name	text,
+	sqlstate	text,
+	message		text NOT NULL,
+	detail		text,
+	hint		text,
+	context		text,
+	raised_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	PRIMARY KEY (job_id, seq)
+);
+
+COMMENT ON TABLE partback.job_message IS 'errors of the tables a job failed, and the warnings and notices it raised';
+GRANT SELECT ON partback.job_message TO PUBLIC;
+ALTER TABLE partback.job_message ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_messages ON partback.job_message FOR SELECT
+	USING (EXISTS (SELECT FROM partback.job j WHERE j.job_id = job_message.job_id));
+
 CREATE FUNCTION partback._definition_piece(piece text, kind text, what text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'partback_definition_piece'
@@ -1370,6 +1397,7 @@ DECLARE
 	nsp text;
 	nm text;
 	x record;
+	dropped_rows bigint;
 BEGIN
 	IF def IS NULL OR pg_catalog.jsonb_typeof(def) <> 'object' OR sschema IS NULL OR sname IS NULL
 	   OR pg_catalog.jsonb_typeof(def->'columns') IS DISTINCT FROM 'array'
@@ -1573,7 +1601,7 @@ BEGIN
 
 		IF drop_missing AND NOT root_created THEN
 			FOR x IN
-				SELECT c.oid
+				SELECT c.oid, c.relkind
 				  FROM pg_catalog.pg_inherits i
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent = ANY (prev_parents) AND c.relispartition
@@ -1588,6 +1616,19 @@ BEGIN
 												  ELSE (map->(p->>'parent_path')->>0)::oid END))
 				 ORDER BY c.oid
 			LOOP
+				-- never without a word: a NOTICE (recorded in the job) per
+				-- partition, with the rows it held
+				dropped_rows := NULL;
+				IF x.relkind <> 'f' THEN
+					EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', x.oid::pg_catalog.regclass)
+					   INTO dropped_rows;
+				END IF;
+				RAISE NOTICE 'partition % of table % is not in the backup: dropped with its %',
+					x.oid::pg_catalog.regclass, tqual,
+					CASE WHEN dropped_rows IS NULL THEN 'rows on a foreign server'
+						 WHEN dropped_rows = 1 THEN '1 row'
+						 ELSE dropped_rows || ' rows' END
+					USING HINT = 'keep_new_partitions => true keeps the partitions a backup lacks.';
 				EXECUTE pg_catalog.format('DROP TABLE %s', x.oid::pg_catalog.regclass);
 			END LOOP;
 		END IF;
@@ -2784,6 +2825,33 @@ BEGIN
 END;
 $$;
 
+DROP FUNCTION partback.restore_db(text, text, text[], bigint, boolean, integer, boolean);
+CREATE FUNCTION partback.restore_db(backup_dir text,
+									source_db text DEFAULT current_database(),
+									schemas text[] DEFAULT NULL,
+									backup_id bigint DEFAULT NULL,
+									force boolean DEFAULT false,
+									parallel integer DEFAULT NULL,
+									wait boolean DEFAULT false,
+									keep_new_partitions boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_restore_db'
+LANGUAGE C VOLATILE;
+
+DROP FUNCTION partback.restore_table(text, text, text, text, bigint, boolean, integer, boolean);
+CREATE FUNCTION partback.restore_table(backup_dir text,
+									   source_table text,
+									   target_table text DEFAULT NULL,
+									   source_db text DEFAULT current_database(),
+									   backup_id bigint DEFAULT NULL,
+									   force boolean DEFAULT false,
+									   parallel integer DEFAULT NULL,
+									   wait boolean DEFAULT false,
+									   keep_new_partitions boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_restore_table'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION partback._same_cluster(manifest jsonb)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'partback_same_cluster'
@@ -2870,6 +2938,88 @@ BEGIN
 		source_db, backup_dir
 		USING ERRCODE = 'undefined_table',
 			  HINT = 'Name the table as schema.table, as partback.list_backups() and get_backup_list() show it.';
+END
+$$;
+
+DROP FUNCTION partback.list_backups(text, text);
+CREATE FUNCTION partback.list_backups(backup_dir text,
+									  source_db text DEFAULT current_database())
+RETURNS TABLE (backup_id bigint, started_at timestamptz, finished_at timestamptz,
+			   tables integer, partitions integer, bytes bigint, new_bytes bigint,
+			   snapshot_lsn pg_lsn, failed_tables text[])
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT (m->>'backup_id')::bigint,
+		   (m->>'started_at')::timestamptz,
+		   (m->>'finished_at')::timestamptz,
+		   jsonb_array_length(m->'tables'),
+		   (SELECT count(*)::integer FROM jsonb_array_elements(m->'tables') t,
+				   jsonb_array_elements(t->'partitions') p),
+		   (SELECT coalesce(sum((p->>'stored_bytes')::bigint), 0)::bigint
+			  FROM jsonb_array_elements(m->'tables') t,
+				   jsonb_array_elements(t->'partitions') p),
+		   -- what this backup wrote; the rest it shares with earlier ones
+		   (SELECT coalesce(sum(coalesce(p->>'new_stored_bytes', p->>'stored_bytes')::bigint), 0)::bigint
+			  FROM jsonb_array_elements(m->'tables') t,
+				   jsonb_array_elements(t->'partitions') p),
+		   (m->>'snapshot_lsn')::pg_lsn,
+		   -- a partial backup: the tables its job failed on
+		   (SELECT array_agg((f->>'schema') || '.' || (f->>'name')
+							 ORDER BY f->>'schema', f->>'name')
+			  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(m->'failed_tables') = 'array'
+											 THEN m->'failed_tables' END) f)
+	  FROM partback._manifests(backup_dir, source_db) AS m
+	 ORDER BY 1
+$$;
+
+CREATE FUNCTION partback._raise_job_messages(job_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'partback_raise_job_messages'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE OR REPLACE FUNCTION partback.wait_job(job_id bigint, timeout interval DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	deadline timestamptz := clock_timestamp() + timeout;
+	st text;
+BEGIN
+	IF job_id IS NULL THEN
+		RAISE EXCEPTION 'job_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'wait_job needs a READ COMMITTED transaction'
+			USING ERRCODE = 'active_sql_transaction',
+				  HINT = 'A transaction''s snapshot would hide the job''s progress; call wait_job outside a REPEATABLE READ or SERIALIZABLE transaction.';
+	END IF;
+	LOOP
+		SELECT partback._effective_state(j.state, j.worker_pid, j.job_id) INTO st
+		  FROM partback.job j WHERE j.job_id = wait_job.job_id;
+		IF st = 'interrupted' THEN
+			-- the leader records its end, then exits: it may have done both
+			-- after the row above was read and before it was found gone
+			SELECT CASE WHEN j.state IN ('queued', 'running') THEN 'interrupted'
+						ELSE j.state END INTO st
+			  FROM partback.job j WHERE j.job_id = wait_job.job_id;
+		END IF;
+		IF NOT FOUND AND EXISTS (SELECT FROM partback._queued() q
+								  WHERE q.job_id = wait_job.job_id) THEN
+			st := 'queued';
+		ELSIF NOT FOUND THEN
+			PERFORM partback._no_such_job(job_id);
+		END IF;
+		IF st NOT IN ('queued', 'running') THEN
+			-- what the job reported besides its end state
+			PERFORM partback._raise_job_messages(job_id);
+			RETURN st;
+		ELSIF clock_timestamp() >= deadline THEN
+			RETURN st;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
 END
 $$;
 
@@ -2993,6 +3143,30 @@ REVOKE ALL ON FUNCTION partback._dep_apply(jsonb, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_owned_sequences(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._db_foreign_tables(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._notice_db_foreign(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback.restore_db(text, text, text[], bigint, boolean, integer, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback.restore_table(text, text, text, text, bigint, boolean, integer, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._same_cluster(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback.list_backups(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._raise_job_messages(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._restore_db_backup(text, text, text[], bigint) FROM PUBLIC;
+
+-- the status view shows the error's whole story
+CREATE OR REPLACE VIEW partback.jobs WITH (security_invoker = true) AS
+	SELECT s.job_id, s.user_name, s.job_type, j.backup_dir, s.source_db,
+		   coalesce(partback._effective_state(j.state, j.worker_pid, j.job_id), 'queued') AS state,
+		   j.backup_id,
+		   count(s.table_name)::integer AS tables,
+		   coalesce(sum(s.partitions), 0)::integer AS partitions,
+		   coalesce(sum(s.completed), 0)::integer AS completed,
+		   coalesce(sum(s.reused), 0)::integer AS reused,
+		   coalesce(sum(s.reused_bytes), 0)::bigint AS reused_bytes,
+		   coalesce(sum(s.rows), 0)::bigint AS rows,
+		   coalesce(sum(s.bytes), 0)::bigint AS bytes,
+		   (SELECT coalesce(sum(t.stored_bytes), 0)::bigint
+			  FROM partback.task t WHERE t.job_id = s.job_id) AS stored_bytes,
+		   j.submitted_at, j.started_at, j.finished_at,
+		   j.error_code, j.error, j.error_detail, j.error_hint, j.error_context
+	  FROM partback.get_backup_status() s
+	  LEFT JOIN partback.job j USING (job_id)
+	 GROUP BY s.job_id, s.user_name, s.job_type, s.source_db, j.job_id;
