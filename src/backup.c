@@ -900,23 +900,28 @@ static void
 notice_foreign(PbJob *job)
 {
 	Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+	Oid			funcargs[2] = {TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[2];
 	char		nulls[2] = "  ";
 	const char *sql;
 
 	if (job->type == PB_JOB_BACKUP_DB)
 	{
-		sql = "SELECT partback._notice_db_foreign($1) "
-			"WHERE pg_catalog.to_regprocedure('partback._notice_db_foreign(text[])') IS NOT NULL";
+		sql = "SELECT partback._notice_db_foreign($1)";
 		values[0] = job->schemas ? text_list_datum(job->schemas) : (Datum) 0;
 		nulls[0] = job->schemas ? ' ' : 'n';
+		/* the SQL objects of 1.0 (before ALTER EXTENSION ... UPDATE) lack it */
+		if (!pb_sql_function_exists("_notice_db_foreign", 1, funcargs))
+			return;
 	}
 	else
 	{
-		sql = "SELECT partback._notice_foreign_partitions($1::pg_catalog.oid::pg_catalog.regclass, $2) "
-			"WHERE pg_catalog.to_regprocedure('partback._notice_foreign_partitions(regclass, text[])') IS NOT NULL";
+		sql = "SELECT partback._notice_foreign_partitions($1::pg_catalog.oid::pg_catalog.regclass, $2)";
 		types[0] = OIDOID;
 		values[0] = ObjectIdGetDatum(job->table);
+		funcargs[0] = REGCLASSOID;
+		if (!pb_sql_function_exists("_notice_foreign_partitions", 2, funcargs))
+			return;
 	}
 	values[1] = job->partitions ? text_list_datum(job->partitions) : (Datum) 0;
 	nulls[1] = job->partitions ? ' ' : 'n';
