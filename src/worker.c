@@ -65,6 +65,10 @@ typedef struct PbHandoff
 	pid_t		leader_pid;
 	char		final_state[16];
 	PbError		error;
+	/* the backup dir's identity when the call checked it, if it existed */
+	bool		dir_known;
+	uint64		dir_dev;
+	uint64		dir_ino;
 	Size		args_len;
 	char		args[FLEXIBLE_ARRAY_MEMBER];
 } PbHandoff;
@@ -260,6 +264,8 @@ pb_submit_job(PbJob *job, bool wait)
 	handoff->database = MyDatabaseId;
 	handoff->user = GetUserId();
 	handoff->job_id = job->job_id;
+	handoff->dir_known = pb_backup_dir_identity(job->backup_dir, &handoff->dir_dev,
+												&handoff->dir_ino);
 	handoff->args_len = args_len;
 	memcpy(handoff->args, args, args_len);
 	/* the leader may start after this caller is gone */
@@ -429,6 +435,15 @@ partback_leader_main(Datum main_arg)
 
 	PG_TRY();
 	{
+		/*
+		 * The dir as the call checked it: a job may wait long in the queue,
+		 * and the dir be replaced meanwhile (by a link out of
+		 * partback.allowed_dirs, say).
+		 */
+		pb_xact_begin();
+		pb_backup_dir_recheck(job->backup_dir, handoff->dir_known,
+							  handoff->dir_dev, handoff->dir_ino);
+		pb_xact_end();
 		run_job(job);
 		finish(handoff, "succeeded", NULL);
 	}
@@ -465,10 +480,46 @@ partback_leader_main(Datum main_arg)
 
 /* ---------- copy workers ---------- */
 
-PbWork *
-pb_work_create(int nunits, dsm_segment **seg)
+/* the string space a unit's strings take in a PbWork */
+Size
+pb_unit_strings(const char *path, const char *file)
 {
-	Size		size = add_size(offsetof(PbWork, units), mul_size(nunits, sizeof(PbUnit)));
+	return strlen(path) + strlen(file) + 2;
+}
+
+static Size
+work_put_str(PbWork *work, const char *s)
+{
+	Size		len = strlen(s) + 1;
+	Size		off = work->str_start + work->str_used;
+
+	if (work->str_used + len > work->str_size)
+		elog(ERROR, "partback work area has no room for \"%s\"", s);
+	memcpy((char *) work + off, s, len);
+	work->str_used += len;
+	return off;
+}
+
+const char *
+pb_work_str(PbWork *work, Size off)
+{
+	return (const char *) work + off;
+}
+
+/*
+ * The shared work of job's copy workers: nunits units, whose strings take
+ * unit_strings bytes (pb_unit_strings).  No string has a size limit here:
+ * each takes what it needs.
+ */
+PbWork *
+pb_work_create(PbJob *job, int nunits, Size unit_strings, dsm_segment **seg)
+{
+	char	   *db_dir = pb_db_dir(job->backup_dir, job->source_db);
+	const char *allowed = job->allowed_dirs ? job->allowed_dirs : "";
+	Size		str_start = add_size(offsetof(PbWork, units), mul_size(nunits, sizeof(PbUnit)));
+	Size		str_size = add_size(unit_strings,
+									strlen(db_dir) + strlen(job->backup_dir) + strlen(allowed) + 3);
+	Size		size = add_size(str_start, str_size);
 	PbWork	   *work;
 
 	*seg = dsm_create(size, 0);
@@ -477,6 +528,13 @@ pb_work_create(int nunits, dsm_segment **seg)
 	work->nunits = nunits;
 	work->database = MyDatabaseId;
 	work->user = GetUserId();
+	work->str_start = str_start;
+	work->str_size = str_size;
+	work->db_dir_off = work_put_str(work, db_dir);
+	work->backup_dir_off = work_put_str(work, job->backup_dir);
+	work->allowed_dirs_off = work_put_str(work, allowed);
+	work->dir_known = pb_backup_dir_identity(job->backup_dir, &work->dir_dev,
+											 &work->dir_ino);
 	pg_atomic_init_u32(&work->next_unit, 0);
 	pg_atomic_init_u32(&work->units_done, 0);
 	pg_atomic_init_u32(&work->failed, 0);
@@ -484,6 +542,33 @@ pb_work_create(int nunits, dsm_segment **seg)
 	pg_atomic_init_u32(&work->leader_gone, 0);
 	SpinLockInit(&work->mutex);
 	return work;
+}
+
+/* Make unit i of work a copy of unit, its strings included. */
+void
+pb_work_set_unit(PbWork *work, int i, const PbUnit *unit)
+{
+	PbUnit	   *u = &work->units[i];
+
+	*u = *unit;
+	u->path_off = work_put_str(work, unit->path);
+	u->file_off = work_put_str(work, unit->file);
+	u->path = NULL;
+	u->file = NULL;
+}
+
+/*
+ * Unit i of work, its strings' pointers valid in this process.  Only the
+ * process that took the unit may do this (pointers differ per process).
+ */
+PbUnit *
+pb_work_unit(PbWork *work, int i)
+{
+	PbUnit	   *u = &work->units[i];
+
+	u->path = pb_work_str(work, u->path_off);
+	u->file = pb_work_str(work, u->file_off);
+	return u;
 }
 
 static BackgroundWorkerHandle *
@@ -678,6 +763,18 @@ partback_copy_main(Datum main_arg)
 										 ALLOCSET_DEFAULT_SIZES);
 	PG_TRY();
 	{
+		/*
+		 * The backup dir, checked again against the caller's
+		 * partback.allowed_dirs, and still the one the leader used.
+		 */
+		SetConfigOption("partback.allowed_dirs",
+						pb_work_str(work, work->allowed_dirs_off),
+						PGC_SUSET, PGC_S_SESSION);
+		pb_xact_begin();
+		pb_backup_dir_recheck(pb_work_str(work, work->backup_dir_off),
+							  work->dir_known, work->dir_dev, work->dir_ino);
+		pb_xact_end();
+
 		for (;;)
 		{
 			uint32		i;
@@ -690,9 +787,9 @@ partback_copy_main(Datum main_arg)
 				break;
 			MemoryContextSwitchTo(unit_context);
 			if (work->is_backup)
-				pb_backup_unit(work, &work->units[i]);
+				pb_backup_unit(work, pb_work_unit(work, i));
 			else
-				pb_restore_unit(work, &work->units[i]);
+				pb_restore_unit(work, pb_work_unit(work, i));
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(unit_context);
 			pg_atomic_fetch_add_u32(&work->units_done, 1);
