@@ -281,7 +281,7 @@ pb_open_component_dir(int dfd, const char *comp, const char *shown, bool create)
 			if (S_ISREG(st.st_mode))
 				ereport(ERROR,
 						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						 errmsg("\"%s\" exists but is not a directory", shown)));
+						 errmsg("\"%s\" is not a directory", shown)));
 			pb_refuse_type(shown, st.st_mode);
 		}
 		errno = save_errno;

@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/sequence.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -73,17 +74,30 @@ typedef struct PbHandoff
 	char		args[FLEXIBLE_ARRAY_MEMBER];
 } PbHandoff;
 
+/*
+ * Copy src into dst of size bytes, cut at a character boundary: a message
+ * naming long non-ASCII names must not end in half a character.
+ */
+static void
+copy_clipped(char *dst, const char *src, size_t size)
+{
+	int			len = pg_mbcliplen(src, strlen(src), (int) size - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
 static void
 save_error(PbError *error, ErrorData *edata)
 {
 	memcpy(error->sqlstate, unpack_sql_state(edata->sqlerrcode), 5);
-	strlcpy(error->message, edata->message, sizeof(error->message));
+	copy_clipped(error->message, edata->message, sizeof(error->message));
 	if (edata->detail)
-		strlcpy(error->detail, edata->detail, sizeof(error->detail));
+		copy_clipped(error->detail, edata->detail, sizeof(error->detail));
 	if (edata->hint)
-		strlcpy(error->hint, edata->hint, sizeof(error->hint));
+		copy_clipped(error->hint, edata->hint, sizeof(error->hint));
 	if (edata->context)
-		strlcpy(error->context, edata->context, sizeof(error->context));
+		copy_clipped(error->context, edata->context, sizeof(error->context));
 }
 
 /* Raise an error saved by another process as this one's. */

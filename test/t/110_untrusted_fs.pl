@@ -9,8 +9,9 @@
 #   2. a link planted below the dir: delete_backup and purge_backups delete
 #      nothing outside the dir
 #   3. the dir swapped for a link out of allowed_dirs while the role's job
-#      waits in the queue: the job is refused when it starts, and writes
-#      nothing there
+#      waits in the queue (before its leader starts, or while its leader
+#      waits for a copy worker): the leader or the copy worker refuses it,
+#      and nothing is written there
 #   4. a FIFO in place of a data file: check_backup and a restore fail at
 #      once (42809) instead of hanging; cancel_job ends a restore at once;
 #      pg_ctl stop -m fast takes seconds
@@ -264,27 +265,49 @@ for my $fn ('delete_backup', 'purge_backups')
 
 # ---------------------------------------------------------------- 3: the dir swapped while the job waits
 
+# max_worker_processes is 4 and partback's launcher takes one slot.
+# (a) whole: the superuser's slow job (leader and two copy workers) takes
+#     the other three, so alice's job waits before its leader starts;
+# (b) copy: the slow job takes two, alice's leader starts and makes its
+#     dirs, and her copy worker waits for a slot.
+# The dir is swapped for a link out of allowed_dirs meanwhile; when the
+# slow job is cancelled, alice's job (its leader, or its copy worker) must
+# refuse the dir.
+for my $case ('whole', 'copy')
 {
-	my $q = "$base/allowed/queued";
-	my $target = "$base/outside/queued_target";
+	my $q = "$base/allowed/queued_$case";
+	my $target = "$base/outside/queued_target_$case";
 	make_path($target);
-	# a superuser's slow job takes the worker slots
-	my $slow = sq(undef, "SET partback.max_rate = 1; SET partback.allowed_dirs = ''; SELECT partback.backup_table("
-		  . lit("$base/outside/slow") . ", 'public.big', parallel => 2)");
+	my $slow = sq(undef, "SET partback.max_rate = 1; SET partback.chunk_size = '4MB'; SET partback.allowed_dirs = '';"
+		  . " SELECT partback.backup_table(" . lit("$base/outside/slow_$case") . ", 'public.big', parallel => "
+		  . ($case eq 'whole' ? 2 : 1) . ")");
+	my $want = $case eq 'whole' ? 3 : 2;
 	ok($node->poll_query_until('postgres',
-		"SELECT count(*) >= 2 FROM pg_stat_activity WHERE application_name LIKE 'partback job $slow%'"),
-		'a slow job holds the worker slots');
+		"SELECT count(*) = $want FROM pg_stat_activity WHERE application_name LIKE 'partback job $slow %'"),
+		"$case: a slow job holds $want worker slots");
 	my $job = sq('alice', "SELECT partback.backup_table(" . lit($q) . ", 'app.alice_own')");
 	ok(defined $job && $node->poll_query_until('postgres',
-		"SELECT state = 'queued' FROM partback.jobs WHERE job_id = $job"), "alice's job waits in the queue");
+		"SELECT state = 'queued' FROM partback.jobs WHERE job_id = $job"), "$case: alice's job waits in the queue");
+	if ($case eq 'whole')
+	{
+		is(sq(undef, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'partback job $job %'"), '0',
+			"$case: its leader has not started");
+	}
+	else
+	{
+		my $deadline = time + 60;
+		usleep(100_000) while time < $deadline && !-d "$q/postgres/data/app/alice_own/alice_own_2";
+		ok(-d "$q/postgres/data/app/alice_own/alice_own_2", "$case: its leader started and made its dirs");
+		usleep(500_000);
+	}
 	rename($q, "$q.orig") or die "rename: $!";
 	symlink($target, $q) or die "symlink: $!";
 	sq(undef, "SELECT partback.cancel_job($slow)");
 	my $state = PartbackTest::wait_job($node, 'postgres', $job, 120);
-	is($state, 'failed', "alice's job, started after the swap, failed");
+	is($state, 'failed', "$case: alice's job, run on after the swap, failed");
 	like(sq(undef, "SELECT error_code || ' ' || error FROM partback.jobs WHERE job_id = $job") // '',
-		qr/^42501 /, '... with 42501');
-	is(join(',', files_under($target)), '', 'nothing was written where the link points');
+		qr/^42501 /, "$case: ... with 42501");
+	is(join(',', files_under($target)), '', "$case: nothing was written where the link points");
 	unlink($q);
 	rename("$q.orig", $q);
 }
