@@ -78,6 +78,7 @@ extern bool pb_path_exists(const char *path, bool *is_dir);
 extern List *pb_list_dir(const char *path);	/* palloc'd names, sorted */
 extern void pb_unlink(const char *path, bool missing_ok);
 extern bool pb_rmdir(const char *path);	/* false if not empty or gone */
+extern bool pb_dir_is_empty(const char *path);
 extern int64 pb_file_size(const char *path);	/* -1 if missing */
 extern char *pb_read_small_file(const char *path, int64 max_size, int64 *size);
 extern void pb_write_small_file(const char *path, const char *data, size_t len);

@@ -273,7 +273,7 @@ pb_repo_init(const char *dir)
 			check_marker(dir, marker);
 			return;
 		}
-		if (list_length(pb_list_dir(dir)) > 0)
+		if (!pb_dir_is_empty(dir))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("directory \"%s\" is not empty and is not a partback backup directory", dir),

@@ -148,6 +148,7 @@ pb_root_register(const char *dir, const char *real, bool dev_ino_known,
 		{
 			root = r;
 			pfree(r->real);
+			pb_roots = foreach_delete_current(pb_roots, lc);
 			break;
 		}
 	}
@@ -155,8 +156,9 @@ pb_root_register(const char *dir, const char *real, bool dev_ino_known,
 	{
 		root = palloc0(sizeof(PbRoot));
 		root->dir = pstrdup(dir);
-		pb_roots = lappend(pb_roots, root);
 	}
+	/* the newest registration comes first (pb_root_of) */
+	pb_roots = lappend(pb_roots, root);
 	root->real = pstrdup(real);
 	root->known = dev_ino_known;
 	root->dev = dev;
@@ -186,11 +188,15 @@ pb_root_identity(const char *dir, uint64 *dev, uint64 *ino)
 	return false;
 }
 
-/* the registered dir path lies in, the longest if several */
+/*
+ * The registered dir path lies in.  If several hold it (a dir used earlier
+ * in this session may lie inside or around the one in use), the one
+ * registered last: the call at hand registered its own.
+ */
 static PbRoot *
 pb_root_of(const char *path)
 {
-	PbRoot	   *best = NULL;
+	PbRoot	   *found = NULL;
 	ListCell   *lc;
 
 	foreach(lc, pb_roots)
@@ -199,21 +205,20 @@ pb_root_of(const char *path)
 		size_t		len = strlen(r->dir);
 
 		if (strncmp(path, r->dir, len) == 0 &&
-			(path[len] == '\0' || path[len] == '/' || strcmp(r->dir, "/") == 0) &&
-			(best == NULL || len > strlen(best->dir)))
-			best = r;
+			(path[len] == '\0' || path[len] == '/' || strcmp(r->dir, "/") == 0))
+			found = r;
 	}
-	if (best == NULL)
+	if (found == NULL)
 		elog(ERROR, "path \"%s\" is not under a checked backup directory", path);
-	return best;
+	return found;
 }
 
 /*
  * Open component comp (no '/', not "." or "..") of directory dfd as a
  * directory, following no link.  When create, make it if missing (mode
  * 0700), fsyncing it and dfd.  Returns -1 with errno ENOENT when it is
- * missing and not to be created; every other failure is an ERROR naming
- * shown, the path so far.
+ * missing, ENOTDIR when it is a regular file, and not to be created; every
+ * other failure is an ERROR naming shown, the path so far.
  */
 static int
 pb_open_component_dir(int dfd, const char *comp, const char *shown, bool create)
@@ -279,9 +284,17 @@ pb_open_component_dir(int dfd, const char *comp, const char *shown, bool create)
 			if (S_ISLNK(st.st_mode))
 				pb_refuse_type(shown, st.st_mode);
 			if (S_ISREG(st.st_mode))
+			{
+				/* as a missing directory, unless one was to be made */
+				if (!create)
+				{
+					errno = ENOTDIR;
+					return -1;
+				}
 				ereport(ERROR,
 						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						 errmsg("\"%s\" is not a directory", shown)));
+						 errmsg("\"%s\" exists but is not a directory", shown)));
+			}
 			pb_refuse_type(shown, st.st_mode);
 		}
 		errno = save_errno;
@@ -332,8 +345,10 @@ pb_open_root(PbRoot *root, bool create)
 		close(dfd);
 		if (fd < 0)
 		{
+			int			save_errno = errno;
+
 			pfree(buf);
-			errno = ENOENT;
+			errno = save_errno;
 			return -1;
 		}
 		dfd = fd;
@@ -414,8 +429,10 @@ pb_open_dir(const char *path, bool create)
 		close(dfd);
 		if (fd < 0)
 		{
+			int			save_errno = errno;
+
 			pfree(buf);
-			errno = ENOENT;
+			errno = save_errno;
 			return -1;
 		}
 		dfd = fd;
@@ -533,8 +550,10 @@ pb_file_create(const char *path)
 	PG_END_TRY();
 	if (dirfd < 0)
 	{
+		int			save_errno = errno;
+
 		pb_file_discard(file, false);
-		errno = ENOENT;
+		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s%s\": %m",
@@ -876,7 +895,6 @@ pb_file_open_read(const char *path)
 	dirfd = pb_open_parent(path, &name);
 	if (dirfd < 0)
 	{
-		errno = ENOENT;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\" for reading: %m", path)));
@@ -1040,7 +1058,13 @@ pb_path_exists(const char *path, bool *is_dir)
 		int			fd = pb_open_root(root, false);
 
 		if (fd < 0)
+		{
+			/* a regular file where the dir should be exists, as stat says */
+			if (errno == ENOTDIR && lstat(root->real, &st) == 0 &&
+				S_ISREG(st.st_mode))
+				return true;
 			return false;
+		}
 		pb_close_dir(fd);
 		if (is_dir)
 			*is_dir = true;
@@ -1127,7 +1151,6 @@ pb_list_dir(const char *path)
 
 	if (dfd < 0)
 	{
-		errno = ENOENT;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open directory \"%s\": %m", path)));
@@ -1185,6 +1208,45 @@ pb_list_dir(const char *path)
 
 	list_sort(names, pb_name_cmp);
 	return names;
+}
+
+/*
+ * Whether directory path has no entry.  Its entries are not looked at: a
+ * dir someone else's files are in is refused for that alone.
+ */
+bool
+pb_dir_is_empty(const char *path)
+{
+	int			dfd = pb_open_dir(path, false);
+	DIR		   *dir;
+	struct dirent *de;
+	bool		empty = true;
+
+	if (dfd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", path)));
+	dir = fdopendir(dfd);
+	if (dir == NULL)
+	{
+		int			save_errno = errno;
+
+		close(dfd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", path)));
+	}
+	while ((de = readdir(dir)) != NULL)
+	{
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+		{
+			empty = false;
+			break;
+		}
+	}
+	closedir(dir);
+	return empty;
 }
 
 /*
