@@ -463,8 +463,10 @@ pb_open_parent(const char *path, const char **name)
 	if (slash == NULL || slash < parent + strlen(root->dir) ||
 		slash[1] == '\0' || strcmp(slash + 1, ".") == 0 ||
 		strcmp(slash + 1, "..") == 0)
-		elog(ERROR, "path \"%s\" does not name a file in backup directory \"%s\"",
-			 path, root->dir);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" does not name a file in backup directory \"%s\"",
+						path, root->dir)));
 	if (strlen(slash + 1) > NAME_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
