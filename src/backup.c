@@ -411,7 +411,6 @@ take_over_chunk(List *candidates, BackupTable *t, BackupLeaf *leaf, int chunk,
 		PbDoneChunk *c = lfirst(lc);
 		char	   *path;
 		const char *name;
-		struct stat st;
 		ChunkFile  *f = &leaf->chunks[chunk];
 
 		if (c->chunk != chunk || strcmp(c->path, leaf->path) != 0 ||
@@ -426,7 +425,7 @@ take_over_chunk(List *candidates, BackupTable *t, BackupLeaf *leaf, int chunk,
 			c->file[strlen(leaf->rel_dir)] != '/' || strchr(name, '/') != NULL)
 			continue;
 		path = psprintf("%s/%s", db_dir, c->file);
-		if (stat(path, &st) != 0 || st.st_size != c->stored_bytes)
+		if (pb_file_size(path) != c->stored_bytes)
 			continue;
 		if (!max_lsn_known)
 		{
@@ -597,10 +596,10 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 			unit->to_end = (chunk == leaf->nchunks - 1);
 			unit->nchunks = leaf->nchunks;
 			strlcpy(unit->table_name, t->task_name, sizeof(unit->table_name));
-			strlcpy(unit->path, leaf->path, sizeof(unit->path));
-			snprintf(unit->file, sizeof(unit->file), "%s/%010lld.%05d.copy%s",
-					 leaf->rel_dir, (long long) backup_id, chunk,
-					 pb_compression_suffix(job->compression));
+			unit->path = leaf->path;
+			unit->file = psprintf("%s/%010lld.%05d.copy%s",
+								  leaf->rel_dir, (long long) backup_id, chunk,
+								  pb_compression_suffix(job->compression));
 			/* where the result goes back to */
 			leaf->chunks[chunk].name = psprintf("%010lld.%05d.copy%s",
 												(long long) backup_id, chunk,
@@ -643,7 +642,7 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	check_readable(rel);
 	columns = copied_columns(rel, true);
 	unit->relfilenode = PB_REL_NUMBER(rel);
-	w = pb_writer_create(psprintf("%s/%s", work->db_dir, unit->file),
+	w = pb_writer_create(psprintf("%s/%s", pb_work_str(work, work->db_dir_off), unit->file),
 						 work->compression, work->compression_level);
 	unit->rows = pb_copy_out(rel, GetActiveSnapshot(), unit->start_block,
 							 unit->nblocks, unit->to_end, w, work->max_rate, &stats);
@@ -699,8 +698,8 @@ record_taken_over(PbJob *job, BackupTable *t)
 			unit.nblocks = leaf->chunk_blocks;
 			unit.to_end = (chunk == leaf->nchunks - 1);
 			strlcpy(unit.table_name, t->task_name, sizeof(unit.table_name));
-			strlcpy(unit.path, leaf->path, sizeof(unit.path));
-			snprintf(unit.file, sizeof(unit.file), "%s/%s", leaf->rel_dir, f->name);
+			unit.path = leaf->path;
+			unit.file = psprintf("%s/%s", leaf->rel_dir, f->name);
 			unit.rows = f->rows;
 			unit.raw_bytes = f->raw_bytes;
 			unit.stored_bytes = f->stored_bytes;
@@ -1112,7 +1111,17 @@ pb_run_backup(PbJob *job)
 	}
 	pb_messages_set_table(NULL);
 
-	work = pb_work_create(list_length(units), &seg);
+	{
+		Size		strings = 0;
+
+		foreach(lc, units)
+		{
+			PbUnit	   *u = lfirst(lc);
+
+			strings = add_size(strings, pb_unit_strings(u->path, u->file));
+		}
+		work = pb_work_create(job, list_length(units), strings, &seg);
+	}
 	work->job_id = job->job_id;
 	work->is_backup = true;
 	strlcpy(work->snapshot, snapshot_id, sizeof(work->snapshot));
@@ -1120,9 +1129,8 @@ pb_run_backup(PbJob *job)
 	work->compression = job->compression;
 	work->compression_level = job->compression_level;
 	work->max_rate = job->max_rate;
-	strlcpy(work->db_dir, db_dir, sizeof(work->db_dir));
 	foreach(lc, units)
-		work->units[foreach_current_index(lc)] = *(PbUnit *) lfirst(lc);
+		pb_work_set_unit(work, foreach_current_index(lc), lfirst(lc));
 
 	pb_work_run(work, seg, job->parallel);
 

@@ -945,8 +945,7 @@ pb_reader_verify_end(PbReader *r)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("checksum mismatch in backup file \"%s\"", r->path),
-				 errdetail("Expected SHA-256 %s, computed %s.",
-						   r->expected_sha, hex)));
+				 errdetail("Its SHA-256 is not the one its metadata records.")));
 }
 
 void

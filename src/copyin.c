@@ -184,8 +184,7 @@ report_if_damaged(const char *path, const char *sha256, int64 stored_bytes)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("checksum mismatch in backup file \"%s\"", path),
-				 errdetail("Expected SHA-256 %s (" INT64_FORMAT " bytes), computed %s (" INT64_FORMAT " bytes).",
-						   sha256, stored_bytes, hex, size)));
+				 errdetail("Its SHA-256 or size is not the one its metadata records.")));
 }
 
 static PbRecvKind

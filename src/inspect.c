@@ -12,12 +12,14 @@
 
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
+#include "common/hashfn.h"
 #include "common/string.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -154,6 +156,7 @@ typedef struct CheckState
 	const char *table_filter;
 	const char *partition_filter;
 	HTAB	   *referenced;		/* files named by any manifest, relative to db_dir */
+	MemoryContext referenced_cxt;	/* where it and its keys live */
 	bool		table_seen;		/* table_filter matched a table */
 	bool		partition_seen; /* partition_filter matched a partition */
 	int			problems;
@@ -313,7 +316,8 @@ file_missing(CheckState *cs, const char *path, const char *shown,
  */
 typedef struct ReferencedFile
 {
-	char		rel[MAXPGPATH]; /* hash key: path relative to db_dir */
+	char	   *rel;			/* hash key: path relative to db_dir, of any
+								 * length (ref_hash, ref_match) */
 	bool		checked;		/* a data file whose outcome is below */
 	bool		missing;
 	char	   *unreadable;		/* the error reading it, or NULL */
@@ -321,10 +325,24 @@ typedef struct ReferencedFile
 	char		hex[PARTBACK_SHA256_HEXLEN + 1];
 } ReferencedFile;
 
+static uint32
+ref_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+ref_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
 static ReferencedFile *
 reference(CheckState *cs, const char *rel)
 {
-	char		key[MAXPGPATH];
+	char	   *key = (char *) rel;
 	bool		found;
 	ReferencedFile *ref;
 
@@ -332,16 +350,21 @@ reference(CheckState *cs, const char *rel)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = MAXPGPATH;
+		ctl.keysize = sizeof(char *);
 		ctl.entrysize = sizeof(ReferencedFile);
+		ctl.hash = ref_hash;
+		ctl.match = ref_match;
 		ctl.hcxt = cs->cxt;
+		cs->referenced_cxt = cs->cxt;
 		cs->referenced = hash_create("partback referenced files", 1024, &ctl,
-									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+									 HASH_CONTEXT);
 	}
-	strlcpy(key, rel, sizeof(key));
-	ref = hash_search(cs->referenced, key, HASH_ENTER, &found);
+	ref = hash_search(cs->referenced, &key, HASH_ENTER, &found);
 	if (!found)
 	{
+		/* the key, until now the caller's string, becomes the entry's own */
+		ref->rel = MemoryContextStrdup(cs->referenced_cxt, rel);
 		ref->checked = false;
 		ref->missing = false;
 		ref->unreadable = NULL;
@@ -518,7 +541,6 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 	foreach(lc, names)
 	{
 		char	   *rel = psprintf("%s/%s", rel_dir, (char *) lfirst(lc));
-		char		key[MAXPGPATH];
 		bool		is_dir;
 		bool		known;
 
@@ -529,9 +551,8 @@ check_extra_files(CheckState *cs, const char *rel_dir)
 			check_extra_files(cs, rel);
 			continue;
 		}
-		strlcpy(key, rel, sizeof(key));
 		known = cs->referenced != NULL &&
-			hash_search(cs->referenced, key, HASH_FIND, NULL) != NULL;
+			hash_search(cs->referenced, &rel, HASH_FIND, NULL) != NULL;
 		/* the files of an unfinished backup are reported with it */
 		if (pb_strset_contains_id_prefix(cs->unfinished, lfirst(lc)))
 			known = true;

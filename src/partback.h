@@ -77,6 +77,9 @@ extern void pb_mkdir_p(const char *path);	/* mode 0700 */
 extern bool pb_path_exists(const char *path, bool *is_dir);
 extern List *pb_list_dir(const char *path);	/* palloc'd names, sorted */
 extern void pb_unlink(const char *path, bool missing_ok);
+extern bool pb_rmdir(const char *path);	/* false if not empty or gone */
+extern bool pb_dir_is_empty(const char *path);
+extern int64 pb_file_size(const char *path);	/* -1 if missing */
 extern char *pb_read_small_file(const char *path, int64 max_size, int64 *size);
 extern void pb_write_small_file(const char *path, const char *data, size_t len);
 
@@ -87,6 +90,16 @@ extern void pb_write_small_file(const char *path, const char *data, size_t len);
  */
 
 #define PB_TMP_SUFFIX ".tmp"
+
+/*
+ * Backup dirs paths are walked from (storage.c): every path given to the
+ * functions above must lie under one registered in this process, is walked
+ * from its real path without following any link, and only regular files
+ * and directories are used.  repo.c registers them.
+ */
+extern void pb_root_register(const char *dir, const char *real,
+							 bool dev_ino_known, dev_t dev, ino_t ino);
+extern bool pb_root_identity(const char *dir, uint64 *dev, uint64 *ino);
 
 /* ---------- compress.c: compressed, checksummed streams ---------- */
 typedef enum PbCompression
@@ -134,6 +147,8 @@ extern void pb_reader_close(PbReader *r);
 extern char *pb_escape_name(const char *name);
 extern char *pb_unescape_name(const char *escaped);
 extern char *pb_backup_dir_arg(const char *dir);
+extern void pb_backup_dir_recheck(const char *dir, bool known, uint64 dev, uint64 ino);
+extern bool pb_backup_dir_identity(const char *dir, uint64 *dev, uint64 *ino);
 extern void pb_repo_open(const char *dir);
 extern void pb_repo_init(const char *dir);
 extern char *pb_db_dir(const char *dir, const char *db);
@@ -310,9 +325,12 @@ typedef struct PbUnit
 	BlockNumber nblocks;
 	bool		to_end;			/* the last chunk reads to the end */
 	char		table_name[2 * NAMEDATALEN + 2];	/* as the job's tasks name it */
-	char		path[MAXPGPATH];	/* partition path */
-	char		file[MAXPGPATH];	/* backup: data file to write; restore: metadata
-									 * file to read; relative to the database dir */
+	const char *path;			/* partition path */
+	const char *file;			/* backup: data file to write; restore: metadata
+								 * file to read; relative to the database dir */
+	/* in a PbWork: where both are in it (pb_work_set_unit, pb_work_unit) */
+	Size		path_off;
+	Size		file_off;
 	char		sha256[PARTBACK_SHA256_HEXLEN + 1];	/* restore: of the metadata */
 	int			nchunks;		/* of the partition */
 	/* results */
@@ -337,7 +355,16 @@ typedef struct PbWork
 	PbCompression compression;
 	int			compression_level;
 	int			max_rate;		/* MB/s per copy worker, 0 = unlimited */
-	char		db_dir[MAXPGPATH];
+	/* strings, as offsets from the start of the PbWork (pb_work_str) */
+	Size		db_dir_off;		/* the database's dir in the backup dir */
+	Size		backup_dir_off;	/* the backup dir, checked again by copy workers */
+	Size		allowed_dirs_off;	/* the caller's partback.allowed_dirs */
+	bool		dir_known;		/* the backup dir's identity, as the leader found it */
+	uint64		dir_dev;
+	uint64		dir_ino;
+	Size		str_start;		/* the string area, after the units */
+	Size		str_size;
+	Size		str_used;
 	/* backup: the leader, whose lock group its copy workers join */
 	int			leader_pgprocno;
 	pid_t		leader_pid;
@@ -383,7 +410,12 @@ extern void pb_chunk_record(PbWork *work, PbUnit *unit, int nchunks,
 							XLogRecPtr lsn, const char *columns);
 extern int64 pb_submit_job(PbJob *job, bool wait);
 extern bool pb_start_leader(int64 job_id, dsm_handle handle, bool notify_me);
-extern PbWork *pb_work_create(int nunits, dsm_segment **seg);
+extern PbWork *pb_work_create(PbJob *job, int nunits, Size unit_strings,
+							  dsm_segment **seg);
+extern Size pb_unit_strings(const char *path, const char *file);
+extern void pb_work_set_unit(PbWork *work, int i, const PbUnit *unit);
+extern PbUnit *pb_work_unit(PbWork *work, int i);
+extern const char *pb_work_str(PbWork *work, Size off);
 extern void pb_work_run(PbWork *work, dsm_segment *seg, int nworkers);
 extern PGDLLEXPORT void partback_leader_main(Datum main_arg);
 extern PGDLLEXPORT void partback_copy_main(Datum main_arg);

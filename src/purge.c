@@ -149,7 +149,7 @@ remove_unneeded(Retention *r, const char *rel_dir)
 		{
 			if (remove_unneeded(r, rel))
 				kept_any = true;
-			else if (rmdir(psprintf("%s/%s", r->db_dir, rel)) != 0)
+			else if (!pb_rmdir(psprintf("%s/%s", r->db_dir, rel)))
 				kept_any = true;
 			continue;
 		}

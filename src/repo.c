@@ -88,9 +88,10 @@ resolve_path(const char *path)
 
 /*
  * Backup dirs must lie under partback.allowed_dirs, symbolic links
- * resolved; while it is empty, only superusers may use any.
+ * resolved; while it is empty, only superusers may use any.  Returns the
+ * dir's real path.
  */
-static void
+static char *
 check_allowed_dir(const char *dir)
 {
 	char	   *raw = pstrdup(partback_allowed_dirs ? partback_allowed_dirs : "");
@@ -102,34 +103,37 @@ check_allowed_dir(const char *dir)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid list syntax in partback.allowed_dirs")));
+	real = resolve_path(dir);
 	if (allowed == NIL)
 	{
 		if (superuser())
-			return;
+			return real;
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to use backup directory \"%s\"", dir),
 				 errdetail("partback.allowed_dirs is empty, so only superusers may use backup directories."),
 				 errhint("A superuser can list the directories other users may use in partback.allowed_dirs.")));
 	}
-	real = resolve_path(dir);
 	foreach(lc, allowed)
 	{
 		const char *a = lfirst(lc);
 
 		if (is_absolute_path(a) && path_is_prefix_of_path(resolve_path(a), real))
-			return;
+			return real;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("backup directory \"%s\" is not under partback.allowed_dirs", dir),
 			 strcmp(real, dir) != 0 ? errdetail("Its real path is \"%s\".", real) : 0,
 			 errhint("partback.allowed_dirs is \"%s\".", partback_allowed_dirs)));
+	return NULL;				/* keep compiler quiet */
 }
 
 /*
  * Check a backup_dir argument: an absolute path, canonicalised, under
- * partback.allowed_dirs.
+ * partback.allowed_dirs.  The dir is resolved here, once: every file below
+ * it is then reached from its real path without following any link
+ * (storage.c), and the dir found there later must be the one found now.
  */
 char *
 pb_backup_dir_arg(const char *dir)
@@ -147,8 +151,38 @@ pb_backup_dir_arg(const char *dir)
 				 errhint("Backup directories are server-side paths, like the file of COPY ... TO, and must be absolute.")));
 	path = pstrdup(dir);
 	canonicalize_path(path);
-	check_allowed_dir(path);
+	pb_root_register(path, check_allowed_dir(path), false, 0, 0);
+	/* record its identity now, if it exists */
+	(void) pb_path_exists(path, NULL);
 	return path;
+}
+
+/*
+ * Check a job's backup dir again, in the process about to use it (a job's
+ * leader or copy worker), against partback.allowed_dirs as the caller had
+ * it: the dir may have been replaced, by a symbolic link say, while the job
+ * waited.  When the caller saw the dir (known), it must still be the same
+ * directory (device and inode).
+ */
+void
+pb_backup_dir_recheck(const char *dir, bool known, uint64 dev, uint64 ino)
+{
+	pb_root_register(dir, check_allowed_dir(dir), known, (dev_t) dev, (ino_t) ino);
+	(void) pb_path_exists(dir, NULL);
+}
+
+/*
+ * The identity of a backup dir checked by pb_backup_dir_arg, as its walks
+ * recorded it; false if it did not exist (yet).
+ */
+bool
+pb_backup_dir_identity(const char *dir, uint64 *dev, uint64 *ino)
+{
+	bool		is_dir;
+
+	if (!pb_path_exists(dir, &is_dir))
+		return false;
+	return pb_root_identity(dir, dev, ino);
 }
 
 static char *
@@ -243,7 +277,7 @@ pb_repo_init(const char *dir)
 			check_marker(dir, marker);
 			return;
 		}
-		if (list_length(pb_list_dir(dir)) > 0)
+		if (!pb_dir_is_empty(dir))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("directory \"%s\" is not empty and is not a partback backup directory", dir),
@@ -379,7 +413,7 @@ pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("checksum mismatch in manifest \"%s\"", path),
-				 errdetail("It says SHA-256 %s, computed %s.", stored, hex)));
+				 errdetail("Its bytes do not match the \"manifest_sha256\" it ends with.")));
 
 	/*
 	 * Damage is reported as such above; then, with a key, the HMAC member
@@ -551,8 +585,7 @@ read_json_text(const char *path, const char *expected_sha256, int64 limit,
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("checksum mismatch in backup file \"%s\"", path),
-					 errdetail("Expected SHA-256 %s, computed %s.",
-							   expected_sha256, hex)));
+					 errdetail("Its SHA-256 is not the one its manifest records.")));
 	}
 	if (strlen(text) != size)
 		ereport(ERROR,

@@ -374,7 +374,7 @@ text_columns(JsonbContainer *meta, List *columns, const char *meta_path)
 void
 pb_restore_unit(PbWork *work, PbUnit *unit)
 {
-	char	   *meta_path = psprintf("%s/%s", work->db_dir, unit->file);
+	char	   *meta_path = psprintf("%s/%s", pb_work_str(work, work->db_dir_off), unit->file);
 	char	   *part_dir = pstrdup(meta_path);
 	Jsonb	   *meta;
 	JsonbContainer *files;
@@ -613,8 +613,8 @@ take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
 		unit.relid = leaf->target;
 		unit.relfilenode = c->relfilenode;
 		strlcpy(unit.table_name, t->source, sizeof(unit.table_name));
-		strlcpy(unit.path, leaf->path, sizeof(unit.path));
-		strlcpy(unit.file, leaf->meta, sizeof(unit.file));
+		unit.path = leaf->path;
+		unit.file = leaf->meta;
 		strlcpy(unit.result_sha256, leaf->content_key, sizeof(unit.result_sha256));
 		unit.rows = c->rows;
 		unit.raw_bytes = c->bytes;
@@ -869,22 +869,33 @@ pb_run_restore(PbJob *job)
 	 */
 	list_sort(units, larger_leaf_first);
 
-	work = pb_work_create(list_length(units), &seg);
+	{
+		Size		strings = 0;
+
+		foreach(lc, units)
+		{
+			RestoreLeaf *leaf = lfirst(lc);
+
+			strings = add_size(strings, pb_unit_strings(leaf->path, leaf->meta));
+		}
+		work = pb_work_create(job, list_length(units), strings, &seg);
+	}
 	work->job_id = job->job_id;
 	work->is_backup = false;
 	work->max_rate = job->max_rate;
-	strlcpy(work->db_dir, pb_db_dir(job->backup_dir, job->source_db), sizeof(work->db_dir));
 	foreach(lc, units)
 	{
 		RestoreLeaf *leaf = lfirst(lc);
-		PbUnit	   *unit = &work->units[foreach_current_index(lc)];
+		PbUnit		unit;
 
-		unit->relid = leaf->target;
-		strlcpy(unit->table_name, leaf->table->source, sizeof(unit->table_name));
-		strlcpy(unit->path, leaf->path, sizeof(unit->path));
-		strlcpy(unit->file, leaf->meta, sizeof(unit->file));
-		strlcpy(unit->sha256, leaf->meta_sha256, sizeof(unit->sha256));
-		strlcpy(unit->result_sha256, leaf->content_key, sizeof(unit->result_sha256));
+		memset(&unit, 0, sizeof(unit));
+		unit.relid = leaf->target;
+		strlcpy(unit.table_name, leaf->table->source, sizeof(unit.table_name));
+		unit.path = leaf->path;
+		unit.file = leaf->meta;
+		strlcpy(unit.sha256, leaf->meta_sha256, sizeof(unit.sha256));
+		strlcpy(unit.result_sha256, leaf->content_key, sizeof(unit.result_sha256));
+		pb_work_set_unit(work, foreach_current_index(lc), &unit);
 	}
 
 	PG_TRY();

@@ -10,21 +10,27 @@
  * file, its temporary file is unlinked, so no half-written file survives an
  * ERROR.
  *
- * All descriptors come from fd.c (OpenTransientFile, AllocateDir), which
- * closes them at end of transaction; a PbFile never outlives its
- * transaction.  Files being written live in a memory context of their own
- * so that the cleanup never depends on the caller's memory.
+ * Every path is walked from its backup dir without following any link
+ * (see "backup dirs" below), so descriptors come from openat, not fd.c;
+ * they are counted with fd.c's ReserveExternalFD, and closed here at the
+ * end of the (sub)transaction that opened them, as fd.c would: a PbFile
+ * never outlives its transaction (but for a sealed one, see below).  Files
+ * live in a memory context of their own so that the cleanup never depends
+ * on the caller's memory.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "access/xact.h"
 #include "lib/ilist.h"
+#include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
 
@@ -32,27 +38,34 @@
 
 #define PB_WRITE_BUFSIZE	(1024 * 1024)
 
+#ifndef O_CLOEXEC
+#define O_CLOEXEC 0
+#endif
+
 struct PbFile
 {
 	char	   *path;			/* final name */
 	int			fd;				/* -1 once closed */
 	bool		writing;
+	SubTransactionId subid;		/* subtransaction that opened the file */
+	dlist_node	node;			/* in open_files */
 
 	/* the rest is used only by files being written */
-	char	   *tmppath;		/* "<path>.tmp", the name actually written */
+	int			dirfd;			/* its directory, opened beneath the root */
+	char	   *name;			/* its final name in dirfd */
+	char	   *tmpname;		/* "<name>.tmp", the name actually written */
+	char	   *tmppath;		/* "<path>.tmp", for messages */
 	bool		tmp_created;	/* tmppath exists and is ours */
 	bool		broken;			/* a write or commit failed: never commit */
 	bool		sealed;			/* complete and durable under tmppath; the
 								 * transaction's commit hands it to the caller */
-	bool		handed_over;	/* that happened: no longer in pending_files */
-	SubTransactionId subid;		/* subtransaction that created the file */
+	bool		handed_over;	/* that happened: no longer in open_files */
 	char	   *buf;
 	size_t		buflen;
-	dlist_node	node;			/* in pending_files */
 };
 
-/* files being written, neither committed nor aborted yet */
-static dlist_head pending_files = DLIST_STATIC_INIT(pending_files);
+/* files open, read or being written, neither closed nor committed yet */
+static dlist_head open_files = DLIST_STATIC_INIT(open_files);
 static MemoryContext pending_cxt = NULL;
 static bool callbacks_registered = false;
 
@@ -63,18 +76,422 @@ static void pb_storage_subxact_callback(SubXactEvent event,
 										void *arg);
 static void pb_file_discard(PbFile *file, bool close_fd);
 static void pb_file_write_fd(PbFile *file, const char *data, size_t len);
-static void pb_mkdir_one(const char *dir);
 static int	pb_name_cmp(const ListCell *a, const ListCell *b);
+static PbFile *pb_file_alloc(const char *path, bool writing);
 
+
+/* ---------- backup dirs: where paths are walked from ---------- */
+
+/*
+ * Everything in a backup dir is untrusted, its layout included: whoever may
+ * write the backup storage can put symbolic links, FIFOs or devices there.
+ * So every path under a backup dir is walked from the dir one component at
+ * a time, each opened with O_NOFOLLOW relative to the one before: nothing
+ * below the dir is ever followed, and only regular files and directories
+ * are used.  The dir itself was resolved once, when it was checked against
+ * partback.allowed_dirs (pb_backup_dir_arg, pb_backup_dir_recheck); its
+ * real path has no symbolic link, and is walked the same way from "/", so
+ * that one swapped in since is refused too.  Its device and inode, recorded
+ * then, must still be the dir's.
+ *
+ * A path handed to these functions must lie under a registered dir;
+ * anything else is an internal error, so that no caller can bypass the
+ * walk by accident.
+ */
+typedef struct PbRoot
+{
+	char	   *dir;			/* as callers name it (canonical) */
+	char	   *real;			/* its real path, resolved once */
+	bool		known;			/* dev and ino recorded */
+	dev_t		dev;
+	ino_t		ino;
+} PbRoot;
+
+static List *pb_roots = NIL;	/* in TopMemoryContext */
+
+/* symbolic links, and whatever is not a regular file or directory */
+static void
+pb_refuse_type(const char *path, mode_t mode)
+{
+	if (S_ISLNK(mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("backup file \"%s\" is a symbolic link", path),
+				 errdetail("partback follows no symbolic link below a backup directory."),
+				 errhint("Remove the link; a backup directory holds only regular files and directories.")));
+	if (!S_ISREG(mode) && !S_ISDIR(mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("backup file \"%s\" is neither a regular file nor a directory", path),
+				 errdetail("partback uses no FIFO, socket or device in a backup directory."),
+				 errhint("Remove it; a backup directory holds only regular files and directories.")));
+}
+
+/*
+ * Register dir (a canonical absolute path) as a backup dir whose real path
+ * is real.  When its identity is given (dev_ino_known), the dir found must
+ * have it, else it is recorded at the first walk.
+ */
+void
+pb_root_register(const char *dir, const char *real, bool dev_ino_known,
+				 dev_t dev, ino_t ino)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	ListCell   *lc;
+	PbRoot	   *root = NULL;
+
+	foreach(lc, pb_roots)
+	{
+		PbRoot	   *r = lfirst(lc);
+
+		if (strcmp(r->dir, dir) == 0)
+		{
+			root = r;
+			pfree(r->real);
+			pb_roots = foreach_delete_current(pb_roots, lc);
+			break;
+		}
+	}
+	if (root == NULL)
+	{
+		root = palloc0(sizeof(PbRoot));
+		root->dir = pstrdup(dir);
+	}
+	/* the newest registration comes first (pb_root_of) */
+	pb_roots = lappend(pb_roots, root);
+	root->real = pstrdup(real);
+	root->known = dev_ino_known;
+	root->dev = dev;
+	root->ino = ino;
+	MemoryContextSwitchTo(old);
+}
+
+/* The identity recorded for registered dir; false if none yet. */
+bool
+pb_root_identity(const char *dir, uint64 *dev, uint64 *ino)
+{
+	ListCell   *lc;
+
+	foreach(lc, pb_roots)
+	{
+		PbRoot	   *r = lfirst(lc);
+
+		if (strcmp(r->dir, dir) == 0)
+		{
+			if (!r->known)
+				return false;
+			*dev = (uint64) r->dev;
+			*ino = (uint64) r->ino;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The registered dir path lies in.  If several hold it (a dir used earlier
+ * in this session may lie inside or around the one in use), the one
+ * registered last: the call at hand registered its own.
+ */
+static PbRoot *
+pb_root_of(const char *path)
+{
+	PbRoot	   *found = NULL;
+	ListCell   *lc;
+
+	foreach(lc, pb_roots)
+	{
+		PbRoot	   *r = lfirst(lc);
+		size_t		len = strlen(r->dir);
+
+		if (strncmp(path, r->dir, len) == 0 &&
+			(path[len] == '\0' || path[len] == '/' || strcmp(r->dir, "/") == 0))
+			found = r;
+	}
+	if (found == NULL)
+		elog(ERROR, "path \"%s\" is not under a checked backup directory", path);
+	return found;
+}
+
+/*
+ * Open component comp (no '/', not "." or "..") of directory dfd as a
+ * directory, following no link.  When create, make it if missing (mode
+ * 0700), fsyncing it and dfd.  Returns -1 with errno ENOENT when it is
+ * missing, ENOTDIR when it is a regular file, and not to be created; every
+ * other failure is an ERROR naming shown, the path so far.
+ */
+static int
+pb_open_component_dir(int dfd, const char *comp, const char *shown, bool create)
+{
+	int			fd;
+	struct stat st;
+
+	if (comp[0] == '\0' || strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0 ||
+		strchr(comp, '/') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid path component in \"%s\"", shown)));
+	if (strlen(comp) > NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("file name in \"%s\" is too long", shown),
+				 errdetail("A name in a path may have at most %d bytes here.", NAME_MAX)));
+
+	for (;;)
+	{
+		fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+		if (errno == EINTR)
+			continue;
+		if (errno == ENOENT && create)
+		{
+			if (mkdirat(dfd, comp, S_IRWXU) < 0 && errno != EEXIST)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not create directory \"%s\": %m", shown)));
+			fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
+			{
+				/*
+				 * ERROR, not PANIC: a backup dir that fails fails the job,
+				 * and nothing of the database's own depends on it.
+				 */
+				if (pg_fsync(fd) != 0 || pg_fsync(dfd) != 0)
+				{
+					int			save_errno = errno;
+
+					close(fd);
+					errno = save_errno;
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not fsync directory \"%s\": %m", shown)));
+				}
+				return fd;
+			}
+			/* fall through to say why */
+		}
+		break;
+	}
+	if (errno == ENOENT)
+		return -1;
+	if (errno == ELOOP || errno == ENOTDIR)
+	{
+		int			save_errno = errno;
+
+		if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		{
+			if (S_ISLNK(st.st_mode))
+				pb_refuse_type(shown, st.st_mode);
+			if (S_ISREG(st.st_mode))
+			{
+				/* as a missing directory, unless one was to be made */
+				if (!create)
+				{
+					errno = ENOTDIR;
+					return -1;
+				}
+				ereport(ERROR,
+						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						 errmsg("\"%s\" exists but is not a directory", shown)));
+			}
+			pb_refuse_type(shown, st.st_mode);
+		}
+		errno = save_errno;
+	}
+	ereport(ERROR,
+			(errcode_for_file_access(),
+			 errmsg("could not open directory \"%s\": %m", shown)));
+	return -1;					/* keep compiler quiet */
+}
+
+/*
+ * Open the real path of root, component by component from "/", following
+ * no link, and check that it is still the dir that was checked.  Returns -1
+ * (errno ENOENT) if it or a parent is missing and not to be created.
+ */
+static int
+pb_open_root(PbRoot *root, bool create)
+{
+	char	   *buf = pstrdup(root->real);
+	char	   *p = buf;
+	int			dfd;
+	struct stat st;
+
+	dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"/\": %m")));
+	while (*p == '/')
+		p++;
+	while (*p != '\0')
+	{
+		char	   *slash = strchr(p, '/');
+		int			fd;
+
+		if (slash != NULL)
+			*slash = '\0';
+		PG_TRY();
+		{
+			fd = pb_open_component_dir(dfd, p, buf, create);
+		}
+		PG_CATCH();
+		{
+			close(dfd);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		close(dfd);
+		if (fd < 0)
+		{
+			int			save_errno = errno;
+
+			pfree(buf);
+			errno = save_errno;
+			return -1;
+		}
+		dfd = fd;
+		if (slash == NULL)
+			break;
+		*slash = '/';
+		p = slash + 1;
+		while (*p == '/')
+			p++;
+	}
+	pfree(buf);
+
+	if (fstat(dfd, &st) < 0)
+	{
+		int			save_errno = errno;
+
+		close(dfd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat directory \"%s\": %m", root->dir)));
+	}
+	if (!root->known)
+	{
+		root->known = true;
+		root->dev = st.st_dev;
+		root->ino = st.st_ino;
+	}
+	else if (root->dev != st.st_dev || root->ino != st.st_ino)
+	{
+		close(dfd);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("backup directory \"%s\" has been replaced", root->dir),
+				 errdetail("It is no longer the directory that was checked against partback.allowed_dirs when the call was made."),
+				 errhint("Call again.")));
+	}
+	return dfd;
+}
+
+/*
+ * Open the directory path (a registered backup dir or below one) and return
+ * its descriptor, or -1 (errno ENOENT) if it or a parent is missing and
+ * create is false.  With create, missing directories are made.
+ */
+static int
+pb_open_dir(const char *path, bool create)
+{
+	PbRoot	   *root = pb_root_of(path);
+	char	   *buf;
+	char	   *p;
+	int			dfd;
+
+	dfd = pb_open_root(root, create);
+	if (dfd < 0)
+		return -1;
+	buf = pstrdup(path);
+	p = buf + strlen(root->dir);
+	while (*p == '/')
+		p++;
+	while (*p != '\0')
+	{
+		char	   *slash = strchr(p, '/');
+		int			fd;
+
+		if (slash != NULL)
+			*slash = '\0';
+		PG_TRY();
+		{
+			fd = pb_open_component_dir(dfd, p, buf, create);
+		}
+		PG_CATCH();
+		{
+			close(dfd);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		close(dfd);
+		if (fd < 0)
+		{
+			int			save_errno = errno;
+
+			pfree(buf);
+			errno = save_errno;
+			return -1;
+		}
+		dfd = fd;
+		if (slash == NULL)
+			break;
+		*slash = '/';
+		p = slash + 1;
+		while (*p == '/')
+			p++;
+	}
+	pfree(buf);
+	return dfd;
+}
+
+/*
+ * Open the directory that holds path, which must lie strictly below a
+ * registered backup dir; *name is set to path's last component.  -1 (errno
+ * ENOENT) if the directory is missing.
+ */
+static int
+pb_open_parent(const char *path, const char **name)
+{
+	PbRoot	   *root = pb_root_of(path);
+	char	   *parent = pstrdup(path);
+	char	   *slash = strrchr(parent, '/');
+	int			fd;
+
+	if (slash == NULL || slash < parent + strlen(root->dir) ||
+		slash[1] == '\0' || strcmp(slash + 1, ".") == 0 ||
+		strcmp(slash + 1, "..") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" does not name a file in backup directory \"%s\"",
+						path, root->dir)));
+	if (strlen(slash + 1) > NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("file name in \"%s\" is too long", path),
+				 errdetail("A name in a path may have at most %d bytes here.", NAME_MAX)));
+	*name = path + (slash - parent) + 1;
+	*slash = '\0';
+	fd = pb_open_dir(parent, false);
+	pfree(parent);
+	return fd;
+}
+
+/* Close a descriptor of ours; errors are of no interest for directories. */
+static void
+pb_close_dir(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
 
 /* ---------- files being written ---------- */
 
-PbFile *
-pb_file_create(const char *path)
+static void
+pb_storage_setup(void)
 {
-	PbFile	   *file;
-	int			fd;
-
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(pb_storage_xact_callback, NULL);
@@ -85,28 +502,84 @@ pb_file_create(const char *path)
 		pending_cxt = AllocSetContextCreate(TopMemoryContext,
 											"partback files",
 											ALLOCSET_DEFAULT_SIZES);
+}
 
+/*
+ * A PbFile, tracked before anything is opened, so that an ERROR while
+ * opening frees it; its descriptors are closed by whoever ends it, or at
+ * the end of the (sub)transaction.
+ */
+static PbFile *
+pb_file_alloc(const char *path, bool writing)
+{
+	PbFile	   *file;
+
+	pb_storage_setup();
 	file = MemoryContextAllocZero(pending_cxt, sizeof(PbFile));
 	file->path = MemoryContextStrdup(pending_cxt, path);
+	file->fd = -1;
+	file->dirfd = -1;
+	file->writing = writing;
+	file->subid = GetCurrentSubTransactionId();
+	dlist_push_tail(&open_files, &file->node);
+	return file;
+}
+
+PbFile *
+pb_file_create(const char *path)
+{
+	PbFile	   *file;
+	const char *name;
+	int			dirfd;
+	int			fd;
+
+	file = pb_file_alloc(path, true);
 	file->tmppath = MemoryContextAlloc(pending_cxt,
 									   strlen(path) + strlen(PB_TMP_SUFFIX) + 1);
 	strcpy(file->tmppath, path);
 	strcat(file->tmppath, PB_TMP_SUFFIX);
-	file->fd = -1;
-	file->writing = true;
-	file->subid = GetCurrentSubTransactionId();
+
+	/* its directory, walked from the backup dir; an ERROR frees the file */
+	PG_TRY();
+	{
+		dirfd = pb_open_parent(file->tmppath, &name);
+	}
+	PG_CATCH();
+	{
+		pb_file_discard(file, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (dirfd < 0)
+	{
+		int			save_errno = errno;
+
+		pb_file_discard(file, false);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s%s\": %m",
+						path, PB_TMP_SUFFIX)));
+	}
+	ReserveExternalFD();
+	file->dirfd = dirfd;
+	file->tmpname = MemoryContextStrdup(pending_cxt, name);
+	file->name = MemoryContextStrdup(pending_cxt, name);
+	file->name[strlen(name) - strlen(PB_TMP_SUFFIX)] = '\0';
 	file->buf = MemoryContextAlloc(pending_cxt, PB_WRITE_BUFSIZE);
 
-	/* tracked before the open, so that an ERROR inside it frees the memory */
-	dlist_push_tail(&pending_files, &file->node);
-
-	fd = OpenTransientFilePerm(file->tmppath,
-							   O_CREAT | O_EXCL | O_WRONLY | PG_BINARY,
-							   S_IRUSR | S_IWUSR);
+	/* never through a link or onto anything there: O_EXCL, O_NOFOLLOW */
+	fd = openat(dirfd, file->tmpname,
+				O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | PG_BINARY,
+				S_IRUSR | S_IWUSR);
 	if (fd < 0 && errno == EEXIST)
 	{
-		/* left behind by a crashed earlier run: nobody can still want it */
-		if (unlink(file->tmppath) < 0 && errno != ENOENT)
+		/*
+		 * Left behind by a crashed earlier run: nobody can still want it.
+		 * unlinkat removes a link itself, never what it points to; a
+		 * directory there is not removed.
+		 */
+		if (unlinkat(dirfd, file->tmpname, 0) < 0 && errno != ENOENT)
 		{
 			int			save_errno = errno;
 
@@ -117,9 +590,9 @@ pb_file_create(const char *path)
 					 errmsg("could not remove stale file \"%s%s\": %m",
 							path, PB_TMP_SUFFIX)));
 		}
-		fd = OpenTransientFilePerm(file->tmppath,
-								   O_CREAT | O_EXCL | O_WRONLY | PG_BINARY,
-								   S_IRUSR | S_IWUSR);
+		fd = openat(dirfd, file->tmpname,
+					O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | PG_BINARY,
+					S_IRUSR | S_IWUSR);
 	}
 	if (fd < 0)
 	{
@@ -132,6 +605,7 @@ pb_file_create(const char *path)
 				 errmsg("could not create file \"%s%s\": %m",
 						path, PB_TMP_SUFFIX)));
 	}
+	ReserveExternalFD();
 	file->fd = fd;
 	file->tmp_created = true;
 
@@ -230,9 +704,10 @@ pb_file_seal(PbFile *file)
 				(errcode_for_file_access(),
 				 errmsg("could not fsync file \"%s\": %m", file->tmppath)));
 
-	/* fd.c forgets the descriptor even when close() fails */
-	rc = CloseTransientFile(file->fd);
+	/* the descriptor is gone even when close() fails */
+	rc = close(file->fd);
 	file->fd = -1;
+	ReleaseExternalFD();
 	if (rc != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -240,21 +715,48 @@ pb_file_seal(PbFile *file)
 	file->sealed = true;
 }
 
-/* Give a sealed file its final name, durably. */
+/* free a file's memory and its directory's descriptor */
+static void
+pb_file_free(PbFile *file)
+{
+	if (file->dirfd >= 0)
+	{
+		close(file->dirfd);
+		ReleaseExternalFD();
+	}
+	if (file->buf)
+		pfree(file->buf);
+	if (file->tmppath)
+		pfree(file->tmppath);
+	if (file->tmpname)
+		pfree(file->tmpname);
+	if (file->name)
+		pfree(file->name);
+	pfree(file->path);
+	pfree(file);
+}
+
+/*
+ * Give a sealed file its final name, durably: renamed within the directory
+ * it was created in (whatever was under the final name, a link included,
+ * is replaced, never followed), then the directory fsynced.
+ */
 void
 pb_file_publish(PbFile *file)
 {
 	Assert(file->sealed);
-	/* fsyncs the file again and then its directory */
-	(void) durable_rename(file->tmppath, file->path, ERROR);
+	if (renameat(file->dirfd, file->tmpname, file->dirfd, file->name) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rename file \"%s\" to \"%s\": %m",
+						file->tmppath, file->path)));
 	file->tmp_created = false;
+	if (pg_fsync(file->dirfd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync directory of \"%s\": %m", file->path)));
 	if (file->handed_over)
-	{
-		pfree(file->buf);
-		pfree(file->tmppath);
-		pfree(file->path);
-		pfree(file);
-	}
+		pb_file_free(file);
 	else
 		pb_file_discard(file, false);
 }
@@ -279,34 +781,36 @@ pb_file_abort(PbFile *file)
 }
 
 /*
- * Forget a file being written: optionally close its descriptor, unlink the
- * temporary file, free the memory.  Never raises an ERROR, since it runs in
- * abort paths.
+ * Forget a file: optionally close its descriptor, unlink the temporary file
+ * of one being written, free the memory.  Never raises an ERROR, since it
+ * runs in abort paths.
  */
 static void
 pb_file_discard(PbFile *file, bool close_fd)
 {
 	if (close_fd && file->fd >= 0)
-		(void) CloseTransientFile(file->fd);
+	{
+		(void) close(file->fd);
+		ReleaseExternalFD();
+	}
 	file->fd = -1;
 
-	if (file->tmp_created && unlink(file->tmppath) < 0 && errno != ENOENT)
+	if (file->tmp_created && file->dirfd >= 0 &&
+		unlinkat(file->dirfd, file->tmpname, 0) < 0 && errno != ENOENT)
 		ereport(WARNING,
 				(errcode_for_file_access(),
 				 errmsg("could not remove file \"%s\": %m", file->tmppath)));
 	file->tmp_created = false;
 
-	dlist_delete(&file->node);
-	pfree(file->buf);
-	pfree(file->tmppath);
-	pfree(file->path);
-	pfree(file);
+	if (!file->handed_over)
+		dlist_delete(&file->node);
+	pb_file_free(file);
 }
 
 /*
- * At end of transaction, fd.c closes every transient file (AtEOXact_Files),
- * so here we only forget the descriptors and unlink, which is right whether
- * fd.c has already closed them or is about to.
+ * At end of transaction, every file still open is closed (as fd.c does
+ * for transient files) and every file being written unlinked, unless it
+ * was sealed and the transaction commits.
  */
 static void
 pb_storage_xact_callback(XactEvent event, void *arg)
@@ -329,7 +833,7 @@ pb_storage_xact_callback(XactEvent event, void *arg)
 			return;
 	}
 
-	dlist_foreach_modify(iter, &pending_files)
+	dlist_foreach_modify(iter, &open_files)
 	{
 		PbFile	   *file = dlist_container(PbFile, node, iter.cur);
 
@@ -344,7 +848,7 @@ pb_storage_xact_callback(XactEvent event, void *arg)
 			ereport(WARNING,
 					(errmsg("file \"%s\" was neither committed nor aborted, removing it",
 							file->tmppath)));
-		pb_file_discard(file, false);
+		pb_file_discard(file, true);
 	}
 }
 
@@ -358,7 +862,7 @@ pb_storage_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
 
-	dlist_foreach_modify(iter, &pending_files)
+	dlist_foreach_modify(iter, &open_files)
 	{
 		PbFile	   *file = dlist_container(PbFile, node, iter.cur);
 
@@ -367,29 +871,103 @@ pb_storage_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (event == SUBXACT_EVENT_COMMIT_SUB)
 			file->subid = parentSubid;
 		else
-			pb_file_discard(file, false);
+			pb_file_discard(file, true);
 	}
 }
 
 
 /* ---------- files being read ---------- */
 
+/*
+ * Open a regular file of a backup dir for reading.  It is looked at before
+ * it is opened, so that no FIFO or device is ever opened (a FIFO's open
+ * would wait for a writer, unbounded); and opened with O_NONBLOCK and
+ * looked at again, in case something was swapped in meanwhile.
+ */
 PbFile *
 pb_file_open_read(const char *path)
 {
 	PbFile	   *file;
+	const char *name;
+	int			dirfd;
 	int			fd;
+	struct stat st;
+	int			flags;
 
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-	if (fd < 0)
+	dirfd = pb_open_parent(path, &name);
+	if (dirfd < 0)
+	{
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\" for reading: %m", path)));
+	}
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	{
+		int			save_errno = errno;
 
-	file = palloc0(sizeof(PbFile));
-	file->path = pstrdup(path);
+		pb_close_dir(dirfd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" for reading: %m", path)));
+	}
+	if (!S_ISREG(st.st_mode))
+	{
+		pb_close_dir(dirfd);
+		if (S_ISDIR(st.st_mode))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("backup file \"%s\" is a directory", path)));
+		pb_refuse_type(path, st.st_mode);
+	}
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | PG_BINARY);
+	if (fd < 0)
+	{
+		int			save_errno = errno;
+
+		pb_close_dir(dirfd);
+		errno = save_errno;
+		if (errno == ELOOP)
+			pb_refuse_type(path, S_IFLNK);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" for reading: %m", path)));
+	}
+	pb_close_dir(dirfd);
+	if (fstat(fd, &st) < 0)
+	{
+		int			save_errno = errno;
+
+		close(fd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat file \"%s\": %m", path)));
+	}
+	if (!S_ISREG(st.st_mode))
+	{
+		close(fd);
+		pb_refuse_type(path, st.st_mode);
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("backup file \"%s\" is not a regular file", path)));
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+	{
+		int			save_errno = errno;
+
+		close(fd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" for reading: %m", path)));
+	}
+
+	file = pb_file_alloc(path, false);
+	ReserveExternalFD();
 	file->fd = fd;
-	file->writing = false;
 	return file;
 }
 
@@ -424,7 +1002,8 @@ pb_file_read(PbFile *file, void *buf, size_t len)
 void
 pb_file_close(PbFile *file)
 {
-	int			rc;
+	int			rc = 0;
+	char	   *path;
 
 	if (file->writing)
 		elog(ERROR, "file \"%s\" is being written; commit or abort it",
@@ -432,119 +1011,80 @@ pb_file_close(PbFile *file)
 
 	if (file->fd >= 0)
 	{
-		rc = CloseTransientFile(file->fd);
+		rc = close(file->fd);
 		file->fd = -1;
-		if (rc != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not close file \"%s\": %m", file->path)));
+		ReleaseExternalFD();
 	}
-	pfree(file->path);
-	pfree(file);
+	path = pstrdup(file->path);
+	dlist_delete(&file->node);
+	pb_file_free(file);
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", path)));
+	pfree(path);
 }
 
 
 /* ---------- directories and small files ---------- */
 
 /*
- * Create one directory unless it exists.  A new directory and its parent
- * are fsynced, so that a file durably renamed into it later cannot vanish
- * with the directory in a crash.
+ * Make a directory and its missing parents, mode 0700, walked from the
+ * backup dir (which is made too if missing).  A new directory and its
+ * parent are fsynced, so that a file durably renamed into it later cannot
+ * vanish with the directory in a crash.
  */
-static void
-pb_mkdir_one(const char *dir)
-{
-	struct stat st;
-	char	   *parent;
-	char	   *slash;
-
-	if (stat(dir, &st) == 0)
-	{
-		if (!S_ISDIR(st.st_mode))
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("\"%s\" exists but is not a directory", dir)));
-		return;
-	}
-	if (errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat file \"%s\": %m", dir)));
-
-	if (mkdir(dir, S_IRWXU) < 0)
-	{
-		int			save_errno = errno;
-
-		/* another process may have created it meanwhile */
-		if (save_errno == EEXIST && stat(dir, &st) == 0)
-		{
-			if (!S_ISDIR(st.st_mode))
-				ereport(ERROR,
-						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						 errmsg("\"%s\" exists but is not a directory", dir)));
-			return;
-		}
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", dir)));
-	}
-
-	/*
-	 * ERROR, not fsync_fname's PANIC: a backup dir that fails (removed
-	 * meanwhile, I/O error) fails the job, and must not take the server
-	 * down; nothing of the database's own depends on these fsyncs.
-	 */
-	(void) fsync_fname_ext(dir, true, false, ERROR);
-
-	parent = pstrdup(dir);
-	slash = strrchr(parent, '/');
-	if (slash == NULL)
-		strcpy(parent, ".");
-	else if (slash == parent)
-		parent[1] = '\0';
-	else
-		*slash = '\0';
-	(void) fsync_fname_ext(parent, true, false, ERROR);
-	pfree(parent);
-}
-
 void
 pb_mkdir_p(const char *path)
 {
-	char	   *buf = pstrdup(path);
-	char	   *p = buf;
-
-	/* "/" itself always exists */
-	while (*p == '/')
-		p++;
-
-	for (;;)
-	{
-		char	   *slash = strchr(p, '/');
-
-		if (slash != NULL)
-			*slash = '\0';
-		/* empty components come from "//" or a trailing "/" */
-		if (*p != '\0')
-			pb_mkdir_one(buf);
-		if (slash == NULL)
-			break;
-		*slash = '/';
-		p = slash + 1;
-	}
-	pfree(buf);
+	pb_close_dir(pb_open_dir(path, true));
 }
 
+/*
+ * Whether path exists; ERROR if it is a symbolic link or anything but a
+ * regular file or directory.
+ */
 bool
 pb_path_exists(const char *path, bool *is_dir)
 {
 	struct stat st;
+	PbRoot	   *root = pb_root_of(path);
+	int			rc;
+	int			save_errno;
 
 	if (is_dir)
 		*is_dir = false;
 
-	if (stat(path, &st) < 0)
+	if (strlen(path) == strlen(root->dir))
+	{
+		int			fd = pb_open_root(root, false);
+
+		if (fd < 0)
+		{
+			/* a regular file where the dir should be exists, as stat says */
+			if (errno == ENOTDIR && lstat(root->real, &st) == 0 &&
+				S_ISREG(st.st_mode))
+				return true;
+			return false;
+		}
+		pb_close_dir(fd);
+		if (is_dir)
+			*is_dir = true;
+		return true;
+	}
+	else
+	{
+		const char *name;
+		int			dirfd = pb_open_parent(path, &name);
+
+		if (dirfd < 0)
+			return false;
+		rc = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+		save_errno = errno;
+		pb_close_dir(dirfd);
+		errno = save_errno;
+	}
+	if (rc < 0)
 	{
 		if (errno == ENOENT || errno == ENOTDIR)
 			return false;
@@ -552,9 +1092,45 @@ pb_path_exists(const char *path, bool *is_dir)
 				(errcode_for_file_access(),
 				 errmsg("could not stat file \"%s\": %m", path)));
 	}
+	pb_refuse_type(path, st.st_mode);
 	if (is_dir)
 		*is_dir = S_ISDIR(st.st_mode);
 	return true;
+}
+
+/*
+ * Size of regular file path, or -1 if it does not exist; ERROR if it is a
+ * link or anything but a regular file.
+ */
+int64
+pb_file_size(const char *path)
+{
+	struct stat st;
+	const char *name;
+	int			dirfd = pb_open_parent(path, &name);
+	int			rc;
+	int			save_errno;
+
+	if (dirfd < 0)
+		return -1;
+	rc = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+	save_errno = errno;
+	pb_close_dir(dirfd);
+	if (rc < 0)
+	{
+		if (save_errno == ENOENT)
+			return -1;
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat file \"%s\": %m", path)));
+	}
+	if (S_ISDIR(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("backup file \"%s\" is a directory", path)));
+	pb_refuse_type(path, st.st_mode);
+	return (int64) st.st_size;
 }
 
 static int
@@ -563,38 +1139,197 @@ pb_name_cmp(const ListCell *a, const ListCell *b)
 	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
 }
 
+/*
+ * The names in directory path, sorted.  Every entry is looked at without
+ * following it: a symbolic link or anything but a regular file or
+ * directory is an ERROR naming it.
+ */
 List *
 pb_list_dir(const char *path)
 {
+	int			dfd = pb_open_dir(path, false);
 	DIR		   *dir;
-	struct dirent *de;
 	List	   *names = NIL;
 
-	/* ReadDirExtended reports a failed AllocateDir, naming the path */
-	dir = AllocateDir(path);
-	while ((de = ReadDirExtended(dir, path, ERROR)) != NULL)
+	if (dfd < 0)
 	{
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		names = lappend(names, pstrdup(de->d_name));
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", path)));
 	}
-	FreeDir(dir);
+	dir = fdopendir(dfd);
+	if (dir == NULL)
+	{
+		int			save_errno = errno;
+
+		close(dfd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", path)));
+	}
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			struct dirent *de;
+			struct stat st;
+
+			CHECK_FOR_INTERRUPTS();
+			errno = 0;
+			de = readdir(dir);
+			if (de == NULL)
+			{
+				if (errno != 0)
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not read directory \"%s\": %m", path)));
+				break;
+			}
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			{
+				if (errno == ENOENT)
+					continue;	/* removed meanwhile */
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not stat file \"%s/%s\": %m",
+								path, de->d_name)));
+			}
+			pb_refuse_type(psprintf("%s/%s", path, de->d_name), st.st_mode);
+			names = lappend(names, pstrdup(de->d_name));
+		}
+	}
+	PG_FINALLY();
+	{
+		closedir(dir);
+	}
+	PG_END_TRY();
 
 	list_sort(names, pb_name_cmp);
 	return names;
 }
 
+/*
+ * Whether directory path has no entry.  Its entries are not looked at: a
+ * dir someone else's files are in is refused for that alone.
+ */
+bool
+pb_dir_is_empty(const char *path)
+{
+	int			dfd = pb_open_dir(path, false);
+	DIR		   *dir;
+	struct dirent *de;
+	bool		empty = true;
+
+	if (dfd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", path)));
+	dir = fdopendir(dfd);
+	if (dir == NULL)
+	{
+		int			save_errno = errno;
+
+		close(dfd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", path)));
+	}
+	while ((de = readdir(dir)) != NULL)
+	{
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+		{
+			empty = false;
+			break;
+		}
+	}
+	closedir(dir);
+	return empty;
+}
+
+/*
+ * Remove a regular file of a backup dir.  A link is never followed (nor
+ * removed: it is refused as a walk refuses it).
+ */
 void
 pb_unlink(const char *path, bool missing_ok)
 {
-	if (unlink(path) < 0)
+	const char *name;
+	int			dirfd = pb_open_parent(path, &name);
+	struct stat st;
+	int			save_errno;
+
+	if (dirfd < 0)
 	{
-		if (missing_ok && errno == ENOENT)
+		if (missing_ok)
 			return;
+		errno = ENOENT;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not remove file \"%s\": %m", path)));
 	}
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		!S_ISREG(st.st_mode))
+	{
+		pb_close_dir(dirfd);
+		if (S_ISDIR(st.st_mode))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("could not remove file \"%s\": it is a directory", path)));
+		pb_refuse_type(path, st.st_mode);
+	}
+	if (unlinkat(dirfd, name, 0) < 0)
+	{
+		save_errno = errno;
+		pb_close_dir(dirfd);
+		if (missing_ok && save_errno == ENOENT)
+			return;
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", path)));
+	}
+	pb_close_dir(dirfd);
+}
+
+/*
+ * Remove an empty directory of a backup dir; false if it is not empty (or
+ * gone).  A link in its place is refused.
+ */
+bool
+pb_rmdir(const char *path)
+{
+	const char *name;
+	int			dirfd = pb_open_parent(path, &name);
+	struct stat st;
+	int			save_errno;
+
+	if (dirfd < 0)
+		return false;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		!S_ISDIR(st.st_mode))
+	{
+		pb_close_dir(dirfd);
+		pb_refuse_type(path, st.st_mode);
+		return false;			/* a regular file: not a directory to remove */
+	}
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
+	{
+		save_errno = errno;
+		pb_close_dir(dirfd);
+		if (save_errno == ENOENT || save_errno == ENOTEMPTY || save_errno == EEXIST)
+			return false;
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove directory \"%s\": %m", path)));
+	}
+	pb_close_dir(dirfd);
+	return true;
 }
 
 /*

@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/sequence.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -65,21 +66,38 @@ typedef struct PbHandoff
 	pid_t		leader_pid;
 	char		final_state[16];
 	PbError		error;
+	/* the backup dir's identity when the call checked it, if it existed */
+	bool		dir_known;
+	uint64		dir_dev;
+	uint64		dir_ino;
 	Size		args_len;
 	char		args[FLEXIBLE_ARRAY_MEMBER];
 } PbHandoff;
+
+/*
+ * Copy src into dst of size bytes, cut at a character boundary: a message
+ * naming long non-ASCII names must not end in half a character.
+ */
+static void
+copy_clipped(char *dst, const char *src, size_t size)
+{
+	int			len = pg_mbcliplen(src, strlen(src), (int) size - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
 
 static void
 save_error(PbError *error, ErrorData *edata)
 {
 	memcpy(error->sqlstate, unpack_sql_state(edata->sqlerrcode), 5);
-	strlcpy(error->message, edata->message, sizeof(error->message));
+	copy_clipped(error->message, edata->message, sizeof(error->message));
 	if (edata->detail)
-		strlcpy(error->detail, edata->detail, sizeof(error->detail));
+		copy_clipped(error->detail, edata->detail, sizeof(error->detail));
 	if (edata->hint)
-		strlcpy(error->hint, edata->hint, sizeof(error->hint));
+		copy_clipped(error->hint, edata->hint, sizeof(error->hint));
 	if (edata->context)
-		strlcpy(error->context, edata->context, sizeof(error->context));
+		copy_clipped(error->context, edata->context, sizeof(error->context));
 }
 
 /* Raise an error saved by another process as this one's. */
@@ -260,6 +278,8 @@ pb_submit_job(PbJob *job, bool wait)
 	handoff->database = MyDatabaseId;
 	handoff->user = GetUserId();
 	handoff->job_id = job->job_id;
+	handoff->dir_known = pb_backup_dir_identity(job->backup_dir, &handoff->dir_dev,
+												&handoff->dir_ino);
 	handoff->args_len = args_len;
 	memcpy(handoff->args, args, args_len);
 	/* the leader may start after this caller is gone */
@@ -432,6 +452,15 @@ partback_leader_main(Datum main_arg)
 
 	PG_TRY();
 	{
+		/*
+		 * The dir as the call checked it: a job may wait long in the queue,
+		 * and the dir be replaced meanwhile (by a link out of
+		 * partback.allowed_dirs, say).
+		 */
+		pb_xact_begin();
+		pb_backup_dir_recheck(job->backup_dir, handoff->dir_known,
+							  handoff->dir_dev, handoff->dir_ino);
+		pb_xact_end();
 		run_job(job);
 		finish(handoff, "succeeded", NULL);
 	}
@@ -471,10 +500,46 @@ partback_leader_main(Datum main_arg)
 
 /* ---------- copy workers ---------- */
 
-PbWork *
-pb_work_create(int nunits, dsm_segment **seg)
+/* the string space a unit's strings take in a PbWork */
+Size
+pb_unit_strings(const char *path, const char *file)
 {
-	Size		size = add_size(offsetof(PbWork, units), mul_size(nunits, sizeof(PbUnit)));
+	return strlen(path) + strlen(file) + 2;
+}
+
+static Size
+work_put_str(PbWork *work, const char *s)
+{
+	Size		len = strlen(s) + 1;
+	Size		off = work->str_start + work->str_used;
+
+	if (work->str_used + len > work->str_size)
+		elog(ERROR, "partback work area has no room for \"%s\"", s);
+	memcpy((char *) work + off, s, len);
+	work->str_used += len;
+	return off;
+}
+
+const char *
+pb_work_str(PbWork *work, Size off)
+{
+	return (const char *) work + off;
+}
+
+/*
+ * The shared work of job's copy workers: nunits units, whose strings take
+ * unit_strings bytes (pb_unit_strings).  No string has a size limit here:
+ * each takes what it needs.
+ */
+PbWork *
+pb_work_create(PbJob *job, int nunits, Size unit_strings, dsm_segment **seg)
+{
+	char	   *db_dir = pb_db_dir(job->backup_dir, job->source_db);
+	const char *allowed = job->allowed_dirs ? job->allowed_dirs : "";
+	Size		str_start = add_size(offsetof(PbWork, units), mul_size(nunits, sizeof(PbUnit)));
+	Size		str_size = add_size(unit_strings,
+									strlen(db_dir) + strlen(job->backup_dir) + strlen(allowed) + 3);
+	Size		size = add_size(str_start, str_size);
 	PbWork	   *work;
 
 	*seg = dsm_create(size, 0);
@@ -483,6 +548,13 @@ pb_work_create(int nunits, dsm_segment **seg)
 	work->nunits = nunits;
 	work->database = MyDatabaseId;
 	work->user = GetUserId();
+	work->str_start = str_start;
+	work->str_size = str_size;
+	work->db_dir_off = work_put_str(work, db_dir);
+	work->backup_dir_off = work_put_str(work, job->backup_dir);
+	work->allowed_dirs_off = work_put_str(work, allowed);
+	work->dir_known = pb_backup_dir_identity(job->backup_dir, &work->dir_dev,
+											 &work->dir_ino);
 	pg_atomic_init_u32(&work->next_unit, 0);
 	pg_atomic_init_u32(&work->units_done, 0);
 	pg_atomic_init_u32(&work->failed, 0);
@@ -490,6 +562,33 @@ pb_work_create(int nunits, dsm_segment **seg)
 	pg_atomic_init_u32(&work->leader_gone, 0);
 	SpinLockInit(&work->mutex);
 	return work;
+}
+
+/* Make unit i of work a copy of unit, its strings included. */
+void
+pb_work_set_unit(PbWork *work, int i, const PbUnit *unit)
+{
+	PbUnit	   *u = &work->units[i];
+
+	*u = *unit;
+	u->path_off = work_put_str(work, unit->path);
+	u->file_off = work_put_str(work, unit->file);
+	u->path = NULL;
+	u->file = NULL;
+}
+
+/*
+ * Unit i of work, its strings' pointers valid in this process.  Only the
+ * process that took the unit may do this (pointers differ per process).
+ */
+PbUnit *
+pb_work_unit(PbWork *work, int i)
+{
+	PbUnit	   *u = &work->units[i];
+
+	u->path = pb_work_str(work, u->path_off);
+	u->file = pb_work_str(work, u->file_off);
+	return u;
 }
 
 static BackgroundWorkerHandle *
@@ -685,9 +784,22 @@ partback_copy_main(Datum main_arg)
 										 ALLOCSET_DEFAULT_SIZES);
 	PG_TRY();
 	{
+		/*
+		 * The backup dir, checked again against the caller's
+		 * partback.allowed_dirs, and still the one the leader used.
+		 */
+		SetConfigOption("partback.allowed_dirs",
+						pb_work_str(work, work->allowed_dirs_off),
+						PGC_SUSET, PGC_S_SESSION);
+		pb_xact_begin();
+		pb_backup_dir_recheck(pb_work_str(work, work->backup_dir_off),
+							  work->dir_known, work->dir_dev, work->dir_ino);
+		pb_xact_end();
+
 		for (;;)
 		{
 			uint32		i;
+			PbUnit	   *unit;
 
 			if (pg_atomic_read_u32(&work->failed) ||
 				pg_atomic_read_u32(&work->leader_gone))
@@ -696,13 +808,14 @@ partback_copy_main(Datum main_arg)
 			if (i >= (uint32) work->nunits)
 				break;
 			MemoryContextSwitchTo(unit_context);
-			pb_messages_set_table(work->units[i].table_name);
+			unit = pb_work_unit(work, i);
+			pb_messages_set_table(unit->table_name);
 			PG_TRY();
 			{
 				if (work->is_backup)
-					pb_backup_unit(work, &work->units[i]);
+					pb_backup_unit(work, unit);
 				else
-					pb_restore_unit(work, &work->units[i]);
+					pb_restore_unit(work, unit);
 			}
 			PG_CATCH();
 			{
@@ -721,8 +834,8 @@ partback_copy_main(Datum main_arg)
 				FlushErrorState();
 				AbortOutOfAnyTransaction();
 				RESUME_INTERRUPTS();
-				pb_messages_table_failed(work->units[i].table_name, edata);
-				work->units[i].failed = true;
+				pb_messages_table_failed(unit->table_name, edata);
+				unit->failed = true;
 				pb_xact_begin();
 				pb_messages_flush(work->job_id);
 				pb_xact_end();
