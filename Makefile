@@ -16,7 +16,8 @@ OBJS = \
 	src/storage.o \
 	src/compress.o \
 	src/checksum.o \
-	src/ddl.o
+	src/ddl.o \
+	src/claims.o
 
 EXTENSION = partback
 # The version being developed is partback.control's default_version.

@@ -197,16 +197,17 @@ check_backup_table(Oid relid)
 }
 
 static void
-check_table_free(Oid relid)
+check_table_free(PbJob *job)
 {
 	Oid			type = OIDOID;
-	Datum		value = ObjectIdGetDatum(relid);
+	Datum		value = ObjectIdGetDatum(job->table);
 
-	pb_check_tables_free("SELECT n.nspname || '.' || c.relname "
-						 "FROM pg_catalog.pg_class c "
-						 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-						 "WHERE c.oid = $1",
-						 1, &type, &value, NULL);
+	pb_check_backup_tables_free("SELECT n.nspname || '.' || c.relname "
+								"FROM pg_catalog.pg_class c "
+								"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+								"WHERE c.oid = $1",
+								1, &type, &value, NULL,
+								pb_db_dir(job->backup_dir, job->source_db));
 }
 
 static bool
@@ -398,11 +399,12 @@ partback_backup_db(PG_FUNCTION_ARGS)
 		Oid			type = TEXTARRAYOID;
 		Datum		value = PG_GETARG_DATUM(1);
 
-		pb_check_tables_free("SELECT n.nspname || '.' || c.relname "
-							 "FROM partback._db_tables($1) t "
-							 "JOIN pg_catalog.pg_class c ON c.oid = t.relid "
-							 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
-							 1, &type, &value, PG_ARGISNULL(1) ? "n" : " ");
+		pb_check_backup_tables_free("SELECT n.nspname || '.' || c.relname "
+									"FROM partback._db_tables($1) t "
+									"JOIN pg_catalog.pg_class c ON c.oid = t.relid "
+									"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+									1, &type, &value, PG_ARGISNULL(1) ? "n" : " ",
+									pb_db_dir(job->backup_dir, job->source_db));
 		if (job->schemas)
 			check_schemas_have_tables(value, job->schemas);
 	}
@@ -430,7 +432,7 @@ partback_backup_table(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 1, "tbl");
 	job->table = PG_GETARG_OID(1);
 	check_backup_table(job->table);
-	check_table_free(job->table);
+	check_table_free(job);
 	job->force = bool_arg(fcinfo, 2, "force");
 	set_common(job, fcinfo, 3);
 	compression_arg(job, fcinfo, 5);
@@ -459,7 +461,7 @@ partback_backup(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 1, "tbl");
 	job->table = PG_GETARG_OID(1);
 	check_backup_table(job->table);
-	check_table_free(job->table);
+	check_table_free(job);
 	job->partitions = text_array_arg(fcinfo, 2, "partitions");
 	if (job->partitions)
 	{

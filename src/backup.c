@@ -886,7 +886,7 @@ pb_run_backup(PbJob *job)
 		if (t->schema == NULL || t->name == NULL)
 			continue;			/* dropped meanwhile */
 		t->task_name = psprintf("%s.%s", t->schema, t->name);
-		pb_job_lock_table(job->job_id, t->task_name, true);
+		pb_job_lock_backup_table(job->job_id, t->task_name, db_dir, true);
 		{
 			List	   *leaves = table_leaves(t->relid, job->partitions);
 			int			units = 0;

@@ -115,6 +115,8 @@ _PG_init(void)
 							   PGC_SUSET, GUC_LIST_INPUT,
 							   check_allowed_dirs, NULL, NULL);
 
+	pb_claims_init();
+
 	MarkGUCPrefixReserved("partback");
 
 	if (process_shared_preload_libraries_in_progress)

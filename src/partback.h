@@ -19,6 +19,7 @@
 #include "port/atomics.h"
 #include "storage/block.h"
 #include "storage/dsm.h"
+#include "storage/lock.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 #include "utils/jsonb.h"
@@ -246,10 +247,22 @@ extern void pb_catalog_exec(const char *sql, int nargs, Oid *types, Datum *value
 extern void pb_task_progress(int64 job_id, const char *table_name);
 extern void pb_task_finish(int64 job_id, const char *table_name, int partitions,
 						   int reused, int64 reused_bytes);
-extern void pb_job_lock_table(int64 job_id, const char *table_name, bool keep);
 extern void pb_release_claims(void);
+
+/* ---------- claims.c: what a job claims, how long it waits ---------- */
+extern int	partback_lock_wait_timeout;
+extern int	partback_max_jobs_per_role;
+extern void pb_claims_init(void);
+extern void pb_lock_timed(const LOCKTAG *tag, LOCKMODE mode, bool session,
+						  int64 job_id, const char *what);
+extern void pb_job_lock_table(int64 job_id, const char *table_name, bool keep);
+extern void pb_job_lock_backup_table(int64 job_id, const char *table_name,
+									 const char *db_dir, bool keep);
 extern void pb_check_tables_free(const char *sql, int nargs, Oid *types,
 								 Datum *values, const char *nulls);
+extern void pb_check_backup_tables_free(const char *sql, int nargs, Oid *types,
+										Datum *values, const char *nulls,
+										const char *db_dir);
 
 /* the fourth key of partback's advisory locks */
 #define PB_LOCK_TABLE	4
