@@ -279,6 +279,8 @@ typedef struct PbQueuedJob
 	char		user_name[NAMEDATALEN];
 	char		job_type[16];
 	char		source_db[NAMEDATALEN];
+	Oid			user;
+	bool		limited;		/* counts against partback.max_jobs_per_role */
 } PbQueuedJob;
 
 extern void pb_shmem_init(void);
@@ -287,6 +289,9 @@ extern void pb_live_claim(int64 job_id);
 extern void pb_live_start(const char *table_name);
 extern void pb_live_add(uint64 rows, uint64 bytes);
 extern void pb_live_set_queued(bool queued);
+extern bool pb_leader_reserve(int64 job_id, Oid user, bool limited, int *running);
+extern void pb_leader_unreserve(int64 job_id);
+extern void pb_leader_attach(int64 job_id);
 extern bool pb_queue_add(const PbQueuedJob *job);
 extern bool pb_queue_first(PbQueuedJob *job);
 extern bool pb_queue_first_of(int64 job_id, PbQueuedJob *job);
