@@ -17,7 +17,8 @@ OBJS = \
 	src/compress.o \
 	src/checksum.o \
 	src/ddl.o \
-	src/claims.o
+	src/claims.o \
+	src/roles.o
 
 EXTENSION = partback
 # The version being developed is partback.control's default_version.

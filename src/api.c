@@ -409,6 +409,7 @@ partback_backup_db(PG_FUNCTION_ARGS)
 			check_schemas_have_tables(value, job->schemas);
 	}
 	pb_repo_init(job->backup_dir);
+	pb_check_may_write(job->backup_dir, job->source_db);
 	{
 		Oid			type = TEXTARRAYOID;
 		Datum		value = PG_GETARG_DATUM(1);
@@ -438,6 +439,7 @@ partback_backup_table(PG_FUNCTION_ARGS)
 	compression_arg(job, fcinfo, 5);
 	wait = bool_arg(fcinfo, 4, "wait");
 	pb_repo_init(job->backup_dir);
+	pb_check_may_write(job->backup_dir, job->source_db);
 	{
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), (Datum) 0};
@@ -477,6 +479,7 @@ partback_backup(PG_FUNCTION_ARGS)
 	compression_arg(job, fcinfo, 6);
 	wait = bool_arg(fcinfo, 5, "wait");
 	pb_repo_init(job->backup_dir);
+	pb_check_may_write(job->backup_dir, job->source_db);
 	{
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), PG_GETARG_DATUM(2)};

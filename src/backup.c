@@ -419,7 +419,13 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 	for (int i = n - 1; i >= 0; i--)
 	{
 		Jsonb	   *manifest = pb_read_manifest(job->backup_dir, job->source_db, ids[i]);
-		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
+		JsonbContainer *tables;
+
+		CHECK_FOR_INTERRUPTS();
+		/* never another role's backup, nor, for a superuser, a role's (roles.c) */
+		if (!pb_manifest_pickable(manifest))
+			continue;
+		tables = pb_json_container(&manifest->root, "tables");
 
 		for (int j = 0; j < pb_json_array_size(tables); j++)
 		{
@@ -923,6 +929,7 @@ pb_run_backup(PbJob *job)
 
 	pb_repo_init(job->backup_dir);
 	pb_lock_backup_dir(db_dir, true);
+	pb_check_may_write(job->backup_dir, job->source_db);
 	remove_temporary_files(db_dir);
 	pb_mkdir_p(psprintf("%s/manifests", db_dir));
 	backup_id = next_backup_id(db_dir);

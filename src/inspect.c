@@ -72,7 +72,22 @@ partback_manifest(PG_FUNCTION_ARGS)
 				 errmsg("backup directory \"%s\" holds no finished backup of database \"%s\"",
 						dir, db)));
 	if (PG_ARGISNULL(2))
-		id = ids[n - 1];
+	{
+		/* the newest the caller may pick (roles.c) */
+		for (int i = n - 1; i >= 0; i--)
+		{
+			Jsonb	   *m = pb_read_manifest(dir, db, ids[i]);
+
+			CHECK_FOR_INTERRUPTS();
+			if (pb_manifest_pickable(m))
+				PG_RETURN_JSONB_P(m);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup directory \"%s\" holds no finished backup of database \"%s\" made by a role you may restore from without naming it",
+						dir, db),
+				 errhint("Name the backup with backup_id; a superuser's call without it picks only backups made by superusers.")));
+	}
 	else
 	{
 		bool		found = false;
@@ -80,6 +95,9 @@ partback_manifest(PG_FUNCTION_ARGS)
 		id = PG_GETARG_INT64(2);
 		for (int i = 0; i < n; i++)
 			found |= (ids[i] == id);
+		/* a backup the caller may not see does not exist for it */
+		if (found && !pb_manifest_visible(pb_read_manifest(dir, db, id)))
+			found = false;
 		if (!found)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -106,8 +124,14 @@ partback_manifests(PG_FUNCTION_ARGS)
 	n = pb_backup_ids(dir, db, &ids);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		value = JsonbPGetDatum(pb_read_manifest(dir, db, ids[i]));
+		Jsonb	   *m = pb_read_manifest(dir, db, ids[i]);
+		Datum		value = JsonbPGetDatum(m);
 		bool		isnull = false;
+
+		CHECK_FOR_INTERRUPTS();
+		/* only the backups of roles the caller is a member of (roles.c) */
+		if (!pb_manifest_visible(m))
+			continue;
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
 	}

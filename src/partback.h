@@ -249,6 +249,11 @@ extern void pb_task_finish(int64 job_id, const char *table_name, int partitions,
 						   int reused, int64 reused_bytes);
 extern void pb_release_claims(void);
 
+/* ---------- roles.c: which backups a role sees, picks, writes beside ---------- */
+extern bool pb_manifest_visible(Jsonb *manifest);
+extern bool pb_manifest_pickable(Jsonb *manifest);
+extern void pb_check_may_write(const char *dir, const char *db);
+
 /* ---------- claims.c: what a job claims, how long it waits ---------- */
 extern int	partback_lock_wait_timeout;
 extern int	partback_max_jobs_per_role;

@@ -19,6 +19,8 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -33,6 +35,7 @@ typedef struct PbLiveSlot
 	pid_t		pid;			/* 0 = free */
 	int64		job_id;
 	Oid			database;
+	Oid			user;			/* the role the process runs as */
 	bool		queued;			/* a leader waiting for copy workers */
 	char		table_name[2 * NAMEDATALEN + 2];
 	pg_atomic_uint64 rows;
@@ -167,6 +170,7 @@ pb_live_claim(int64 job_id)
 			my_slot->pid = MyProcPid;
 			my_slot->job_id = job_id;
 			my_slot->database = MyDatabaseId;
+			my_slot->user = GetUserId();
 			my_slot->queued = false;
 			my_slot->table_name[0] = '\0';
 			pg_atomic_write_u64(&my_slot->rows, 0);
@@ -210,8 +214,21 @@ pb_live_set_queued(bool queued)
 }
 
 /*
+ * Does the current role see the jobs of user?  Its own and its members',
+ * or every one as a member of pg_read_all_stats, as pg_stat_activity shows
+ * sessions.
+ */
+static bool
+may_see_jobs_of(Oid user)
+{
+	return has_privs_of_role(GetUserId(), user) ||
+		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+/*
  * _live(): the live figures of partback processes of this database:
- * (job_id, pid, table_name, rows, bytes, queued).
+ * (job_id, pid, table_name, rows, bytes, queued), of the jobs the caller
+ * may see.
  */
 Datum
 partback_live(PG_FUNCTION_ARGS)
@@ -229,13 +246,15 @@ partback_live(PG_FUNCTION_ARGS)
 		char		table_name[sizeof(slot->table_name)];
 		int64		job_id;
 		pid_t		pid;
+		Oid			user;
 
 		SpinLockAcquire(&shared->mutex);
 		pid = slot->pid;
 		job_id = slot->job_id;
+		user = slot->user;
 		strlcpy(table_name, slot->table_name, sizeof(table_name));
 		SpinLockRelease(&shared->mutex);
-		if (pid == 0 || slot->database != MyDatabaseId)
+		if (pid == 0 || slot->database != MyDatabaseId || !may_see_jobs_of(user))
 			continue;
 		values[0] = Int64GetDatum(job_id);
 		values[1] = Int32GetDatum(pid);
@@ -510,7 +529,7 @@ partback_queued(PG_FUNCTION_ARGS)
 		SpinLockAcquire(&shared->mutex);
 		job = shared->queue[i];
 		SpinLockRelease(&shared->mutex);
-		if (job.job_id == 0 || job.database != MyDatabaseId)
+		if (job.job_id == 0 || job.database != MyDatabaseId || !may_see_jobs_of(job.user))
 			continue;
 		values[0] = Int64GetDatum(job.job_id);
 		values[1] = DirectFunctionCall1(namein, CStringGetDatum(job.user_name));
