@@ -153,6 +153,13 @@ partback_partition_meta(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid metadata file name \"%s\" in a manifest", meta)));
 	pb_repo_open(dir);
+	/* only metadata of backups the caller may see (roles.c) */
+	if (!pb_meta_visible(dir, db, meta, sha))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no backup of database \"%s\" in \"%s\" that you may see names metadata file \"%s\" with that checksum",
+						db, dir, meta),
+				 errhint("A role that is not a superuser sees only the backups made by roles it is a member of.")));
 	PG_RETURN_JSONB_P(pb_read_meta_file(psprintf("%s/%s", pb_db_dir(dir, db), meta), sha));
 }
 

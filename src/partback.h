@@ -253,6 +253,8 @@ extern void pb_release_claims(void);
 extern bool pb_manifest_visible(Jsonb *manifest);
 extern bool pb_manifest_pickable(Jsonb *manifest);
 extern void pb_check_may_write(const char *dir, const char *db);
+extern bool pb_meta_visible(const char *dir, const char *db, const char *meta,
+							const char *sha256);
 
 /* ---------- claims.c: what a job claims, how long it waits ---------- */
 extern int	partback_lock_wait_timeout;

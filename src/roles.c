@@ -118,3 +118,47 @@ partback_pickable(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(pb_manifest_pickable(PG_GETARG_JSONB_P(0)));
 }
+
+/*
+ * Does a backup the current role may see name the metadata file meta
+ * (relative to the database dir) with checksum sha256?  A superuser sees
+ * all; others read metadata only through the manifests they see.
+ */
+bool
+pb_meta_visible(const char *dir, const char *db, const char *meta, const char *sha256)
+{
+	int64	   *ids;
+	int			n;
+
+	if (superuser())
+		return true;
+	if (sha256 == NULL)
+		return false;
+	n = pb_backup_ids(dir, db, &ids);
+	for (int i = n - 1; i >= 0; i--)
+	{
+		Jsonb	   *manifest = pb_read_manifest(dir, db, ids[i]);
+		JsonbContainer *tables;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!pb_manifest_visible(manifest))
+			continue;
+		tables = pb_json_container(&manifest->root, "tables");
+		for (int j = 0; j < pb_json_array_size(tables); j++)
+		{
+			JsonbContainer *parts = pb_json_container(pb_json_array_container(tables, j),
+													  "partitions");
+
+			for (int k = 0; k < pb_json_array_size(parts); k++)
+			{
+				JsonbContainer *p = pb_json_array_container(parts, k);
+				const char *m = pb_json_str(p, "meta", true);
+				const char *s = pb_json_str(p, "meta_sha256", true);
+
+				if (m && s && strcmp(m, meta) == 0 && strcmp(s, sha256) == 0)
+					return true;
+			}
+		}
+	}
+	return false;
+}
