@@ -34,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "partback.h"
 
@@ -94,6 +95,13 @@ lock_holders(const LOCKTAG *tag, LOCKMODE mode, bool *own_role)
 	values[2] = ObjectIdGetDatum(tag->locktag_field3);
 	values[3] = Int32GetDatum(tag->locktag_field4);
 	values[4] = BoolGetDatum(mode == ExclusiveLock);
+
+	/*
+	 * A snapshot of its own: a backup waits for its dir before it takes its
+	 * REPEATABLE READ snapshot, which must be taken only once the lock is
+	 * held.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT coalesce('partback job ' || "
 							  "pg_catalog.substring(a.backend_type, '^partback job ([0-9]+) '), "
@@ -125,6 +133,7 @@ lock_holders(const LOCKTAG *tag, LOCKMODE mode, bool *own_role)
 		}
 	}
 	SPI_finish();
+	PopActiveSnapshot();
 	if (buf.len == 0)
 		appendStringInfoString(&buf, "another job");
 	return buf.data;
