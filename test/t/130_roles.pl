@@ -74,9 +74,10 @@ sub dir { return lit("$base/allowed/$_[0]"); }
 
 # ---------------------------------------------------------------- setup
 
-sq(undef, "ALTER SYSTEM SET partback.allowed_dirs = " . lit("$base/allowed")
-	  . "; ALTER SYSTEM SET partback.lock_wait_timeout = '3s'"
-	  . "; ALTER SYSTEM SET partback.max_jobs_per_role = 2; SELECT pg_reload_conf()");
+sq(undef, "ALTER SYSTEM SET partback.allowed_dirs = " . lit("$base/allowed"));
+sq(undef, "ALTER SYSTEM SET partback.lock_wait_timeout = '3s'");
+sq(undef, "ALTER SYSTEM SET partback.max_jobs_per_role = 2");
+sq(undef, "SELECT pg_reload_conf()");
 $node->poll_query_until('postgres', 'SHOW partback.allowed_dirs', "$base/allowed");
 
 sq(undef, q{
