@@ -203,6 +203,12 @@ fails('bob cannot get_backup_meta of alice\'s table', 'bob', '(42P01|42704)',
 		qr/^300$/, '... alice can');
 }
 
+# an incremental backup builds only on the caller's backups: the superuser's
+# backup of app.mine does not take over the data files of alice's backup 1
+sq(undef, "SELECT partback.backup_table($shared, 'app.mine', wait => true)");
+cmp_ok(sq(undef, "SELECT new_bytes FROM partback.list_backups($shared) WHERE backup_id = 3") // 0, '>', 0,
+	'the superuser\'s backup of alice\'s table into the shared dir writes its own data files, not built on alice\'s backup');
+
 # ---------------------------------------------------------------- 4, 5. jobs
 
 my $alice_dir = dir('alice');
