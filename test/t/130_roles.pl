@@ -117,6 +117,12 @@ sq('alice', q{
 	CREATE TABLE app.indexed (id integer, v text);
 	INSERT INTO app.indexed SELECT i, md5(i::text) FROM generate_series(1, 20) AS i;
 	CREATE INDEX indexed_ix ON app.indexed (app.ix(id));
+	CREATE FUNCTION app.trg() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		PERFORM app.spy('trigger');
+		RETURN NULL;
+	END $$;
+	CREATE TRIGGER indexed_trg AFTER INSERT ON app.indexed FOR EACH ROW EXECUTE FUNCTION app.trg();
 	CREATE TABLE app.mine AS SELECT i AS id, md5(i::text) AS v FROM generate_series(1, 300) AS i;
 });
 for my $i (1 .. 15)
@@ -150,6 +156,15 @@ is(sq(undef, "SELECT relowner::regrole::text FROM pg_class WHERE oid = 'app.inde
 is(alice_is_superuser(), 'f', '... the index build did not make alice a superuser');
 is(spylog(), 'index:alice:false', '... the index expression ran as alice');
 is(sq(undef, 'SELECT count(*) FROM app.indexed WHERE app.ix(id) > 0'), '20', '... with its 20 rows');
+sq(undef, 'ALTER ROLE alice NOSUPERUSER');
+
+# into the table as it is, with its trigger: loaded row by row, each row's
+# index entry computed and its trigger fired as it is inserted
+sq(undef, 'TRUNCATE app.spylog');
+($ret, $out, $err) = run_as(undef, "SELECT partback.restore_table($su, 'app.indexed', wait => true)");
+ok(defined $ret && $ret == 0, 'a superuser restores alice\'s table with that index and a row trigger in place') or diag($err);
+is(alice_is_superuser(), 'f', '... neither the index expression nor the trigger made alice a superuser');
+is(spylog(), 'index:alice:false,trigger:alice:false', '... both ran as alice');
 sq(undef, 'ALTER ROLE alice NOSUPERUSER');
 
 # ---------------------------------------------------------------- 2. the shared-dir hijack
