@@ -161,7 +161,7 @@ sq(undef, 'ALTER ROLE alice NOSUPERUSER');
 # into the table as it is, with its trigger: loaded row by row, each row's
 # index entry computed and its trigger fired as it is inserted
 sq(undef, 'TRUNCATE app.spylog');
-($ret, $out, $err) = run_as(undef, "SELECT partback.restore_table($su, 'app.indexed', wait => true)");
+($ret, $out, $err) = run_as(undef, "SELECT partback.restore_table($su, 'app.indexed', force => true, wait => true)");
 ok(defined $ret && $ret == 0, 'a superuser restores alice\'s table with that index and a row trigger in place') or diag($err);
 is(alice_is_superuser(), 'f', '... neither the index expression nor the trigger made alice a superuser');
 is(spylog(), 'index:alice:false,trigger:alice:false', '... both ran as alice');
