@@ -338,29 +338,29 @@ pb_leader_reserve(int64 job_id, Oid user, bool limited, int *running)
 	return reserved;
 }
 
+/*
+ * Free the leader slot of a job whose leader could not be started (the
+ * launcher is not woken: nothing came free).
+ */
 void
 pb_leader_unreserve(int64 job_id)
 {
 	PbLeader   *leaders = LEADERS();
-	bool		freed = false;
 
 	SpinLockAcquire(&shared->mutex);
 	for (int i = 0; i < shared->nslots; i++)
 		if (leaders[i].job_id == job_id)
-		{
 			leaders[i].job_id = 0;
-			freed = true;
-		}
 	SpinLockRelease(&shared->mutex);
-	/* a job of that role may be waiting */
-	if (freed && shared->launcher_latch)
-		SetLatch(shared->launcher_latch);
 }
 
+/* A leader exits: a queued job of its role may start now. */
 static void
 release_leader(int code, Datum arg)
 {
 	pb_leader_unreserve(DatumGetInt64(arg));
+	if (shared->launcher_latch)
+		SetLatch(shared->launcher_latch);
 }
 
 /*
