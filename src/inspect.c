@@ -156,9 +156,10 @@ partback_partition_meta(PG_FUNCTION_ARGS)
 	/* only metadata of backups the caller may see (roles.c) */
 	if (!pb_meta_visible(dir, db, meta, sha))
 		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("no backup of database \"%s\" in \"%s\" that you may see names metadata file \"%s\" with that checksum",
-						db, dir, meta),
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read metadata file \"%s\" of database \"%s\" in \"%s\"",
+						meta, db, dir),
+				 errdetail("No backup that you may see names it with that checksum."),
 				 errhint("A role that is not a superuser sees only the backups made by roles it is a member of.")));
 	PG_RETURN_JSONB_P(pb_read_meta_file(psprintf("%s/%s", pb_db_dir(dir, db), meta), sha));
 }

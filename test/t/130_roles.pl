@@ -213,7 +213,7 @@ fails('bob cannot get_backup_meta of alice\'s table', 'bob', '(42P01|42704)',
 		  . " jsonb_array_elements(m->'tables') t, jsonb_array_elements(t->'partitions') p WHERE t->>'name' = 'mine'");
 	my ($file, $sha) = split / /, $meta // '';
 	fails('bob cannot read alice\'s partition metadata through partback._partition_meta, even knowing file and checksum',
-		'bob', '42704', "SELECT partback._partition_meta($shared, 'postgres', " . lit($file // '') . ', ' . lit($sha // '') . ')');
+		'bob', '42501', "SELECT partback._partition_meta($shared, 'postgres', " . lit($file // '') . ', ' . lit($sha // '') . ')');
 	like(sq('alice', "SELECT partback._partition_meta($shared, 'postgres', " . lit($file // '') . ', ' . lit($sha // '') . ")->>'rows'") // '',
 		qr/^300$/, '... alice can');
 }
