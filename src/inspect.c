@@ -146,6 +146,7 @@ partback_partition_meta(PG_FUNCTION_ARGS)
 	char	   *db = text_arg_required(fcinfo, 1, "source_db");
 	char	   *meta = text_arg_required(fcinfo, 2, "meta_file");
 	char	   *sha = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	Jsonb	   *result;
 
 	/* meta comes from a manifest: never let it leave the database dir */
 	if (meta[0] == '/' || strstr(meta, "..") != NULL)
@@ -153,6 +154,7 @@ partback_partition_meta(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid metadata file name \"%s\" in a manifest", meta)));
 	pb_repo_open(dir);
+	result = pb_read_meta_file(psprintf("%s/%s", pb_db_dir(dir, db), meta), sha);
 	/* only metadata of backups the caller may see (roles.c) */
 	if (!pb_meta_visible(dir, db, meta, sha))
 		ereport(ERROR,
@@ -161,7 +163,7 @@ partback_partition_meta(PG_FUNCTION_ARGS)
 						meta, db, dir),
 				 errdetail("No backup that you may see names it with that checksum."),
 				 errhint("A role that is not a superuser sees only the backups made by roles it is a member of.")));
-	PG_RETURN_JSONB_P(pb_read_meta_file(psprintf("%s/%s", pb_db_dir(dir, db), meta), sha));
+	PG_RETURN_JSONB_P(result);
 }
 
 /* ---------- check_backup ---------- */
