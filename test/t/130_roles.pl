@@ -189,6 +189,9 @@ fails('the superuser\'s restore_table without backup_id does not take alice\'s t
 ($ret, $out, $err) = run_as(undef, "SELECT partback.restore_table($shared, 'app.mine', target_table => 'public.mine_copy', backup_id => 1, wait => true)");
 ok(defined $ret && $ret == 0, '... named by backup_id, it restores from alice\'s backup') or diag($err);
 is(sq(undef, 'SELECT count(*) FROM public.mine_copy'), '300', '... all 300 rows');
+($ret, $out, $err) = run_as('alice', "SELECT partback.restore_db($shared, schemas => ARRAY['app'], wait => true)");
+like($err, qr/restoring backup 1 of/, 'alice\'s restore_db without backup_id picks her own backup 1, not the superuser\'s newer one')
+  or diag($err);
 fails('bob cannot write into the dir holding alice\'s backups', 'bob', '42501',
 	"SELECT partback.backup_table($shared, 'public.su_t', wait => true)", qr/shared/);
 
@@ -304,7 +307,7 @@ is(PartbackTest::wait_job($node, 'postgres', $s2_job, 60), 'succeeded', 'the sup
 is(PartbackTest::wait_job($node, 'postgres', $restore_job, 60), 'succeeded', 'alice\'s restore succeeds');
 $node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM partback.jobs WHERE user_name = 'alice' AND state IN ('queued', 'running')");
-is(sq(undef, "SELECT count(*) FROM partback.jobs WHERE user_name = 'alice' AND state = 'succeeded'"), '17',
+is(sq(undef, "SELECT count(*) FROM partback.jobs WHERE user_name = 'alice' AND state = 'succeeded'"), '18',
 	'all of alice\'s jobs, the 13 queued ones included, ran in turn and succeeded');
 
 done_testing();
