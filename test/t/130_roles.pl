@@ -21,7 +21,8 @@
 # 5. The 55006 veto is gone: a job of one role on its own table does not
 #    make another role's backup_db fail at the call; where the conflict is
 #    real, the leader waits partback.lock_wait_timeout and its error names
-#    the job and the role it waited for (55P03).
+#    the job and the role it waited for (55P03); so does a backup waiting
+#    for the backup dir another role's backup writes.
 
 use strict;
 use warnings;
@@ -289,6 +290,16 @@ my $db_err = sq(undef, "SELECT error_code || ': ' || error FROM partback.job WHE
 like($db_err, qr/^55P03: .*waited 3000 ms for table app\.s1, held by partback job $restore_job of role alice/,
 	'... with 55P03 naming the job and the role it waited for');
 cmp_ok(time - $t0, '<', 20, '... after a bounded wait');
+
+# the backup dir, which one backup at a time writes, is waited for as long
+my $s2_backup = sq(undef, "SELECT job_id FROM partback.job WHERE user_name = 'alice' AND state = 'running'"
+	  . " AND job_type = 'backup_table'") // 0;
+my $dir_job = sq(undef, "SELECT partback.backup_table(" . dir('alice_2') . ", 'public.su_t')") // 0;
+is(PartbackTest::wait_job($node, 'postgres', $dir_job, 30), 'failed',
+	'the superuser\'s backup into the dir alice\'s running backup writes gives up waiting');
+like(sq(undef, "SELECT error_code || ': ' || error FROM partback.job WHERE job_id = $dir_job") // '',
+	qr/^55P03: .*waited 3000 ms for backup directory ".*alice_2\/postgres", held by partback job $s2_backup of role alice/,
+	'... with 55P03 naming the dir, the job and the role it waited for');
 
 # two backups of one table into different dirs do not conflict
 ($ret, $out, $err) = run_as(undef, "SELECT partback.backup_table(" . dir('su3') . ", 'app.s2')");
