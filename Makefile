@@ -19,7 +19,9 @@ OBJS = \
 	src/ddl.o \
 	src/auth.o \
 	src/cluster.o \
-	src/message.o
+	src/message.o \
+	src/claims.o \
+	src/roles.o
 
 EXTENSION = partback
 # The version being developed is partback.control's default_version.

@@ -208,16 +208,17 @@ check_backup_table(Oid relid)
 }
 
 static void
-check_table_free(Oid relid)
+check_table_free(PbJob *job)
 {
 	Oid			type = OIDOID;
-	Datum		value = ObjectIdGetDatum(relid);
+	Datum		value = ObjectIdGetDatum(job->table);
 
-	pb_check_tables_free("SELECT n.nspname || '.' || c.relname "
-						 "FROM pg_catalog.pg_class c "
-						 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-						 "WHERE c.oid = $1",
-						 1, &type, &value, NULL);
+	pb_check_backup_tables_free("SELECT n.nspname || '.' || c.relname "
+								"FROM pg_catalog.pg_class c "
+								"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+								"WHERE c.oid = $1",
+								1, &type, &value, NULL,
+								pb_db_dir(job->backup_dir, job->source_db));
 }
 
 static bool
@@ -416,16 +417,18 @@ partback_backup_db(PG_FUNCTION_ARGS)
 		Oid			type = TEXTARRAYOID;
 		Datum		value = PG_GETARG_DATUM(1);
 
-		pb_check_tables_free("SELECT n.nspname || '.' || c.relname "
-							 "FROM partback._db_tables($1) t "
-							 "JOIN pg_catalog.pg_class c ON c.oid = t.relid "
-							 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
-							 1, &type, &value, PG_ARGISNULL(1) ? "n" : " ");
+		pb_check_backup_tables_free("SELECT n.nspname || '.' || c.relname "
+									"FROM partback._db_tables($1) t "
+									"JOIN pg_catalog.pg_class c ON c.oid = t.relid "
+									"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+									1, &type, &value, PG_ARGISNULL(1) ? "n" : " ",
+									pb_db_dir(job->backup_dir, job->source_db));
 		if (job->schemas)
 			check_schemas_have_tables(value, job->schemas);
 	}
 	pb_repo_init(job->backup_dir);
 	pb_check_dir_cluster(job->backup_dir, job->source_db);
+	pb_check_may_write(job->backup_dir, job->source_db);
 	{
 		Oid			type = TEXTARRAYOID;
 		Datum		value = PG_GETARG_DATUM(1);
@@ -450,13 +453,14 @@ partback_backup_table(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 1, "tbl");
 	job->table = PG_GETARG_OID(1);
 	check_backup_table(job->table);
-	check_table_free(job->table);
+	check_table_free(job);
 	job->force = bool_arg(fcinfo, 2, "force");
 	set_common(job, fcinfo, 3);
 	compression_arg(job, fcinfo, 5);
 	wait = bool_arg(fcinfo, 4, "wait");
 	pb_repo_init(job->backup_dir);
 	pb_check_dir_cluster(job->backup_dir, job->source_db);
+	pb_check_may_write(job->backup_dir, job->source_db);
 	{
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), (Datum) 0};
@@ -481,7 +485,7 @@ partback_backup(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 1, "tbl");
 	job->table = PG_GETARG_OID(1);
 	check_backup_table(job->table);
-	check_table_free(job->table);
+	check_table_free(job);
 	job->partitions = text_array_arg(fcinfo, 2, "partitions");
 	if (job->partitions)
 	{
@@ -498,6 +502,7 @@ partback_backup(PG_FUNCTION_ARGS)
 	wait = bool_arg(fcinfo, 5, "wait");
 	pb_repo_init(job->backup_dir);
 	pb_check_dir_cluster(job->backup_dir, job->source_db);
+	pb_check_may_write(job->backup_dir, job->source_db);
 	{
 		Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 		Datum		values[2] = {ObjectIdGetDatum(job->table), PG_GETARG_DATUM(2)};

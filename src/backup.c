@@ -469,7 +469,13 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 		PbAuthStatus status;
 		Jsonb	   *manifest = pb_read_manifest_ext(job->backup_dir, job->source_db,
 													ids[i], false, &status);
-		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
+		JsonbContainer *tables;
+
+		CHECK_FOR_INTERRUPTS();
+		/* never another role's backup, nor, for a superuser, a role's (roles.c) */
+		if (!pb_manifest_pickable(manifest))
+			continue;
+		tables = pb_json_container(&manifest->root, "tables");
 
 		CHECK_FOR_INTERRUPTS();
 		/* a changed manifest is refused; one made without the key is no base */
@@ -994,7 +1000,7 @@ pb_run_backup(PbJob *job)
 		if (t->schema == NULL || t->name == NULL)
 			continue;			/* dropped meanwhile */
 		t->task_name = psprintf("%s.%s", t->schema, t->name);
-		pb_job_lock_table(job->job_id, t->task_name, true);
+		pb_job_lock_backup_table(job->job_id, t->task_name, db_dir, true);
 		{
 			List	   *leaves = table_leaves(t->relid, job->partitions);
 			int			units = 0;
@@ -1032,6 +1038,7 @@ pb_run_backup(PbJob *job)
 	pb_repo_init(job->backup_dir);
 	pb_lock_backup_dir(db_dir, true);
 	pb_check_dir_cluster(job->backup_dir, job->source_db);
+	pb_check_may_write(job->backup_dir, job->source_db);
 	remove_temporary_files(db_dir);
 	pb_mkdir_p(psprintf("%s/manifests", db_dir));
 	backup_id = next_backup_id(db_dir);

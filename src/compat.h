@@ -122,4 +122,17 @@
 #define PB_MY_PROC_NUMBER (MyProc->pgprocno)
 #endif
 
+/*
+ * utils/guc.h: 17 gives maintenance commands (REINDEX, CLUSTER, ANALYZE,
+ * REFRESH) a fixed search_path; before, set it as 17 does.  Call it after
+ * NewGUCNestLevel; AtEOXact_GUC undoes it.
+ */
+#if PG_VERSION_NUM >= 170000
+#define pb_restrict_search_path() RestrictSearchPath()
+#else
+#define pb_restrict_search_path() \
+	((void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, \
+							  PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false))
+#endif
+
 #endif							/* PARTBACK_COMPAT_H */

@@ -75,7 +75,22 @@ partback_manifest(PG_FUNCTION_ARGS)
 				 errmsg("backup directory \"%s\" holds no finished backup of database \"%s\"",
 						dir, db)));
 	if (PG_ARGISNULL(2))
-		id = ids[n - 1];
+	{
+		/* the newest the caller may pick (roles.c) */
+		for (int i = n - 1; i >= 0; i--)
+		{
+			Jsonb	   *m = pb_read_manifest(dir, db, ids[i]);
+
+			CHECK_FOR_INTERRUPTS();
+			if (pb_manifest_pickable(m))
+				PG_RETURN_JSONB_P(m);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup directory \"%s\" holds no finished backup of database \"%s\" made by a role you may restore from without naming it",
+						dir, db),
+				 errhint("Name the backup with backup_id; a superuser's call without it picks only backups made by superusers.")));
+	}
 	else
 	{
 		bool		found = false;
@@ -83,6 +98,9 @@ partback_manifest(PG_FUNCTION_ARGS)
 		id = PG_GETARG_INT64(2);
 		for (int i = 0; i < n; i++)
 			found |= (ids[i] == id);
+		/* a backup the caller may not see does not exist for it */
+		if (found && !pb_manifest_visible(pb_read_manifest(dir, db, id)))
+			found = false;
 		if (!found)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -115,12 +133,20 @@ partback_manifests(PG_FUNCTION_ARGS)
 	{
 		MemoryContext old;
 		Datum		value;
+		Jsonb	   *m;
 		bool		isnull = false;
 
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(cxt);
-		value = JsonbPGetDatum(pb_read_manifest(dir, db, ids[i]));
+		m = pb_read_manifest(dir, db, ids[i]);
 		MemoryContextSwitchTo(old);
+		/* only the backups of roles the caller is a member of (roles.c) */
+		if (!pb_manifest_visible(m))
+		{
+			MemoryContextReset(cxt);
+			continue;
+		}
+		value = JsonbPGetDatum(m);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
 		MemoryContextReset(cxt);
 	}
@@ -136,6 +162,7 @@ partback_partition_meta(PG_FUNCTION_ARGS)
 	char	   *db = text_arg_required(fcinfo, 1, "source_db");
 	char	   *meta = text_arg_required(fcinfo, 2, "meta_file");
 	char	   *sha = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	Jsonb	   *result;
 
 	/* meta comes from a manifest: never let it leave the database dir */
 	if (meta[0] == '/' || strstr(meta, "..") != NULL)
@@ -143,7 +170,16 @@ partback_partition_meta(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid metadata file name \"%s\" in a manifest", meta)));
 	pb_repo_open(dir);
-	PG_RETURN_JSONB_P(pb_read_meta_file(psprintf("%s/%s", pb_db_dir(dir, db), meta), sha));
+	result = pb_read_meta_file(psprintf("%s/%s", pb_db_dir(dir, db), meta), sha);
+	/* only metadata of backups the caller may see (roles.c) */
+	if (!pb_meta_visible(dir, db, meta, sha))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read metadata file \"%s\" of database \"%s\" in \"%s\"",
+						meta, db, dir),
+				 errdetail("No backup that you may see names it with that checksum."),
+				 errhint("A role that is not a superuser sees only the backups made by roles it is a member of.")));
+	PG_RETURN_JSONB_P(result);
 }
 
 /* ---------- check_backup ---------- */

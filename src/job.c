@@ -455,57 +455,6 @@ pb_task_progress(int64 job_id, const char *table_name)
 				2, types, values, NULL, SPI_OK_UPDATE);
 }
 
-/*
- * One job at a time copies a table: a session advisory lock on its name,
- * held by the leader to its end (keep); a caller only checks that it is
- * free, so that a conflict fails the call at once.  A conflict names the
- * job holding it.
- */
-void
-pb_job_lock_table(int64 job_id, const char *table_name, bool keep)
-{
-	LOCKTAG		tag;
-	uint64		hash = hash_bytes_extended((const unsigned char *) table_name,
-										   strlen(table_name), 0);
-	Oid			types[4] = {OIDOID, OIDOID, OIDOID, INT8OID};
-	Datum		values[4];
-	MemoryContext outer = CurrentMemoryContext;
-	char	   *holder = NULL;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash,
-						 PB_LOCK_TABLE);
-	if (LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL)
-	{
-		if (!keep)
-			LockRelease(&tag, ExclusiveLock, true);
-		return;
-	}
-
-	values[0] = ObjectIdGetDatum(MyDatabaseId);
-	values[1] = ObjectIdGetDatum((uint32) (hash >> 32));
-	values[2] = ObjectIdGetDatum((uint32) hash);
-	values[3] = Int64GetDatum(job_id);
-	pb_catalog_begin();
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT j.job_id FROM pg_catalog.pg_locks l "
-							  "JOIN partback.job j ON j.worker_pid = l.pid "
-							  "WHERE l.locktype = 'advisory' AND l.granted "
-							  "AND l.database = $1 AND l.classid = $2 AND l.objid = $3 "
-							  "AND l.objsubid = " CppAsString2(PB_LOCK_TABLE)
-							  " AND j.job_id <> $4 ORDER BY j.job_id DESC LIMIT 1",
-							  4, types, values, NULL, true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
-		holder = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc, 1));
-	SPI_finish();
-	pb_catalog_end();
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg("table %s is being copied by partback job %s",
-					table_name, holder ? holder : "(unknown)"),
-			 errhint("Wait for that job to end (partback.wait_job), or cancel it (partback.cancel_job).")));
-}
-
 void
 pb_task_finish(int64 job_id, const char *table_name, int partitions, int reused,
 			   int64 reused_bytes)
@@ -625,34 +574,6 @@ pb_job_resume_key(int64 job_id)
 	return key;
 }
 
-
-/*
- * Fail at once if a running job copies one of the tables (schema.name) the
- * query returns.
- */
-void
-pb_check_tables_free(const char *sql, int nargs, Oid *types, Datum *values,
-					 const char *nulls)
-{
-	MemoryContext outer = CurrentMemoryContext;
-	List	   *names = NIL;
-	ListCell   *lc;
-
-	SPI_connect();
-	if (SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "partback: could not list the tables of a job");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(outer);
-
-		names = lappend(names, pstrdup(name));
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	foreach(lc, names)
-		pb_job_lock_table(0, lfirst(lc), false);
-}
 
 /*
  * Let go of the tables and the backup dir this job claimed (session

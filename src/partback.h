@@ -19,6 +19,7 @@
 #include "port/atomics.h"
 #include "storage/block.h"
 #include "storage/dsm.h"
+#include "storage/lock.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 #include "utils/jsonb.h"
@@ -264,10 +265,29 @@ extern void pb_catalog_exec(const char *sql, int nargs, Oid *types, Datum *value
 extern void pb_task_progress(int64 job_id, const char *table_name);
 extern void pb_task_finish(int64 job_id, const char *table_name, int partitions,
 						   int reused, int64 reused_bytes);
-extern void pb_job_lock_table(int64 job_id, const char *table_name, bool keep);
 extern void pb_release_claims(void);
+
+/* ---------- roles.c: which backups a role sees, picks, writes beside ---------- */
+extern bool pb_manifest_visible(Jsonb *manifest);
+extern bool pb_manifest_pickable(Jsonb *manifest);
+extern void pb_check_may_write(const char *dir, const char *db);
+extern bool pb_meta_visible(const char *dir, const char *db, const char *meta,
+							const char *sha256);
+
+/* ---------- claims.c: what a job claims, how long it waits ---------- */
+extern int	partback_lock_wait_timeout;
+extern int	partback_max_jobs_per_role;
+extern void pb_claims_init(void);
+extern void pb_lock_timed(const LOCKTAG *tag, LOCKMODE mode, bool session,
+						  int64 job_id, const char *what);
+extern void pb_job_lock_table(int64 job_id, const char *table_name, bool keep);
+extern void pb_job_lock_backup_table(int64 job_id, const char *table_name,
+									 const char *db_dir, bool keep);
 extern void pb_check_tables_free(const char *sql, int nargs, Oid *types,
 								 Datum *values, const char *nulls);
+extern void pb_check_backup_tables_free(const char *sql, int nargs, Oid *types,
+										Datum *values, const char *nulls,
+										const char *db_dir);
 
 /* the fourth key of partback's advisory locks */
 #define PB_LOCK_TABLE	4
@@ -284,6 +304,8 @@ typedef struct PbQueuedJob
 	char		user_name[NAMEDATALEN];
 	char		job_type[16];
 	char		source_db[NAMEDATALEN];
+	Oid			user;
+	bool		limited;		/* counts against partback.max_jobs_per_role */
 } PbQueuedJob;
 
 extern void pb_shmem_init(void);
@@ -292,6 +314,9 @@ extern void pb_live_claim(int64 job_id);
 extern void pb_live_start(const char *table_name);
 extern void pb_live_add(uint64 rows, uint64 bytes);
 extern void pb_live_set_queued(bool queued);
+extern bool pb_leader_reserve(int64 job_id, Oid user, bool limited, int *running);
+extern void pb_leader_unreserve(int64 job_id);
+extern void pb_leader_attach(int64 job_id);
 extern bool pb_queue_add(const PbQueuedJob *job);
 extern bool pb_queue_first(PbQueuedJob *job);
 extern bool pb_queue_first_of(int64 job_id, PbQueuedJob *job);

@@ -530,7 +530,9 @@ pb_lock_backup_dir(const char *db_dir, bool session)
 	/* not per database: purge_backups may run from any */
 	SET_LOCKTAG_ADVISORY(tag, InvalidOid, (uint32) (hash >> 32), (uint32) hash,
 						 PB_LOCK_DIR);
-	(void) LockAcquire(&tag, ExclusiveLock, session, false);
+	/* waiting at most partback.lock_wait_timeout (claims.c) */
+	pb_lock_timed(&tag, ExclusiveLock, session, 0,
+				  psprintf("backup directory \"%s\"", db_dir));
 }
 
 /* ---------- JSON ---------- */

@@ -26,6 +26,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -385,6 +386,9 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	Relation	rel;
 	PbLoad	   *load;
 	char	   *qualified;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
 
 	*strrchr(part_dir, '/') = '\0';
 	pb_live_start(unit->table_name);
@@ -406,6 +410,21 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 										   get_rel_name(unit->relid));
 	pb_spi_exec(psprintf("TRUNCATE ONLY %s", qualified), 0, NULL, NULL, SPI_OK_UTILITY);
 	rel = table_open(unit->relid, NoLock);
+
+	/*
+	 * Everything that runs code of the table's -- its constraints,
+	 * generated columns, triggers and index expressions, during the load and
+	 * the index builds after it -- runs as the table's owner in a
+	 * security-restricted operation with a fixed search_path, as REINDEX,
+	 * CLUSTER and ANALYZE do: a superuser restoring a role's table must not
+	 * run that role's functions with its own rights.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	pb_restrict_search_path();
+
 	load = pb_load_begin(rel, columns, text_columns(&meta->root, columns, meta_path),
 						 true, work->max_rate);
 
@@ -427,6 +446,10 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 		pb_live_add(rows, bytes);
 	}
 	pb_load_end(load);
+
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
 	if (unit->rows != expected_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),

@@ -13,12 +13,16 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -31,11 +35,25 @@ typedef struct PbLiveSlot
 	pid_t		pid;			/* 0 = free */
 	int64		job_id;
 	Oid			database;
+	Oid			user;			/* the role the process runs as */
 	bool		queued;			/* a leader waiting for copy workers */
 	char		table_name[2 * NAMEDATALEN + 2];
 	pg_atomic_uint64 rows;
 	pg_atomic_uint64 bytes;
 } PbLiveSlot;
+
+/*
+ * A leader slot: a job whose leader was started (or is about to be), for
+ * the limit of running jobs per role (partback.max_jobs_per_role).
+ */
+typedef struct PbLeader
+{
+	int64		job_id;			/* 0 = free */
+	Oid			user;
+	bool		limited;		/* counts against its role's limit */
+	pid_t		pid;			/* 0 until the leader runs */
+	TimestampTz reserved_at;
+} PbLeader;
 
 typedef struct PbShared
 {
@@ -55,11 +73,21 @@ PG_FUNCTION_INFO_V1(partback_live);
 PG_FUNCTION_INFO_V1(partback_queued);
 
 static Size
+slots_size(int nslots)
+{
+	return MAXALIGN(add_size(offsetof(PbShared, slots),
+							 mul_size(nslots, sizeof(PbLiveSlot))));
+}
+
+static Size
 shared_size(void)
 {
-	return add_size(offsetof(PbShared, slots),
-					mul_size(max_worker_processes, sizeof(PbLiveSlot)));
+	return add_size(slots_size(max_worker_processes),
+					mul_size(max_worker_processes, sizeof(PbLeader)));
 }
+
+/* the leader slots follow the live slots, one per worker process */
+#define LEADERS() ((PbLeader *) ((char *) shared + slots_size(shared->nslots)))
 
 static void
 pb_shmem_request(void)
@@ -142,6 +170,7 @@ pb_live_claim(int64 job_id)
 			my_slot->pid = MyProcPid;
 			my_slot->job_id = job_id;
 			my_slot->database = MyDatabaseId;
+			my_slot->user = GetUserId();
 			my_slot->queued = false;
 			my_slot->table_name[0] = '\0';
 			pg_atomic_write_u64(&my_slot->rows, 0);
@@ -185,8 +214,21 @@ pb_live_set_queued(bool queued)
 }
 
 /*
+ * Does the current role see the jobs of user?  Its own and its members',
+ * or every one as a member of pg_read_all_stats, as pg_stat_activity shows
+ * sessions.
+ */
+static bool
+may_see_jobs_of(Oid user)
+{
+	return has_privs_of_role(GetUserId(), user) ||
+		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+/*
  * _live(): the live figures of partback processes of this database:
- * (job_id, pid, table_name, rows, bytes, queued).
+ * (job_id, pid, table_name, rows, bytes, queued), of the jobs the caller
+ * may see.
  */
 Datum
 partback_live(PG_FUNCTION_ARGS)
@@ -204,13 +246,15 @@ partback_live(PG_FUNCTION_ARGS)
 		char		table_name[sizeof(slot->table_name)];
 		int64		job_id;
 		pid_t		pid;
+		Oid			user;
 
 		SpinLockAcquire(&shared->mutex);
 		pid = slot->pid;
 		job_id = slot->job_id;
+		user = slot->user;
 		strlcpy(table_name, slot->table_name, sizeof(table_name));
 		SpinLockRelease(&shared->mutex);
-		if (pid == 0 || slot->database != MyDatabaseId)
+		if (pid == 0 || slot->database != MyDatabaseId || !may_see_jobs_of(user))
 			continue;
 		values[0] = Int64GetDatum(job_id);
 		values[1] = Int32GetDatum(pid);
@@ -222,6 +266,137 @@ partback_live(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/* ---------- leaders, counted per role ---------- */
+
+/*
+ * A leader slot reserved but never taken by its leader (the worker did not
+ * start) is free again after this long.
+ */
+#define LEADER_START_TIMEOUT_MS 60000
+
+/* with the mutex held */
+static int
+role_leaders(Oid user, TimestampTz now)
+{
+	PbLeader   *leaders = LEADERS();
+	int			n = 0;
+
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		if (leaders[i].job_id != 0 && leaders[i].pid == 0 &&
+			TimestampDifferenceExceeds(leaders[i].reserved_at, now, LEADER_START_TIMEOUT_MS))
+			leaders[i].job_id = 0;
+		if (leaders[i].job_id != 0 && leaders[i].limited && leaders[i].user == user)
+			n++;
+	}
+	return n;
+}
+
+/* with the mutex held: false if the role is at its limit or no slot is free */
+static bool
+reserve_leader(int64 job_id, Oid user, bool limited, TimestampTz now)
+{
+	PbLeader   *leaders = LEADERS();
+
+	if (limited && partback_max_jobs_per_role > 0 &&
+		role_leaders(user, now) >= partback_max_jobs_per_role)
+		return false;
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		if (leaders[i].job_id == 0)
+		{
+			leaders[i].job_id = job_id;
+			leaders[i].user = user;
+			leaders[i].limited = limited;
+			leaders[i].pid = 0;
+			leaders[i].reserved_at = now;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Reserve a leader slot for job_id of user before starting its leader;
+ * false, with the number of the role's running jobs in *running, if a
+ * limited role (not a superuser) runs partback.max_jobs_per_role jobs
+ * already.
+ */
+bool
+pb_leader_reserve(int64 job_id, Oid user, bool limited, int *running)
+{
+	bool		reserved;
+	TimestampTz now = GetCurrentTimestamp();
+
+	check_shared();
+	SpinLockAcquire(&shared->mutex);
+	reserved = reserve_leader(job_id, user, limited, now);
+	*running = role_leaders(user, now);
+	SpinLockRelease(&shared->mutex);
+	return reserved;
+}
+
+/*
+ * Free the leader slot of a job whose leader could not be started (the
+ * launcher is not woken: nothing came free).
+ */
+void
+pb_leader_unreserve(int64 job_id)
+{
+	PbLeader   *leaders = LEADERS();
+
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < shared->nslots; i++)
+		if (leaders[i].job_id == job_id)
+			leaders[i].job_id = 0;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* A leader exits: a queued job of its role may start now. */
+static void
+release_leader(int code, Datum arg)
+{
+	pb_leader_unreserve(DatumGetInt64(arg));
+	if (shared->launcher_latch)
+		SetLatch(shared->launcher_latch);
+}
+
+/*
+ * The leader of job_id runs: its slot is held until it exits.  A leader
+ * started without a reservation (the launcher lost it) takes one, over the
+ * limit.
+ */
+void
+pb_leader_attach(int64 job_id)
+{
+	PbLeader   *leaders;
+	bool		found = false;
+
+	check_shared();
+	leaders = LEADERS();
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < shared->nslots; i++)
+		if (leaders[i].job_id == job_id)
+		{
+			leaders[i].pid = MyProcPid;
+			found = true;
+		}
+	if (!found)
+	{
+		for (int i = 0; i < shared->nslots; i++)
+			if (leaders[i].job_id == 0)
+			{
+				leaders[i].job_id = job_id;
+				leaders[i].user = InvalidOid;
+				leaders[i].limited = false;
+				leaders[i].pid = MyProcPid;
+				break;
+			}
+	}
+	SpinLockRelease(&shared->mutex);
+	before_shmem_exit(release_leader, Int64GetDatum(job_id));
 }
 
 /* ---------- the queue of jobs waiting for a leader slot ---------- */
@@ -263,6 +438,38 @@ pb_queue_first(PbQueuedJob *job)
 		*job = shared->queue[first];
 	SpinLockRelease(&shared->mutex);
 	return first >= 0;
+}
+
+/*
+ * The oldest queued job whose role may start one more, with a leader slot
+ * reserved for it; it stays in the queue.
+ */
+static bool
+queue_next(PbQueuedJob *job)
+{
+	int			next = -1;
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < QUEUE_SIZE; i++)
+	{
+		PbQueuedJob *q = &shared->queue[i];
+
+		if (q->job_id == 0 || (next >= 0 && q->job_id >= shared->queue[next].job_id))
+			continue;
+		if (q->limited && partback_max_jobs_per_role > 0 &&
+			role_leaders(q->user, now) >= partback_max_jobs_per_role)
+			continue;
+		next = i;
+	}
+	/* no leader slot may be free */
+	if (next >= 0 && !reserve_leader(shared->queue[next].job_id, shared->queue[next].user,
+									 shared->queue[next].limited, now))
+		next = -1;
+	if (next >= 0)
+		*job = shared->queue[next];
+	SpinLockRelease(&shared->mutex);
+	return next >= 0;
 }
 
 /* The queue's entry for job_id, if it is there. */
@@ -322,7 +529,7 @@ partback_queued(PG_FUNCTION_ARGS)
 		SpinLockAcquire(&shared->mutex);
 		job = shared->queue[i];
 		SpinLockRelease(&shared->mutex);
-		if (job.job_id == 0 || job.database != MyDatabaseId)
+		if (job.job_id == 0 || job.database != MyDatabaseId || !may_see_jobs_of(job.user))
 			continue;
 		values[0] = Int64GetDatum(job.job_id);
 		values[1] = DirectFunctionCall1(namein, CStringGetDatum(job.user_name));
@@ -356,6 +563,7 @@ void
 partback_launcher_main(Datum main_arg)
 {
 	pqsignal(SIGTERM, launcher_sigterm);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	check_shared();
 	shared->launcher_latch = MyLatch;
@@ -364,10 +572,27 @@ partback_launcher_main(Datum main_arg)
 	{
 		PbQueuedJob job;
 
-		/* a job cancelled meanwhile is claimed by its canceller, see worker.c */
-		while (pb_queue_first(&job) &&
-			   pb_start_leader(job.job_id, job.handle, false))
+		/* partback.max_jobs_per_role may have changed */
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		/*
+		 * The oldest job whose role runs fewer than partback.max_jobs_per_role
+		 * jobs.  A job cancelled meanwhile is claimed by its canceller, see
+		 * worker.c.
+		 */
+		while (queue_next(&job))
+		{
+			if (!pb_start_leader(job.job_id, job.handle, false))
+			{
+				pb_leader_unreserve(job.job_id);
+				break;
+			}
 			(void) pb_queue_remove(job.job_id, NULL);
+		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 500L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -219,7 +219,8 @@ wait_for_stage(PbHandoff *handoff, uint32 stage)
  */
 static bool
 register_worker(const char *function, const char *name, const char *type,
-				dsm_handle handle, bool notify_me, BackgroundWorkerHandle **bgw_handle)
+				dsm_handle handle, bool notify_me, BackgroundWorkerHandle **bgw_handle,
+				int64 job_id)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *ignored;
@@ -234,6 +235,7 @@ register_worker(const char *function, const char *name, const char *type,
 	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
 	worker.bgw_main_arg = UInt32GetDatum(handle);
 	worker.bgw_notify_pid = notify_me ? MyProcPid : 0;
+	memcpy(worker.bgw_extra, &job_id, sizeof(job_id));
 	return RegisterDynamicBackgroundWorker(&worker, bgw_handle ? bgw_handle : &ignored);
 }
 
@@ -247,7 +249,7 @@ pb_start_leader(int64 job_id, dsm_handle handle, bool notify_me)
 	return register_worker("partback_leader_main",
 						   psprintf("partback job " INT64_FORMAT " leader", job_id),
 						   psprintf("partback job " INT64_FORMAT " leader", job_id),
-						   handle, notify_me, NULL);
+						   handle, notify_me, NULL, job_id);
 }
 
 /*
@@ -263,6 +265,8 @@ pb_submit_job(PbJob *job, bool wait)
 	dsm_segment *seg;
 	PbHandoff  *handoff;
 	bool		started;
+	bool		limited;
+	int			running;
 
 	job->job_id = next_job_id();
 	args = pb_job_to_json(job);
@@ -285,7 +289,27 @@ pb_submit_job(PbJob *job, bool wait)
 	/* the leader may start after this caller is gone */
 	dsm_pin_segment(seg);
 
-	started = pb_start_leader(job->job_id, dsm_segment_handle(seg), true);
+	/*
+	 * A role other than a superuser runs at most partback.max_jobs_per_role
+	 * jobs at a time; its others wait in the queue, so that its jobs leave
+	 * worker slots to other roles.
+	 */
+	limited = !superuser();
+	if (pb_leader_reserve(job->job_id, GetUserId(), limited, &running))
+	{
+		started = pb_start_leader(job->job_id, dsm_segment_handle(seg), true);
+		if (!started)
+			pb_leader_unreserve(job->job_id);
+	}
+	else
+	{
+		started = false;
+		if (limited && partback_max_jobs_per_role > 0 && running >= partback_max_jobs_per_role)
+			ereport(NOTICE,
+					(errmsg("partback job " INT64_FORMAT " waits in the queue: role %s runs %d partback jobs, partback.max_jobs_per_role",
+							job->job_id, GetUserNameFromId(GetUserId(), false), running),
+					 errhint("It starts when one of them ends.")));
+	}
 	if (!started)
 	{
 		PbQueuedJob queued;
@@ -298,6 +322,8 @@ pb_submit_job(PbJob *job, bool wait)
 		strlcpy(queued.user_name, GetUserNameFromId(GetUserId(), false), NAMEDATALEN);
 		strlcpy(queued.job_type, pb_job_type_name(job->type), sizeof(queued.job_type));
 		strlcpy(queued.source_db, job->source_db, NAMEDATALEN);
+		queued.user = GetUserId();
+		queued.limited = limited;
 		if (!pb_queue_add(&queued))
 		{
 			dsm_unpin_segment(dsm_segment_handle(seg));
@@ -405,6 +431,13 @@ partback_leader_main(Datum main_arg)
 	MemoryContext job_context;
 
 	worker_signals();
+	{
+		int64		job_id;
+
+		/* this leader counts against its role's limit until it exits */
+		memcpy(&job_id, MyBgworkerEntry->bgw_extra, sizeof(job_id));
+		pb_leader_attach(job_id);
+	}
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "partback leader");
 	seg = dsm_attach(handle);
 	if (seg == NULL)
@@ -599,7 +632,7 @@ start_copy_worker(PbWork *work, dsm_segment *seg, int i)
 	if (!register_worker("partback_copy_main",
 						 psprintf("partback job " INT64_FORMAT " copy %d", work->job_id, i),
 						 psprintf("partback job " INT64_FORMAT " copy", work->job_id),
-						 dsm_segment_handle(seg), true, &handle))
+						 dsm_segment_handle(seg), true, &handle, work->job_id))
 		return NULL;
 	return handle;
 }

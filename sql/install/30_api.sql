@@ -116,6 +116,13 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'partback_partition_meta'
 LANGUAGE C VOLATILE;
 
+-- May a call without backup_id pick this backup (src/roles.c)?  Made by a
+-- role the caller is a member of; for a superuser, made by a superuser.
+CREATE FUNCTION partback._pickable(manifest jsonb)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'partback_pickable'
+LANGUAGE C STABLE STRICT;
+
 -- Does a manifest's table entry match a 'schema.table' argument?  The plain
 -- form (names joined by a dot, as the status shows them) and SQL identifier
 -- syntax ('"My Schema".tbl', as parse_ident reads it) are both taken.
@@ -162,8 +169,9 @@ BEGIN
 			 ORDER BY (x->>'backup_id')::bigint DESC
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
-		-- naming no backup means one of this cluster's
-		CONTINUE WHEN backup_id IS NULL AND NOT partback._same_cluster(m);
+		-- naming no backup means one of this cluster's, and of the caller's
+		-- (a superuser's: of a superuser)
+		CONTINUE WHEN backup_id IS NULL AND NOT (partback._same_cluster(m) AND partback._pickable(m));
 		SELECT e INTO t FROM jsonb_array_elements(m->'tables') AS e
 		 WHERE partback._table_name_matches(e, source_table)
 		 LIMIT 1;
@@ -497,7 +505,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN $4 IS NOT NULL THEN partback._manifest($1, $2, $4)
 				ELSE (SELECT x FROM partback._manifests($1, $2) AS x
-					   WHERE partback._same_cluster(x)
+					   WHERE partback._same_cluster(x) AND partback._pickable(x)
 					   ORDER BY (x->>'job_type' = 'backup_db'
 								 AND (pg_catalog.jsonb_typeof(x->'schemas') IS DISTINCT FROM 'array'
 									  OR ($3 IS NOT NULL AND x->'schemas' @> pg_catalog.to_jsonb($3)))) DESC,
@@ -527,6 +535,12 @@ BEGIN
 		RETURN;
 	END IF;
 	m := partback._restore_db_backup(backup_dir, source_db, schemas, backup_id);
+	IF m IS NULL THEN
+		RAISE EXCEPTION 'backup directory "%" holds no backup of database "%" made by a role you may restore from without naming it',
+			backup_dir, source_db
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Name the backup with backup_id; a superuser''s call without it picks only backups made by superusers, another role''s only its own.';
+	END IF;
 	PERFORM partback._check_source_version(backup_dir, source_db, m);
 	-- parents under legacy inheritance before their children (a tampered
 	-- cycle stops at a depth no real tree has)

@@ -53,7 +53,8 @@ AS $$
 	  FROM partback._queued() q
 	 WHERE ($1 IS NULL OR q.user_name = $1)
 	   AND (q.user_name = current_user OR
-			(SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
+			(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR
+			pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'))
 	 ORDER BY 1, 5
 $$;
 
@@ -87,8 +88,11 @@ GRANT SELECT ON partback.job, partback.task, partback.chunk,
 ALTER TABLE partback.job ENABLE ROW LEVEL SECURITY;
 ALTER TABLE partback.task ENABLE ROW LEVEL SECURITY;
 ALTER TABLE partback.chunk ENABLE ROW LEVEL SECURITY;
+-- Members of pg_read_all_stats (pg_monitor among them) see every job, as
+-- pg_stat_activity shows them every session.
 CREATE POLICY own_jobs ON partback.job FOR SELECT
-	USING (user_name = current_user);
+	USING (user_name = current_user
+		   OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'));
 CREATE POLICY own_tasks ON partback.task FOR SELECT
 	USING (EXISTS (SELECT FROM partback.job j WHERE j.job_id = task.job_id));
 CREATE POLICY own_chunks ON partback.chunk FOR SELECT

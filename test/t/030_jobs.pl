@@ -16,9 +16,10 @@
 #      wait => true whose statement is cancelled (statement_timeout,
 #      pg_cancel_backend) cancels the job;
 #   4. wait_job with and without a timeout;
-#   5. conflicts: a backup or restore of a table a running job copies fails
-#      at once with SQLSTATE 55006 naming the job; a backup of another
-#      table runs side by side;
+#   5. conflicts: a backup of a table a running job of the same role copies
+#      into the same dir, or a restore into it, fails at once with SQLSTATE
+#      55006 naming the job; a backup of it into another dir, and a backup
+#      of another table, run side by side;
 #   6. interrupted: an immediate shutdown mid-job leaves it 'interrupted',
 #      never 'running';
 # and on a second node with max_worker_processes = 4:
@@ -475,10 +476,17 @@ section($node, 'conflicts and side by side', sub {
 	is(workers_of($node, $job_one, 'copy'), 1, 'parallel => 1 runs one copy worker');
 
 	if (defined(my $stray = conflict_fails($node,
-				'SELECT partback.backup_table(' . lit($dir{conflict_other}) . ", 'public.big')",
-				'a backup of a table a running job copies', $job_one)))
+				'SELECT partback.backup_table(' . lit($dir{one}) . ", 'public.big')",
+				'a backup of a table a running job copies into the same dir', $job_one)))
 	{
 		q1($node, "SELECT partback.cancel_job($stray)");
+	}
+
+	{
+		my ($ret, $out, $err) = try_sql($node,
+			'SELECT partback.backup_table(' . lit($dir{conflict_other}) . ", 'public.big', parallel => 1, wait => true)");
+		ok(defined $ret && $ret == 0, 'a backup of the same table into another dir runs beside it and succeeds')
+		  or diag($err);
 	}
 
 	if (defined(my $stray = conflict_fails($node,

@@ -1,0 +1,296 @@
+/*-------------------------------------------------------------------------
+ *
+ * claims.c
+ *		What a job claims while it runs, and how long it waits for it.
+ *
+ *		A job claims its tables and its backup dir with advisory locks
+ *		(session locks of its leader, held to its end):
+ *
+ *		- a restore claims each target table (ExclusiveLock on the table's
+ *		  key): nothing else may copy a table being written;
+ *		- a backup claims each table it reads in ShareLock, so backups of one
+ *		  table into different dirs go on side by side, and the pair (its
+ *		  database's part of the backup dir, table) in ExclusiveLock;
+ *		- one backup at a time writes into a database's part of a dir
+ *		  (pb_lock_backup_dir, repo.c).
+ *
+ *		A call checks its tables at once against the jobs of its own role
+ *		(55006, naming the job): a role sees its own jobs and can wait for or
+ *		cancel them.  A job of another role never fails a call: the leader
+ *		waits for the claim, at most partback.lock_wait_timeout, and its
+ *		error then names the job and the role it waited for (55P03).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "partback.h"
+
+/* the fifth key of partback's advisory locks: (backup dir, table) */
+#define PB_LOCK_DIR_TABLE	5
+
+int			partback_lock_wait_timeout = 300000;
+int			partback_max_jobs_per_role = 2;
+
+void
+pb_claims_init(void)
+{
+	DefineCustomIntVariable("partback.lock_wait_timeout",
+							"Longest time a job waits for a table or backup directory another job holds; 0 means it fails at once.",
+							"A call fails at once where a job of its own role holds a table; a job of another role is waited for.",
+							&partback_lock_wait_timeout,
+							300000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("partback.max_jobs_per_role",
+							"Most jobs of one role (not a superuser) running at a time; its other jobs wait in the queue.",
+							"Keeps background worker slots for other roles; 0 means no limit.",
+							&partback_max_jobs_per_role,
+							2, 0, 1024,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+}
+
+static void
+set_tag(LOCKTAG *tag, Oid database, const char *key1, const char *key2, uint16 kind)
+{
+	uint64		hash = hash_bytes_extended((const unsigned char *) key1, strlen(key1), 0);
+
+	if (key2)
+		hash = hash_bytes_extended((const unsigned char *) key2, strlen(key2), hash);
+	SET_LOCKTAG_ADVISORY(*tag, database, (uint32) (hash >> 32), (uint32) hash, kind);
+}
+
+/*
+ * The processes that hold tag in a mode conflicting with mode, as "partback
+ * job N of role R" (or "process P of role R"), and whether one of them is
+ * of the current role.  Anyone may read pg_locks and the roles and backend
+ * types in pg_stat_activity.
+ */
+static char *
+lock_holders(const LOCKTAG *tag, LOCKMODE mode, bool *own_role)
+{
+	Oid			types[5] = {OIDOID, OIDOID, OIDOID, INT4OID, BOOLOID};
+	Datum		values[5];
+	MemoryContext outer = CurrentMemoryContext;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	*own_role = false;
+	values[0] = ObjectIdGetDatum(tag->locktag_field1);
+	values[1] = ObjectIdGetDatum(tag->locktag_field2);
+	values[2] = ObjectIdGetDatum(tag->locktag_field3);
+	values[3] = Int32GetDatum(tag->locktag_field4);
+	values[4] = BoolGetDatum(mode == ExclusiveLock);
+
+	/*
+	 * A snapshot of its own: a backup waits for its dir before it takes its
+	 * REPEATABLE READ snapshot, which must be taken only once the lock is
+	 * held.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT coalesce('partback job ' || "
+							  "pg_catalog.substring(a.backend_type, '^partback job ([0-9]+) '), "
+							  "'process ' || l.pid), "
+							  "coalesce(a.usename::text, '?'), "
+							  "coalesce(a.usename = CURRENT_USER, false) "
+							  "FROM pg_catalog.pg_locks l "
+							  "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
+							  "WHERE l.locktype = 'advisory' AND l.granted "
+							  "AND l.database = $1 AND l.classid = $2 AND l.objid = $3 "
+							  "AND l.objsubid = $4 AND l.pid <> pg_catalog.pg_backend_pid() "
+							  "AND ($5 OR l.mode = 'ExclusiveLock') "
+							  "ORDER BY 1",
+							  5, types, values, NULL, true, 0) == SPI_OK_SELECT)
+	{
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			appendStringInfo(&buf, "%s%s of role %s", i > 0 ? ", " : "",
+							 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+							 quote_identifier(SPI_getvalue(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 2)));
+			MemoryContextSwitchTo(old);
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+										   3, &isnull)))
+				*own_role = true;
+		}
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	if (buf.len == 0)
+		appendStringInfoString(&buf, "another job");
+	return buf.data;
+}
+
+/*
+ * Take the advisory lock tag in mode for job job_id, waiting at most
+ * partback.lock_wait_timeout; what names the object for the error.  A
+ * session lock (session) is held to the end of the job, else to the end of
+ * the transaction.
+ */
+void
+pb_lock_timed(const LOCKTAG *tag, LOCKMODE mode, bool session, int64 job_id,
+			  const char *what)
+{
+	char	   *holders;
+	char	   *who;
+	bool		own_role;
+	int			nest_level;
+	MemoryContext context = CurrentMemoryContext;
+
+	if (LockAcquire(tag, mode, session, true) != LOCKACQUIRE_NOT_AVAIL)
+		return;
+	holders = lock_holders(tag, mode, &own_role);
+	if (partback_lock_wait_timeout == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("%s is held by %s", what, holders),
+				 errhint("partback.lock_wait_timeout is 0: a job does not wait for another one.")));
+	who = job_id ? psprintf("partback job " INT64_FORMAT, job_id) : pstrdup("this session");
+	ereport(LOG,
+			(errmsg("%s waits for %s, held by %s", who, what, holders)));
+	if (job_id)
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("%s waits for %s, held by %s", who, what, holders));
+
+	/* lock_timeout bounds the wait, as for any lock */
+	nest_level = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", psprintf("%d", partback_lock_wait_timeout),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	PG_TRY();
+	{
+		(void) LockAcquire(tag, mode, session, false);
+	}
+	PG_CATCH();
+	{
+		if (geterrcode() != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(context);
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("%s waited %d ms for %s, held by %s",
+						who, partback_lock_wait_timeout, what, holders),
+				 errhint("Call it again once that job has ended; partback.lock_wait_timeout sets how long a job waits.")));
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, nest_level);
+}
+
+/*
+ * Claim tag for job job_id (keep: to its end), or, for a call (job_id 0,
+ * !keep), check that no job of the caller's role holds it.
+ */
+static void
+claim(const LOCKTAG *tag, LOCKMODE mode, int64 job_id, const char *table_name,
+	  bool keep)
+{
+	char	   *holders;
+	bool		own_role;
+
+	if (keep)
+	{
+		pb_lock_timed(tag, mode, true, job_id, psprintf("table %s", table_name));
+		return;
+	}
+	if (LockAcquire(tag, mode, true, true) != LOCKACQUIRE_NOT_AVAIL)
+	{
+		LockRelease(tag, mode, true);
+		return;
+	}
+	holders = lock_holders(tag, mode, &own_role);
+	if (own_role)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("table %s is being copied by %s", table_name, holders),
+				 errhint("Wait for that job to end (partback.wait_job), or cancel it (partback.cancel_job).")));
+	/* another role's job: the leader waits for it, for a while */
+}
+
+/* A restore's claim on its target table (schema.name). */
+void
+pb_job_lock_table(int64 job_id, const char *table_name, bool keep)
+{
+	LOCKTAG		tag;
+
+	set_tag(&tag, MyDatabaseId, table_name, NULL, PB_LOCK_TABLE);
+	claim(&tag, ExclusiveLock, job_id, table_name, keep);
+}
+
+/* A backup's claims on a table it reads, written into db_dir. */
+void
+pb_job_lock_backup_table(int64 job_id, const char *table_name, const char *db_dir,
+						 bool keep)
+{
+	LOCKTAG		tag;
+
+	set_tag(&tag, MyDatabaseId, table_name, NULL, PB_LOCK_TABLE);
+	claim(&tag, ShareLock, job_id, table_name, keep);
+	set_tag(&tag, MyDatabaseId, db_dir, table_name, PB_LOCK_DIR_TABLE);
+	claim(&tag, ExclusiveLock, job_id, table_name, keep);
+}
+
+/*
+ * Check the tables (schema.name) the query returns for a call: a backup's
+ * into db_dir, or (db_dir NULL) a restore's.
+ */
+static void
+check_tables_free(const char *sql, int nargs, Oid *types, Datum *values,
+				  const char *nulls, const char *db_dir)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	SPI_connect();
+	if (SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not list the tables of a job");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		names = lappend(names, pstrdup(name));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	foreach(lc, names)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (db_dir)
+			pb_job_lock_backup_table(0, lfirst(lc), db_dir, false);
+		else
+			pb_job_lock_table(0, lfirst(lc), false);
+	}
+}
+
+void
+pb_check_tables_free(const char *sql, int nargs, Oid *types, Datum *values,
+					 const char *nulls)
+{
+	check_tables_free(sql, nargs, types, values, nulls, NULL);
+}
+
+void
+pb_check_backup_tables_free(const char *sql, int nargs, Oid *types, Datum *values,
+							const char *nulls, const char *db_dir)
+{
+	check_tables_free(sql, nargs, types, values, nulls, db_dir);
+}
