@@ -2857,6 +2857,11 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'partback_same_cluster'
 LANGUAGE C STABLE STRICT;
 
+CREATE FUNCTION partback._pickable(manifest jsonb)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'partback_pickable'
+LANGUAGE C STABLE STRICT;
+
 CREATE OR REPLACE FUNCTION partback._table_entry(backup_dir text, source_db text,
 									  source_table text, backup_id bigint)
 RETURNS jsonb
@@ -2879,8 +2884,9 @@ BEGIN
 			 ORDER BY (x->>'backup_id')::bigint DESC
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
-		-- naming no backup means one of this cluster's
-		CONTINUE WHEN backup_id IS NULL AND NOT partback._same_cluster(m);
+		-- naming no backup means one of this cluster's, and of the caller's
+		-- (a superuser's: of a superuser)
+		CONTINUE WHEN backup_id IS NULL AND NOT (partback._same_cluster(m) AND partback._pickable(m));
 		SELECT e INTO t FROM jsonb_array_elements(m->'tables') AS e
 		 WHERE partback._table_name_matches(e, source_table)
 		 LIMIT 1;
@@ -3051,7 +3057,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN $4 IS NOT NULL THEN partback._manifest($1, $2, $4)
 				ELSE (SELECT x FROM partback._manifests($1, $2) AS x
-					   WHERE partback._same_cluster(x)
+					   WHERE partback._same_cluster(x) AND partback._pickable(x)
 					   ORDER BY (x->>'job_type' = 'backup_db'
 								 AND (pg_catalog.jsonb_typeof(x->'schemas') IS DISTINCT FROM 'array'
 									  OR ($3 IS NOT NULL AND x->'schemas' @> pg_catalog.to_jsonb($3)))) DESC,
@@ -3077,6 +3083,12 @@ BEGIN
 		RETURN;
 	END IF;
 	m := partback._restore_db_backup(backup_dir, source_db, schemas, backup_id);
+	IF m IS NULL THEN
+		RAISE EXCEPTION 'backup directory "%" holds no backup of database "%" made by a role you may restore from without naming it',
+			backup_dir, source_db
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Name the backup with backup_id; a superuser''s call without it picks only backups made by superusers, another role''s only its own.';
+	END IF;
 	PERFORM partback._check_source_version(backup_dir, source_db, m);
 	-- parents under legacy inheritance before their children (a tampered
 	-- cycle stops at a depth no real tree has)
@@ -3096,6 +3108,64 @@ BEGIN
 		  FROM e
 		 ORDER BY (SELECT max(d.depth) FROM d WHERE d.qname = e.qname), e.t->>'schema', e.t->>'name';
 END
+$$;
+
+CREATE OR REPLACE FUNCTION partback.get_backup_status(user_name name DEFAULT NULL)
+RETURNS TABLE (job_id bigint, user_name name, job_type text, source_db text,
+			   table_name text, partitions integer, completed integer,
+			   percent numeric, rows bigint, bytes bigint, state text,
+			   started_at timestamptz, finished_at timestamptz,
+			   estimated_end timestamptz, error text, reused integer,
+			   reused_bytes bigint)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH live AS (
+		SELECT l.job_id, l.table_name, sum(l.rows)::bigint AS rows,
+			   sum(l.bytes)::bigint AS bytes
+		  FROM partback._live() l
+		 WHERE l.table_name IS NOT NULL
+		 GROUP BY 1, 2
+	), jt AS (
+		SELECT j.job_id, j.user_name, j.job_type, j.source_db, t.table_name,
+			   t.partitions, t.completed, t.reused, t.reused_bytes, t.units,
+			   (SELECT count(*) FROM partback.chunk c
+				 WHERE c.job_id = j.job_id AND c.table_name = t.table_name) AS units_done,
+			   t.rows + coalesce(CASE WHEN t.state = 'running' THEN lv.rows END, 0) AS rows,
+			   t.bytes + coalesce(CASE WHEN t.state = 'running' THEN lv.bytes END, 0) AS bytes,
+			   -- a task not finished is in its job's state
+			   CASE WHEN t.state IS NULL OR t.state IN ('queued', 'running')
+					THEN partback._effective_state(j.state, j.worker_pid, j.job_id)
+					ELSE t.state END AS state,
+			   coalesce(t.started_at, j.started_at) AS started_at,
+			   t.finished_at,
+			   coalesce(t.error, j.error) AS error
+		  FROM partback.job j
+		  LEFT JOIN partback.task t USING (job_id)
+		  LEFT JOIN live lv ON lv.job_id = j.job_id AND lv.table_name = t.table_name
+	)
+	SELECT job_id, user_name, job_type, source_db, table_name, partitions,
+		   completed,
+		   -- by units of work, finer than partitions
+		   CASE WHEN state = 'succeeded' THEN 100.0
+				WHEN coalesce(units, 0) = 0 THEN 0.0
+				ELSE round(100.0 * least(units_done, units) / units, 1) END,
+		   rows, bytes, state, started_at, finished_at,
+		   CASE WHEN state = 'running' AND units_done > 0 AND units_done < units
+				THEN started_at + (clock_timestamp() - started_at) * units / units_done
+		   END,
+		   error, reused, reused_bytes
+	  FROM jt
+	 WHERE $1 IS NULL OR jt.user_name = $1
+	UNION ALL
+	SELECT q.job_id, q.user_name, q.job_type, q.source_db, NULL, NULL, NULL,
+		   0.0, 0, 0, 'queued', NULL, NULL, NULL, NULL, NULL, NULL
+	  FROM partback._queued() q
+	 WHERE ($1 IS NULL OR q.user_name = $1)
+	   AND (q.user_name = current_user OR
+			(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR
+			pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'))
+	 ORDER BY 1, 5
 $$;
 
 REVOKE ALL ON FUNCTION partback._definition_piece(text, text, text) FROM PUBLIC;
@@ -3146,6 +3216,7 @@ REVOKE ALL ON FUNCTION partback._notice_db_foreign(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback.restore_db(text, text, text[], bigint, boolean, integer, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback.restore_table(text, text, text, text, bigint, boolean, integer, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._same_cluster(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._pickable(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback.list_backups(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._raise_job_messages(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
@@ -3170,3 +3241,8 @@ CREATE OR REPLACE VIEW partback.jobs WITH (security_invoker = true) AS
 	  FROM partback.get_backup_status() s
 	  LEFT JOIN partback.job j USING (job_id)
 	 GROUP BY s.job_id, s.user_name, s.job_type, s.source_db, j.job_id;
+
+-- members of pg_read_all_stats (pg_monitor among them) see every job
+ALTER POLICY own_jobs ON partback.job
+	USING (user_name = current_user
+		   OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'));
