@@ -218,6 +218,30 @@ pb_error_is_table_failure(ErrorData *edata)
 		category != ERRCODE_SYSTEM_ERROR;
 }
 
+/*
+ * In PG_CATCH, with a transaction (not a subtransaction) open: if the error
+ * is one table's (pb_error_is_table_failure), report it, roll everything
+ * back and record it as table_name's failure (copied into context); raise
+ * anything else again.
+ */
+void
+pb_catch_table_failure(const char *table_name, MemoryContext context)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(context);
+	edata = CopyErrorData();
+	if (!pb_error_is_table_failure(edata))
+		PG_RE_THROW();
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+	RESUME_INTERRUPTS();
+	MemoryContextSwitchTo(context);
+	pb_messages_table_failed(table_name, edata);
+}
+
 /* Record that table_name failed with edata (written at the next flush). */
 void
 pb_messages_table_failed(const char *table_name, ErrorData *edata)

@@ -450,6 +450,7 @@ extern bool pb_messages_supported(void);
 extern void pb_messages_capture(int64 job_id);
 extern void pb_messages_set_table(const char *table_name);
 extern bool pb_error_is_table_failure(ErrorData *edata);
+extern void pb_catch_table_failure(const char *table_name, MemoryContext context);
 extern void pb_messages_table_failed(const char *table_name, ErrorData *edata);
 extern void pb_messages_flush(int64 job_id);
 extern int	pb_failed_tables(int64 job_id);

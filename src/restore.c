@@ -701,19 +701,7 @@ warn_not_valid(const char *foreign_keys)
 static void
 step_failed(RestoreTable *t, MemoryContext context)
 {
-	ErrorData  *edata;
-
-	MemoryContextSwitchTo(context);
-	edata = CopyErrorData();
-	if (!pb_error_is_table_failure(edata))
-		PG_RE_THROW();
-	HOLD_INTERRUPTS();
-	EmitErrorReport();
-	FlushErrorState();
-	AbortOutOfAnyTransaction();
-	RESUME_INTERRUPTS();
-	MemoryContextSwitchTo(context);
-	pb_messages_table_failed(t ? t->source : NULL, edata);
+	pb_catch_table_failure(t ? t->source : NULL, context);
 	if (t)
 		t->failed = true;
 }

@@ -306,23 +306,15 @@ pb_open_component_dir(int dfd, const char *comp, const char *shown, bool create)
 }
 
 /*
- * Open the real path of root, component by component from "/", following
- * no link, and check that it is still the dir that was checked.  Returns -1
- * (errno ENOENT) if it or a parent is missing and not to be created.
+ * Walk from directory descriptor dfd down the '/'-separated components at
+ * p (inside buf, which names the whole path for errors), opening each
+ * without following links (pb_open_component_dir), and return the last
+ * one's descriptor; dfd is closed.  Returns -1 (errno ENOENT) if one is
+ * missing and not to be created.  buf is freed.
  */
 static int
-pb_open_root(PbRoot *root, bool create)
+pb_walk_components(int dfd, char *buf, char *p, bool create)
 {
-	char	   *buf = pstrdup(root->real);
-	char	   *p = buf;
-	int			dfd;
-	struct stat st;
-
-	dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open directory \"/\": %m")));
 	while (*p == '/')
 		p++;
 	while (*p != '\0')
@@ -360,6 +352,30 @@ pb_open_root(PbRoot *root, bool create)
 			p++;
 	}
 	pfree(buf);
+	return dfd;
+}
+
+/*
+ * Open the real path of root, component by component from "/", following
+ * no link, and check that it is still the dir that was checked.  Returns -1
+ * (errno ENOENT) if it or a parent is missing and not to be created.
+ */
+static int
+pb_open_root(PbRoot *root, bool create)
+{
+	char	   *buf = pstrdup(root->real);
+	char	   *p = buf;
+	int			dfd;
+	struct stat st;
+
+	dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"/\": %m")));
+	dfd = pb_walk_components(dfd, buf, p, create);
+	if (dfd < 0)
+		return -1;
 
 	if (fstat(dfd, &st) < 0)
 	{
@@ -407,44 +423,7 @@ pb_open_dir(const char *path, bool create)
 		return -1;
 	buf = pstrdup(path);
 	p = buf + strlen(root->dir);
-	while (*p == '/')
-		p++;
-	while (*p != '\0')
-	{
-		char	   *slash = strchr(p, '/');
-		int			fd;
-
-		if (slash != NULL)
-			*slash = '\0';
-		PG_TRY();
-		{
-			fd = pb_open_component_dir(dfd, p, buf, create);
-		}
-		PG_CATCH();
-		{
-			close(dfd);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		close(dfd);
-		if (fd < 0)
-		{
-			int			save_errno = errno;
-
-			pfree(buf);
-			errno = save_errno;
-			return -1;
-		}
-		dfd = fd;
-		if (slash == NULL)
-			break;
-		*slash = '/';
-		p = slash + 1;
-		while (*p == '/')
-			p++;
-	}
-	pfree(buf);
-	return dfd;
+	return pb_walk_components(dfd, buf, p, create);
 }
 
 /*

@@ -852,22 +852,11 @@ partback_copy_main(Datum main_arg)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *edata;
-
 				/*
 				 * One table's problem fails that table alone: record it and
 				 * go on with the next unit.  Anything else ends the job.
 				 */
-				MemoryContextSwitchTo(TopMemoryContext);
-				edata = CopyErrorData();
-				if (!pb_error_is_table_failure(edata))
-					PG_RE_THROW();
-				HOLD_INTERRUPTS();
-				EmitErrorReport();
-				FlushErrorState();
-				AbortOutOfAnyTransaction();
-				RESUME_INTERRUPTS();
-				pb_messages_table_failed(unit->table_name, edata);
+				pb_catch_table_failure(unit->table_name, TopMemoryContext);
 				unit->failed = true;
 				pb_xact_begin();
 				pb_messages_flush(work->job_id);
