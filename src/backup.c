@@ -670,8 +670,9 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	pb_xact_end();
 	pb_file_publish(file);
 
+	/* not under the job's snapshot: copy workers update the same row */
 	pb_xact_begin();
-	pb_task_progress(work->job_id, unit->table_name);
+	pb_task_add_unit(work->job_id, unit, unit->nchunks);
 	pb_xact_end();
 }
 

@@ -455,6 +455,43 @@ pb_task_progress(int64 job_id, const char *table_name)
 				2, types, values, NULL, SPI_OK_UPDATE);
 }
 
+/*
+ * Add a unit recorded by pb_chunk_record (and committed, or in this
+ * transaction) to its task's figures: constant work per unit, whatever the
+ * number of units done before (pb_task_progress recomputes from all of
+ * them).  Whether a partition of several chunks is complete is counted
+ * again from the chunks, so that two workers finishing its last two chunks
+ * count it once.
+ */
+void
+pb_task_add_unit(int64 job_id, PbUnit *unit, int nchunks)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, BOOLOID};
+	Datum		values[6];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(unit->table_name);
+	values[2] = Int64GetDatum(unit->rows);
+	values[3] = Int64GetDatum(unit->raw_bytes);
+	values[4] = Int64GetDatum(unit->stored_bytes);
+	values[5] = BoolGetDatum(nchunks == 1);
+	/* a table failed stays failed (message.c) */
+	pb_catalog_exec("UPDATE partback.task SET state = CASE WHEN state = 'failed' "
+					"THEN state ELSE 'running' END, "
+					"rows = rows + $3, bytes = bytes + $4, stored_bytes = stored_bytes + $5, "
+					"completed = completed + CASE WHEN $6 THEN 1 ELSE 0 END "
+					"WHERE job_id = $1 AND table_name = $2",
+					6, types, values, NULL, SPI_OK_UPDATE);
+	/* the statement above locked the row: this one sees every unit committed */
+	if (nchunks > 1)
+		pb_catalog_exec("UPDATE partback.task t SET completed = "
+						"(SELECT count(*) FROM (SELECT 1 FROM partback.chunk c "
+						"  WHERE c.job_id = $1 AND c.table_name = $2 "
+						"  GROUP BY c.path HAVING count(*) = max(c.nchunks)) p) "
+						"WHERE t.job_id = $1 AND t.table_name = $2",
+						2, types, values, NULL, SPI_OK_UPDATE);
+}
+
 void
 pb_task_finish(int64 job_id, const char *table_name, int partitions, int reused,
 			   int64 reused_bytes)

@@ -433,6 +433,7 @@ extern List *pb_loaded_partitions(int64 job_id);
 extern char *pb_job_resume_key(int64 job_id);
 extern void pb_chunk_record(PbWork *work, PbUnit *unit, int nchunks,
 							XLogRecPtr lsn, const char *columns);
+extern void pb_task_add_unit(int64 job_id, PbUnit *unit, int nchunks);
 extern int64 pb_submit_job(PbJob *job, bool wait);
 extern bool pb_start_leader(int64 job_id, dsm_handle handle, bool notify_me);
 extern PbWork *pb_work_create(PbJob *job, int nunits, Size unit_strings,

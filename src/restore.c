@@ -464,7 +464,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	 * lock.  The record commits with the load.
 	 */
 	pb_chunk_record(work, unit, 1, GetXLogInsertRecPtr(), columns_text);
-	pb_task_progress(work->job_id, unit->table_name);
+	pb_task_add_unit(work->job_id, unit, 1);
 	pb_xact_end();
 }
 

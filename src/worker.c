@@ -663,6 +663,33 @@ leader_detached(dsm_segment *seg, Datum arg)
 }
 
 /*
+ * Copy one unit of work.  One table's problem fails that table alone: it is
+ * recorded and the worker goes on with the next unit; anything else ends
+ * the job.
+ */
+static void
+run_unit(PbWork *work, PbUnit *unit)
+{
+	pb_messages_set_table(unit->table_name);
+	PG_TRY();
+	{
+		if (work->is_backup)
+			pb_backup_unit(work, unit);
+		else
+			pb_restore_unit(work, unit);
+	}
+	PG_CATCH();
+	{
+		pb_catch_table_failure(unit->table_name, TopMemoryContext);
+		unit->failed = true;
+		pb_xact_begin();
+		pb_messages_flush(work->job_id);
+		pb_xact_end();
+	}
+	PG_END_TRY();
+}
+
+/*
  * Have up to nworkers copy workers do every unit of work, and wait for
  * them.  While no worker slot is free the job is queued.  The first error
  * of a copy worker becomes the leader's; a cancel of the leader stops them.
@@ -842,27 +869,7 @@ partback_copy_main(Datum main_arg)
 				break;
 			MemoryContextSwitchTo(unit_context);
 			unit = pb_work_unit(work, i);
-			pb_messages_set_table(unit->table_name);
-			PG_TRY();
-			{
-				if (work->is_backup)
-					pb_backup_unit(work, unit);
-				else
-					pb_restore_unit(work, unit);
-			}
-			PG_CATCH();
-			{
-				/*
-				 * One table's problem fails that table alone: record it and
-				 * go on with the next unit.  Anything else ends the job.
-				 */
-				pb_catch_table_failure(unit->table_name, TopMemoryContext);
-				unit->failed = true;
-				pb_xact_begin();
-				pb_messages_flush(work->job_id);
-				pb_xact_end();
-			}
-			PG_END_TRY();
+			run_unit(work, unit);
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(unit_context);
 			pg_atomic_fetch_add_u32(&work->units_done, 1);
