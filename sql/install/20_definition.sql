@@ -1562,10 +1562,7 @@ BEGIN
 	   AND (n->>'name' IS NOT NULL
 			OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
 							WHERE a.attrelid = parent AND a.attname = n->>'column' AND a.attnotnull));
-	IF pg_catalog.jsonb_typeof(part->'column_order') = 'array'
-	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-						WHERE a.attrelid = parent AND a.attnum > 0 AND NOT a.attisdropped
-						  AND a.attidentity <> '') THEN
+	IF pg_catalog.jsonb_typeof(part->'column_order') = 'array' THEN
 		-- a column order of its own: made on its own, as the parent's
 		-- columns (types, collations, defaults, generated expressions) and
 		-- CHECK constraints in that order, then attached

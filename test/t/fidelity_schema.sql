@@ -921,6 +921,13 @@ CREATE TABLE fid.genorder_1 PARTITION OF fid.genorder FOR VALUES FROM (0) TO (10
 CREATE TABLE fid.genorder_2 (a integer, g integer GENERATED ALWAYS AS (a * 3) STORED, k integer NOT NULL);
 ALTER TABLE fid.genorder ATTACH PARTITION fid.genorder_2 FOR VALUES FROM (10) TO (20);
 INSERT INTO fid.genorder (k, a) VALUES (1, 1), (11, 2), (12, NULL);
+-- ... and under a parent with an identity column
+CREATE TABLE fid.idorder (id bigint GENERATED ALWAYS AS IDENTITY, k integer NOT NULL, v text)
+	PARTITION BY RANGE (k);
+CREATE TABLE fid.idorder_1 PARTITION OF fid.idorder FOR VALUES FROM (0) TO (10);
+CREATE TABLE fid.idorder_2 (v text, k integer NOT NULL, id bigint NOT NULL);
+ALTER TABLE fid.idorder ATTACH PARTITION fid.idorder_2 FOR VALUES FROM (10) TO (20);
+INSERT INTO fid.idorder (k, v) VALUES (1, 'a'), (11, 'b'), (12, NULL);
 
 -- Indexes made ON ONLY the parent: one no partition has, one only some
 -- partitions have attached; a parent's unique index to which a partition's
