@@ -385,7 +385,7 @@ for v in "${TARGETS[@]}"; do
 		continue
 	fi
 	if make_target_db "$v" viarestore &&
-		q "$v" viarestore -c "SELECT partback.restore_db('$X/backups/from$SRC', source_db => 'src', wait => true)" >/dev/null; then
+		q "$v" viarestore -c "SELECT partback.restore_db('$X/backups/from$SRC', source_db => 'src', backup_id => 1, wait => true)" >/dev/null; then
 		ok "$SRC -> $v: restore_db"
 		compare_with_source "$v" viarestore "$SRC -> $v restore_db"
 	else
@@ -408,9 +408,9 @@ done
 if q "$NEWEST" native -c "SELECT partback.backup_db('$X/backups/from$NEWEST', wait => true)" >/dev/null; then
 	ok "PostgreSQL $NEWEST: backup_db of its own fidelity schema"
 	make_target_db "$SRC" back || fail "PostgreSQL $SRC: could not make database back"
-	refused_newer "$NEWEST" back "partback.restore_db('$X/backups/from$NEWEST', source_db => 'native')"
-	refused_newer "$NEWEST" back "partback.restore_table('$X/backups/from$NEWEST', 'fid.scalars', source_db => 'native')"
-	refused_newer "$NEWEST" back "partback.restore('$X/backups/from$NEWEST', 'fid.sales', '%', source_db => 'native')"
+	refused_newer "$NEWEST" back "partback.restore_db('$X/backups/from$NEWEST', source_db => 'native', backup_id => 1)"
+	refused_newer "$NEWEST" back "partback.restore_table('$X/backups/from$NEWEST', 'fid.scalars', source_db => 'native', backup_id => 1)"
+	refused_newer "$NEWEST" back "partback.restore('$X/backups/from$NEWEST', 'fid.sales', '%', source_db => 'native', backup_id => 1)"
 	refused_newer "$NEWEST" back "partback.migrate('$X/backups/from$NEWEST', source_db => 'native')"
 else
 	fail "PostgreSQL $NEWEST: loading and backing up the fidelity schema"

@@ -457,6 +457,8 @@ AS $$
 							'name', nn.conname::text,
 							'valid', COALESCE(nn.convalidated, true),
 							'no_inherit', COALESCE(nn.connoinherit, false))
+						 -- 18: one a partition only inherits
+						 || CASE WHEN NOT nn.conislocal THEN '{"local": false}'::jsonb ELSE '{}' END
 						ORDER BY a.attnum), '[]'::jsonb)
 					   FROM pg_catalog.pg_attribute a
 					   LEFT JOIN pg_catalog.pg_constraint nn
@@ -1537,6 +1539,7 @@ DECLARE
 	bound text;
 	key text;
 	d jsonb;
+	own_names boolean;
 BEGIN
 	IF part->>'bound' IS NULL
 	   OR NOT (part->>'bound' = 'DEFAULT' OR pg_catalog.starts_with(part->>'bound', 'FOR VALUES ')) THEN
@@ -1550,8 +1553,9 @@ BEGIN
 	END IF;
 	PERFORM partback._def_ensure_schema(nsp);
 	-- the partition's own NOT NULL columns (and names, 18), which may differ
-	-- from its parent's; one without a name (a backup from before 18) that
-	-- the parent has too is left to be inherited, with the parent's name
+	-- from its parent's; one without a name (a backup from before 18), or
+	-- one it only inherits (18), that the parent has too is left to be
+	-- inherited, with the parent's name
 	SELECT pg_catalog.string_agg(pg_catalog.format('%I WITH OPTIONS', n->>'column')
 								 || partback._def_not_null_clause(n), ', ' ORDER BY k)
 	  INTO not_null
@@ -1559,13 +1563,24 @@ BEGIN
 			CASE WHEN pg_catalog.jsonb_typeof(part->'not_null') = 'array' THEN part->'not_null' ELSE '[]' END)
 		   WITH ORDINALITY x(n, k)
 	 WHERE partback._def_not_null_clause(n) <> ''
-	   AND (n->>'name' IS NOT NULL
-			OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-							WHERE a.attrelid = parent AND a.attname = n->>'column' AND a.attnotnull));
-	IF pg_catalog.jsonb_typeof(part->'column_order') = 'array' THEN
-		-- a column order of its own: made on its own, as the parent's
-		-- columns (types, collations, defaults, generated expressions) and
-		-- CHECK constraints in that order, then attached
+	   AND NOT ((n->>'name' IS NULL OR (n->>'local')::boolean IS FALSE)
+				AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+							 WHERE a.attrelid = parent AND a.attname = n->>'column' AND a.attnotnull));
+	-- 18: a NOT NULL it inherits under a name of its own (made on its own
+	-- and attached)
+	own_names := EXISTS (
+		SELECT 1 FROM pg_catalog.jsonb_array_elements(
+						CASE WHEN pg_catalog.jsonb_typeof(part->'not_null') = 'array' THEN part->'not_null' ELSE '[]' END) n
+		 WHERE (n->>'local')::boolean IS FALSE
+		   AND n->>'name' IS DISTINCT FROM (
+				SELECT c.conname::text FROM pg_catalog.pg_constraint c
+				  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+				 WHERE c.conrelid = parent AND c.contype = 'n' AND a.attname = n->>'column'));
+	IF pg_catalog.jsonb_typeof(part->'column_order') = 'array' OR own_names THEN
+		-- a column order (or NOT NULL names) of its own: made on its own, as
+		-- the parent's columns (types, collations, defaults, generated
+		-- expressions) and CHECK constraints in that order, then attached,
+		-- as it was made
 		SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname,
 										pg_catalog.format_type(a.atttypid, a.atttypmod))
 									 || CASE WHEN a.attcollation <> ty.typcollation
@@ -1584,7 +1599,11 @@ BEGIN
 							  FROM pg_catalog.pg_constraint pc
 							 WHERE pc.conrelid = parent AND pc.contype = 'c' AND NOT pc.connoinherit), '')
 		  INTO cols
-		  FROM pg_catalog.jsonb_array_elements_text(part->'column_order') WITH ORDINALITY o(col, k)
+		  FROM pg_catalog.jsonb_array_elements_text(
+				CASE WHEN pg_catalog.jsonb_typeof(part->'column_order') = 'array' THEN part->'column_order'
+					 ELSE (SELECT pg_catalog.jsonb_agg(pa.attname ORDER BY pa.attnum) FROM pg_catalog.pg_attribute pa
+							WHERE pa.attrelid = parent AND pa.attnum > 0 AND NOT pa.attisdropped) END)
+				 WITH ORDINALITY o(col, k)
 		  JOIN pg_catalog.pg_attribute a ON a.attrelid = parent AND a.attname = o.col
 		  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
 		  LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
