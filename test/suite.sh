@@ -6,7 +6,8 @@
 #     PB_PG_MAJOR=15 bash test/suite.sh
 #
 # installs what is missing, builds (no compiler warning allowed) and installs
-# partback for that major, then runs as the OS user "partback"
+# partback for that major (and the test-only label provider test/seclabel),
+# then runs as the OS user "partback"
 #   - the pg_regress suite (sql/[0-9]*.sql against expected/, then the
 #     isolation specs) on a throwaway cluster with shared_preload_libraries =
 #     'partback', through `make installcheck`, and test/sql_definition_check.sh;
@@ -95,6 +96,13 @@ pb_prepare_tree test
 pb_log "PostgreSQL $PB_PG_MAJOR ($("$PB_PGBIN/postgres" --version)): building in $PB_TREE (PG_CONFIG=$PG_CONFIG)"
 if ! pb_build_install "$PB_TREE"; then
 	echo "BUILD FAILED"
+	FAILED=$((FAILED + 1))
+	finish
+fi
+# the security label provider "pbtest" that the security label test loads
+# (test/seclabel), for the same major
+if ! pb_build_install "$PB_TREE/test/seclabel"; then
+	echo "BUILD FAILED (test/seclabel)"
 	FAILED=$((FAILED + 1))
 	finish
 fi

@@ -441,8 +441,8 @@ $$;
 -- 18 records each as a constraint with a name, and lets it be NOT VALID or
 -- NO INHERIT; before 18 only the column's flag exists: name NULL, valid),
 -- owner, privileges, row security and its policies, replica identity, the
--- index it is clustered on, TOAST options, and what is added after the
--- data.  One query for all of a table's relations, planned once: trees may
+-- index it is clustered on, TOAST options, security labels, and what is
+-- added after the data.  One query for all of a table's relations, planned once: trees may
 -- have many thousand partitions.
 CREATE FUNCTION partback._def_rel_props(rels oid[])
 RETURNS TABLE (relid oid, props jsonb)
@@ -544,7 +544,19 @@ AS $$
 						   ORDER BY pb.pubname COLLATE "C")
 						   FROM pg_catalog.pg_publication_rel pr
 						   JOIN pg_catalog.pg_publication pb ON pb.oid = pr.prpubid
-						  WHERE pr.prrelid = c.oid)))
+						  WHERE pr.prrelid = c.oid),
+		-- security labels of the relation and of its columns
+		'security_labels', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+								  'provider', sl.provider,
+								  'label', sl.label,
+								  'column', sa.attname::text)
+							  ORDER BY sl.objsubid, sl.provider COLLATE "C")
+							  FROM pg_catalog.pg_seclabel sl
+							  LEFT JOIN pg_catalog.pg_attribute sa
+								ON sa.attrelid = sl.objoid AND sa.attnum = sl.objsubid AND sl.objsubid > 0
+							 WHERE sl.objoid = c.oid
+							   AND sl.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+							   AND (sl.objsubid = 0 OR NOT sa.attisdropped))))
 	  FROM pg_catalog.pg_class c
 	 WHERE c.oid = ANY ($1)
 $$;
@@ -709,7 +721,8 @@ $$;
 --	 and the members of _def_rel_props: "owner", "acl", "row_security",
 --	 "force_row_security", "policies", "replica_identity",
 --	 "replica_identity_index", "clustered_on", "toast_options", "triggers",
---	 "rules", "statistics", "publications"; and "dependencies" (21_dependencies.sql)}
+--	 "rules", "statistics", "publications", "security_labels"; and
+--	 "dependencies" (21_dependencies.sql)}
 -- Types, collations and expressions are printed with search_path =
 -- pg_catalog, so everything outside pg_catalog is schema-qualified.
 -- "generated_kind" is "stored" or "virtual" (PostgreSQL 18); "not_null"
@@ -1131,10 +1144,58 @@ BEGIN
 END;
 $$;
 
+-- Put on rel and its columns the security labels of a def's (or def
+-- partition's) "security_labels", [{"provider", "label", "column"}], each
+-- in a subtransaction: a provider that is not loaded here (22023) makes a
+-- WARNING naming the table, column, provider and label, and the label is
+-- left off; so does a column that rel lacks.
+CREATE FUNCTION partback._def_security_labels(rel oid, labels jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	relname text := rel::pg_catalog.regclass::text;
+	l jsonb;
+	target text;
+	what text;
+BEGIN
+	IF pg_catalog.jsonb_typeof(labels) IS DISTINCT FROM 'array' THEN
+		RETURN;
+	END IF;
+	FOR l IN SELECT * FROM pg_catalog.jsonb_array_elements(labels) LOOP
+		CONTINUE WHEN pg_catalog.jsonb_typeof(l) IS DISTINCT FROM 'object'
+			OR l->>'provider' IS NULL OR l->>'label' IS NULL;
+		IF l->>'column' IS NULL THEN
+			target := 'TABLE ' || relname;
+			what := 'table ' || relname;
+		ELSE
+			target := pg_catalog.format('COLUMN %s.%I', relname, l->>'column');
+			what := pg_catalog.format('column %I of table %s', l->>'column', relname);
+			IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+							WHERE a.attrelid = rel AND a.attname = l->>'column'
+							  AND a.attnum > 0 AND NOT a.attisdropped) THEN
+				RAISE WARNING 'security label % of provider "%" on % not restored: the column does not exist',
+					pg_catalog.quote_literal(l->>'label'), l->>'provider', what;
+				CONTINUE;
+			END IF;
+		END IF;
+		BEGIN
+			EXECUTE pg_catalog.format('SECURITY LABEL FOR %I ON %s IS %L',
+									  l->>'provider', target, l->>'label');
+		EXCEPTION WHEN invalid_parameter_value THEN
+			RAISE WARNING 'security label % of provider "%" on % not restored: %',
+				pg_catalog.quote_literal(l->>'label'), l->>'provider', what, SQLERRM
+				USING HINT = 'Load the label provider (shared_preload_libraries) and set the label with SECURITY LABEL.';
+		END;
+	END LOOP;
+END;
+$$;
+
 -- Give rel, just created from a def (or a def partition), what
 -- _def_rel_props captured: owner (where the role exists and may own it, else
 -- a WARNING), privileges, row security and policies, replica identity,
--- clustering index, TOAST options.
+-- clustering index, TOAST options, security labels.
 CREATE FUNCTION partback._def_apply_props(rel oid, props jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -1231,6 +1292,8 @@ BEGIN
 	END IF;
 
 	PERFORM partback._def_comment_constraints(rel, props->'constraints');
+
+	PERFORM partback._def_security_labels(rel, props->'security_labels');
 END;
 $$;
 
