@@ -323,6 +323,10 @@ extern bool pb_queue_first_of(int64 job_id, PbQueuedJob *job);
 extern bool pb_queue_remove(int64 job_id, PbQueuedJob *removed);
 extern PGDLLEXPORT void partback_launcher_main(Datum main_arg);
 
+/* recover.c */
+extern bool pb_start_recovery(void);
+extern PGDLLEXPORT void partback_recovery_main(Datum main_arg);
+
 /* ---------- worker.c: background workers ---------- */
 
 /* An error that crosses processes: a job's, or a copy worker's. */

@@ -562,6 +562,8 @@ launcher_sigterm(SIGNAL_ARGS)
 void
 partback_launcher_main(Datum main_arg)
 {
+	bool		recovery_started = false;
+
 	pqsignal(SIGTERM, launcher_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
@@ -571,6 +573,10 @@ partback_launcher_main(Datum main_arg)
 	while (!launcher_stop)
 	{
 		PbQueuedJob job;
+
+		/* once per start: put back what interrupted jobs set aside */
+		if (!recovery_started)
+			recovery_started = pb_start_recovery();
 
 		/* partback.max_jobs_per_role may have changed */
 		if (ConfigReloadPending)

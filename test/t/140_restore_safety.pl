@@ -1,0 +1,107 @@
+# 140_restore_safety.pl: issue 13, "nothing a job sets aside stays set aside".
+#
+#   1. A restore_db interrupted by an immediate shutdown while it loads
+#      (throttled with partback.max_rate) leaves the foreign keys it set
+#      aside dropped; after the restart they are back without any call,
+#      within a bounded wait: an orphan insert fails, and the job's
+#      messages say what was put back.
+#   2. A foreign key that is NOT VALID when a restore sets it aside (an
+#      earlier failed or interrupted restore put it back so) is valid again
+#      after a restore whose data satisfies it.
+
+use strict;
+use warnings;
+
+use Time::HiRes qw(usleep time);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use PartbackTest;
+
+my $node = PartbackTest::new_node('safety',
+	conf => "restart_after_crash = on\nlog_min_messages = info\n");
+my $dir  = PartbackTest::backup_dir('safety');
+my $ldir = PartbackTest::sql_lit($dir);
+
+sub sq { return PartbackTest::query($node, 'postgres', $_[0]); }
+
+$node->safe_psql('postgres', q{
+	CREATE TABLE public.parent (id int PRIMARY KEY, pad text) PARTITION BY RANGE (id);
+	CREATE TABLE public.parent_1 PARTITION OF public.parent FOR VALUES FROM (0) TO (100000);
+	CREATE TABLE public.parent_2 PARTITION OF public.parent FOR VALUES FROM (100000) TO (200000);
+	CREATE TABLE public.parent_3 PARTITION OF public.parent FOR VALUES FROM (200000) TO (300000);
+	CREATE TABLE public.parent_4 PARTITION OF public.parent FOR VALUES FROM (300000) TO (400000);
+	INSERT INTO public.parent SELECT g, md5(g::text) || md5((g + 1)::text) FROM generate_series(0, 399999) g;
+	CREATE TABLE public.child (id int PRIMARY KEY, parent_id int
+		CONSTRAINT child_parent_fk REFERENCES public.parent);
+	INSERT INTO public.child SELECT g, g * 3 FROM generate_series(1, 1000) g;
+});
+is(PartbackTest::wait_job($node, 'postgres', sq("SELECT partback.backup_db($ldir)")),
+	'succeeded', 'backup_db succeeds');
+
+sub fk_state
+{
+	return sq("SELECT coalesce((SELECT CASE WHEN convalidated THEN 'valid' ELSE 'not valid' END"
+		  . " FROM pg_constraint WHERE conrelid = 'public.child'::regclass"
+		  . " AND conname = 'child_parent_fk'), 'absent')") // 'error';
+}
+
+# ---------------------------------------------------------------- 1. crash
+{
+	my $job = sq("SET partback.max_rate = 1; SELECT partback.restore_db($ldir, parallel => 1)");
+	ok(defined $job && $job =~ /^\d+$/, 'a throttled restore_db starts');
+	$job //= 0;
+	# until the keys are set aside and the load has begun
+	my $deadline = time() + 60;
+	my $ready = 0;
+	while (time() < $deadline)
+	{
+		my $r = sq("SELECT (SELECT dropped_foreign_keys IS NOT NULL FROM partback.job WHERE job_id = $job)"
+			  . " AND EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'partback job $job copy')") // '';
+		if ($r eq 't') { $ready = 1; last; }
+		usleep(50_000);
+	}
+	ok($ready, 'the restore set the foreign key aside and loads');
+	is(fk_state(), 'absent', 'while it loads, the foreign key is set aside');
+	$node->stop('immediate');
+	$node->start;
+
+	# no call: the server puts it back by itself
+	my $state = 'absent';
+	$deadline = time() + 30;
+	while (time() < $deadline)
+	{
+		$state = fk_state();
+		last if $state ne 'absent';
+		usleep(200_000);
+	}
+	isnt($state, 'absent', "after the restart the foreign key is back without any call ($state)");
+	my ($ret, undef, $err) = PartbackTest::run_sql($node, 'postgres',
+		'INSERT INTO public.child VALUES (100001, -5)');
+	isnt($ret, 0, 'an orphan insert fails');
+	like($err, qr/23503/, '... with foreign_key_violation');
+	is(sq("SELECT dropped_foreign_keys IS NULL FROM partback.job WHERE job_id = $job"), 't',
+		'the job no longer records keys set aside');
+	like(sq("SELECT string_agg(level || ': ' || message, E'\\n' ORDER BY seq) FROM partback.job_message"
+		  . " WHERE job_id = $job") // '',
+		qr/foreign key child_parent_fk on (public\.)?child put back (NOT VALID )?after the interrupted restore/,
+		'the job\'s messages say which key was put back, and how');
+	is(sq("SELECT state FROM partback.jobs WHERE job_id = $job"), 'interrupted',
+		'the job shows interrupted');
+}
+
+# ---------------------------------------------------------------- 2. validity
+{
+	$node->safe_psql('postgres', q{
+		ALTER TABLE public.child DROP CONSTRAINT child_parent_fk;
+		ALTER TABLE public.child ADD CONSTRAINT child_parent_fk
+			FOREIGN KEY (parent_id) REFERENCES public.parent NOT VALID;
+	});
+	is(fk_state(), 'not valid', 'a key put back NOT VALID');
+	is(PartbackTest::wait_job($node, 'postgres', sq("SELECT partback.restore_db($ldir)")),
+		'succeeded', 'a restore_db whose data satisfies it succeeds');
+	is(fk_state(), 'valid', '... and the key is valid again');
+}
+
+$node->stop;
+done_testing();
