@@ -22,7 +22,12 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -366,6 +371,128 @@ text_columns(JsonbContainer *meta, List *columns, const char *meta_path)
 	return result;
 }
 
+/* The pids holding a lock on relation relid, "?" if none is seen. */
+static char *
+relation_lock_holders(Oid relid)
+{
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *result = NULL;
+
+	values[0] = ObjectIdGetDatum(MyDatabaseId);
+	values[1] = ObjectIdGetDatum(relid);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(DISTINCT l.pid::text, ', ') "
+							  "FROM pg_catalog.pg_locks l WHERE l.locktype = 'relation' "
+							  "AND l.granted AND l.database = $1 AND l.relation = $2 "
+							  "AND l.pid <> pg_catalog.pg_backend_pid()",
+							  2, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (v)
+			result = MemoryContextStrdup(outer, v);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	return result ? result : pstrdup("?");
+}
+
+/*
+ * Queue for relid's ACCESS EXCLUSIVE lock at most
+ * partback.restore_lock_timeout (0: take it only if free), in a
+ * subtransaction that keeps it on success.  True when it is held.
+ */
+static bool
+try_lock_partition(Oid relid)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		locked = false;
+	int			nest_level;
+
+	if (partback_restore_lock_timeout == 0)
+		return ConditionalLockRelationOid(relid, AccessExclusiveLock);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	nest_level = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", psprintf("%d", partback_restore_lock_timeout),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	PG_TRY();
+	{
+		LockRelationOid(relid, AccessExclusiveLock);
+		AtEOXact_GUC(true, nest_level);
+		ReleaseCurrentSubTransaction();
+		locked = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return locked;
+}
+
+/*
+ * Take the ACCESS EXCLUSIVE lock of partition relid without stalling its
+ * readers: a restore that sat in the lock queue behind a long report would
+ * make every new reader of the partition queue behind it.  So it queues at
+ * most partback.restore_lock_timeout at a time, then leaves the queue and
+ * sleeps (10 ms, doubling up to 1 s) before it tries again, at most
+ * partback.lock_wait_timeout in all.  While it waits, the status says for
+ * what and held by whom.
+ */
+static void
+lock_partition(Oid relid, const char *name)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	long		sleep_ms = 10;
+	char	   *holders = NULL;
+
+	while (!try_lock_partition(relid))
+	{
+		char	   *what;
+
+		CHECK_FOR_INTERRUPTS();
+		holders = relation_lock_holders(relid);
+		what = psprintf("waiting for lock on %s held by pid %s", name, holders);
+		pb_live_set_waiting(what);
+		pgstat_report_activity(STATE_RUNNING, what);
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), partback_lock_wait_timeout))
+		{
+			pb_live_set_waiting(NULL);
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("partition %s: waited %d ms for its lock, held by pid %s",
+							name, partback_lock_wait_timeout, holders),
+					 errdetail("The partition is left as it was."),
+					 errhint("Call the same function again once those sessions are done; partback.lock_wait_timeout sets how long a restore waits.")));
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		sleep_ms = Min(sleep_ms * 2, 1000);
+	}
+	if (holders)
+	{
+		pb_live_set_waiting(NULL);
+		pgstat_report_activity(STATE_RUNNING, "partback restore");
+	}
+}
+
 /*
  * A copy worker's part: replace the content of one target leaf with the
  * partition's backup, in a transaction of its own -- truncate, then load
@@ -403,7 +530,13 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	expected_rows = pb_json_int(&meta->root, "rows", meta_path);
 
 	/* lock, check and empty the partition before opening it for the load */
-	LockRelationOid(unit->relid, AccessExclusiveLock);
+	{
+		char	   *relname = get_rel_name(unit->relid);
+		char	   *nspname = get_namespace_name(get_rel_namespace(unit->relid));
+
+		lock_partition(unit->relid, relname && nspname ?
+					   quote_qualified_identifier(nspname, relname) : unit->path);
+	}
 	if (!pb_table_ownercheck(unit->relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(unit->relid));
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(unit->relid)),

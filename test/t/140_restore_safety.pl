@@ -8,6 +8,10 @@
 #   2. A foreign key that is NOT VALID when a restore sets it aside (an
 #      earlier failed or interrupted restore put it back so) is valid again
 #      after a restore whose data satisfies it.
+#   3. A restore whose partition a 10-second report reads does not sit in
+#      the lock queue: new readers of that partition (lock_timeout = 1s)
+#      still get through, the status says "waiting for lock on ... held by
+#      pid N", and the restore completes after the report.
 
 use strict;
 use warnings;
@@ -35,6 +39,10 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE public.child (id int PRIMARY KEY, parent_id int
 		CONSTRAINT child_parent_fk REFERENCES public.parent);
 	INSERT INTO public.child SELECT g, g * 3 FROM generate_series(1, 1000) g;
+	CREATE TABLE public.rep (id int, v text) PARTITION BY RANGE (id);
+	CREATE TABLE public.rep_1 PARTITION OF public.rep FOR VALUES FROM (0) TO (1000);
+	CREATE TABLE public.rep_2 PARTITION OF public.rep FOR VALUES FROM (1000) TO (2000);
+	INSERT INTO public.rep SELECT g, 'v' || g FROM generate_series(0, 1999) g;
 });
 is(PartbackTest::wait_job($node, 'postgres', sq("SELECT partback.backup_db($ldir)")),
 	'succeeded', 'backup_db succeeds');
@@ -93,7 +101,7 @@ sub fk_state
 # ---------------------------------------------------------------- 2. validity
 {
 	$node->safe_psql('postgres', q{
-		ALTER TABLE public.child DROP CONSTRAINT child_parent_fk;
+		ALTER TABLE public.child DROP CONSTRAINT IF EXISTS child_parent_fk;
 		ALTER TABLE public.child ADD CONSTRAINT child_parent_fk
 			FOREIGN KEY (parent_id) REFERENCES public.parent NOT VALID;
 	});
@@ -101,6 +109,39 @@ sub fk_state
 	is(PartbackTest::wait_job($node, 'postgres', sq("SELECT partback.restore_db($ldir)")),
 		'succeeded', 'a restore_db whose data satisfies it succeeds');
 	is(fk_state(), 'valid', '... and the key is valid again');
+}
+
+# ---------------------------------------------------------------- 3. locks
+{
+	my $rd = $node->background_psql('postgres', on_error_stop => 0);
+	$rd->query_until(qr/reading/, "BEGIN;\nSELECT count(*) FROM public.rep_1;\n\\echo reading\n"
+		  . "SELECT pg_sleep(10);\nCOMMIT;\n");
+	my $reader = sq("SELECT pid FROM pg_locks WHERE locktype = 'relation' AND granted"
+		  . " AND relation = 'public.rep_1'::regclass AND pid <> pg_backend_pid() LIMIT 1") // '?';
+	my $t0 = time();
+	my $job = sq("SELECT partback.restore_table($ldir, 'public.rep')") // 0;
+	my ($seen, $readers_ok, $readers) = ('', 0, 0);
+	while (time() - $t0 < 8)
+	{
+		my $st = sq("SELECT string_agg(error, '; ') FROM partback.get_backup_status() WHERE job_id = $job") // '';
+		$seen = $st if $st =~ /waiting for lock/;
+		if ($seen && $readers < 3)
+		{
+			my ($ret, undef, $err) = PartbackTest::run_sql($node, 'postgres',
+				"SET lock_timeout = '1s'; SELECT count(*) FROM public.rep_1");
+			$readers++;
+			$readers_ok++ if defined $ret && $ret == 0;
+			diag("reader failed: $err") unless defined $ret && $ret == 0;
+		}
+		last if $seen && $readers >= 3;
+		usleep(100_000);
+	}
+	like($seen, qr/waiting for lock on public\.rep_1 held by pid \Q$reader\E/,
+		'while the report reads the partition, the status says the restore waits for its lock, and who holds it');
+	is($readers_ok, 3, 'new readers of the partition (lock_timeout = 1s) are not queued behind the restore');
+	is(PartbackTest::wait_job($node, 'postgres', $job), 'succeeded', 'the restore succeeds after the report');
+	cmp_ok(time() - $t0, '>=', 8, '... once the report ended');
+	$rd->quit;
 }
 
 $node->stop;
