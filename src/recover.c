@@ -90,7 +90,12 @@ connectable_databases(void)
 
 		if (!db->datallowconn || db->datconnlimit == PB_DATCONNLIMIT_INVALID_DB)
 			continue;
-		result = lappend_oid(result, db->oid);
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			result = lappend_oid(result, db->oid);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -128,14 +133,14 @@ recover_database(void)
 		}
 		SPI_finish();
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
 	if (n > 0)
 		ereport(LOG,
 				(errmsg("partback: put back %d foreign key(s) that interrupted restores of database \"%s\" had set aside",
 						n, get_database_name(MyDatabaseId)),
 				 errdetail("partback.job_message says for each job which ones, and which were put back NOT VALID.")));
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 void
