@@ -920,66 +920,18 @@ warn_missing_tables(PbJob *job, List *tables)
 }
 
 /*
- * Run a restore job.  A table that cannot be prepared, loaded or finished
- * fails alone (recorded in partback.job_message, its task failed); the
- * others are restored, and the job then ends failed, naming each.
- * Calling the same function again loads only what is not loaded yet.
+ * Plan the units of work of the tables live (those an earlier call loaded
+ * are taken over) and load them with the copy workers.
  */
-void
-pb_run_restore(PbJob *job)
+static List *
+load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out,
+			dsm_segment **seg_out)
 {
-	MemoryContext job_context = CurrentMemoryContext;
-	List	   *tables;
 	List	   *earlier;
 	List	   *units = NIL;
-	List	   *live = NIL;
 	ListCell   *lc;
-	char	   *foreign_keys;
 	dsm_segment *seg;
 	PbWork	   *work;
-	int			nfailed;
-
-	pb_xact_begin();
-	tables = plan_tables(job);
-	foreach(lc, tables)
-	{
-		RestoreTable *t = lfirst(lc);
-
-		pb_job_lock_table(job->job_id, target_text(t), true);
-		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves),
-					   list_length(t->leaves));
-	}
-	/* every table's dependencies are checked before any table is prepared */
-	foreach(lc, tables)
-		check_dependencies(lfirst(lc));
-	warn_missing_tables(job, tables);
-	pb_xact_end();
-
-	foreach(lc, tables)
-	{
-		RestoreTable *t = lfirst(lc);
-
-		pb_messages_set_table(t->source);
-		PG_TRY();
-		{
-			pb_xact_begin();
-			prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
-			record_target(job, t);
-			pb_xact_end();
-		}
-		PG_CATCH();
-		{
-			step_failed(t, job_context);
-		}
-		PG_END_TRY();
-		if (!t->failed)
-			live = lappend(live, t);
-	}
-	pb_messages_set_table(NULL);
-
-	pb_xact_begin();
-	foreign_keys = set_aside_foreign_keys(job, live);
-	pb_xact_end();
 
 	/* one unit of work per partition, unless an earlier call did it */
 	pb_xact_begin();
@@ -1054,21 +1006,93 @@ pb_run_restore(PbJob *job)
 		pb_work_set_unit(work, foreach_current_index(lc), &unit);
 	}
 
+	pb_work_run(work, seg, job->parallel);
+	*work_out = work;
+	*seg_out = seg;
+	return units;
+}
+
+/*
+ * Run a restore job.  A table that cannot be prepared, loaded or finished
+ * fails alone (recorded in partback.job_message, its task failed); the
+ * others are restored, and the job then ends failed, naming each.
+ * Calling the same function again loads only what is not loaded yet.
+ */
+void
+pb_run_restore(PbJob *job)
+{
+	MemoryContext job_context = CurrentMemoryContext;
+	List	   *tables;
+	List	   *volatile units = NIL;
+	List	   *live = NIL;
+	ListCell   *lc;
+	char	   *foreign_keys;
+	dsm_segment *seg;
+	PbWork	   *work;
+	int			nfailed;
+
+	pb_xact_begin();
+	tables = plan_tables(job);
+	foreach(lc, tables)
+	{
+		RestoreTable *t = lfirst(lc);
+
+		pb_job_lock_table(job->job_id, target_text(t), true);
+		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves),
+					   list_length(t->leaves));
+	}
+	/* every table's dependencies are checked before any table is prepared */
+	foreach(lc, tables)
+		check_dependencies(lfirst(lc));
+	warn_missing_tables(job, tables);
+	pb_xact_end();
+
+	foreach(lc, tables)
+	{
+		RestoreTable *t = lfirst(lc);
+
+		pb_messages_set_table(t->source);
+		PG_TRY();
+		{
+			pb_xact_begin();
+			prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
+			record_target(job, t);
+			pb_xact_end();
+		}
+		PG_CATCH();
+		{
+			step_failed(t, job_context);
+		}
+		PG_END_TRY();
+		if (!t->failed)
+			live = lappend(live, t);
+	}
+	pb_messages_set_table(NULL);
+
+	pb_xact_begin();
+	foreign_keys = set_aside_foreign_keys(job, live);
+	pb_xact_end();
+
+	/*
+	 * Whatever interrupts the load (an error, a cancel), the keys set aside
+	 * are put back, unchecked since the data may not fit them.  (A crash or
+	 * an immediate shutdown leaves that to the server's start, recover.c.)
+	 */
 	PG_TRY();
 	{
-		pb_work_run(work, seg, job->parallel);
+		units = load_tables(job, live, job_context, &work, &seg);
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
-		/* put back the keys set aside, unchecked since the data may not fit */
 		MemoryContextSwitchTo(job_context);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
 		pb_xact_begin();
 		add_foreign_keys(job, foreign_keys, true);
+		warn_not_valid(foreign_keys);
 		pb_xact_end();
 		ReThrowError(edata);
 	}

@@ -31,7 +31,7 @@ AS $$
 			   t.finished_at,
 			   -- a running task waiting for a lock says for which, held by whom
 			   coalesce(t.error, j.error,
-						CASE WHEN t.state = 'running' THEN
+						CASE WHEN t.state IN ('queued', 'running') THEN
 							(SELECT string_agg(w.waiting, '; ' ORDER BY w.waiting)
 							   FROM partback._live_waits() w
 							  WHERE w.job_id = j.job_id AND w.table_name = t.table_name)

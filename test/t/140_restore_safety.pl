@@ -12,6 +12,9 @@
 #      the lock queue: new readers of that partition (lock_timeout = 1s)
 #      still get through, the status says "waiting for lock on ... held by
 #      pid N", and the restore completes after the report.
+#   4. With partback.lock_wait_timeout = 2s (set for the database, which the
+#      job's workers read) a restore waiting longer fails 55P03, naming the
+#      partition and the pid holding it; the partition keeps its rows.
 
 use strict;
 use warnings;
@@ -136,17 +139,34 @@ sub fk_state
 		last if $seen && $readers >= 3;
 		usleep(100_000);
 	}
-	# TODO: the copy worker's lock is taken without queueing (restore.c,
-	# lock_partition), but the job still waits queued before it, in the
-	# leader's preparation of the target (partback._prepare_target).
-	local $TODO = 'the leader\'s preparation still queues for the partition\'s lock';
 	like($seen, qr/waiting for lock on public\.rep_1 held by pid \Q$reader\E/,
 		'while the report reads the partition, the status says the restore waits for its lock, and who holds it');
 	is($readers_ok, 3, 'new readers of the partition (lock_timeout = 1s) are not queued behind the restore');
-	undef $TODO;
 	is(PartbackTest::wait_job($node, 'postgres', $job), 'succeeded', 'the restore succeeds after the report');
 	cmp_ok(time() - $t0, '>=', 8, '... once the report ended');
 	$rd->quit;
+}
+
+# ---------------------------------------------------------------- 4. lock wait bounded
+{
+	$node->safe_psql('postgres', "ALTER DATABASE postgres SET partback.lock_wait_timeout = '2s'");
+	$node->safe_psql('postgres', "INSERT INTO public.rep VALUES (1500, 'new')");
+	my $rd = $node->background_psql('postgres', on_error_stop => 0);
+	$rd->query_until(qr/reading/, "BEGIN;\nSELECT count(*) FROM public.rep_2;\n\\echo reading\n"
+		  . "SELECT pg_sleep(6);\nCOMMIT;\n");
+	my $reader = sq("SELECT pid FROM pg_locks WHERE locktype = 'relation' AND granted"
+		  . " AND relation = 'public.rep_2'::regclass AND pid <> pg_backend_pid() LIMIT 1") // '?';
+	my $job = sq("SELECT partback.restore_table($ldir, 'public.rep')") // 0;
+	is(PartbackTest::wait_job($node, 'postgres', $job), 'failed',
+		'a restore waiting longer than partback.lock_wait_timeout fails');
+	like(sq("SELECT concat_ws(' | ', j.error, (SELECT string_agg(m.sqlstate || ' ' || m.message || ' ' || coalesce(m.hint, ''), ' | ')"
+		  . " FROM partback.job_message m WHERE m.job_id = j.job_id)) FROM partback.job j WHERE j.job_id = $job") // '',
+		qr/55P03 partition public\.rep_2: waited 2000 ms for its lock, held by pid \Q$reader\E.*lock_wait_timeout/,
+		'... with 55P03 naming the partition, the pid holding it and the setting');
+	$rd->quit;
+	is(sq("SELECT count(*) FROM public.rep_2 WHERE id = 1500"), '1',
+		'the partition it could not lock keeps its rows');
+	$node->safe_psql('postgres', 'ALTER DATABASE postgres RESET partback.lock_wait_timeout');
 }
 
 $node->stop;
