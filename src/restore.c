@@ -97,6 +97,8 @@ parse_target(RestoreTable *t, const char *target_table, const char *source_schem
 				 errhint("Give the target as table or schema.table.")));
 }
 
+static char *target_text(RestoreTable *t);
+
 static bool
 path_matches(const char *path, const char *pattern)
 {
@@ -456,7 +458,7 @@ try_lock_partition(Oid relid)
  * what and held by whom.
  */
 static void
-lock_partition(Oid relid, const char *name)
+lock_partition(Oid relid, const char *kind, const char *name)
 {
 	TimestampTz start = GetCurrentTimestamp();
 	long		sleep_ms = 10;
@@ -476,9 +478,9 @@ lock_partition(Oid relid, const char *name)
 			pb_live_set_waiting(NULL);
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("partition %s: waited %d ms for its lock, held by pid %s",
-							name, partback_lock_wait_timeout, holders),
-					 errdetail("The partition is left as it was."),
+					 errmsg("%s %s: waited %d ms for its lock, held by pid %s",
+							kind, name, partback_lock_wait_timeout, holders),
+					 errdetail("The %s is left as it was.", kind),
 					 errhint("Call the same function again once those sessions are done; partback.lock_wait_timeout sets how long a restore waits.")));
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -491,6 +493,30 @@ lock_partition(Oid relid, const char *name)
 		pb_live_set_waiting(NULL);
 		pgstat_report_activity(STATE_RUNNING, "partback restore");
 	}
+}
+
+/*
+ * Before the statements that finish t (some take ACCESS EXCLUSIVE locks):
+ * its root's and leaves' locks, taken as lock_partition does, so that the
+ * finish does not queue behind a report reading a partition.
+ */
+static void
+lock_target(RestoreTable *t)
+{
+	ListCell   *lc;
+
+	pb_live_start(t->source);
+	lock_partition(t->target, "table", target_text(t));
+	foreach(lc, t->leaves)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+		char	   *relname = get_rel_name(leaf->target);
+		char	   *nspname = relname ? get_namespace_name(get_rel_namespace(leaf->target)) : NULL;
+
+		if (relname && nspname)
+			lock_partition(leaf->target, "partition", quote_qualified_identifier(nspname, relname));
+	}
+	pb_live_start(NULL);
 }
 
 /*
@@ -534,7 +560,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 		char	   *relname = get_rel_name(unit->relid);
 		char	   *nspname = get_namespace_name(get_rel_namespace(unit->relid));
 
-		lock_partition(unit->relid, relname && nspname ?
+		lock_partition(unit->relid, "partition", relname && nspname ?
 					   quote_qualified_identifier(nspname, relname) : unit->path);
 	}
 	if (!pb_table_ownercheck(unit->relid, GetUserId()))
@@ -1138,6 +1164,7 @@ pb_run_restore(PbJob *job)
 		PG_TRY();
 		{
 			pb_xact_begin();
+			lock_target(t);
 			finish_target(t);
 			pb_task_progress(job->job_id, t->source);
 			pb_task_finish(job->job_id, t->source, list_length(t->leaves), t->reused,
