@@ -21,7 +21,8 @@ OBJS = \
 	src/cluster.o \
 	src/message.o \
 	src/claims.o \
-	src/roles.o
+	src/roles.o \
+	src/recover.o
 
 EXTENSION = partback
 # The version being developed is partback.control's default_version.

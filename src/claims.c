@@ -43,6 +43,7 @@
 
 int			partback_lock_wait_timeout = 300000;
 int			partback_max_jobs_per_role = 2;
+int			partback_restore_lock_timeout = 50;
 
 void
 pb_claims_init(void)
@@ -52,6 +53,14 @@ pb_claims_init(void)
 							"A call fails at once where a job of its own role holds a table; a job of another role is waited for.",
 							&partback_lock_wait_timeout,
 							300000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("partback.restore_lock_timeout",
+							"Longest time a restore queues for a partition's lock at each try.",
+							"Readers that come after it wait at most this long; then it leaves the queue, sleeps and tries again, in all at most partback.lock_wait_timeout.  0: it only takes a lock that is free.",
+							&partback_restore_lock_timeout,
+							50, 0, 60000,
 							PGC_SUSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

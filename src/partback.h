@@ -276,6 +276,7 @@ extern bool pb_meta_visible(const char *dir, const char *db, const char *meta,
 
 /* ---------- claims.c: what a job claims, how long it waits ---------- */
 extern int	partback_lock_wait_timeout;
+extern int	partback_restore_lock_timeout;
 extern int	partback_max_jobs_per_role;
 extern void pb_claims_init(void);
 extern void pb_lock_timed(const LOCKTAG *tag, LOCKMODE mode, bool session,
@@ -322,6 +323,13 @@ extern bool pb_queue_first(PbQueuedJob *job);
 extern bool pb_queue_first_of(int64 job_id, PbQueuedJob *job);
 extern bool pb_queue_remove(int64 job_id, PbQueuedJob *removed);
 extern PGDLLEXPORT void partback_launcher_main(Datum main_arg);
+
+/* recover.c */
+extern bool pb_start_recovery(void);
+
+/* shmem.c: what a process of a job waits for, shown by the status */
+extern void pb_live_set_waiting(const char *what);
+extern PGDLLEXPORT void partback_recovery_main(Datum main_arg);
 
 /* ---------- worker.c: background workers ---------- */
 

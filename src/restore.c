@@ -22,7 +22,12 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -91,6 +96,8 @@ parse_target(RestoreTable *t, const char *target_table, const char *source_schem
 				 errmsg("target table \"%s\" has too many dotted names", target_table),
 				 errhint("Give the target as table or schema.table.")));
 }
+
+static char *target_text(RestoreTable *t);
 
 static bool
 path_matches(const char *path, const char *pattern)
@@ -366,6 +373,152 @@ text_columns(JsonbContainer *meta, List *columns, const char *meta_path)
 	return result;
 }
 
+/* The pids holding a lock on relation relid, "?" if none is seen. */
+static char *
+relation_lock_holders(Oid relid)
+{
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *result = NULL;
+
+	values[0] = ObjectIdGetDatum(MyDatabaseId);
+	values[1] = ObjectIdGetDatum(relid);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(DISTINCT l.pid::text, ', ') "
+							  "FROM pg_catalog.pg_locks l WHERE l.locktype = 'relation' "
+							  "AND l.granted AND l.database = $1 AND l.relation = $2 "
+							  "AND l.pid <> pg_catalog.pg_backend_pid()",
+							  2, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (v)
+			result = MemoryContextStrdup(outer, v);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	return result ? result : pstrdup("?");
+}
+
+/*
+ * Queue for relid's ACCESS EXCLUSIVE lock at most
+ * partback.restore_lock_timeout (0: take it only if free), in a
+ * subtransaction that keeps it on success.  True when it is held.
+ */
+static bool
+try_lock_partition(Oid relid)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		locked = false;
+	int			nest_level;
+
+	if (partback_restore_lock_timeout == 0)
+		return ConditionalLockRelationOid(relid, AccessExclusiveLock);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	nest_level = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", psprintf("%d", partback_restore_lock_timeout),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	PG_TRY();
+	{
+		LockRelationOid(relid, AccessExclusiveLock);
+		AtEOXact_GUC(true, nest_level);
+		ReleaseCurrentSubTransaction();
+		locked = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return locked;
+}
+
+/*
+ * Take the ACCESS EXCLUSIVE lock of partition relid without stalling its
+ * readers: a restore that sat in the lock queue behind a long report would
+ * make every new reader of the partition queue behind it.  So it queues at
+ * most partback.restore_lock_timeout at a time, then leaves the queue and
+ * sleeps (10 ms, doubling up to 1 s) before it tries again, at most
+ * partback.lock_wait_timeout in all.  While it waits, the status says for
+ * what and held by whom.
+ */
+static void
+lock_partition(Oid relid, const char *kind, const char *name)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	long		sleep_ms = 10;
+	char	   *holders = NULL;
+
+	while (!try_lock_partition(relid))
+	{
+		char	   *what;
+
+		CHECK_FOR_INTERRUPTS();
+		holders = relation_lock_holders(relid);
+		what = psprintf("waiting for lock on %s held by pid %s", name, holders);
+		pb_live_set_waiting(what);
+		pgstat_report_activity(STATE_RUNNING, what);
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), partback_lock_wait_timeout))
+		{
+			pb_live_set_waiting(NULL);
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("%s %s: waited %d ms for its lock, held by pid %s",
+							kind, name, partback_lock_wait_timeout, holders),
+					 errdetail("The %s is left as it was.", kind),
+					 errhint("Call the same function again once those sessions are done; partback.lock_wait_timeout sets how long a restore waits.")));
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		sleep_ms = Min(sleep_ms * 2, 1000);
+	}
+	if (holders)
+	{
+		pb_live_set_waiting(NULL);
+		pgstat_report_activity(STATE_RUNNING, "partback restore");
+	}
+}
+
+/*
+ * Before the statements that finish t (some take ACCESS EXCLUSIVE locks):
+ * its root's and leaves' locks, taken as lock_partition does, so that the
+ * finish does not queue behind a report reading a partition.
+ */
+static void
+lock_target(RestoreTable *t)
+{
+	ListCell   *lc;
+
+	pb_live_start(t->source);
+	lock_partition(t->target, "table", target_text(t));
+	foreach(lc, t->leaves)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+		char	   *relname = get_rel_name(leaf->target);
+		char	   *nspname = relname ? get_namespace_name(get_rel_namespace(leaf->target)) : NULL;
+
+		if (relname && nspname)
+			lock_partition(leaf->target, "partition", quote_qualified_identifier(nspname, relname));
+	}
+	pb_live_start(NULL);
+}
+
 /*
  * A copy worker's part: replace the content of one target leaf with the
  * partition's backup, in a transaction of its own -- truncate, then load
@@ -403,7 +556,13 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	expected_rows = pb_json_int(&meta->root, "rows", meta_path);
 
 	/* lock, check and empty the partition before opening it for the load */
-	LockRelationOid(unit->relid, AccessExclusiveLock);
+	{
+		char	   *relname = get_rel_name(unit->relid);
+		char	   *nspname = get_namespace_name(get_rel_namespace(unit->relid));
+
+		lock_partition(unit->relid, "partition", relname && nspname ?
+					   quote_qualified_identifier(nspname, relname) : unit->path);
+	}
 	if (!pb_table_ownercheck(unit->relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(unit->relid));
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(unit->relid)),
@@ -775,66 +934,18 @@ warn_missing_tables(PbJob *job, List *tables)
 }
 
 /*
- * Run a restore job.  A table that cannot be prepared, loaded or finished
- * fails alone (recorded in partback.job_message, its task failed); the
- * others are restored, and the job then ends failed, naming each.
- * Calling the same function again loads only what is not loaded yet.
+ * Plan the units of work of the tables live (those an earlier call loaded
+ * are taken over) and load them with the copy workers.
  */
-void
-pb_run_restore(PbJob *job)
+static List *
+load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out,
+			dsm_segment **seg_out)
 {
-	MemoryContext job_context = CurrentMemoryContext;
-	List	   *tables;
 	List	   *earlier;
 	List	   *units = NIL;
-	List	   *live = NIL;
 	ListCell   *lc;
-	char	   *foreign_keys;
 	dsm_segment *seg;
 	PbWork	   *work;
-	int			nfailed;
-
-	pb_xact_begin();
-	tables = plan_tables(job);
-	foreach(lc, tables)
-	{
-		RestoreTable *t = lfirst(lc);
-
-		pb_job_lock_table(job->job_id, target_text(t), true);
-		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves),
-					   list_length(t->leaves));
-	}
-	/* every table's dependencies are checked before any table is prepared */
-	foreach(lc, tables)
-		check_dependencies(lfirst(lc));
-	warn_missing_tables(job, tables);
-	pb_xact_end();
-
-	foreach(lc, tables)
-	{
-		RestoreTable *t = lfirst(lc);
-
-		pb_messages_set_table(t->source);
-		PG_TRY();
-		{
-			pb_xact_begin();
-			prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
-			record_target(job, t);
-			pb_xact_end();
-		}
-		PG_CATCH();
-		{
-			step_failed(t, job_context);
-		}
-		PG_END_TRY();
-		if (!t->failed)
-			live = lappend(live, t);
-	}
-	pb_messages_set_table(NULL);
-
-	pb_xact_begin();
-	foreign_keys = set_aside_foreign_keys(job, live);
-	pb_xact_end();
 
 	/* one unit of work per partition, unless an earlier call did it */
 	pb_xact_begin();
@@ -909,21 +1020,93 @@ pb_run_restore(PbJob *job)
 		pb_work_set_unit(work, foreach_current_index(lc), &unit);
 	}
 
+	pb_work_run(work, seg, job->parallel);
+	*work_out = work;
+	*seg_out = seg;
+	return units;
+}
+
+/*
+ * Run a restore job.  A table that cannot be prepared, loaded or finished
+ * fails alone (recorded in partback.job_message, its task failed); the
+ * others are restored, and the job then ends failed, naming each.
+ * Calling the same function again loads only what is not loaded yet.
+ */
+void
+pb_run_restore(PbJob *job)
+{
+	MemoryContext job_context = CurrentMemoryContext;
+	List	   *tables;
+	List	   *volatile units = NIL;
+	List	   *live = NIL;
+	ListCell   *lc;
+	char	   *foreign_keys;
+	dsm_segment *seg;
+	PbWork	   *work;
+	int			nfailed;
+
+	pb_xact_begin();
+	tables = plan_tables(job);
+	foreach(lc, tables)
+	{
+		RestoreTable *t = lfirst(lc);
+
+		pb_job_lock_table(job->job_id, target_text(t), true);
+		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves),
+					   list_length(t->leaves));
+	}
+	/* every table's dependencies are checked before any table is prepared */
+	foreach(lc, tables)
+		check_dependencies(lfirst(lc));
+	warn_missing_tables(job, tables);
+	pb_xact_end();
+
+	foreach(lc, tables)
+	{
+		RestoreTable *t = lfirst(lc);
+
+		pb_messages_set_table(t->source);
+		PG_TRY();
+		{
+			pb_xact_begin();
+			prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
+			record_target(job, t);
+			pb_xact_end();
+		}
+		PG_CATCH();
+		{
+			step_failed(t, job_context);
+		}
+		PG_END_TRY();
+		if (!t->failed)
+			live = lappend(live, t);
+	}
+	pb_messages_set_table(NULL);
+
+	pb_xact_begin();
+	foreign_keys = set_aside_foreign_keys(job, live);
+	pb_xact_end();
+
+	/*
+	 * Whatever interrupts the load (an error, a cancel), the keys set aside
+	 * are put back, unchecked since the data may not fit them.  (A crash or
+	 * an immediate shutdown leaves that to the server's start, recover.c.)
+	 */
 	PG_TRY();
 	{
-		pb_work_run(work, seg, job->parallel);
+		units = load_tables(job, live, job_context, &work, &seg);
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
-		/* put back the keys set aside, unchecked since the data may not fit */
 		MemoryContextSwitchTo(job_context);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
 		pb_xact_begin();
 		add_foreign_keys(job, foreign_keys, true);
+		warn_not_valid(foreign_keys);
 		pb_xact_end();
 		ReThrowError(edata);
 	}
@@ -969,6 +1152,7 @@ pb_run_restore(PbJob *job)
 		PG_TRY();
 		{
 			pb_xact_begin();
+			lock_target(t);
 			finish_target(t);
 			pb_task_progress(job->job_id, t->source);
 			pb_task_finish(job->job_id, t->source, list_length(t->leaves), t->reused,

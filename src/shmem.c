@@ -38,6 +38,7 @@ typedef struct PbLiveSlot
 	Oid			user;			/* the role the process runs as */
 	bool		queued;			/* a leader waiting for copy workers */
 	char		table_name[2 * NAMEDATALEN + 2];
+	char		waiting[256];	/* what it waits for, or "" */
 	pg_atomic_uint64 rows;
 	pg_atomic_uint64 bytes;
 } PbLiveSlot;
@@ -70,6 +71,7 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 PG_FUNCTION_INFO_V1(partback_live);
+PG_FUNCTION_INFO_V1(partback_live_waits);
 PG_FUNCTION_INFO_V1(partback_queued);
 
 static Size
@@ -173,6 +175,7 @@ pb_live_claim(int64 job_id)
 			my_slot->user = GetUserId();
 			my_slot->queued = false;
 			my_slot->table_name[0] = '\0';
+			my_slot->waiting[0] = '\0';
 			pg_atomic_write_u64(&my_slot->rows, 0);
 			pg_atomic_write_u64(&my_slot->bytes, 0);
 			break;
@@ -211,6 +214,17 @@ pb_live_set_queued(bool queued)
 {
 	if (my_slot)
 		my_slot->queued = queued;
+}
+
+/* What this process waits for (NULL: nothing), for the status views. */
+void
+pb_live_set_waiting(const char *what)
+{
+	if (!my_slot)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	strlcpy(my_slot->waiting, what ? what : "", sizeof(my_slot->waiting));
+	SpinLockRelease(&shared->mutex);
 }
 
 /*
@@ -263,6 +277,48 @@ partback_live(PG_FUNCTION_ARGS)
 		values[3] = Int64GetDatum(pg_atomic_read_u64(&slot->rows));
 		values[4] = Int64GetDatum(pg_atomic_read_u64(&slot->bytes));
 		values[5] = BoolGetDatum(slot->queued);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * _live_waits(): (job_id, table_name, waiting) of the partback processes
+ * of this database waiting for a lock, of the jobs the caller may see.
+ */
+Datum
+partback_live_waits(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (shared == NULL)
+		return (Datum) 0;
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		PbLiveSlot *slot = &shared->slots[i];
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		char		table_name[sizeof(slot->table_name)];
+		char		waiting[sizeof(slot->waiting)];
+		int64		job_id;
+		pid_t		pid;
+		Oid			user;
+
+		SpinLockAcquire(&shared->mutex);
+		pid = slot->pid;
+		job_id = slot->job_id;
+		user = slot->user;
+		strlcpy(table_name, slot->table_name, sizeof(table_name));
+		strlcpy(waiting, slot->waiting, sizeof(waiting));
+		SpinLockRelease(&shared->mutex);
+		if (pid == 0 || waiting[0] == '\0' || slot->database != MyDatabaseId ||
+			!may_see_jobs_of(user))
+			continue;
+		values[0] = Int64GetDatum(job_id);
+		values[1] = CStringGetTextDatum(table_name);
+		nulls[1] = table_name[0] == '\0';
+		values[2] = CStringGetTextDatum(waiting);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -562,6 +618,8 @@ launcher_sigterm(SIGNAL_ARGS)
 void
 partback_launcher_main(Datum main_arg)
 {
+	bool		recovery_started = false;
+
 	pqsignal(SIGTERM, launcher_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
@@ -571,6 +629,10 @@ partback_launcher_main(Datum main_arg)
 	while (!launcher_stop)
 	{
 		PbQueuedJob job;
+
+		/* once per start: put back what interrupted jobs set aside */
+		if (!recovery_started)
+			recovery_started = pb_start_recovery();
 
 		/* partback.max_jobs_per_role may have changed */
 		if (ConfigReloadPending)

@@ -324,6 +324,12 @@ RETURNS TABLE (job_id bigint, pid integer, table_name text, rows bigint,
 AS 'MODULE_PATHNAME', 'partback_live'
 LANGUAGE C VOLATILE;
 
+-- What processes of jobs of this database wait for (a partition's lock).
+CREATE FUNCTION partback._live_waits()
+RETURNS TABLE (job_id bigint, table_name text, waiting text)
+AS 'MODULE_PATHNAME', 'partback_live_waits'
+LANGUAGE C VOLATILE;
+
 -- Jobs of this database waiting for a worker slot to start.
 CREATE FUNCTION partback._queued()
 RETURNS TABLE (job_id bigint, user_name name, job_type text, source_db text,

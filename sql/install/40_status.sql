@@ -29,7 +29,13 @@ AS $$
 					ELSE t.state END AS state,
 			   coalesce(t.started_at, j.started_at) AS started_at,
 			   t.finished_at,
-			   coalesce(t.error, j.error) AS error
+			   -- a running task waiting for a lock says for which, held by whom
+			   coalesce(t.error, j.error,
+						CASE WHEN t.state IN ('queued', 'running') THEN
+							(SELECT string_agg(w.waiting, '; ' ORDER BY w.waiting)
+							   FROM partback._live_waits() w
+							  WHERE w.job_id = j.job_id AND w.table_name = t.table_name)
+						END) AS error
 		  FROM partback.job j
 		  LEFT JOIN partback.task t USING (job_id)
 		  LEFT JOIN live lv ON lv.job_id = j.job_id AND lv.table_name = t.table_name
