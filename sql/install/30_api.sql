@@ -102,6 +102,13 @@ RETURNS SETOF jsonb
 AS 'MODULE_PATHNAME', 'partback_manifests'
 LANGUAGE C VOLATILE;
 
+-- Every manifest as _manifests gives them, and each damaged one as
+-- {"backup_id": id, "problem": "..."} instead of a WARNING (list_backups).
+CREATE FUNCTION partback._manifests_listed(backup_dir text, source_db text)
+RETURNS SETOF jsonb
+AS 'MODULE_PATHNAME', 'partback_manifests_listed'
+LANGUAGE C VOLATILE;
+
 -- Was the manifest made by this cluster (or names none, being older)?  A
 -- restore that names no backup uses only those (migrate: any).
 CREATE FUNCTION partback._same_cluster(manifest jsonb)
@@ -164,6 +171,10 @@ BEGIN
 	IF backup_id <= 0 THEN
 		RAISE EXCEPTION 'backup_id must be positive, not %', backup_id
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- a backup named is read as such: its damage is an error naming the file
+	IF backup_id IS NOT NULL THEN
+		PERFORM partback._manifest(backup_dir, source_db, backup_id);
 	END IF;
 	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
 			 ORDER BY (x->>'backup_id')::bigint DESC
@@ -288,7 +299,7 @@ CREATE FUNCTION partback.list_backups(backup_dir text,
 									  source_db text DEFAULT current_database())
 RETURNS TABLE (backup_id bigint, started_at timestamptz, finished_at timestamptz,
 			   tables integer, partitions integer, bytes bigint, new_bytes bigint,
-			   snapshot_lsn pg_lsn, failed_tables text[])
+			   snapshot_lsn pg_lsn, failed_tables text[], problem text)
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -310,8 +321,10 @@ AS $$
 		   (SELECT array_agg((f->>'schema') || '.' || (f->>'name')
 							 ORDER BY f->>'schema', f->>'name')
 			  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(m->'failed_tables') = 'array'
-											 THEN m->'failed_tables' END) f)
-	  FROM partback._manifests(backup_dir, source_db) AS m
+											 THEN m->'failed_tables' END) f),
+		   -- a damaged backup: why its manifest cannot be used (its figures NULL or 0)
+		   m->>'problem'
+	  FROM partback._manifests_listed(backup_dir, source_db) AS m
 	 ORDER BY 1
 $$;
 
