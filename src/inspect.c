@@ -97,9 +97,14 @@ partback_manifest(PG_FUNCTION_ARGS)
 			Jsonb	   *m = pb_read_manifest_lenient(dir, db, ids[i], true, &problem);
 
 			CHECK_FOR_INTERRUPTS();
-			/* a damaged backup is passed over: it stands alone */
+			/*
+			 * A damaged backup older than the one picked is passed over; the
+			 * newest one damaged is an error: it would have been picked.
+			 */
 			if (m == NULL)
 			{
+				if (i == n - 1)
+					(void) pb_read_manifest(dir, db, ids[i]);
 				warn_damaged(dir, db, ids[i], problem);
 				continue;
 			}
@@ -152,6 +157,14 @@ manifests(FunctionCallInfo fcinfo, bool listed)
 	pb_repo_open(dir);
 	check_db(dir, db);
 	n = pb_backup_ids(dir, db, &ids);
+
+	/*
+	 * A reader that picks the newest backup must not silently pick an older
+	 * one: the newest manifest damaged is an error naming it (to read the
+	 * others, name one: _manifest), older damaged ones are passed over.
+	 */
+	if (!listed && n > 0)
+		(void) pb_read_manifest(dir, db, ids[n - 1]);
 	/* one manifest in memory at a time: the tuplestore keeps its own copy */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "partback manifest",
 								ALLOCSET_DEFAULT_SIZES);

@@ -147,9 +147,7 @@ read_meta_lenient(Retention *r, const char *meta_rel, const char *sha)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+		if (!pb_error_is_damage(edata))
 			ReThrowError(edata);
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),

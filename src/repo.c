@@ -446,6 +446,23 @@ pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
 }
 
 /*
+ * Is an error caught while reading a backup file about that file (damage,
+ * a failed check, a file missing or unreadable), rather than the caller's
+ * (cancel, shutdown, lack of memory, an unusable partback.auth_key_file)?
+ */
+bool
+pb_error_is_damage(ErrorData *edata)
+{
+	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+
+	return category != ERRCODE_OPERATOR_INTERVENTION &&
+		category != ERRCODE_INSUFFICIENT_RESOURCES &&
+		category != ERRCODE_PROGRAM_LIMIT_EXCEEDED &&
+		category != ERRCODE_CONFIG_FILE_ERROR &&
+		edata->sqlerrcode != ERRCODE_INTERNAL_ERROR;	/* elog: a bug, not damage */
+}
+
+/*
  * pb_read_manifest, for readers that go on past a damaged backup: a
  * manifest that cannot be read, parsed or verified (also with
  * partback.auth_key_file) gives NULL and *problem says why, naming the
@@ -481,9 +498,7 @@ pb_read_manifest_lenient(const char *dir, const char *db, int64 backup_id,
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
 		(void) pb_auth_take_failure();
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+		if (!pb_error_is_damage(edata))
 			ReThrowError(edata);
 		*problem = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
 			: pstrdup(edata->message);

@@ -172,12 +172,14 @@ BEGIN
 		RAISE EXCEPTION 'backup_id must be positive, not %', backup_id
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	-- a backup named is read as such: its damage is an error naming the file
-	IF backup_id IS NOT NULL THEN
-		PERFORM partback._manifest(backup_dir, source_db, backup_id);
-	END IF;
-	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
-			 ORDER BY (x->>'backup_id')::bigint DESC
+	-- a backup named is read alone (its damage is an error naming the file;
+	-- other backups' does not matter)
+	FOR m IN SELECT x FROM partback._manifest(backup_dir, source_db, backup_id) AS x
+			  WHERE backup_id IS NOT NULL
+			 UNION ALL
+			 SELECT x FROM (SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+							 WHERE backup_id IS NULL
+							 ORDER BY (x->>'backup_id')::bigint DESC) AS s
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
 		-- naming no backup means one of this cluster's, and of the caller's
@@ -197,14 +199,6 @@ BEGIN
 			EXIT;
 		END IF;
 	END LOOP;
-	IF backup_id IS NOT NULL AND NOT EXISTS
-		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
-		  WHERE (x->>'backup_id')::bigint = backup_id) THEN
-		RAISE EXCEPTION 'backup % of database "%" does not exist in "%"',
-			backup_id, source_db, backup_dir
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'partback.list_backups() lists the backups in a directory.';
-	END IF;
 	IF backup_id IS NULL AND EXISTS
 		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
 		  WHERE NOT partback._same_cluster(x)
@@ -217,8 +211,12 @@ BEGIN
 				  HINT = 'Name one with backup_id (partback.list_backups() lists them), or move the database with partback.migrate().';
 	END IF;
 	-- a partition's name: say how to restore it
-	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
-			 ORDER BY (x->>'backup_id')::bigint DESC
+	FOR m IN SELECT x FROM partback._manifest(backup_dir, source_db, backup_id) AS x
+			  WHERE backup_id IS NOT NULL
+			 UNION ALL
+			 SELECT x FROM (SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+							 WHERE backup_id IS NULL
+							 ORDER BY (x->>'backup_id')::bigint DESC) AS s
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
 		SELECT e || jsonb_build_object('path', p->>'path') INTO t

@@ -15,7 +15,9 @@
 #   3. delete_backup during a throttled restore of that backup: with
 #      partback.lock_wait_timeout = 200ms it fails with 55P03 naming the
 #      job; with the default it waits until the restore has ended, the
-#      restore succeeds and the table holds the backup's content.
+#      restore succeeds and the table holds the backup's content; a
+#      check_backup in an open transaction makes delete_backup fail with
+#      55P03 naming its process, and no longer once it committed.
 
 use strict;
 use warnings;
@@ -180,5 +182,18 @@ like($out, qr/succeeded/, 'the restore had ended when delete_backup went on');
 is(sq("SELECT state FROM partback.jobs WHERE job_id = $job"), 'succeeded', 'the restore succeeded');
 is(md5_of('dm.rdel2'), $at{5}, 'the table is wholly restored, not half');
 ok(!-e "$db_dir/manifests/0000000005.json", 'backup 5 is gone');
+
+# a check_backup holds what it checks to the end of its transaction
+my $bg = $node->background_psql('postgres', on_error_stop => 0);
+$bg->query_safe("BEGIN; SELECT count(*) FROM partback.check_backup($ldir)");
+my $bgpid = $bg->query_safe('SELECT pg_backend_pid()');
+($ok, $out, $err) = run("SET partback.lock_wait_timeout = '200ms'; SELECT partback.delete_backup($ldir, 4)");
+ok(!$ok, 'delete_backup of a backup a check_backup reads fails');
+like($err, qr/55P03:.*backup 4 .*process $bgpid\b/, 'with 55P03 naming the checking process');
+$bg->query_safe('COMMIT');
+$bg->quit;
+($ok, $out, $err) = run("SELECT partback.delete_backup($ldir, 4)");
+ok($ok, 'once the check has ended, delete_backup removes the backup') or diag($err);
+is(sq("SELECT count(*) FROM partback.list_backups($ldir)"), '0', 'no backup is left');
 
 done_testing();
