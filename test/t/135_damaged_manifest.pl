@@ -11,7 +11,9 @@
 #      naming its manifest; purge_backups(dir, 2) removes backup 3 and leaves
 #      the damaged backup 2 alone (WARNING); delete_backup(dir, 2) removes it,
 #      after which check_backup finds nothing wrong (no stray file, none
-#      missing) and backups 4 and 5 still restore;
+#      missing) and backups 4 and 5 still restore; in a copy of the dir
+#      with the newest manifest damaged, a restore naming no backup fails
+#      naming it (never an older backup unasked), backup_id => 4 restores;
 #   3. delete_backup during a throttled restore of that backup: with
 #      partback.lock_wait_timeout = 200ms it fails with 55P03 naming the
 #      job; with the default it waits until the restore has ended, the
@@ -24,6 +26,7 @@ use warnings;
 
 use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::RecursiveCopy;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PartbackTest;
@@ -145,6 +148,27 @@ for my $b (4, 5)
 	($ok, $out, $err) = run("SELECT partback.restore_table($ldir, 'dm.t', target_table => 'dm.r${b}b', backup_id => $b, wait => true)");
 	ok($ok, "backup $b restores after the removals") or diag($err);
 	is(md5_of("dm.r${b}b"), $at{$b}, "with backup $b's content");
+}
+
+# the newest manifest damaged (in a copy of the dir): a reader that picks
+# the newest never falls back to an older backup unasked
+{
+	my $copy = PartbackTest::backup_dir('damaged') . '/copy';
+	PostgreSQL::Test::RecursiveCopy::copypath($dir, $copy);
+	my $m5 = "$copy/postgres/manifests/0000000005.json";
+	open(my $fh, '+<', $m5) or die "open $m5: $!";
+	truncate($fh, 10) or die "truncate: $!";
+	close($fh);
+	my $lcopy = PartbackTest::sql_lit($copy);
+	($ok, $out, $err) = run("SELECT partback.restore_table($lcopy, 'dm.t', target_table => 'dm.rx', wait => true)");
+	ok(!$ok, 'with the newest manifest damaged, a restore naming no backup fails');
+	like($err, qr/XX001:.*0000000005\.json/, 'naming it');
+	is(sq("SELECT to_regclass('dm.rx') IS NULL"), 't', 'and creates nothing');
+	($ok, $out, $err) = run("SELECT partback.restore_table($lcopy, 'dm.t', target_table => 'dm.r4c', backup_id => 4, wait => true)");
+	ok($ok, 'naming backup 4 restores it') or diag($err);
+	is(md5_of('dm.r4c'), $at{4}, 'with backup 4\'s content');
+	is(sq("SELECT string_agg(backup_id || ':' || (problem IS NULL), ',' ORDER BY backup_id) FROM partback.list_backups($lcopy)"),
+		'4:true,5:false', 'list_backups shows backup 5 damaged');
 }
 
 # ---------- 3. delete_backup during a throttled restore ----------
