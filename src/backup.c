@@ -467,11 +467,17 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 	for (int i = n - 1; i >= 0; i--)
 	{
 		PbAuthStatus status;
-		Jsonb	   *manifest = pb_read_manifest_ext(job->backup_dir, job->source_db,
-													ids[i], false, &status);
+		char	   *problem;
+		Jsonb	   *manifest;
 		JsonbContainer *tables;
 
 		CHECK_FOR_INTERRUPTS();
+		/* a damaged backup is no base; the others still are */
+		if (pb_read_manifest_lenient(job->backup_dir, job->source_db, ids[i],
+									 false, &problem) == NULL)
+			continue;
+		manifest = pb_read_manifest_ext(job->backup_dir, job->source_db,
+										ids[i], false, &status);
 		/* never another role's backup, nor, for a superuser, a role's (roles.c) */
 		if (!pb_manifest_pickable(manifest))
 			continue;

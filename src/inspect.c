@@ -22,6 +22,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/resowner.h"
 #include "utils/varlena.h"
 
@@ -30,6 +31,7 @@
 
 PG_FUNCTION_INFO_V1(partback_manifest);
 PG_FUNCTION_INFO_V1(partback_manifests);
+PG_FUNCTION_INFO_V1(partback_manifests_listed);
 PG_FUNCTION_INFO_V1(partback_partition_meta);
 PG_FUNCTION_INFO_V1(partback_check_backup);
 
@@ -56,6 +58,18 @@ text_arg_required(FunctionCallInfo fcinfo, int argno, const char *name)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/* A damaged manifest passed over: say which, and how to get rid of it. */
+static void
+warn_damaged(const char *dir, const char *db, int64 id, const char *problem)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("skipping backup " INT64_FORMAT " of database \"%s\": its manifest \"%s\" is damaged",
+					id, db, pb_manifest_path(dir, db, id)),
+			 errdetail("%s", problem),
+			 errhint("partback.check_backup() reports what is wrong; partback.delete_backup() removes the backup.")));
+}
+
 /* _manifest(backup_dir, source_db, backup_id): newest if backup_id is NULL */
 Datum
 partback_manifest(PG_FUNCTION_ARGS)
@@ -79,9 +93,21 @@ partback_manifest(PG_FUNCTION_ARGS)
 		/* the newest the caller may pick (roles.c) */
 		for (int i = n - 1; i >= 0; i--)
 		{
-			Jsonb	   *m = pb_read_manifest(dir, db, ids[i]);
+			char	   *problem;
+			Jsonb	   *m = pb_read_manifest_lenient(dir, db, ids[i], true, &problem);
 
 			CHECK_FOR_INTERRUPTS();
+			/*
+			 * A damaged backup older than the one picked is passed over; the
+			 * newest one damaged is an error: it would have been picked.
+			 */
+			if (m == NULL)
+			{
+				if (i == n - 1)
+					(void) pb_read_manifest(dir, db, ids[i]);
+				warn_damaged(dir, db, ids[i], problem);
+				continue;
+			}
 			if (pb_manifest_pickable(m))
 				PG_RETURN_JSONB_P(m);
 		}
@@ -111,9 +137,14 @@ partback_manifest(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(pb_read_manifest(dir, db, id));
 }
 
-/* _manifests(backup_dir, source_db): every manifest, oldest first */
-Datum
-partback_manifests(PG_FUNCTION_ARGS)
+/*
+ * _manifests(backup_dir, source_db): every manifest, oldest first.  A
+ * damaged one is passed over with a WARNING (listed: returned as
+ * {"backup_id": id, "problem": "..."}, for list_backups), so that one
+ * damaged backup never makes the others unusable.
+ */
+static Datum
+manifests(FunctionCallInfo fcinfo, bool listed)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
@@ -126,6 +157,14 @@ partback_manifests(PG_FUNCTION_ARGS)
 	pb_repo_open(dir);
 	check_db(dir, db);
 	n = pb_backup_ids(dir, db, &ids);
+
+	/*
+	 * A reader that picks the newest backup must not silently pick an older
+	 * one: the newest manifest damaged is an error naming it (to read the
+	 * others, name one: _manifest), older damaged ones are passed over.
+	 */
+	if (!listed && n > 0)
+		(void) pb_read_manifest(dir, db, ids[n - 1]);
 	/* one manifest in memory at a time: the tuplestore keeps its own copy */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "partback manifest",
 								ALLOCSET_DEFAULT_SIZES);
@@ -134,12 +173,45 @@ partback_manifests(PG_FUNCTION_ARGS)
 		MemoryContext old;
 		Datum		value;
 		Jsonb	   *m;
+		char	   *problem;
 		bool		isnull = false;
 
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(cxt);
-		m = pb_read_manifest(dir, db, ids[i]);
+		m = pb_read_manifest_lenient(dir, db, ids[i], true, &problem);
+		if (m == NULL && listed)
+		{
+			JsonbParseState *state = NULL;
+			JsonbValue	v;
+
+			(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+			v.type = jbvString;
+			v.val.string.val = "backup_id";
+			v.val.string.len = strlen("backup_id");
+			(void) pushJsonbValue(&state, WJB_KEY, &v);
+			v.type = jbvNumeric;
+			v.val.numeric = int64_to_numeric(ids[i]);
+			(void) pushJsonbValue(&state, WJB_VALUE, &v);
+			v.type = jbvString;
+			v.val.string.val = "problem";
+			v.val.string.len = strlen("problem");
+			(void) pushJsonbValue(&state, WJB_KEY, &v);
+			v.val.string.val = problem;
+			v.val.string.len = strlen(problem);
+			(void) pushJsonbValue(&state, WJB_VALUE, &v);
+			value = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
+			MemoryContextSwitchTo(old);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+			MemoryContextReset(cxt);
+			continue;
+		}
 		MemoryContextSwitchTo(old);
+		if (m == NULL)
+		{
+			warn_damaged(dir, db, ids[i], problem);
+			MemoryContextReset(cxt);
+			continue;
+		}
 		/* only the backups of roles the caller is a member of (roles.c) */
 		if (!pb_manifest_visible(m))
 		{
@@ -152,6 +224,19 @@ partback_manifests(PG_FUNCTION_ARGS)
 	}
 	MemoryContextDelete(cxt);
 	return (Datum) 0;
+}
+
+Datum
+partback_manifests(PG_FUNCTION_ARGS)
+{
+	return manifests(fcinfo, false);
+}
+
+/* _manifests_listed(backup_dir, source_db): damaged ones as problems */
+Datum
+partback_manifests_listed(PG_FUNCTION_ARGS)
+{
+	return manifests(fcinfo, true);
 }
 
 /* _partition_meta(backup_dir, source_db, meta_file, sha256) */
@@ -670,6 +755,10 @@ partback_check_backup(PG_FUNCTION_ARGS)
 		ids[0] = id;
 		n = 1;
 	}
+
+	/* purge_backups and delete_backup wait until the check ends */
+	for (int i = 0; i < n; i++)
+		pb_lock_backup(cs.db_dir, ids[i], false, false, 0);
 
 	/* one manifest (and its metadata) in memory at a time */
 	cs.cxt = CurrentMemoryContext;

@@ -162,6 +162,12 @@ extern void pb_lock_backup_dir(const char *db_dir, bool session);
 
 extern void pb_manifest_seal(StringInfo manifest);
 extern Jsonb *pb_read_manifest(const char *dir, const char *db, int64 backup_id);
+extern bool pb_error_is_damage(ErrorData *edata);
+extern Jsonb *pb_read_manifest_lenient(const char *dir, const char *db,
+									   int64 backup_id, bool strict,
+									   char **problem);
+extern void pb_lock_backup(const char *db_dir, int64 backup_id, bool exclusive,
+						   bool session, int64 job_id);
 
 extern Jsonb *pb_parse_json(const char *text, const char *what);
 extern Jsonb *pb_read_json_file(const char *path, const char *expected_sha256);
@@ -293,6 +299,7 @@ extern void pb_check_backup_tables_free(const char *sql, int nargs, Oid *types,
 /* the fourth key of partback's advisory locks */
 #define PB_LOCK_TABLE	4
 #define PB_LOCK_DIR		3
+#define PB_LOCK_BACKUP	6		/* (database dir, backup id): its readers */
 
 
 /* ---------- shmem.c: live figures and the queue of waiting jobs ---------- */

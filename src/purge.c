@@ -15,11 +15,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 
 #include "partback.h"
 #include "auth.h"
@@ -34,7 +36,52 @@ typedef struct Retention
 	const char *db_dir;
 	PbStrSet   *needed;			/* files the remaining backups name, relative to db_dir */
 	PbStrSet   *unfinished;		/* "<id>." of backups still being written */
+	PbStrSet   *unknown_dirs;	/* partition dirs whose damaged metadata hides what is needed */
+	int64		damaged_max;	/* newest remaining backup with a damaged manifest, or 0 */
 } Retention;
+
+/*
+ * A remaining backup whose manifest is damaged may need any file of its own
+ * or of an earlier backup (file names begin with the id of the backup that
+ * wrote them): those are kept.
+ */
+static bool
+kept_for_damaged(Retention *r, const char *name)
+{
+	int64		id;
+
+	if (r->damaged_max == 0 || strlen(name) < 11 || name[10] != '.')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (!isdigit((unsigned char) name[i]))
+			return false;
+	id = strtoi64(name, NULL, 10);
+	return id <= r->damaged_max;
+}
+
+/*
+ * The manifest of a remaining backup; NULL if it is damaged, which then
+ * keeps the files it may need, with a WARNING.
+ */
+static Jsonb *
+read_remaining(Retention *r, int64 backup_id, bool warn)
+{
+	char	   *problem;
+	Jsonb	   *manifest = pb_read_manifest_lenient(r->dir, r->db, backup_id, false, &problem);
+
+	if (manifest != NULL)
+		return manifest;
+	r->damaged_max = Max(r->damaged_max, backup_id);
+	if (warn)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup " INT64_FORMAT " of database \"%s\" is left alone: its manifest \"%s\" is damaged",
+						backup_id, r->db, pb_manifest_path(r->dir, r->db, backup_id)),
+				 errdetail("%s The files it may need are kept.", problem),
+				 errhint("partback.delete_backup(%s, " INT64_FORMAT ") removes it.",
+						 quote_literal_cstr(r->dir), backup_id)));
+	return NULL;
+}
 
 static void
 add_needed(Retention *r, const char *rel)
@@ -69,6 +116,50 @@ check_may_remove(Retention *r, int64 backup_id)
 
 
 /*
+ * A remaining backup's metadata file; NULL, with a WARNING, if it is
+ * damaged.  The error is caught in a subtransaction; a cancel or shutdown
+ * is raised again.
+ */
+static Jsonb *
+read_meta_lenient(Retention *r, const char *meta_rel, const char *sha)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *path = psprintf("%s/%s", r->db_dir, meta_rel);
+	Jsonb	   *result = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		result = pb_read_meta_file_ext(path, sha, false);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		if (!pb_error_is_damage(edata))
+			ReThrowError(edata);
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("metadata file \"%s\" of a remaining backup is damaged: every file beside it is kept", path),
+				 errdetail("%s", edata->message)));
+		result = NULL;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * Everything the backups that remain need: their metadata files and the
  * data files those name.  Read before anything is removed, so that a
  * damaged backup stops the removal instead of losing its files.
@@ -84,6 +175,8 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 
 	if (r->needed == NULL)
 		r->needed = pb_strset_create("partback needed files");
+	if (r->unknown_dirs == NULL)
+		r->unknown_dirs = pb_strset_create("partback dirs of damaged metadata");
 	old = MemoryContextSwitchTo(cxt);
 	for (int i = 0; i < nkeep; i++)
 	{
@@ -91,8 +184,12 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 		 * Removing trusts no backup: one that does not verify with the key
 		 * (made before it was set) still keeps its files.
 		 */
-		Jsonb	   *manifest = pb_read_manifest_ext(r->dir, r->db, keep_ids[i], false, NULL);
-		JsonbContainer *tables = pb_json_container(&manifest->root, "tables");
+		Jsonb	   *manifest = read_remaining(r, keep_ids[i], false);
+		JsonbContainer *tables;
+
+		if (manifest == NULL)
+			continue;
+		tables = pb_json_container(&manifest->root, "tables");
 
 		for (int t = 0; t < pb_json_array_size(tables); t++)
 		{
@@ -108,10 +205,14 @@ collect_needed(Retention *r, int64 *keep_ids, int nkeep)
 				JsonbContainer *files;
 
 				CHECK_FOR_INTERRUPTS();
-				meta = pb_read_meta_file_ext(psprintf("%s/%s", r->db_dir, meta_rel),
-											 pb_json_str(part, "meta_sha256", false),
-											 false);
 				add_needed(r, meta_rel);
+				meta = read_meta_lenient(r, meta_rel, pb_json_str(part, "meta_sha256", false));
+				if (meta == NULL)
+				{
+					/* damaged: what it names is unknown, so its dir is kept */
+					pb_strset_add(r->unknown_dirs, dir_rel);
+					continue;
+				}
 				files = pb_json_container(&meta->root, "files");
 				for (int f = 0; f < pb_json_array_size(files); f++)
 				{
@@ -154,7 +255,9 @@ remove_unneeded(Retention *r, const char *rel_dir)
 			continue;
 		}
 		keep = pb_strset_contains_id_prefix(r->unfinished, name) ||
-			pb_strset_contains(r->needed, rel);
+			pb_strset_contains(r->needed, rel) ||
+			pb_strset_contains(r->unknown_dirs, rel_dir) ||
+			kept_for_damaged(r, name);
 		if (keep)
 			kept_any = true;
 		else
@@ -177,7 +280,11 @@ remove_backups(Retention *r, int64 *ids, int n, bool *doomed)
 	for (int i = 0; i < n; i++)
 	{
 		if (doomed[i])
+		{
 			check_may_remove(r, ids[i]);
+			/* no restore or check_backup reads it (to the end of this transaction) */
+			pb_lock_backup(r->db_dir, ids[i], true, false, 0);
+		}
 		else
 			keep_ids[nkeep++] = ids[i];
 	}
@@ -249,10 +356,34 @@ partback_purge_backups(PG_FUNCTION_ARGS)
 	open_retention(&r, fcinfo, 0, 2);
 	n = pb_backup_ids(r.dir, r.db, &ids);
 	doomed = palloc0(sizeof(bool) * (n + 1));
-	for (int i = 0; i < n - keep; i++)
+
+	/*
+	 * keep counts the backups that can be restored, newest first; a damaged
+	 * one is never removed here (nor the files it may need), only reported:
+	 * delete_backup removes it.
+	 */
 	{
-		doomed[i] = true;
-		removed++;
+		int			intact = 0;
+
+		for (int i = n - 1; i >= 0; i--)
+		{
+			MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+													  "partback manifest",
+													  ALLOCSET_DEFAULT_SIZES);
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+			bool		ok = (read_remaining(&r, ids[i], true) != NULL);
+
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(cxt);
+			CHECK_FOR_INTERRUPTS();
+			if (!ok)
+				continue;
+			if (++intact > keep)
+			{
+				doomed[i] = true;
+				removed++;
+			}
+		}
 	}
 	if (removed > 0)
 		remove_backups(&r, ids, n, doomed);

@@ -10,6 +10,7 @@
 
 #include <sys/stat.h>
 
+#include "access/xact.h"
 #include "common/hashfn.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
@@ -19,6 +20,8 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 
 #include "partback.h"
 #include "auth.h"
@@ -440,6 +443,93 @@ pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
 						path, id, database ? database : "", backup_id, db),
 				 errhint("A manifest copied from another backup cannot stand for this one.")));
 	return jb;
+}
+
+/*
+ * Is an error caught while reading a backup file about that file (damage,
+ * a failed check, a file missing or unreadable), rather than the caller's
+ * (cancel, shutdown, lack of memory, an unusable partback.auth_key_file)?
+ */
+bool
+pb_error_is_damage(ErrorData *edata)
+{
+	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+
+	return category != ERRCODE_OPERATOR_INTERVENTION &&
+		category != ERRCODE_INSUFFICIENT_RESOURCES &&
+		category != ERRCODE_PROGRAM_LIMIT_EXCEEDED &&
+		category != ERRCODE_CONFIG_FILE_ERROR &&
+		edata->sqlerrcode != ERRCODE_INTERNAL_ERROR;	/* elog: a bug, not damage */
+}
+
+/*
+ * pb_read_manifest, for readers that go on past a damaged backup: a
+ * manifest that cannot be read, parsed or verified (also with
+ * partback.auth_key_file) gives NULL and *problem says why, naming the
+ * file; strict as for pb_read_manifest_ext.  The error is caught in a subtransaction; a cancel, shutdown or
+ * lack of memory is raised again, never taken for damage.
+ */
+Jsonb *
+pb_read_manifest_lenient(const char *dir, const char *db, int64 backup_id,
+						 bool strict, char **problem)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Jsonb	   *result = NULL;
+
+	*problem = NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		result = pb_read_manifest_ext(dir, db, backup_id, strict, NULL);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		(void) pb_auth_take_failure();
+		if (!pb_error_is_damage(edata))
+			ReThrowError(edata);
+		*problem = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
+			: pstrdup(edata->message);
+		result = NULL;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * A reader's hold on backup backup_id of the database dir db_dir: restores
+ * (their leader, to the job's end) and check_backup hold it shared, so that
+ * purge_backups and delete_backup, which take it exclusive for each backup
+ * they remove, wait for them (at most partback.lock_wait_timeout) and then
+ * fail naming the job (55P03).  Not per database: a purge may run from any.
+ */
+void
+pb_lock_backup(const char *db_dir, int64 backup_id, bool exclusive, bool session,
+			   int64 job_id)
+{
+	LOCKTAG		tag;
+	char		idtext[32];
+	uint64		hash = hash_bytes_extended((const unsigned char *) db_dir,
+										   strlen(db_dir), 0);
+
+	snprintf(idtext, sizeof(idtext), INT64_FORMAT, backup_id);
+	hash = hash_bytes_extended((const unsigned char *) idtext, strlen(idtext), hash);
+	SET_LOCKTAG_ADVISORY(tag, InvalidOid, (uint32) (hash >> 32), (uint32) hash,
+						 PB_LOCK_BACKUP);
+	pb_lock_timed(&tag, exclusive ? ExclusiveLock : ShareLock, session, job_id,
+				  psprintf("backup " INT64_FORMAT " in \"%s\"", backup_id, db_dir));
 }
 
 /*

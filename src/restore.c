@@ -934,6 +934,41 @@ warn_missing_tables(PbJob *job, List *tables)
 }
 
 /*
+ * Hold every backup the job reads, to its end, before any table is touched:
+ * purge_backups and delete_backup wait for the job, or fail naming it.  A
+ * backup removed between planning and holding is gone; the job fails
+ * before it changes anything.
+ */
+static void
+hold_backups(PbJob *job, List *tables)
+{
+	char	   *db_dir = pb_db_dir(job->backup_dir, job->source_db);
+	ListCell   *lc;
+
+	foreach(lc, tables)
+	{
+		RestoreTable *t = lfirst(lc);
+		int64	   *ids;
+		int			n;
+		bool		found = false;
+
+		CHECK_FOR_INTERRUPTS();
+		/* a backup read by several tables is held once more each time */
+		pb_lock_backup(db_dir, t->backup_id, false, true, job->job_id);
+		n = pb_backup_ids(job->backup_dir, job->source_db, &ids);
+		for (int i = 0; i < n; i++)
+			found |= (ids[i] == t->backup_id);
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("backup " INT64_FORMAT " of database \"%s\" was removed from \"%s\" before the restore began",
+							t->backup_id, job->source_db, job->backup_dir),
+					 errdetail("Nothing was restored."),
+					 errhint("partback.list_backups() lists the backups that remain.")));
+	}
+}
+
+/*
  * Plan the units of work of the tables live (those an earlier call loaded
  * are taken over) and load them with the copy workers.
  */
@@ -1047,6 +1082,7 @@ pb_run_restore(PbJob *job)
 
 	pb_xact_begin();
 	tables = plan_tables(job);
+	hold_backups(job, tables);
 	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);

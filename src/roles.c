@@ -137,11 +137,13 @@ pb_meta_visible(const char *dir, const char *db, const char *meta, const char *s
 	n = pb_backup_ids(dir, db, &ids);
 	for (int i = n - 1; i >= 0; i--)
 	{
-		Jsonb	   *manifest = pb_read_manifest(dir, db, ids[i]);
+		char	   *problem;
+		Jsonb	   *manifest = pb_read_manifest_lenient(dir, db, ids[i], true, &problem);
 		JsonbContainer *tables;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!pb_manifest_visible(manifest))
+		/* a damaged backup shows nothing, and stops no other one */
+		if (manifest == NULL || !pb_manifest_visible(manifest))
 			continue;
 		tables = pb_json_container(&manifest->root, "tables");
 		for (int j = 0; j < pb_json_array_size(tables); j++)

@@ -102,6 +102,13 @@ RETURNS SETOF jsonb
 AS 'MODULE_PATHNAME', 'partback_manifests'
 LANGUAGE C VOLATILE;
 
+-- Every manifest as _manifests gives them, and each damaged one as
+-- {"backup_id": id, "problem": "..."} instead of a WARNING (list_backups).
+CREATE FUNCTION partback._manifests_listed(backup_dir text, source_db text)
+RETURNS SETOF jsonb
+AS 'MODULE_PATHNAME', 'partback_manifests_listed'
+LANGUAGE C VOLATILE;
+
 -- Was the manifest made by this cluster (or names none, being older)?  A
 -- restore that names no backup uses only those (migrate: any).
 CREATE FUNCTION partback._same_cluster(manifest jsonb)
@@ -165,8 +172,14 @@ BEGIN
 		RAISE EXCEPTION 'backup_id must be positive, not %', backup_id
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
-			 ORDER BY (x->>'backup_id')::bigint DESC
+	-- a backup named is read alone (its damage is an error naming the file;
+	-- other backups' does not matter)
+	FOR m IN SELECT x FROM partback._manifest(backup_dir, source_db, backup_id) AS x
+			  WHERE backup_id IS NOT NULL
+			 UNION ALL
+			 SELECT x FROM (SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+							 WHERE backup_id IS NULL
+							 ORDER BY (x->>'backup_id')::bigint DESC) AS s
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
 		-- naming no backup means one of this cluster's, and of the caller's
@@ -186,14 +199,6 @@ BEGIN
 			EXIT;
 		END IF;
 	END LOOP;
-	IF backup_id IS NOT NULL AND NOT EXISTS
-		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
-		  WHERE (x->>'backup_id')::bigint = backup_id) THEN
-		RAISE EXCEPTION 'backup % of database "%" does not exist in "%"',
-			backup_id, source_db, backup_dir
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'partback.list_backups() lists the backups in a directory.';
-	END IF;
 	IF backup_id IS NULL AND EXISTS
 		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
 		  WHERE NOT partback._same_cluster(x)
@@ -206,8 +211,12 @@ BEGIN
 				  HINT = 'Name one with backup_id (partback.list_backups() lists them), or move the database with partback.migrate().';
 	END IF;
 	-- a partition's name: say how to restore it
-	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
-			 ORDER BY (x->>'backup_id')::bigint DESC
+	FOR m IN SELECT x FROM partback._manifest(backup_dir, source_db, backup_id) AS x
+			  WHERE backup_id IS NOT NULL
+			 UNION ALL
+			 SELECT x FROM (SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+							 WHERE backup_id IS NULL
+							 ORDER BY (x->>'backup_id')::bigint DESC) AS s
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
 		SELECT e || jsonb_build_object('path', p->>'path') INTO t
@@ -288,7 +297,7 @@ CREATE FUNCTION partback.list_backups(backup_dir text,
 									  source_db text DEFAULT current_database())
 RETURNS TABLE (backup_id bigint, started_at timestamptz, finished_at timestamptz,
 			   tables integer, partitions integer, bytes bigint, new_bytes bigint,
-			   snapshot_lsn pg_lsn, failed_tables text[])
+			   snapshot_lsn pg_lsn, failed_tables text[], problem text)
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -310,8 +319,10 @@ AS $$
 		   (SELECT array_agg((f->>'schema') || '.' || (f->>'name')
 							 ORDER BY f->>'schema', f->>'name')
 			  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(m->'failed_tables') = 'array'
-											 THEN m->'failed_tables' END) f)
-	  FROM partback._manifests(backup_dir, source_db) AS m
+											 THEN m->'failed_tables' END) f),
+		   -- a damaged backup: why its manifest cannot be used (its figures NULL or 0)
+		   m->>'problem'
+	  FROM partback._manifests_listed(backup_dir, source_db) AS m
 	 ORDER BY 1
 $$;
 

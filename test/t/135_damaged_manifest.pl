@@ -1,0 +1,223 @@
+# 135_damaged_manifest.pl: issue 13, items 1 and 2 -- each backup stands
+# alone, and removing a backup waits for the jobs that read it.
+#
+#   1. a damaged metadata file of backup 2 (kept): purge_backups(dir, 4)
+#      removes backup 1 with a WARNING naming the file and keeps the files
+#      beside it; backup 3 (which does not share it) restores correctly;
+#   2. manifests/0000000002.json truncated: list_backups shows backup 2 with
+#      its problem and the others without one; a restore naming no backup
+#      restores the newest, with a WARNING naming the damaged file; a restore
+#      naming backup_id => 3 restores backup 3; one naming backup 2 fails
+#      naming its manifest; purge_backups(dir, 2) removes backup 3 and leaves
+#      the damaged backup 2 alone (WARNING); delete_backup(dir, 2) removes it,
+#      after which check_backup finds nothing wrong (no stray file, none
+#      missing) and backups 4 and 5 still restore; in a copy of the dir
+#      with the newest manifest damaged, a restore naming no backup fails
+#      naming it (never an older backup unasked), backup_id => 4 restores;
+#   3. delete_backup during a throttled restore of that backup: with
+#      partback.lock_wait_timeout = 200ms it fails with 55P03 naming the
+#      job; with the default it waits until the restore has ended, the
+#      restore succeeds and the table holds the backup's content; a
+#      check_backup in an open transaction makes delete_backup fail with
+#      55P03 naming its process, and no longer once it committed.
+
+use strict;
+use warnings;
+
+use Time::HiRes qw(usleep time);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::RecursiveCopy;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use PartbackTest;
+
+my $TIMEOUT = $PostgreSQL::Test::Utils::timeout_default;
+my $NPARTS  = 8;
+
+my $node = PartbackTest::new_node('damaged', conf => "log_min_messages = info\n");
+my $base = PartbackTest::backup_dir('damaged');
+my $dir  = "$base/bk";
+my $ldir = PartbackTest::sql_lit($dir);
+my $db_dir = "$dir/postgres";
+
+sub sq { return PartbackTest::query($node, 'postgres', $_[0]); }
+
+# Runs SQL; returns (ok, stdout, stderr).
+sub run
+{
+	my ($sql) = @_;
+	my ($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres', $sql);
+	return (defined $ret && $ret == 0, $out // '', $err // '(timed out)');
+}
+
+sub md5_of { return PartbackTest::content_md5($node, 'postgres', $_[0]); }
+
+# the table: $NPARTS partitions of about 1 MB each, of hex text that does
+# not compress much
+sq(qq{CREATE SCHEMA dm;
+	CREATE TABLE dm.t (id int, grp int, pad text) PARTITION BY LIST (grp);
+	SELECT format('CREATE TABLE dm.t_%s PARTITION OF dm.t FOR VALUES IN (%s)', g, g)
+	  FROM generate_series(1, $NPARTS) g \\gexec
+	INSERT INTO dm.t SELECT i, i % $NPARTS + 1,
+		   md5(i::text) || md5((i * 7)::text) || md5((i * 13)::text) || md5((i * 31)::text)
+	  FROM generate_series(1, 64000) i;})
+  // BAIL_OUT('could not create the table');
+
+# backups 1 to 5, one partition changed between each
+my %at;    # content of dm.t as each backup holds it
+for my $b (1 .. 5)
+{
+	if ($b > 1)
+	{
+		sq("UPDATE dm.t SET pad = md5(pad) WHERE grp = $b") // BAIL_OUT('update failed');
+	}
+	sq("SELECT partback.backup_table($ldir, 'dm.t', wait => true)")
+	  // BAIL_OUT("backup $b failed");
+	$at{$b} = md5_of('dm.t');
+}
+is(sq("SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM partback.list_backups($ldir)"),
+	'1,2,3,4,5', 'five backups');
+
+# ---------- 1. a damaged metadata file of a kept backup ----------
+
+# backup 2 changed partition grp = 2: its metadata file is backup 2's own
+my ($meta2) = glob("$db_dir/data/dm/t/*/0000000002.meta.json");
+ok(defined $meta2 && -f $meta2, 'backup 2 wrote a metadata file')
+  or BAIL_OUT('no metadata file of backup 2');
+{
+	open(my $fh, '+<', $meta2) or die "open $meta2: $!";
+	truncate($fh, 20) or die "truncate: $!";
+	close($fh);
+}
+my ($ok, $out, $err) = run("SELECT partback.purge_backups($ldir, 4)");
+ok($ok, 'purge_backups works beside a damaged metadata file') or diag($err);
+is($out, '1', 'it removed one backup');
+like($err, qr/WARNING:.*0000000002\.meta\.json/, 'its WARNING names the damaged metadata file');
+ok(-f $meta2, 'the damaged metadata file is kept');
+is(sq("SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM partback.list_backups($ldir)"),
+	'2,3,4,5', 'backups 2 to 5 remain');
+
+($ok, $out, $err) = run("SELECT partback.restore_table($ldir, 'dm.t', target_table => 'dm.r3a', backup_id => 3, wait => true)");
+ok($ok, 'backup 3 restores beside backup 2\'s damaged metadata') or diag($err);
+is(md5_of('dm.r3a'), $at{3}, 'with backup 3\'s content');
+
+# ---------- 2. a damaged manifest ----------
+
+my $m2 = "$db_dir/manifests/0000000002.json";
+{
+	open(my $fh, '+<', $m2) or die "open $m2: $!";
+	truncate($fh, (-s $m2) / 2) or die "truncate: $!";
+	close($fh);
+}
+($ok, $out, $err) = run("SELECT backup_id, tables, problem IS NOT NULL, problem FROM partback.list_backups($ldir) ORDER BY 1");
+ok($ok, 'list_backups works with a damaged manifest') or diag($err);
+my @rows = split /\n/, $out;
+is(scalar(@rows), 4, 'it lists four backups');
+like($rows[0] // '', qr/^2\|\|t\|.*0000000002\.json.*does not parse as JSON/, 'backup 2 with its problem, naming the file');
+is(join(';', map { (split /\|/)[2] // '' } @rows[1 .. 3]), 'f;f;f', 'backups 3, 4 and 5 without one');
+
+($ok, $out, $err) = run("SELECT partback.restore_table($ldir, 'dm.t', target_table => 'dm.rnew', wait => true)");
+ok($ok, 'a restore naming no backup works') or diag($err);
+like($err, qr/WARNING:.*backup 2 .*0000000002\.json/, 'with a WARNING naming the damaged manifest');
+is(md5_of('dm.rnew'), $at{5}, 'it restored the newest backup');
+
+($ok, $out, $err) = run("SELECT partback.restore_table($ldir, 'dm.t', target_table => 'dm.r3', backup_id => 3, wait => true)");
+ok($ok, 'a restore naming backup_id => 3 works') or diag($err);
+is(md5_of('dm.r3'), $at{3}, 'it restored backup 3');
+
+($ok, $out, $err) = run("SELECT partback.restore_table($ldir, 'dm.t', target_table => 'dm.r2', backup_id => 2, wait => true)");
+ok(!$ok, 'a restore naming the damaged backup fails');
+like($err, qr/0000000002\.json/, 'naming its manifest');
+is(sq("SELECT to_regclass('dm.r2') IS NULL"), 't', 'and creates nothing');
+
+($ok, $out, $err) = run("SELECT partback.purge_backups($ldir, 2)");
+ok($ok, 'purge_backups works with a damaged manifest') or diag($err);
+is($out, '1', 'it removed one backup (3: keep counts the backups that restore)');
+like($err, qr/WARNING:.*backup 2 .*left alone.*0000000002\.json/, 'it leaves backup 2 alone with a WARNING naming its manifest');
+ok(-f $m2, 'the damaged manifest is still there');
+
+($ok, $out, $err) = run("SELECT partback.delete_backup($ldir, 2)");
+ok($ok, 'delete_backup removes the damaged backup') or diag($err);
+ok(!-e $m2, 'its manifest is gone');
+is(sq("SELECT string_agg(backup_id::text || ':' || (problem IS NULL), ',' ORDER BY backup_id) FROM partback.list_backups($ldir)"),
+	'4:true,5:true', 'backups 4 and 5 remain, intact');
+is(sq("SELECT count(*) || coalesce(': ' || string_agg(concat_ws(' ', file, problem), '; '), '') FROM partback.check_backup($ldir)"),
+	'0', 'check_backup: no file missing, none left over');
+for my $b (4, 5)
+{
+	($ok, $out, $err) = run("SELECT partback.restore_table($ldir, 'dm.t', target_table => 'dm.r${b}b', backup_id => $b, wait => true)");
+	ok($ok, "backup $b restores after the removals") or diag($err);
+	is(md5_of("dm.r${b}b"), $at{$b}, "with backup $b's content");
+}
+
+# the newest manifest damaged (in a copy of the dir): a reader that picks
+# the newest never falls back to an older backup unasked
+{
+	my $copy = PartbackTest::backup_dir('damaged') . '/copy';
+	PostgreSQL::Test::RecursiveCopy::copypath($dir, $copy);
+	my $m5 = "$copy/postgres/manifests/0000000005.json";
+	open(my $fh, '+<', $m5) or die "open $m5: $!";
+	truncate($fh, 10) or die "truncate: $!";
+	close($fh);
+	my $lcopy = PartbackTest::sql_lit($copy);
+	($ok, $out, $err) = run("SELECT partback.restore_table($lcopy, 'dm.t', target_table => 'dm.rx', wait => true)");
+	ok(!$ok, 'with the newest manifest damaged, a restore naming no backup fails');
+	like($err, qr/XX001:.*0000000005\.json/, 'naming it');
+	is(sq("SELECT to_regclass('dm.rx') IS NULL"), 't', 'and creates nothing');
+	($ok, $out, $err) = run("SELECT partback.restore_table($lcopy, 'dm.t', target_table => 'dm.r4c', backup_id => 4, wait => true)");
+	ok($ok, 'naming backup 4 restores it') or diag($err);
+	is(md5_of('dm.r4c'), $at{4}, 'with backup 4\'s content');
+	is(sq("SELECT string_agg(backup_id || ':' || (problem IS NULL), ',' ORDER BY backup_id) FROM partback.list_backups($lcopy)"),
+		'4:true,5:false', 'list_backups shows backup 5 damaged');
+}
+
+# ---------- 3. delete_backup during a throttled restore ----------
+
+# Starts a throttled restore of backup 5 into $target; returns the job id
+# once it has restored a partition.
+sub throttled_restore
+{
+	my ($target) = @_;
+	my $job = sq("SET partback.max_rate = 1; SELECT partback.restore_table($ldir, 'dm.t', target_table => '$target', backup_id => 5, parallel => 1)");
+	my $progress = '';
+	for (1 .. $TIMEOUT * 20)
+	{
+		$progress = sq("SELECT state || ' ' || completed FROM partback.jobs WHERE job_id = $job") // '';
+		last if $progress =~ /^running (\d+)/ && $1 >= 1;
+		last if $progress =~ /^(succeeded|failed|cancelled|interrupted)/;
+		usleep(50_000);
+	}
+	like($progress, qr/^running/, "the throttled restore into $target is running ($progress)");
+	return $job;
+}
+
+my $job = throttled_restore('dm.rdel1');
+($ok, $out, $err) = run("SET partback.lock_wait_timeout = '200ms'; SELECT partback.delete_backup($ldir, 5)");
+ok(!$ok, 'with lock_wait_timeout = 200ms, delete_backup of the backup being restored fails');
+like($err, qr/55P03:.*backup 5 .*partback job $job\b/, 'with 55P03 naming the restore job');
+ok(-f "$db_dir/manifests/0000000005.json", 'backup 5 is still there');
+is(PartbackTest::wait_job($node, 'postgres', $job), 'succeeded', 'the restore succeeds');
+is(md5_of('dm.rdel1'), $at{5}, 'the restored table holds the backup\'s content');
+
+$job = throttled_restore('dm.rdel2');
+($ok, $out, $err) = run("SELECT partback.delete_backup($ldir, 5); SELECT state FROM partback.jobs WHERE job_id = $job");
+ok($ok, 'delete_backup waits for the restore, then removes the backup') or diag($err);
+like($out, qr/succeeded/, 'the restore had ended when delete_backup went on');
+is(sq("SELECT state FROM partback.jobs WHERE job_id = $job"), 'succeeded', 'the restore succeeded');
+is(md5_of('dm.rdel2'), $at{5}, 'the table is wholly restored, not half');
+ok(!-e "$db_dir/manifests/0000000005.json", 'backup 5 is gone');
+
+# a check_backup holds what it checks to the end of its transaction
+my $bg = $node->background_psql('postgres', on_error_stop => 0);
+$bg->query_safe("BEGIN; SELECT count(*) FROM partback.check_backup($ldir)");
+my $bgpid = $bg->query_safe('SELECT pg_backend_pid()');
+($ok, $out, $err) = run("SET partback.lock_wait_timeout = '200ms'; SELECT partback.delete_backup($ldir, 4)");
+ok(!$ok, 'delete_backup of a backup a check_backup reads fails');
+like($err, qr/55P03:.*backup 4 .*process $bgpid\b/, 'with 55P03 naming the checking process');
+$bg->query_safe('COMMIT');
+$bg->quit;
+($ok, $out, $err) = run("SELECT partback.delete_backup($ldir, 4)");
+ok($ok, 'once the check has ended, delete_backup removes the backup') or diag($err);
+is(sq("SELECT count(*) FROM partback.list_backups($ldir)"), '0', 'no backup is left');
+
+done_testing();
