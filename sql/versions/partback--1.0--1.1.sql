@@ -392,7 +392,19 @@ AS $$
 						   ORDER BY pb.pubname COLLATE "C")
 						   FROM pg_catalog.pg_publication_rel pr
 						   JOIN pg_catalog.pg_publication pb ON pb.oid = pr.prpubid
-						  WHERE pr.prrelid = c.oid)))
+						  WHERE pr.prrelid = c.oid),
+		-- security labels of the relation and of its columns
+		'security_labels', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+								  'provider', sl.provider,
+								  'label', sl.label,
+								  'column', sa.attname::text)
+							  ORDER BY sl.objsubid, sl.provider COLLATE "C")
+							  FROM pg_catalog.pg_seclabel sl
+							  LEFT JOIN pg_catalog.pg_attribute sa
+								ON sa.attrelid = sl.objoid AND sa.attnum = sl.objsubid AND sl.objsubid > 0
+							 WHERE sl.objoid = c.oid
+							   AND sl.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+							   AND (sl.objsubid = 0 OR NOT sa.attisdropped))))
 	  FROM pg_catalog.pg_class c
 	 WHERE c.oid = ANY ($1)
 $$;
@@ -861,6 +873,49 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION partback._def_security_labels(rel oid, labels jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	relname text := rel::pg_catalog.regclass::text;
+	l jsonb;
+	target text;
+	what text;
+BEGIN
+	IF pg_catalog.jsonb_typeof(labels) IS DISTINCT FROM 'array' THEN
+		RETURN;
+	END IF;
+	FOR l IN SELECT * FROM pg_catalog.jsonb_array_elements(labels) LOOP
+		CONTINUE WHEN pg_catalog.jsonb_typeof(l) IS DISTINCT FROM 'object'
+			OR l->>'provider' IS NULL OR l->>'label' IS NULL;
+		IF l->>'column' IS NULL THEN
+			target := 'TABLE ' || relname;
+			what := 'table ' || relname;
+		ELSE
+			target := pg_catalog.format('COLUMN %s.%I', relname, l->>'column');
+			what := pg_catalog.format('column %I of table %s', l->>'column', relname);
+			IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+							WHERE a.attrelid = rel AND a.attname = l->>'column'
+							  AND a.attnum > 0 AND NOT a.attisdropped) THEN
+				RAISE WARNING 'security label % of provider "%" on % not restored: the column does not exist',
+					pg_catalog.quote_literal(l->>'label'), l->>'provider', what;
+				CONTINUE;
+			END IF;
+		END IF;
+		BEGIN
+			EXECUTE pg_catalog.format('SECURITY LABEL FOR %I ON %s IS %L',
+									  l->>'provider', target, l->>'label');
+		EXCEPTION WHEN invalid_parameter_value THEN
+			RAISE WARNING 'security label % of provider "%" on % not restored: %',
+				pg_catalog.quote_literal(l->>'label'), l->>'provider', what, SQLERRM
+				USING HINT = 'Load the label provider (shared_preload_libraries) and set the label with SECURITY LABEL.';
+		END;
+	END LOOP;
+END;
+$$;
+
 CREATE FUNCTION partback._def_apply_props(rel oid, props jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -957,6 +1012,8 @@ BEGIN
 	END IF;
 
 	PERFORM partback._def_comment_constraints(rel, props->'constraints');
+
+	PERFORM partback._def_security_labels(rel, props->'security_labels');
 END;
 $$;
 
@@ -2762,6 +2819,120 @@ BEGIN
 END;
 $$;
 
+CREATE OR REPLACE FUNCTION partback._add_foreign_keys(fks jsonb, not_valid boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	fk record;
+BEGIN
+	FOR fk IN SELECT * FROM jsonb_to_recordset(fks) AS x("table" text, name text, definition text)
+	LOOP
+		CONTINUE WHEN EXISTS (SELECT FROM pg_constraint
+							   WHERE conrelid = fk."table"::regclass AND conname = fk.name);
+		-- A key that was NOT VALID when set aside (an earlier failed restore
+		-- put it back so, say) is validated again when the data allows.
+		IF NOT not_valid AND fk.definition ~ ' NOT VALID$' THEN
+			BEGIN
+				EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', fk."table", fk.name,
+							   regexp_replace(fk.definition, ' NOT VALID$', ''));
+				CONTINUE;
+			EXCEPTION WHEN foreign_key_violation THEN
+				NULL;			-- added NOT VALID below, as it was
+			END;
+		END IF;
+		EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s%s', fk."table", fk.name,
+					   fk.definition,
+					   CASE WHEN not_valid AND fk.definition !~ 'NOT VALID$' THEN ' NOT VALID' ELSE '' END);
+	END LOOP;
+END
+$$;
+
+CREATE FUNCTION partback._recover_foreign_keys()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	j record;
+	fk record;
+	n integer := 0;
+	seq integer;
+	how text;
+	err_state text;
+	err_text text;
+BEGIN
+	FOR j IN SELECT job_id, state, worker_pid, dropped_foreign_keys
+			   FROM partback.job
+			  WHERE dropped_foreign_keys IS NOT NULL
+				AND state IN ('queued', 'running', 'interrupted', 'failed', 'cancelled')
+			  ORDER BY job_id
+				FOR UPDATE SKIP LOCKED
+	LOOP
+		CONTINUE WHEN partback._effective_state(j.state, j.worker_pid, j.job_id)
+			IN ('queued', 'running');
+		SELECT coalesce(max(m.seq), 0) INTO seq FROM partback.job_message m
+		 WHERE m.job_id = j.job_id;
+		FOR fk IN SELECT * FROM jsonb_to_recordset(j.dropped_foreign_keys)
+							AS x("table" text, name text, definition text)
+		LOOP
+			how := NULL;
+			BEGIN
+				IF to_regclass(fk."table") IS NULL THEN
+					how := 'gone';
+				ELSIF EXISTS (SELECT FROM pg_constraint
+							   WHERE conrelid = fk."table"::regclass AND conname = fk.name) THEN
+					how := 'present';
+				ELSE
+					BEGIN
+						EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', fk."table", fk.name,
+									   regexp_replace(fk.definition, ' NOT VALID$', ''));
+						how := 'valid';
+					EXCEPTION WHEN foreign_key_violation THEN
+						EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID', fk."table",
+									   fk.name, regexp_replace(fk.definition, ' NOT VALID$', ''));
+						how := 'not valid';
+					END;
+				END IF;
+			EXCEPTION WHEN undefined_table OR undefined_column OR undefined_object
+						   OR invalid_foreign_key OR duplicate_object OR wrong_object_type THEN
+				GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_text = MESSAGE_TEXT;
+				how := 'error';
+			END;
+			CONTINUE WHEN how = 'present';
+			seq := seq + 1;
+			INSERT INTO partback.job_message (job_id, seq, level, table_name, sqlstate,
+											 message, detail, hint)
+			VALUES (j.job_id, seq,
+					CASE how WHEN 'valid' THEN 'NOTICE' ELSE 'WARNING' END,
+					fk."table",
+					CASE how WHEN 'error' THEN err_state WHEN 'not valid' THEN '01000' ELSE '00000' END,
+					CASE how
+						WHEN 'valid' THEN format('foreign key %I on %s put back after the interrupted restore',
+												 fk.name, fk."table")
+						WHEN 'not valid' THEN format('foreign key %I on %s put back NOT VALID after the interrupted restore',
+													 fk.name, fk."table")
+						WHEN 'gone' THEN format('foreign key %I on %s not put back after the interrupted restore: the table no longer exists',
+												fk.name, fk."table")
+						ELSE format('foreign key %I on %s could not be put back after the interrupted restore: %s',
+									fk.name, fk."table", err_text)
+					END,
+					format('Its definition: %s', fk.definition),
+					CASE how
+						WHEN 'not valid' THEN 'The rows do not satisfy it: calling the same restore again loads the backup whole; once the data fits, ALTER TABLE ... VALIDATE CONSTRAINT checks it.'
+						WHEN 'error' THEN 'Add it again by hand with ALTER TABLE ... ADD CONSTRAINT and the definition above.'
+					END);
+			IF how IN ('valid', 'not valid') THEN
+				n := n + 1;
+			END IF;
+		END LOOP;
+		UPDATE partback.job SET dropped_foreign_keys = NULL WHERE job_id = j.job_id;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION partback._select_leaves(tbl regclass, partitions text[])
 RETURNS TABLE (path text, relid oid, path_elems text[])
 LANGUAGE plpgsql STABLE
@@ -2868,6 +3039,11 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore_table'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION partback._manifests_listed(backup_dir text, source_db text)
+RETURNS SETOF jsonb
+AS 'MODULE_PATHNAME', 'partback_manifests_listed'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION partback._same_cluster(manifest jsonb)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'partback_same_cluster'
@@ -2896,8 +3072,14 @@ BEGIN
 		RAISE EXCEPTION 'backup_id must be positive, not %', backup_id
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
-			 ORDER BY (x->>'backup_id')::bigint DESC
+	-- a backup named is read alone (its damage is an error naming the file;
+	-- other backups' does not matter)
+	FOR m IN SELECT x FROM partback._manifest(backup_dir, source_db, backup_id) AS x
+			  WHERE backup_id IS NOT NULL
+			 UNION ALL
+			 SELECT x FROM (SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+							 WHERE backup_id IS NULL
+							 ORDER BY (x->>'backup_id')::bigint DESC) AS s
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
 		-- naming no backup means one of this cluster's, and of the caller's
@@ -2917,14 +3099,6 @@ BEGIN
 			EXIT;
 		END IF;
 	END LOOP;
-	IF backup_id IS NOT NULL AND NOT EXISTS
-		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
-		  WHERE (x->>'backup_id')::bigint = backup_id) THEN
-		RAISE EXCEPTION 'backup % of database "%" does not exist in "%"',
-			backup_id, source_db, backup_dir
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'partback.list_backups() lists the backups in a directory.';
-	END IF;
 	IF backup_id IS NULL AND EXISTS
 		(SELECT FROM partback._manifests(backup_dir, source_db) AS x
 		  WHERE NOT partback._same_cluster(x)
@@ -2937,8 +3111,12 @@ BEGIN
 				  HINT = 'Name one with backup_id (partback.list_backups() lists them), or move the database with partback.migrate().';
 	END IF;
 	-- a partition's name: say how to restore it
-	FOR m IN SELECT x FROM partback._manifests(backup_dir, source_db) AS x
-			 ORDER BY (x->>'backup_id')::bigint DESC
+	FOR m IN SELECT x FROM partback._manifest(backup_dir, source_db, backup_id) AS x
+			  WHERE backup_id IS NOT NULL
+			 UNION ALL
+			 SELECT x FROM (SELECT x FROM partback._manifests(backup_dir, source_db) AS x
+							 WHERE backup_id IS NULL
+							 ORDER BY (x->>'backup_id')::bigint DESC) AS s
 	LOOP
 		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
 		SELECT e || jsonb_build_object('path', p->>'path') INTO t
@@ -2968,7 +3146,7 @@ CREATE FUNCTION partback.list_backups(backup_dir text,
 									  source_db text DEFAULT current_database())
 RETURNS TABLE (backup_id bigint, started_at timestamptz, finished_at timestamptz,
 			   tables integer, partitions integer, bytes bigint, new_bytes bigint,
-			   snapshot_lsn pg_lsn, failed_tables text[])
+			   snapshot_lsn pg_lsn, failed_tables text[], problem text)
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2990,10 +3168,17 @@ AS $$
 		   (SELECT array_agg((f->>'schema') || '.' || (f->>'name')
 							 ORDER BY f->>'schema', f->>'name')
 			  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(m->'failed_tables') = 'array'
-											 THEN m->'failed_tables' END) f)
-	  FROM partback._manifests(backup_dir, source_db) AS m
+											 THEN m->'failed_tables' END) f),
+		   -- a damaged backup: why its manifest cannot be used (its figures NULL or 0)
+		   m->>'problem'
+	  FROM partback._manifests_listed(backup_dir, source_db) AS m
 	 ORDER BY 1
 $$;
+
+CREATE FUNCTION partback._live_waits()
+RETURNS TABLE (job_id bigint, table_name text, waiting text)
+AS 'MODULE_PATHNAME', 'partback_live_waits'
+LANGUAGE C VOLATILE;
 
 CREATE FUNCTION partback._raise_job_messages(job_id bigint)
 RETURNS void
@@ -3155,7 +3340,13 @@ AS $$
 					ELSE t.state END AS state,
 			   coalesce(t.started_at, j.started_at) AS started_at,
 			   t.finished_at,
-			   coalesce(t.error, j.error) AS error
+			   -- a running task waiting for a lock says for which, held by whom
+			   coalesce(t.error, j.error,
+						CASE WHEN t.state IN ('queued', 'running') THEN
+							(SELECT string_agg(w.waiting, '; ' ORDER BY w.waiting)
+							   FROM partback._live_waits() w
+							  WHERE w.job_id = j.job_id AND w.table_name = t.table_name)
+						END) AS error
 		  FROM partback.job j
 		  LEFT JOIN partback.task t USING (job_id)
 		  LEFT JOIN live lv ON lv.job_id = j.job_id AND lv.table_name = t.table_name
@@ -3205,6 +3396,7 @@ REVOKE ALL ON FUNCTION partback._def_add_constraints(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_index_statistics(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_comment_constraints(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_grant(oid, jsonb, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_security_labels(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_apply_props(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_of_type(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_inherits(jsonb, text) FROM PUBLIC;
@@ -3227,13 +3419,16 @@ REVOKE ALL ON FUNCTION partback._dep_what(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_set_owner(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_apply(jsonb, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_owned_sequences(oid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._recover_foreign_keys() FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._db_foreign_tables(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._notice_db_foreign(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback.restore_db(text, text, text[], bigint, boolean, integer, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback.restore_table(text, text, text, text, bigint, boolean, integer, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._manifests_listed(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._same_cluster(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._pickable(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback.list_backups(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._live_waits() FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._raise_job_messages(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._restore_db_backup(text, text, text[], bigint) FROM PUBLIC;
