@@ -311,39 +311,17 @@ shown_path(CheckState *cs, const char *db_relative)
 }
 
 /*
- * Run fn(arg); return the ERROR it raised, or NULL.  The error is caught in
- * a subtransaction, as PL/pgSQL's EXCEPTION blocks do; query cancel and
- * termination (class 57) are raised again.
+ * Run fn(arg); return the ERROR it raised, or NULL (pb_try_call); query
+ * cancel and termination (class 57) are raised again.
  */
 static ErrorData *
 try_call(void (*fn) (void *), void *arg)
 {
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
+	ErrorData  *edata = pb_try_call(fn, arg);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(context);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-		/* a cancel or shutdown is the caller's, never a damaged file */
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
-			ReThrowError(edata);
-	}
-	PG_END_TRY();
+	/* a cancel or shutdown is the caller's, never a damaged file */
+	if (edata != NULL && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
+		ReThrowError(edata);
 	return edata;
 }
 

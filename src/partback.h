@@ -162,6 +162,7 @@ extern void pb_lock_backup_dir(const char *db_dir, bool session);
 
 extern void pb_manifest_seal(StringInfo manifest);
 extern Jsonb *pb_read_manifest(const char *dir, const char *db, int64 backup_id);
+extern ErrorData *pb_try_call(void (*fn) (void *), void *arg);
 extern bool pb_error_is_damage(ErrorData *edata);
 extern Jsonb *pb_read_manifest_lenient(const char *dir, const char *db,
 									   int64 backup_id, bool strict,

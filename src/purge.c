@@ -115,6 +115,21 @@ check_may_remove(Retention *r, int64 backup_id)
 }
 
 
+typedef struct ReadMetaArg
+{
+	const char *path;
+	const char *sha;
+	Jsonb	   *result;
+} ReadMetaArg;
+
+static void
+read_meta_call(void *arg)
+{
+	ReadMetaArg *a = arg;
+
+	a->result = pb_read_meta_file_ext(a->path, a->sha, false);
+}
+
 /*
  * A remaining backup's metadata file; NULL, with a WARNING, if it is
  * damaged.  The error is caught in a subtransaction; a cancel or shutdown
@@ -123,40 +138,18 @@ check_may_remove(Retention *r, int64 backup_id)
 static Jsonb *
 read_meta_lenient(Retention *r, const char *meta_rel, const char *sha)
 {
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *path = psprintf("%s/%s", r->db_dir, meta_rel);
-	Jsonb	   *result = NULL;
+	ReadMetaArg arg = {psprintf("%s/%s", r->db_dir, meta_rel), sha, NULL};
+	ErrorData  *edata = pb_try_call(read_meta_call, &arg);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(context);
-	PG_TRY();
-	{
-		result = pb_read_meta_file_ext(path, sha, false);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-		if (!pb_error_is_damage(edata))
-			ReThrowError(edata);
-		ereport(WARNING,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("metadata file \"%s\" of a remaining backup is damaged: every file beside it is kept", path),
-				 errdetail("%s", edata->message)));
-		result = NULL;
-	}
-	PG_END_TRY();
-	return result;
+	if (edata == NULL)
+		return arg.result;
+	if (!pb_error_is_damage(edata))
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("metadata file \"%s\" of a remaining backup is damaged: every file beside it is kept", arg.path),
+			 errdetail("%s", edata->message)));
+	return NULL;
 }
 
 /*

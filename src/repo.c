@@ -446,6 +446,40 @@ pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
 }
 
 /*
+ * Run fn(arg) in a subtransaction, as PL/pgSQL's EXCEPTION blocks do, and
+ * return the ERROR it raised (copied into the caller's memory context), or
+ * NULL.  What to raise again is the caller's to decide.
+ */
+ErrorData *
+pb_try_call(void (*fn) (void *), void *arg)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+/*
  * Is an error caught while reading a backup file about that file (damage,
  * a failed check, a file missing or unreadable), rather than the caller's
  * (cancel, shutdown, lack of memory, an unusable partback.auth_key_file)?
@@ -462,6 +496,23 @@ pb_error_is_damage(ErrorData *edata)
 		edata->sqlerrcode != ERRCODE_INTERNAL_ERROR;	/* elog: a bug, not damage */
 }
 
+typedef struct ReadManifestArg
+{
+	const char *dir;
+	const char *db;
+	int64		backup_id;
+	bool		strict;
+	Jsonb	   *result;
+} ReadManifestArg;
+
+static void
+read_manifest_call(void *arg)
+{
+	ReadManifestArg *a = arg;
+
+	a->result = pb_read_manifest_ext(a->dir, a->db, a->backup_id, a->strict, NULL);
+}
+
 /*
  * pb_read_manifest, for readers that go on past a damaged backup: a
  * manifest that cannot be read, parsed or verified (also with
@@ -473,39 +524,18 @@ Jsonb *
 pb_read_manifest_lenient(const char *dir, const char *db, int64 backup_id,
 						 bool strict, char **problem)
 {
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	Jsonb	   *result = NULL;
+	ReadManifestArg arg = {dir, db, backup_id, strict, NULL};
+	ErrorData  *edata = pb_try_call(read_manifest_call, &arg);
 
 	*problem = NULL;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(context);
-	PG_TRY();
-	{
-		result = pb_read_manifest_ext(dir, db, backup_id, strict, NULL);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-		(void) pb_auth_take_failure();
-		if (!pb_error_is_damage(edata))
-			ReThrowError(edata);
-		*problem = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
-			: pstrdup(edata->message);
-		result = NULL;
-	}
-	PG_END_TRY();
-	return result;
+	if (edata == NULL)
+		return arg.result;
+	(void) pb_auth_take_failure();
+	if (!pb_error_is_damage(edata))
+		ReThrowError(edata);
+	*problem = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
+		: pstrdup(edata->message);
+	return NULL;
 }
 
 /*
