@@ -31,6 +31,7 @@ START=$(date +%s)
 PASSED=0
 FAILED=0
 SUMMARY=()       # one line per part, printed at the end
+FAILURES=()      # what failed, so that the end of the output names it
 RUNS=()          # root run dirs to leave at the end
 declare -A KEEP  # root run dir -> 1 if its suite failed (keep its files)
 CHILD=           # the part running now (killed on INT/TERM)
@@ -113,6 +114,12 @@ finish()
 	for r in "${SUMMARY[@]}"; do
 		echo "$r"
 	done
+	if [ "${#FAILURES[@]}" -gt 0 ]; then
+		echo "failures (details above):"
+		for r in "${FAILURES[@]}"; do
+			echo "  $r"
+		done
+	fi
 	echo "total time $(($(date +%s) - START)) s"
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ] && exit 0
@@ -173,6 +180,12 @@ run_part()
 	fi
 	PASSED=$((PASSED + p))
 	FAILED=$((FAILED + f))
+	if [ "$f" -gt 0 ]; then
+		# the failing scripts, regress tests and subtests, at most 20 lines
+		while IFS= read -r line; do
+			FAILURES+=("$name: $line")
+		done < <(grep -E ': (FAILED|TIMED OUT)|^not ok|^ +not ok|^(test| ) +[^ ]+ +\.\.\. +(FAILED|failed)|^# +(Failed test|Looks like)' "$log" | head -n 20)
+	fi
 	SUMMARY+=("$(printf '%-26s %5d passed, %3d failed  (%d s)' "$name:" "$p" "$f" "$(($(date +%s) - t0))")")
 }
 
