@@ -30,6 +30,7 @@
 
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "partback.h"
@@ -71,17 +72,11 @@ hmac_sha256(const uint8 *key, size_t keylen, const uint8 *data, size_t len,
 	}
 }
 
+/* lower-case hex of n bytes, NUL-terminated */
 static void
 to_hex(const uint8 *bytes, size_t n, char *hex)
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++)
-	{
-		hex[2 * i] = digits[bytes[i] >> 4];
-		hex[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	hex[2 * n] = '\0';
+	hex[hex_encode((const char *) bytes, n, hex)] = '\0';
 }
 
 void

@@ -17,13 +17,18 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_language.h"
+#include "commands/defrem.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 
 #include "partback.h"
+#include "auth.h"
 
 PG_FUNCTION_INFO_V1(partback_execute_definition);
 PG_FUNCTION_INFO_V1(partback_definition_piece);
@@ -69,6 +74,50 @@ statement_kind(const char *kind)
 }
 
 /*
+ * A function a superuser would create from a backup nobody authenticated
+ * (no partback.auth_key_file) must not give whoever wrote the dir more
+ * than the backup's tables already do: no function in an untrusted
+ * language (C loads any library, plperlu runs anything as the server's OS
+ * user) and no SECURITY DEFINER function (it would run as its owner for
+ * every caller, for good).  A role that is not a superuser creates
+ * functions only as PostgreSQL lets it, and under its own name.
+ */
+static void
+check_function_origin(CreateFunctionStmt *stmt, const char *what)
+{
+	const char *language = "sql";
+	bool		definer = false;
+	ListCell   *lc;
+	HeapTuple	tup;
+	bool		trusted;
+
+	if (!superuser() || pb_key() != NULL)
+		return;
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "language") == 0)
+			language = defGetString(opt);
+		else if (strcmp(opt->defname, "security") == 0)
+			definer = defGetBoolean(opt);
+	}
+	tup = SearchSysCache1(LANGNAME, CStringGetDatum(language));
+	trusted = HeapTupleIsValid(tup) && ((Form_pg_language) GETSTRUCT(tup))->lanpltrusted;
+	if (HeapTupleIsValid(tup))
+		ReleaseSysCache(tup);
+	if (!trusted || definer)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("refusing to create %s from a backup that is not authenticated", what),
+				 !trusted ?
+				 errdetail("It is written in language \"%s\", which is not trusted: creating it would let whoever can write the backup directory run code as the server's operating system user.",
+						   language) :
+				 errdetail("It is SECURITY DEFINER: it would run with its owner's rights for every caller."),
+				 errhint("Create the function in the target database first (the restore uses it as it is), or set partback.auth_key_file so that backups are authenticated.")));
+}
+
+/*
  * _execute_definition(sql, kind, what): run sql, which must be a single
  * statement of kind; what names the item for the error.
  */
@@ -98,6 +147,8 @@ partback_execute_definition(PG_FUNCTION_ARGS)
 				 errmsg("invalid definition of %s in the backup", what),
 				 errdetail("It must be one %s statement; it is: %s", kind, sql),
 				 errhint("The backup's manifest was changed after it was written; restore from another backup.")));
+	if (IsA(stmt, CreateFunctionStmt))
+		check_function_origin((CreateFunctionStmt *) stmt, what);
 	SPI_connect();
 	if (SPI_execute(sql, false, 0) < 0)
 		elog(ERROR, "partback: could not create %s", what);
@@ -160,19 +211,56 @@ is_partition_key(Node *stmt)
 		create->constraints == NIL;
 }
 
-/* Is stmt "CREATE TABLE t PARTITION OF p <bound>" and nothing more? */
+/*
+ * Is each of datums a constant, as pg_get_expr() writes bounds: a literal,
+ * possibly cast, or MINVALUE/MAXVALUE?  A bound's expression is evaluated
+ * when the partition is created, so a function call there would run.
+ */
+static bool
+bound_datums_are_constants(List *datums)
+{
+	ListCell   *lc;
+
+	foreach(lc, datums)
+	{
+		Node	   *datum = lfirst(lc);
+
+		if (IsA(datum, TypeCast))
+			datum = ((TypeCast *) datum)->arg;
+		if (IsA(datum, A_Const))
+			continue;
+		if (IsA(datum, ColumnRef) && list_length(((ColumnRef *) datum)->fields) == 1 &&
+			IsA(linitial(((ColumnRef *) datum)->fields), String))
+		{
+			const char *word = strVal(linitial(((ColumnRef *) datum)->fields));
+
+			if (strcmp(word, "minvalue") == 0 || strcmp(word, "maxvalue") == 0)
+				continue;
+		}
+		return false;
+	}
+	return true;
+}
+
+/* Is stmt "CREATE TABLE t PARTITION OF p <bound of constants>" and nothing more? */
 static bool
 is_partition_bound(Node *stmt)
 {
 	CreateStmt *create;
+	PartitionBoundSpec *bound;
 
 	if (!IsA(stmt, CreateStmt))
 		return false;
 	create = (CreateStmt *) stmt;
-	return create->partbound != NULL && create->partspec == NULL &&
-		create->tableElts == NIL && create->options == NIL &&
-		create->tablespacename == NULL && create->accessMethod == NULL &&
-		create->constraints == NIL;
+	if (create->partbound == NULL || create->partspec != NULL ||
+		create->tableElts != NIL || create->options != NIL ||
+		create->tablespacename != NULL || create->accessMethod != NULL ||
+		create->constraints != NIL)
+		return false;
+	bound = create->partbound;
+	return bound_datums_are_constants(bound->listdatums) &&
+		bound_datums_are_constants(bound->lowerdatums) &&
+		bound_datums_are_constants(bound->upperdatums);
 }
 
 static void

@@ -280,6 +280,7 @@ typedef struct CheckState
 	MemoryContext referenced_cxt;	/* where it and its keys live */
 	bool		table_seen;		/* table_filter matched a table */
 	bool		partition_seen; /* partition_filter matched a partition */
+	bool		hidden;			/* passed over a backup the caller may not see */
 	int			problems;
 	PbStrSet   *unfinished;		/* "<id>." prefixes of unfinished backups */
 	MemoryContext cxt;			/* lives as long as the call: what outlives a manifest */
@@ -598,6 +599,17 @@ check_manifest(CheckState *cs, const char *db, int64 id)
 	a.id = id;
 	if (!guarded(cs, read_manifest_guarded, &a, NULL, NULL, shown, "manifest damaged"))
 		return;
+
+	/*
+	 * Another role's backup does not exist for the caller, as in
+	 * list_backups; its files are then not known either, so the caller's
+	 * check leaves out the search for extra files.
+	 */
+	if (!pb_manifest_visible(a.result))
+	{
+		cs->hidden = true;
+		return;
+	}
 	tables = pb_json_container(&a.result->root, "tables");
 	for (int i = 0; i < pb_json_array_size(tables); i++)
 	{
@@ -725,11 +737,20 @@ partback_check_backup(PG_FUNCTION_ARGS)
 
 		for (int i = 0; i < n; i++)
 			found |= (ids[i] == id);
+		/* a backup the caller may not see does not exist for it */
+		if (found)
+		{
+			char	   *problem;
+			Jsonb	   *m = pb_read_manifest_lenient(cs.dir, db, id, true, &problem);
+
+			found = (m == NULL || pb_manifest_visible(m));
+		}
 		if (!found)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("backup " INT64_FORMAT " of database \"%s\" does not exist in \"%s\"",
-							id, db, cs.dir)));
+							id, db, cs.dir),
+					 errhint("partback.list_backups() lists the backups in a directory.")));
 		ids[0] = id;
 		n = 1;
 	}
@@ -772,7 +793,7 @@ partback_check_backup(PG_FUNCTION_ARGS)
 						db, cs.dir, cs.partition_filter),
 				 errhint("The pattern is a LIKE pattern on partition paths; partback.get_backup_list() shows them.")));
 
-	if (whole)
+	if (whole && !cs.hidden)
 	{
 		/* files that are neither a manifest nor named by one */
 		mdir = psprintf("%s/manifests", cs.db_dir);

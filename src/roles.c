@@ -88,9 +88,13 @@ pb_check_may_write(const char *dir, const char *db)
 	for (int i = 0; i < n; i++)
 	{
 		Jsonb	   *manifest;
+		char	   *problem;
 
 		CHECK_FOR_INTERRUPTS();
-		manifest = pb_read_manifest(dir, db, ids[i]);
+		/* a damaged manifest is nobody's backup: it stops no new one */
+		manifest = pb_read_manifest_lenient(dir, db, ids[i], true, &problem);
+		if (manifest == NULL)
+			continue;
 		if (!pb_manifest_visible(manifest))
 		{
 			const char *maker = pb_json_str(&manifest->root, "user", true);

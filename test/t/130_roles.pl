@@ -222,6 +222,41 @@ fails('bob cannot get_backup_meta of alice\'s table', 'bob', '(42P01|42704)',
 		qr/^300$/, '... alice can');
 }
 
+# check_backup, too, looks only at the caller's backups: a damaged data file
+# of the superuser's backup is none of alice's business, and naming it by
+# backup_id finds nothing for bob
+my $checked = dir('checked');
+sq('alice', "SELECT partback.backup_table($checked, 'app.mine', wait => true)");
+sq(undef, "SELECT partback.backup_table($checked, 'public.su_t', wait => true)");
+{
+	my $file = sq(undef, "SELECT p->>'meta' FROM partback._manifest($checked, 'postgres', 2) m,"
+		  . " jsonb_array_elements(m->'tables') t, jsonb_array_elements(t->'partitions') p") // '';
+	$file =~ s{/[^/]*$}{};
+	my @data = grep { !/\.meta\.json$/ } glob("$base/allowed/checked/postgres/$file/*");
+	ok(@data == 1, 'the superuser\'s backup of public.su_t has one data file') or diag("$file: @data");
+	append_to_file($data[0], 'x') if @data;
+}
+like(sq(undef, "SELECT string_agg(DISTINCT source_table, ',') FROM partback.check_backup($checked)") // '',
+	qr/^public\.su_t$/, 'the superuser\'s check_backup reports the damaged data file of public.su_t');
+is(sq('alice', "SELECT count(*) FROM partback.check_backup($checked)"), '0',
+	'alice\'s check_backup of that dir checks her backup only, and reports nothing of the superuser\'s');
+is(sq('bob', "SELECT count(*) FROM partback.check_backup($checked)"), '0',
+	'bob\'s check_backup of that dir reports nothing of either backup');
+fails('bob\'s check_backup naming alice\'s backup finds no such backup', 'bob', '42704',
+	"SELECT * FROM partback.check_backup($checked, backup_id => 1)", qr/backup 1 .* does not exist/);
+
+# a damaged manifest is nobody's backup: it does not stop alice writing
+# beside it (it stopped every backup into the dir before)
+my $mydir = dir('alice_damaged');
+sq('alice', "SELECT partback.backup_table($mydir, 'app.mine', wait => true)");
+open(my $fh, '>', "$base/allowed/alice_damaged/postgres/manifests/0000000001.json") or die;
+print $fh '{"trunc';
+close $fh;
+($ret, $out, $err) = run_as('alice', "SELECT partback.backup_table($mydir, 'app.mine', wait => true)");
+ok(defined $ret && $ret == 0, 'alice backs up into her dir beside a damaged manifest') or diag($err);
+is(sq('alice', "SELECT string_agg(backup_id::text || ':' || (problem IS NULL), ',' ORDER BY backup_id) FROM partback.list_backups($mydir)"),
+	'1:false,2:true', '... list_backups shows the damaged backup and her new one');
+
 # an incremental backup builds only on the caller's backups: the superuser's
 # backup of app.mine does not take over the data files of alice's backup 1
 sq(undef, "SELECT partback.backup_table($shared, 'app.mine', wait => true)");
@@ -318,7 +353,7 @@ is(PartbackTest::wait_job($node, 'postgres', $s2_job, 60), 'succeeded', 'the sup
 is(PartbackTest::wait_job($node, 'postgres', $restore_job, 60), 'succeeded', 'alice\'s restore succeeds');
 $node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM partback.jobs WHERE user_name = 'alice' AND state IN ('queued', 'running')");
-is(sq(undef, "SELECT count(*) FROM partback.jobs WHERE user_name = 'alice' AND state = 'succeeded'"), '18',
+is(sq(undef, "SELECT count(*) FROM partback.jobs WHERE user_name = 'alice' AND state = 'succeeded'"), '21',
 	'all of alice\'s jobs, the 13 queued ones included, ran in turn and succeeded');
 
 done_testing();
