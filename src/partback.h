@@ -410,6 +410,7 @@ typedef struct PbWork
 	int			leader_pgprocno;
 	pid_t		leader_pid;
 	int			nunits;
+	int			parallel;		/* the job's parallel: its share of the machine */
 	pg_atomic_uint32 next_unit;
 	pg_atomic_uint32 units_done;
 	pg_atomic_uint32 failed;

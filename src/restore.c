@@ -520,6 +520,25 @@ lock_target(RestoreTable *t)
 }
 
 /*
+ * When fewer units are being loaded than the job's parallel, the index
+ * builds after this load may use the rest of the job's share of the
+ * machine (PostgreSQL's parallel btree build): a table restored alone, or
+ * the last big partition, no longer leaves the other cores idle.  The
+ * setting reverts with the GUC nest level the load runs in.
+ */
+static void
+lend_idle_workers(PbWork *work)
+{
+	uint32		handed_out = Min(pg_atomic_read_u32(&work->next_unit), (uint32) work->nunits);
+	uint32		loading = handed_out - pg_atomic_read_u32(&work->units_done);
+	int			idle = work->parallel - (int) loading;
+
+	if (pg_atomic_read_u32(&work->next_unit) >= (uint32) work->nunits && idle > 0)
+		SetConfigOption("max_parallel_maintenance_workers", psprintf("%d", idle),
+						PGC_USERSET, PGC_S_SESSION);
+}
+
+/*
  * A copy worker's part: replace the content of one target leaf with the
  * partition's backup, in a transaction of its own -- truncate, then load
  * every data file, each verified against its checksum as it is read.  Then
@@ -604,6 +623,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 		unit->stored_bytes += pb_json_int(f, "stored_bytes", meta_path);
 		pb_live_add(rows, bytes);
 	}
+	lend_idle_workers(work);
 	pb_load_end(load);
 
 	AtEOXact_GUC(false, save_nestlevel);

@@ -703,6 +703,7 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 
 	if (work->nunits == 0)
 		return;
+	work->parallel = nworkers;
 	nworkers = Min(nworkers, work->nunits);
 
 	/*
@@ -834,7 +835,8 @@ partback_copy_main(Datum main_arg)
 
 	/*
 	 * The job's own workers are its parallelism: an index build after a
-	 * load stays in this process.  And JIT-compiling the few expressions a
+	 * load stays in this process, unless other copy workers have run out
+	 * of units (pb_restore_unit).  And JIT-compiling the few expressions a
 	 * copy evaluates costs more than it saves.
 	 */
 	SetConfigOption("max_parallel_maintenance_workers", "0", PGC_USERSET, PGC_S_SESSION);

@@ -16,7 +16,9 @@
 #   3. a leaf with a row trigger is loaded by COPY FROM: the trigger fires
 #      for each row, as COPY fires it;
 #   4. stored generated columns are computed, and a target with a column
-#      order of its own (columns matched by name) gets the right values.
+#      order of its own (columns matched by name) gets the right values;
+#   5. when no unit is left for the other copy workers, the index build
+#      after a load is a parallel one.
 
 use strict;
 use warnings;
@@ -160,6 +162,29 @@ psq("SELECT partback.restore_table($ldir, 'ld.t', target_table => 'ld.r', wait =
 is(psq('SELECT md5(string_agg(format(\'%s %s %s %s %s %s %s\', id, day, sym, price, qty, note, total), \',\' ORDER BY id)) FROM ld.r'),
 	psq('SELECT md5(string_agg(format(\'%s %s %s %s %s %s %s\', id, day, sym, price, qty, note, total), \',\' ORDER BY id)) FROM ld.t'),
 	'a target with its own column order gets every value, generated column included');
+
+# ---------------------------------------------------------------- 5. idle workers build indexes
+
+# one big unpartitioned table, restored with parallel => 2: the second copy
+# worker finds no unit and ends, so the first builds the index with a
+# parallel btree build (trace_sort shows its sort worker), and the index is
+# sound
+psq(q{CREATE TABLE ld.big (id bigint, note text);
+	INSERT INTO ld.big SELECT g, md5(g::text) FROM generate_series(1, 400000) AS g;
+	CREATE INDEX big_note ON ld.big (note);
+	ALTER SYSTEM SET trace_sort = on;
+	ALTER SYSTEM SET maintenance_work_mem = '128MB';
+	SELECT pg_reload_conf()});
+my $big = psq('SELECT md5(string_agg(note, \',\' ORDER BY id)) FROM ld.big');
+psq("SELECT partback.backup_table($ldir, 'ld.big', wait => true)");
+my $log_at = -s $node->logfile;
+psq("SELECT partback.restore_table($ldir, 'ld.big', force => true, parallel => 2, wait => true)");
+my $log = substr(slurp_file($node->logfile), $log_at);
+like($log, qr/performsort of worker 0 starting/,
+	'the index of a table restored alone is built in parallel, with the idle copy worker\'s share');
+is(psq('SELECT md5(string_agg(note, \',\' ORDER BY id)) FROM ld.big'), $big, '... the table holds its rows');
+is(psq(q{SELECT bt_index_check('ld.big_note'::regclass, true)}), '', '... and amcheck finds its index sound, every row in it');
+psq('ALTER SYSTEM RESET trace_sort; ALTER SYSTEM RESET maintenance_work_mem; SELECT pg_reload_conf()');
 
 my @crashes = grep { /terminated by signal/ } split /\n/, slurp_file($node->logfile);
 is(scalar(@crashes), 0, 'no server process crashed');
