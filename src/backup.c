@@ -1061,6 +1061,14 @@ pb_run_backup(PbJob *job)
 		pb_write_small_file(marker, m.data, m.len);
 	}
 
+	/*
+	 * Nothing written from here to the manifest is data until the manifest
+	 * names it: the directories, metadata files (and the directories of the
+	 * copy workers' data files, each of which gets a metadata file) are
+	 * fsynced in one pass before the manifest is written.
+	 */
+	pb_sync_defer(true);
+
 	/* lock everything first, so that DDL waits for the backup to end */
 	foreach(lc, tables)
 	{
@@ -1312,6 +1320,7 @@ pb_run_backup(PbJob *job)
 	 * table failed there is none; the marker stays, as for an interrupted
 	 * backup, for the next call to continue.
 	 */
+	pb_sync_deferred();
 	if (succeeded > 0 || nfailed == 0)
 	{
 		(void) pb_write_json_file(pb_manifest_path(job->backup_dir, job->source_db,

@@ -74,7 +74,9 @@ extern PbFile *pb_file_open_read(const char *path);
 extern size_t pb_file_read(PbFile *file, void *buf, size_t len);	/* 0 = EOF */
 extern void pb_file_close(PbFile *file);
 
-extern void pb_mkdir_p(const char *path);	/* mode 0700 */
+extern void pb_mkdir_p(const char *path);
+extern void pb_sync_defer(bool files_too);
+extern void pb_sync_deferred(void);	/* mode 0700 */
 extern bool pb_path_exists(const char *path, bool *is_dir);
 extern List *pb_list_dir(const char *path);	/* palloc'd names, sorted */
 extern void pb_unlink(const char *path, bool missing_ok);

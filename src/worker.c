@@ -834,6 +834,15 @@ partback_copy_main(Datum main_arg)
 		SetConfigOption("wal_skip_threshold", "0", PGC_USERSET, PGC_S_SESSION);
 
 	/*
+	 * The directories a backup's copy worker renames its data files into
+	 * are fsynced by the leader before it writes the manifest
+	 * (pb_sync_defer).  Its catalog records stay synchronous: a data file
+	 * present after a crash is one a resume takes over.
+	 */
+	if (work->is_backup)
+		pb_sync_defer(false);
+
+	/*
 	 * The job's own workers are its parallelism: an index build after a
 	 * load stays in this process, unless other copy workers have run out
 	 * of units (pb_restore_unit).  And JIT-compiling the few expressions a

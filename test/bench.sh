@@ -37,6 +37,13 @@
 #                          (zstd, parallel 2) and restore_db with perf record -a
 #                          and print the top symbols (needs linux-perf)
 #   PB_KEEP=1              keep the temp dir (cluster, backups, logs)
+#   PB_BENCH_PARTS         which parts to run (default "main scale big"):
+#                          main = everything above; scale and big =
+#                          test/bench_scale.sh's partition-count curve and
+#                          one-big-table case (issue 14)
+#   PB_BENCH_LEAVES        the curve's leaf counts (default "100 1000 10000 20000")
+#   PB_BENCH_SCALE_ROWS    rows of the curve's table (default 500000)
+#   PB_BENCH_BIG_MB        heap MB of the big table (default 2048)
 
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -117,7 +124,7 @@ bytes_of() { du -sb "$1" | cut -f1; }
 
 # psql in database $1 (rest: psql args); value-only output
 q() { local db=$1; shift; pb_psql -d "$db" -At "$@"; }
-checkpoint() { q bench -c "CHECKPOINT" >/dev/null; }
+checkpoint() { q postgres -c "CHECKPOINT" >/dev/null; }
 
 # ------------------------------------------------------------ results
 declare -A TIMES=() STORED=()
@@ -210,6 +217,39 @@ PM_PID=$(head -n 1 "$CLUSTER/data/postmaster.pid")
 DATA=$CLUSTER/data
 echo "    shared_buffers $(q postgres -c 'SHOW shared_buffers'), wal_level $(q postgres -c 'SHOW wal_level'), autovacuum off, max_wal_size 8GB"
 echo "    to look around while it runs: runuser -u $PB_USER -- psql -h $CLUSTER -p $PORT bench"
+
+PARTS=" ${PB_BENCH_PARTS:-main scale big} "
+BK=$WORK/backups
+mkdir -p "$BK"
+chown "$PB_USER:" "$BK"
+chmod 0700 "$BK"
+# shellcheck source=test/bench_scale.sh
+source test/bench_scale.sh
+# the issue-14 parts, each if asked for; appended to the report
+scale_parts()
+{
+	case "$PARTS" in *" scale "*) scale_curve ;; esac
+	case "$PARTS" in *" big "*) big_table ;; esac
+	{
+		[ -z "$SCALE_REPORT" ] || { echo; echo "partition-count curve ($(date -u '+%Y-%m-%d %H:%M UTC'), partback $COMMIT):"; cat "$SCALE_REPORT"; }
+		[ -z "$BIG_REPORT" ] || { echo; cat "$BIG_REPORT"; }
+	} >>"$WORK/report.txt"
+}
+case "$PARTS" in
+*" main "*) ;;
+*)
+	: >"$WORK/report.txt"
+	scale_parts
+	step "results"
+	cat "$WORK/report.txt"
+	if [ -n "${PB_BENCH_OUT:-}" ]; then
+		cp "$WORK/report.txt" "$PB_BENCH_OUT"
+		echo "==> table written to $PB_BENCH_OUT"
+	fi
+	STATUS=ok
+	exit 0
+	;;
+esac
 
 # ------------------------------------------------------------ data
 step "creating database bench: bench.quotes ($DAYS days x $HASH hash partitions, $ROWS_PER_DAY rows/day) and bench.docs ($DOCS documents of ~1 MB)"
@@ -312,11 +352,6 @@ q bench -c "SELECT pg_relation_filepath(relid) FROM ($RELS_SQL) AS r(relid)" |
 	done | sort -rn | cut -f2 >"$FILES"
 FILE_BYTES=$(xargs -d '\n' stat -c %s <"$FILES" | awk '{ s += $1 } END { print s }')
 echo "    $(wc -l <"$FILES") relation files, $(mib "$FILE_BYTES") MB"
-
-BK=$WORK/backups
-mkdir -p "$BK"
-chown "$PB_USER:" "$BK"
-chmod 0700 "$BK"
 
 # ------------------------------------------------------------ raw compression
 step "physical limit: zstd -1 and lz4 -1 of the relation files, 2 processes (as root, page cache warm)"
@@ -626,6 +661,7 @@ report()
 step "results"
 echo
 report | tee "$WORK/report.txt"
+scale_parts
 if [ -n "${PB_BENCH_OUT:-}" ]; then
 	cp "$WORK/report.txt" "$PB_BENCH_OUT"
 	echo "==> table written to $PB_BENCH_OUT"

@@ -69,9 +69,11 @@ stop_child()
 	wait "$CHILD" 2>/dev/null
 }
 
-# Make the Debian roots of the majors that need one, in the background while
-# the host's suite runs (debootstrap and apt-get mostly wait for the network
-# and the disk).  pb_root_enter waits for them (the cache's lock).
+# Make the Debian roots of the majors that need one, before any suite runs:
+# made while the host's suite ran, they saved a few minutes on a fresh
+# machine but loaded it enough to make timing-sensitive tests of that suite
+# fail there (a CI run's 15 suite lost one script that never failed here).
+# In the background, waited for, so that INT and TERM still reach us.
 ROOTS_PID=
 prepare_roots()
 {
@@ -233,6 +235,11 @@ pb_cleanup_stale
 # ------------------------------------------------------------------ suites
 prepare_roots >"$OUT/roots.log" 2>&1 &
 ROOTS_PID=$!
+t0=$(date +%s)
+wait "$ROOTS_PID" || true
+ROOTS_PID=
+cat "$OUT/roots.log"
+echo "==> Debian roots ready in $(($(date +%s) - t0)) s"
 for v in $VERSIONS; do
 	echo
 	echo "==================== PostgreSQL $v ===================="
@@ -243,11 +250,6 @@ for v in $VERSIONS; do
 		continue
 	fi
 	t0=$(date +%s)
-	if [ -n "$ROOTS_PID" ]; then
-		wait "$ROOTS_PID"
-		ROOTS_PID=
-		cat "$OUT/roots.log"
-	fi
 	run=$(mktemp -d "$PB_TMPROOT/partback-root.XXXXXX") || { part_failed "PostgreSQL $v suite" "mktemp failed"; continue; }
 	echo $$ >"$run/.runner_pid"
 	RUNS+=("$run")
