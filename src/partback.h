@@ -240,6 +240,8 @@ typedef struct PbJob
 	int64		backup_id;		/* 0 = newest */
 	bool		force;
 	bool		keep_new_partitions;	/* restore_db, restore_table */
+	bool		atomic;			/* restore_db, restore_table, restore: each
+								 * table in one transaction (restore.c) */
 	int			parallel;
 	PbCompression compression;
 	int			compression_level;
@@ -380,6 +382,11 @@ typedef struct PbUnit
 	uint64		raw_bytes;
 	uint64		stored_bytes;
 	char		result_sha256[PARTBACK_SHA256_HEXLEN + 1];
+	/*
+	 * An atomic restore's unit: a whole table in one transaction; file then
+	 * holds its plan as JSON (restore.c, atomic_plan), not a file name.
+	 */
+	bool		whole_table;
 	bool		inflight;		/* saw changes of transactions in progress */
 	XLogRecPtr	max_lsn;		/* newest page LSN seen */
 	Oid			relfilenode;
