@@ -473,6 +473,8 @@ extern PGDLLEXPORT void partback_copy_main(Datum main_arg);
 extern bool pb_messages_supported(void);
 extern void pb_messages_capture(int64 job_id);
 extern void pb_messages_set_table(const char *table_name);
+extern int	pb_messages_mark(void);
+extern void pb_messages_forget_since(int mark);
 extern bool pb_error_is_table_failure(ErrorData *edata);
 extern void pb_catch_table_failure(const char *table_name, MemoryContext context);
 extern void pb_messages_table_failed(const char *table_name, ErrorData *edata);

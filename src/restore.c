@@ -555,7 +555,6 @@ restore_leaf(PbWork *work, PbUnit *unit)
 	int			save_nestlevel;
 
 	*strrchr(part_dir, '/') = '\0';
-	pb_live_start(unit->table_name);
 
 	meta = pb_read_meta_file(meta_path, unit->sha256);
 	files = pb_json_container(&meta->root, "files");
@@ -653,6 +652,7 @@ restore_whole_table(PbWork *work, PbUnit *unit)
 	RestoreTable *t = palloc0(sizeof(RestoreTable));
 	JsonbValue *v;
 	bool		must_not_exist;
+	int			mark;
 	MemoryContext leaf_context;
 	Oid			nsp;
 	Oid			root;
@@ -679,40 +679,68 @@ restore_whole_table(PbWork *work, PbUnit *unit)
 		t->leaves = lappend(t->leaves, leaf);
 	}
 
+	/*
+	 * Its task shows running, with the rows loaded so far (the figures its
+	 * units add commit with them, at the end).
+	 */
 	pb_live_start(unit->table_name);
-	pb_xact_begin();
-	nsp = get_namespace_oid(t->target_schema, true);
-	root = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
-	if (OidIsValid(root))
-		lock_partition(root, "table", target_text(t));
-	prepare_target(t, must_not_exist);
-	record_partitions(work->job_id, t);
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2];
+
+		values[0] = Int64GetDatum(work->job_id);
+		values[1] = CStringGetTextDatum(unit->table_name);
+		pb_xact_begin();
+		pb_catalog_exec("UPDATE partback.task SET state = 'running' "
+						"WHERE job_id = $1 AND table_name = $2 AND state = 'queued'",
+						2, types, values, NULL, SPI_OK_UPDATE);
+		pb_xact_end();
+	}
 
 	leaf_context = AllocSetContextCreate(CurrentMemoryContext, "partback atomic leaf",
 										 ALLOCSET_DEFAULT_SIZES);
-	foreach(lc, t->leaves)
+	mark = pb_messages_mark();
+	PG_TRY();
 	{
-		RestoreLeaf *leaf = lfirst(lc);
-		MemoryContext old = MemoryContextSwitchTo(leaf_context);
-		PbUnit		lu;
+		pb_xact_begin();
+		nsp = get_namespace_oid(t->target_schema, true);
+		root = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
+		if (OidIsValid(root))
+			lock_partition(root, "table", target_text(t));
+		prepare_target(t, must_not_exist);
+		record_partitions(work->job_id, t);
 
-		CHECK_FOR_INTERRUPTS();
-		memset(&lu, 0, sizeof(lu));
-		lu.relid = leaf->target;
-		strlcpy(lu.table_name, unit->table_name, sizeof(lu.table_name));
-		lu.path = leaf->path;
-		lu.file = leaf->meta;
-		strlcpy(lu.sha256, leaf->meta_sha256, sizeof(lu.sha256));
-		strlcpy(lu.result_sha256, leaf->content_key, sizeof(lu.result_sha256));
-		restore_leaf(work, &lu);
-		unit->rows += lu.rows;
-		unit->raw_bytes += lu.raw_bytes;
-		unit->stored_bytes += lu.stored_bytes;
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(leaf_context);
+		foreach(lc, t->leaves)
+		{
+			RestoreLeaf *leaf = lfirst(lc);
+			MemoryContext old = MemoryContextSwitchTo(leaf_context);
+			PbUnit		lu;
+
+			CHECK_FOR_INTERRUPTS();
+			memset(&lu, 0, sizeof(lu));
+			lu.relid = leaf->target;
+			strlcpy(lu.table_name, unit->table_name, sizeof(lu.table_name));
+			lu.path = leaf->path;
+			lu.file = leaf->meta;
+			strlcpy(lu.sha256, leaf->meta_sha256, sizeof(lu.sha256));
+			strlcpy(lu.result_sha256, leaf->content_key, sizeof(lu.result_sha256));
+			restore_leaf(work, &lu);
+			unit->rows += lu.rows;
+			unit->raw_bytes += lu.raw_bytes;
+			unit->stored_bytes += lu.stored_bytes;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(leaf_context);
+		}
+		/* every partition at once */
+		pb_xact_end();
 	}
-	/* every partition at once */
-	pb_xact_end();
+	PG_CATCH();
+	{
+		/* what it said it did (a partition dropped, say) was rolled back */
+		pb_messages_forget_since(mark);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -727,6 +755,7 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 		restore_whole_table(work, unit);
 		return;
 	}
+	pb_live_start(unit->table_name);
 	pb_xact_begin();
 	restore_leaf(work, unit);
 	pb_xact_end();
@@ -1038,7 +1067,8 @@ check_lock_capacity(RestoreTable *t)
 /*
  * After a restore stopped half-way (cancelled, failed): for each table
  * some of whose partitions hold the backup's content and others their old
- * one, a WARNING says which (recorded in the job's messages).  Runs in a
+ * one, a WARNING says which (recorded in the job's messages); an atomic
+ * restore's NOTICE names each table left whole as it was.  Runs in a
  * transaction of the caller's.
  */
 static void
@@ -1050,7 +1080,7 @@ warn_mixed_tables(PbJob *job)
 	List	   *rows = NIL;
 	ListCell   *lc;
 
-	if (job->atomic || !restore_partitions_supported())
+	if (!restore_partitions_supported())
 		return;
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT table_name, "
@@ -1061,8 +1091,7 @@ warn_mixed_tables(PbJob *job)
 							  "pg_catalog.string_agg(coalesce(target_partition::text, path), ', ' "
 							  "ORDER BY path) FILTER (WHERE content = 'old') "
 							  "FROM partback.get_restore_partitions($1) GROUP BY table_name "
-							  "HAVING pg_catalog.bool_or(content = 'backup') "
-							  "AND pg_catalog.bool_or(content = 'old') ORDER BY 1",
+							  "HAVING pg_catalog.bool_or(content = 'old') ORDER BY 1",
 							  1, &type, &value, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not read the partitions of job " INT64_FORMAT, job->job_id);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -1083,13 +1112,18 @@ warn_mixed_tables(PbJob *job)
 		char	  **r = lfirst(lc);
 
 		pb_messages_set_table(r[0]);
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("table %s is restored in part: %s of its %s partitions hold the backup's content, the others their old content",
-						r[0], r[1], r[2]),
-				 errdetail("From the backup: %s.  Old content: %s.", r[3], r[4]),
-				 errhint("partback.get_restore_partitions(" INT64_FORMAT ") lists them; calling the same function again restores the rest, and atomic => true restores a table all or nothing.",
-						 job->job_id)));
+		if (job->atomic)
+			ereport(NOTICE,
+					(errmsg("table %s keeps its old content in every partition: its atomic restore did not commit",
+							r[0])));
+		else if (strcmp(r[1], "0") != 0)
+				ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("table %s is restored in part: %s of its %s partitions hold the backup's content, the others their old content",
+							r[0], r[1], r[2]),
+					 errdetail("From the backup: %s.  Old content: %s.", r[3], r[4]),
+					 errhint("partback.get_restore_partitions(" INT64_FORMAT ") lists them; calling the same function again restores the rest, and atomic => true restores a table all or nothing.",
+							 job->job_id)));
 	}
 	pb_messages_set_table(NULL);
 }
