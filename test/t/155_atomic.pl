@@ -215,6 +215,47 @@ sub start_throttled
 		'backup', 'get_restore_partitions: every partition from the backup');
 	is(sq("SELECT state || ' ' || completed || '/' || partitions FROM partback.get_backup_status() WHERE job_id = $job"),
 		'succeeded 10/10', 'the status counts every partition');
+
+	# a new table: created, partitions and all, in the transaction of its load
+	($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+		"SELECT partback.restore_table($ldir, 'public.ev', target_table => 'public.ev_copy', atomic => true, wait => true)");
+	is($ret, 0, 'an atomic restore into a new table succeeds') or diag($err);
+	is(PartbackTest::content_md5($node, 'postgres', 'public.ev_copy'),
+		PartbackTest::content_md5($node, 'postgres', 'public.ev'), '... which equals the backup');
+	is(sq("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.ev_copy'::regclass"), '10',
+		'... with its 10 partitions');
+}
+
+# ---------------------------------------------------------------- 5b. restore_db
+# tables related by a foreign key, each whole in its own worker's
+# transaction: the key set aside during the load is back and valid
+{
+	my $dir2  = PartbackTest::backup_dir('atomic_db');
+	my $ldir2 = PartbackTest::sql_lit($dir2);
+	$node->safe_psql('postgres', q{
+		CREATE SCHEMA fk;
+		CREATE TABLE fk.parent (id int PRIMARY KEY) PARTITION BY RANGE (id);
+		CREATE TABLE fk.parent_1 PARTITION OF fk.parent FOR VALUES FROM (0) TO (500);
+		CREATE TABLE fk.parent_2 PARTITION OF fk.parent FOR VALUES FROM (500) TO (1000);
+		CREATE TABLE fk.child (id int, parent_id int CONSTRAINT child_parent_fk REFERENCES fk.parent)
+			PARTITION BY RANGE (id);
+		CREATE TABLE fk.child_1 PARTITION OF fk.child FOR VALUES FROM (0) TO (500);
+		CREATE TABLE fk.child_2 PARTITION OF fk.child FOR VALUES FROM (500) TO (1000);
+		INSERT INTO fk.parent SELECT g FROM generate_series(0, 999) g;
+		INSERT INTO fk.child SELECT g, 999 - g FROM generate_series(0, 999) g;
+	});
+	my $p_fp = PartbackTest::content_md5($node, 'postgres', 'fk.parent');
+	my $c_fp = PartbackTest::content_md5($node, 'postgres', 'fk.child');
+	is(PartbackTest::wait_job($node, 'postgres', sq("SELECT partback.backup_db($ldir2, schemas => '{fk}')")),
+		'succeeded', 'backup_db of schema fk');
+	$node->safe_psql('postgres', 'DELETE FROM fk.child WHERE id > 100; DELETE FROM fk.parent WHERE id < 500 AND id NOT IN (SELECT parent_id FROM fk.child)');
+	my ($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+		"SELECT partback.restore_db($ldir2, schemas => '{fk}', parallel => 2, atomic => true, wait => true)");
+	is($ret, 0, 'an atomic restore_db of two tables related by a foreign key succeeds') or diag($err);
+	is(PartbackTest::content_md5($node, 'postgres', 'fk.parent') . ' ' . PartbackTest::content_md5($node, 'postgres', 'fk.child'),
+		"$p_fp $c_fp", 'both tables equal the backup');
+	is(sq("SELECT convalidated FROM pg_constraint WHERE conname = 'child_parent_fk' AND conrelid = 'fk.child'::regclass"),
+		't', 'the foreign key is back and valid');
 }
 
 # ---------------------------------------------------------------- 6. lock table
