@@ -12,14 +12,19 @@
 #      records atomic, get_restore_partitions lists every partition 'old'.
 #   2. An atomic restore whose 7th partition breaks a CHECK of its target:
 #      the caller's error names the backup file and row; all partitions old.
-#   3. An immediate shutdown during an atomic restore, then a start: all
-#      partitions old, no partition added or dropped.
+#   3. An immediate, then a fast shutdown during an atomic restore, then a
+#      start: all partitions old, no partition added or dropped; and
+#      pg_cancel_backend of a caller waiting for one (wait => true): the
+#      job is cancelled, all partitions old.
 #   4. A restore without atomic, cancelled half-way: a WARNING recorded in
 #      the job says how many partitions hold the backup's content, and
 #      get_restore_partitions says which -- checked against each
 #      partition's fingerprint.
 #   5. A successful atomic restore: the table equals the backup (its
-#      partitions too: ev_10 back, ev_11 dropped).
+#      partitions too: ev_10 back, ev_11 dropped).  One into a new table
+#      (target_table) creates it whole.  An atomic restore_db of two
+#      tables related by a foreign key (parallel => 2) puts the key back
+#      valid.
 #   6. A table with more partitions than the lock table can hold in one
 #      transaction is refused up front (53400, naming
 #      max_locks_per_transaction), and nothing changes.
@@ -105,7 +110,12 @@ sub start_throttled
 	my ($args, $n) = @_;
 	my $job = sq("SET partback.max_rate = 1; SELECT partback.restore_table($ldir, 'public.ev', parallel => 1$args)");
 	ok(defined $job && $job =~ /^\d+$/, "a throttled restore_table($args) starts");
-	$job //= 0;
+	return wait_loaded($job // 0, $n);
+}
+
+sub wait_loaded
+{
+	my ($job, $n) = @_;
 	my $deadline = time() + 120;
 	my $rows = 0;
 	while (time() < $deadline)
@@ -160,14 +170,37 @@ sub start_throttled
 }
 
 # ---------------------------------------------------------------- 3. crash
+for my $mode ('immediate', 'fast')
 {
 	my $job = start_throttled(', atomic => true', 3);
-	$node->stop('immediate');
+	$node->stop($mode);
 	$node->start;
 	is(fp_text(fingerprints()), fp_text($old_fp),
-		'after an immediate shutdown and a start every partition holds its old content');
-	like(sq("SELECT state FROM partback.jobs WHERE job_id = $job") // '', qr/^(interrupted|failed)$/,
-		'the job shows interrupted');
+		"after a $mode shutdown and a start every partition holds its old content");
+	like(sq("SELECT state FROM partback.jobs WHERE job_id = $job") // '', qr/^(interrupted|failed|cancelled)$/,
+		'the job shows it ended unfinished');
+}
+
+# ---------------------------------------------------------------- 3b. pg_cancel_backend
+{
+	my $bg = $node->background_psql('postgres', on_error_stop => 0);
+	$bg->query_until(qr/started/,
+		"SET application_name = 'atomic_waiter';\nSET partback.max_rate = 1;\n\\echo started\n"
+		  . "SELECT partback.restore_table($ldir, 'public.ev', parallel => 1, atomic => true, wait => true);\n");
+	my $job;
+	my $deadline = time() + 60;
+	while (time() < $deadline)
+	{
+		$job = sq("SELECT max(job_id) FROM partback.job WHERE state = 'running'");
+		last if defined $job && $job ne '';
+		usleep(50_000);
+	}
+	wait_loaded($job || 0, 3);
+	is(sq("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'atomic_waiter'"),
+		't', 'pg_cancel_backend of the caller waiting for an atomic restore');
+	is(PartbackTest::wait_job($node, 'postgres', $job || 0), 'cancelled', '... cancels the job');
+	$bg->quit;
+	is(fp_text(fingerprints()), fp_text($old_fp), '... and every partition holds its old content');
 }
 
 # ---------------------------------------------------------------- 4. not atomic
