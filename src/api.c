@@ -72,6 +72,16 @@ keep_new_partitions_arg(FunctionCallInfo fcinfo, int argno)
 	return PG_NARGS() > argno && bool_arg(fcinfo, argno, "keep_new_partitions");
 }
 
+/*
+ * atomic, an argument the SQL objects of versions before it lack: a
+ * restore then replaces partition by partition, as before.
+ */
+static bool
+atomic_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_NARGS() > argno && bool_arg(fcinfo, argno, "atomic");
+}
+
 /* A text[] argument as a list of strings; NULL elements are refused. */
 static List *
 text_array_arg(FunctionCallInfo fcinfo, int argno, const char *name)
@@ -647,6 +657,7 @@ partback_restore_db(PG_FUNCTION_ARGS)
 	set_common(job, fcinfo, 5);
 	wait = bool_arg(fcinfo, 6, "wait");
 	job->keep_new_partitions = keep_new_partitions_arg(fcinfo, 7);
+	job->atomic = atomic_arg(fcinfo, 8);
 	check_restore_source(job);
 	if (job->schemas)
 		check_restore_schemas(job, PG_GETARG_DATUM(2));
@@ -676,6 +687,7 @@ partback_restore_table(PG_FUNCTION_ARGS)
 	job->force = bool_arg(fcinfo, 5, "force");
 	set_common(job, fcinfo, 6);
 	job->keep_new_partitions = keep_new_partitions_arg(fcinfo, 8);
+	job->atomic = atomic_arg(fcinfo, 9);
 	check_restore_source(job);
 	check_restore_table(job);
 	check_targets_free(job, (Datum) 0);
@@ -703,6 +715,7 @@ partback_restore(PG_FUNCTION_ARGS)
 	backup_id_arg(job, fcinfo, 5);
 	job->force = bool_arg(fcinfo, 6, "force");
 	set_common(job, fcinfo, 7);
+	job->atomic = atomic_arg(fcinfo, 9);
 	check_restore_source(job);
 	check_restore_table(job);
 	check_targets_free(job, (Datum) 0);

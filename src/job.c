@@ -121,6 +121,8 @@ pb_job_to_json(const PbJob *job)
 	pb_json_add_raw(&buf, "force", job->force ? "true" : "false");
 	if (job->keep_new_partitions)
 		pb_json_add_raw(&buf, "keep_new_partitions", "true");
+	if (job->atomic)
+		pb_json_add_raw(&buf, "atomic", "true");
 	pb_json_add_int(&buf, "parallel", job->parallel);
 	pb_json_add_str(&buf, "compression", pb_compression_name(job->compression));
 	pb_json_add_int(&buf, "compression_level", job->compression_level);
@@ -169,6 +171,8 @@ pb_job_from_json(const char *json)
 		job->force = (v && v->type == jbvBool && v->val.boolean);
 		v = getKeyJsonValueFromContainer(c, "keep_new_partitions", 19, NULL);
 		job->keep_new_partitions = (v && v->type == jbvBool && v->val.boolean);
+		v = getKeyJsonValueFromContainer(c, "atomic", 6, NULL);
+		job->atomic = (v && v->type == jbvBool && v->val.boolean);
 	}
 	return job;
 }

@@ -195,6 +195,28 @@ pb_messages_capture(int64 job_id)
 	}
 }
 
+/*
+ * How many messages are kept, not yet written: a mark for
+ * pb_messages_forget_since.
+ */
+int
+pb_messages_mark(void)
+{
+	return list_length(pending);
+}
+
+/*
+ * Forget the messages kept since mark: they told of changes a transaction
+ * rolled back whole (an atomic restore's table, restore.c), which did not
+ * happen.
+ */
+void
+pb_messages_forget_since(int mark)
+{
+	if (mark >= 0 && mark < list_length(pending))
+		pending = list_truncate(pending, mark);
+}
+
 /* The table that messages raised from now on are about (NULL: none). */
 void
 pb_messages_set_table(const char *table_name)

@@ -242,6 +242,8 @@ typedef struct PbJob
 	int64		backup_id;		/* 0 = newest */
 	bool		force;
 	bool		keep_new_partitions;	/* restore_db, restore_table */
+	bool		atomic;			/* restore_db, restore_table, restore: each
+								 * table in one transaction (restore.c) */
 	int			parallel;
 	PbCompression compression;
 	int			compression_level;
@@ -382,6 +384,11 @@ typedef struct PbUnit
 	uint64		raw_bytes;
 	uint64		stored_bytes;
 	char		result_sha256[PARTBACK_SHA256_HEXLEN + 1];
+	/*
+	 * An atomic restore's unit: a whole table in one transaction; file then
+	 * holds its plan as JSON (restore.c, atomic_plan), not a file name.
+	 */
+	bool		whole_table;
 	bool		inflight;		/* saw changes of transactions in progress */
 	XLogRecPtr	max_lsn;		/* newest page LSN seen */
 	Oid			relfilenode;
@@ -469,6 +476,8 @@ extern PGDLLEXPORT void partback_copy_main(Datum main_arg);
 extern bool pb_messages_supported(void);
 extern void pb_messages_capture(int64 job_id);
 extern void pb_messages_set_table(const char *table_name);
+extern int	pb_messages_mark(void);
+extern void pb_messages_forget_since(int mark);
 extern bool pb_error_is_table_failure(ErrorData *edata);
 extern void pb_catch_table_failure(const char *table_name, MemoryContext context);
 extern void pb_messages_table_failed(const char *table_name, ErrorData *edata);

@@ -10,11 +10,19 @@
  *		stay usable; a partition that holds the backup's content already is
  *		skipped.  Sequences and foreign keys come after all data.
  *
+ *		With atomic => true a table is restored by one copy worker in one
+ *		transaction instead: its preparation (partitions created and
+ *		dropped), every partition's truncate and load, and their records
+ *		commit together, so that an error, a cancel or a crash at any moment
+ *		leaves every partition as it was.  Tables still go to several
+ *		workers at once.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -25,6 +33,7 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -98,6 +107,8 @@ parse_target(RestoreTable *t, const char *target_table, const char *source_schem
 }
 
 static char *target_text(RestoreTable *t);
+static void record_partitions(int64 job_id, RestoreTable *t);
+static bool restore_partitions_supported(void);
 
 static bool
 path_matches(const char *path, const char *pattern)
@@ -539,13 +550,13 @@ lend_idle_workers(PbWork *work)
 }
 
 /*
- * A copy worker's part: replace the content of one target leaf with the
- * partition's backup, in a transaction of its own -- truncate, then load
- * every data file, each verified against its checksum as it is read.  Then
- * record it, in another transaction.
+ * Replace the content of one target leaf with the partition's backup, in
+ * the current transaction -- truncate, then load every data file, each
+ * verified against its checksum as it is read -- and record it, to commit
+ * with the load.
  */
-void
-pb_restore_unit(PbWork *work, PbUnit *unit)
+static void
+restore_leaf(PbWork *work, PbUnit *unit)
 {
 	char	   *meta_path = psprintf("%s/%s", pb_work_str(work, work->db_dir_off), unit->file);
 	char	   *part_dir = pstrdup(meta_path);
@@ -563,9 +574,6 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	int			save_nestlevel;
 
 	*strrchr(part_dir, '/') = '\0';
-	pb_live_start(unit->table_name);
-
-	pb_xact_begin();
 
 	meta = pb_read_meta_file(meta_path, unit->sha256);
 	files = pb_json_container(&meta->root, "files");
@@ -644,6 +652,132 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	 */
 	pb_chunk_record(work, unit, 1, GetXLogInsertRecPtr(), columns_text);
 	pb_task_add_unit(work->job_id, unit, 1);
+}
+
+/*
+ * An atomic restore's unit: table t whole, in one transaction -- what the
+ * leader does to prepare a target (create it or its missing partitions,
+ * drop those the backup lacks), then every partition as restore_leaf does
+ * it.  Nothing of it is seen before the commit; an error, a cancel, a
+ * crash leave the table as it was.  Its root is locked first (without
+ * stalling readers meanwhile, as lock_partition does): a reader of the
+ * table then waits at its root, and cannot hold some of its partitions
+ * while this waits for them.
+ */
+static void
+restore_whole_table(PbWork *work, PbUnit *unit)
+{
+	Jsonb	   *plan = pb_parse_json(unit->file, "restore plan");
+	JsonbContainer *leaves = pb_json_container(&plan->root, "leaves");
+	RestoreTable *t = palloc0(sizeof(RestoreTable));
+	JsonbValue *v;
+	bool		must_not_exist;
+	int			mark;
+	MemoryContext leaf_context;
+	Oid			nsp;
+	Oid			root;
+	ListCell   *lc;
+
+	t->source = unit->table_name;
+	t->definition = pb_json_text(&plan->root, "definition");
+	t->target_schema = (char *) pb_json_str(&plan->root, "target_schema", false);
+	t->target_name = (char *) pb_json_str(&plan->root, "target_name", false);
+	v = getKeyJsonValueFromContainer(&plan->root, "drop_missing", 12, NULL);
+	t->drop_missing = (v && v->type == jbvBool && v->val.boolean);
+	v = getKeyJsonValueFromContainer(&plan->root, "must_not_exist", 14, NULL);
+	must_not_exist = (v && v->type == jbvBool && v->val.boolean);
+	for (int i = 0; i < pb_json_array_size(leaves); i++)
+	{
+		JsonbContainer *l = pb_json_array_container(leaves, i);
+		RestoreLeaf *leaf = palloc0(sizeof(RestoreLeaf));
+
+		leaf->table = t;
+		leaf->path = (char *) pb_json_str(l, "path", false);
+		leaf->meta = (char *) pb_json_str(l, "meta", false);
+		leaf->meta_sha256 = (char *) pb_json_str(l, "meta_sha256", false);
+		leaf->content_key = (char *) pb_json_str(l, "content_key", false);
+		t->leaves = lappend(t->leaves, leaf);
+	}
+
+	/*
+	 * Its task shows running, with the rows loaded so far (the figures its
+	 * units add commit with them, at the end).
+	 */
+	pb_live_start(unit->table_name);
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2];
+
+		values[0] = Int64GetDatum(work->job_id);
+		values[1] = CStringGetTextDatum(unit->table_name);
+		pb_xact_begin();
+		pb_catalog_exec("UPDATE partback.task SET state = 'running' "
+						"WHERE job_id = $1 AND table_name = $2 AND state = 'queued'",
+						2, types, values, NULL, SPI_OK_UPDATE);
+		pb_xact_end();
+	}
+
+	leaf_context = AllocSetContextCreate(CurrentMemoryContext, "partback atomic leaf",
+										 ALLOCSET_DEFAULT_SIZES);
+	mark = pb_messages_mark();
+	PG_TRY();
+	{
+		pb_xact_begin();
+		nsp = get_namespace_oid(t->target_schema, true);
+		root = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
+		if (OidIsValid(root))
+			lock_partition(root, "table", target_text(t));
+		prepare_target(t, must_not_exist);
+		record_partitions(work->job_id, t);
+
+		foreach(lc, t->leaves)
+		{
+			RestoreLeaf *leaf = lfirst(lc);
+			MemoryContext old = MemoryContextSwitchTo(leaf_context);
+			PbUnit		lu;
+
+			CHECK_FOR_INTERRUPTS();
+			memset(&lu, 0, sizeof(lu));
+			lu.relid = leaf->target;
+			strlcpy(lu.table_name, unit->table_name, sizeof(lu.table_name));
+			lu.path = leaf->path;
+			lu.file = leaf->meta;
+			strlcpy(lu.sha256, leaf->meta_sha256, sizeof(lu.sha256));
+			strlcpy(lu.result_sha256, leaf->content_key, sizeof(lu.result_sha256));
+			restore_leaf(work, &lu);
+			unit->rows += lu.rows;
+			unit->raw_bytes += lu.raw_bytes;
+			unit->stored_bytes += lu.stored_bytes;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(leaf_context);
+		}
+		/* every partition at once */
+		pb_xact_end();
+	}
+	PG_CATCH();
+	{
+		/* what it said it did (a partition dropped, say) was rolled back */
+		pb_messages_forget_since(mark);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * A copy worker's part: one partition in a transaction of its own, or
+ * (atomic) one table whole.
+ */
+void
+pb_restore_unit(PbWork *work, PbUnit *unit)
+{
+	if (unit->whole_table)
+	{
+		restore_whole_table(work, unit);
+		return;
+	}
+	pb_live_start(unit->table_name);
+	pb_xact_begin();
+	restore_leaf(work, unit);
 	pb_xact_end();
 }
 
@@ -698,14 +832,16 @@ set_aside_foreign_keys(PbJob *job, List *tables)
 	Oid			types[2] = {OIDARRAYOID, INT8OID};
 	Datum		values[2];
 	Datum	   *oids = palloc(sizeof(Datum) * (list_length(tables) + 1));
+	int			noids = 0;
 	ListCell   *lc;
 	MemoryContext outer = CurrentMemoryContext;
 	char	   *result;
 
+	/* an atomic restore's target that does not exist yet has no key */
 	foreach(lc, tables)
-		oids[foreach_current_index(lc)] =
-			ObjectIdGetDatum(((RestoreTable *) lfirst(lc))->target);
-	values[0] = PointerGetDatum(construct_array(oids, list_length(tables), OIDOID,
+		if (OidIsValid(((RestoreTable *) lfirst(lc))->target))
+			oids[noids++] = ObjectIdGetDatum(((RestoreTable *) lfirst(lc))->target);
+	values[0] = PointerGetDatum(construct_array(oids, noids, OIDOID,
 												sizeof(Oid), true, TYPALIGN_INT));
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT partback._drop_foreign_keys($1)::text",
@@ -846,6 +982,170 @@ record_target(PbJob *job, RestoreTable *t)
 	pb_catalog_exec("UPDATE partback.task SET target_relid = $3 "
 					"WHERE job_id = $1 AND table_name = $2",
 					3, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Can the job record its tasks' partitions (the SQL objects of versions
+ * before partback.get_restore_partitions lack the column)?
+ */
+static bool
+restore_partitions_supported(void)
+{
+	Oid			type = INT8OID;
+
+	return pb_sql_function_exists("get_restore_partitions", 1, &type);
+}
+
+/*
+ * Record in t's task the backup's partitions it restores, with their
+ * targets once prepared: what partback.get_restore_partitions() lists.
+ */
+static void
+record_partitions(int64 job_id, RestoreTable *t)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (!restore_partitions_supported())
+		return;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	foreach(lc, t->leaves)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoChar(&buf, '{');
+		pb_json_add_str(&buf, "path", leaf->path);
+		if (OidIsValid(leaf->target))
+			pb_json_add_int(&buf, "relid", leaf->target);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, ']');
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(t->source);
+	values[2] = CStringGetTextDatum(buf.data);
+	pb_catalog_exec("UPDATE partback.task SET restore_partitions = $3::jsonb "
+					"WHERE job_id = $1 AND table_name = $2",
+					3, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * An atomic restore holds a lock on every relation of t until its end:
+ * each partition, its TOAST table and index, its indexes.  A table needing
+ * more than PostgreSQL's lock table holds (max_locks_per_transaction *
+ * (max_connections + max_prepared_transactions)) could not be restored so;
+ * it is refused before anything changes.  The estimate takes the larger of
+ * the backup's and the target's relations, times each one's locks.
+ */
+static void
+check_lock_capacity(RestoreTable *t)
+{
+	Oid			types[2] = {JSONBOID, OIDOID};
+	Datum		values[2];
+	char		nulls[2] = "  ";
+	Oid			nsp = get_namespace_oid(t->target_schema, true);
+	Oid			target = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
+	int64		needed = 0;
+	int64		capacity = (int64) max_locks_per_xact * (MaxConnections + max_prepared_xacts);
+
+	values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
+	values[1] = ObjectIdGetDatum(target);
+	if (!OidIsValid(target))
+		nulls[1] = 'n';
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT greatest(1 + coalesce(pg_catalog.jsonb_array_length($1->'partitions'), 0), "
+							  "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_partition_tree($2::pg_catalog.regclass))) "
+							  "* (3 + greatest(coalesce(pg_catalog.jsonb_array_length($1->'indexes'), 0) "
+							  "+ (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements("
+							  "coalesce($1->'constraints', '[]')) c "
+							  "WHERE c->>'definition' ~ '^(PRIMARY KEY|UNIQUE|EXCLUDE)'), "
+							  "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i WHERE i.indrelid = $2)))",
+							  2, types, values, nulls, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "partback: could not count the relations of table %s", t->source);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		needed = isnull ? 0 : DatumGetInt64(d);
+	}
+	SPI_finish();
+	if (needed > capacity)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("table %s cannot be restored atomically: it needs about " INT64_FORMAT " locks in one transaction, more than the lock table holds (" INT64_FORMAT ")",
+						target_text(t), needed, capacity),
+				 errdetail("An atomic restore locks every partition, TOAST table and index of a table until it ends; the lock table holds max_locks_per_transaction (%d) * (max_connections (%d) + max_prepared_transactions (%d)) locks.  Nothing was restored.",
+						   max_locks_per_xact, MaxConnections, max_prepared_xacts),
+				 errhint("Raise max_locks_per_transaction (it takes a restart), or restore without atomic => true.")));
+}
+
+/*
+ * After a restore stopped half-way (cancelled, failed): for each table
+ * some of whose partitions hold the backup's content and others their old
+ * one, a WARNING says which (recorded in the job's messages); an atomic
+ * restore's NOTICE names each table left whole as it was.  Runs in a
+ * transaction of the caller's.
+ */
+static void
+warn_mixed_tables(PbJob *job)
+{
+	Oid			type = INT8OID;
+	Datum		value = Int64GetDatum(job->job_id);
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *rows = NIL;
+	ListCell   *lc;
+
+	if (!restore_partitions_supported())
+		return;
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT table_name, "
+							  "(pg_catalog.count(*) FILTER (WHERE content = 'backup'))::text, "
+							  "pg_catalog.count(*)::text, "
+							  "pg_catalog.string_agg(coalesce(target_partition::text, path), ', ' "
+							  "ORDER BY path) FILTER (WHERE content = 'backup'), "
+							  "pg_catalog.string_agg(coalesce(target_partition::text, path), ', ' "
+							  "ORDER BY path) FILTER (WHERE content = 'old') "
+							  "FROM partback.get_restore_partitions($1) GROUP BY table_name "
+							  "HAVING pg_catalog.bool_or(content = 'old') ORDER BY 1",
+							  1, &type, &value, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not read the partitions of job " INT64_FORMAT, job->job_id);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	  **r = MemoryContextAlloc(outer, sizeof(char *) * 5);
+
+		for (int k = 0; k < 5; k++)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, k + 1);
+
+			r[k] = MemoryContextStrdup(outer, v ? v : "");
+		}
+		rows = lappend(rows, r);
+	}
+	SPI_finish();
+	foreach(lc, rows)
+	{
+		char	  **r = lfirst(lc);
+
+		pb_messages_set_table(r[0]);
+		if (job->atomic)
+			ereport(NOTICE,
+					(errmsg("table %s keeps its old content in every partition: its atomic restore did not commit",
+							r[0])));
+		else if (strcmp(r[1], "0") != 0)
+				ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("table %s is restored in part: %s of its %s partitions hold the backup's content, the others their old content",
+							r[0], r[1], r[2]),
+					 errdetail("From the backup: %s.  Old content: %s.", r[3], r[4]),
+					 errhint("partback.get_restore_partitions(" INT64_FORMAT ") lists them; calling the same function again restores the rest, and atomic => true restores a table all or nothing.",
+							 job->job_id)));
+	}
+	pb_messages_set_table(NULL);
 }
 
 /* Say which foreign keys were put back NOT VALID (recorded in the job). */
@@ -989,6 +1289,52 @@ hold_backups(PbJob *job, List *tables)
 }
 
 /*
+ * An atomic restore's unit of work for table t: a leaf standing for the
+ * whole table, its plan as JSON in place of a metadata file -- what its
+ * copy worker needs to prepare the target and load every partition
+ * (restore_whole_table).
+ */
+static RestoreLeaf *
+atomic_unit(PbJob *job, RestoreTable *t)
+{
+	RestoreLeaf *unit = palloc0(sizeof(RestoreLeaf));
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	pb_json_add_raw(&buf, "definition", t->definition);
+	pb_json_add_str(&buf, "target_schema", t->target_schema);
+	pb_json_add_str(&buf, "target_name", t->target_name);
+	pb_json_add_raw(&buf, "drop_missing", t->drop_missing ? "true" : "false");
+	pb_json_add_raw(&buf, "must_not_exist",
+					job->type == PB_JOB_MIGRATE && !t->made_before ? "true" : "false");
+	appendStringInfoString(&buf, ", \"leaves\": [");
+	foreach(lc, t->leaves)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoChar(&buf, '{');
+		pb_json_add_str(&buf, "path", leaf->path);
+		pb_json_add_str(&buf, "meta", leaf->meta);
+		pb_json_add_str(&buf, "meta_sha256", leaf->meta_sha256);
+		pb_json_add_str(&buf, "content_key", leaf->content_key);
+		appendStringInfoChar(&buf, '}');
+		unit->bytes += leaf->bytes;
+	}
+	appendStringInfoString(&buf, "]}");
+
+	unit->table = t;
+	unit->path = t->source;
+	unit->meta = buf.data;
+	unit->meta_sha256 = "";
+	unit->content_key = "";
+	return unit;
+}
+
+/*
  * Plan the units of work of the tables live (those an earlier call loaded
  * are taken over) and load them with the copy workers.
  */
@@ -1004,7 +1350,7 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 
 	/* one unit of work per partition, unless an earlier call did it */
 	pb_xact_begin();
-	earlier = job->force ? NIL : pb_loaded_partitions(job->job_id);
+	earlier = job->force || job->atomic ? NIL : pb_loaded_partitions(job->job_id);
 	pb_xact_end();
 	foreach(lc, live)
 	{
@@ -1028,6 +1374,9 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 					table_units = lappend(table_units, leaf);
 			}
 			pb_xact_end();
+			/* atomic: the table whole is one unit */
+			if (job->atomic)
+				table_units = list_make1(atomic_unit(job, t));
 			units = list_concat(units, table_units);
 		}
 		PG_CATCH();
@@ -1072,6 +1421,7 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 		unit.file = leaf->meta;
 		strlcpy(unit.sha256, leaf->meta_sha256, sizeof(unit.sha256));
 		strlcpy(unit.result_sha256, leaf->content_key, sizeof(unit.result_sha256));
+		unit.whole_table = job->atomic;
 		pb_work_set_unit(work, foreach_current_index(lc), &unit);
 	}
 
@@ -1110,6 +1460,9 @@ pb_run_restore(PbJob *job)
 		pb_job_lock_table(job->job_id, target_text(t), true);
 		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves),
 					   list_length(t->leaves));
+		record_partitions(job->job_id, t);
+		if (job->atomic)
+			check_lock_capacity(t);
 	}
 	/* every table's dependencies are checked before any table is prepared */
 	foreach(lc, tables)
@@ -1125,8 +1478,19 @@ pb_run_restore(PbJob *job)
 		PG_TRY();
 		{
 			pb_xact_begin();
-			prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
-			record_target(job, t);
+			if (job->atomic)
+			{
+				/* its copy worker prepares it, in the transaction of its load */
+				Oid			nsp = get_namespace_oid(t->target_schema, true);
+
+				t->target = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
+			}
+			else
+			{
+				prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
+				record_target(job, t);
+				record_partitions(job->job_id, t);
+			}
 			pb_xact_end();
 		}
 		PG_CATCH();
@@ -1163,6 +1527,7 @@ pb_run_restore(PbJob *job)
 		pb_xact_begin();
 		add_foreign_keys(job, foreign_keys, true);
 		warn_not_valid(foreign_keys);
+		warn_mixed_tables(job);
 		pb_xact_end();
 		ReThrowError(edata);
 	}
@@ -1208,6 +1573,15 @@ pb_run_restore(PbJob *job)
 		PG_TRY();
 		{
 			pb_xact_begin();
+			if (job->atomic)
+			{
+				/* its copy worker may have created it */
+				t->target = get_relname_relid(t->target_name,
+											  get_namespace_oid(t->target_schema, false));
+				if (!OidIsValid(t->target))
+					elog(ERROR, "partback: target table %s of an atomic restore was not created",
+						 target_text(t));
+			}
 			lock_target(t);
 			finish_target(t);
 			pb_task_progress(job->job_id, t->source);
@@ -1224,6 +1598,8 @@ pb_run_restore(PbJob *job)
 	pb_messages_set_table(NULL);
 
 	pb_xact_begin();
+	if (pb_failed_tables(job->job_id) > 0)
+		warn_mixed_tables(job);
 	pb_messages_flush(job->job_id);
 	nfailed = pb_failed_tables(job->job_id);
 	if (nfailed == 0)

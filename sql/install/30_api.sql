@@ -40,7 +40,8 @@ CREATE FUNCTION partback.restore_db(backup_dir text,
 									force boolean DEFAULT false,
 									parallel integer DEFAULT NULL,
 									wait boolean DEFAULT false,
-									keep_new_partitions boolean DEFAULT false)
+									keep_new_partitions boolean DEFAULT false,
+									atomic boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore_db'
 LANGUAGE C VOLATILE;
@@ -53,7 +54,8 @@ CREATE FUNCTION partback.restore_table(backup_dir text,
 									   force boolean DEFAULT false,
 									   parallel integer DEFAULT NULL,
 									   wait boolean DEFAULT false,
-									   keep_new_partitions boolean DEFAULT false)
+									   keep_new_partitions boolean DEFAULT false,
+									   atomic boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore_table'
 LANGUAGE C VOLATILE;
@@ -66,7 +68,8 @@ CREATE FUNCTION partback.restore(backup_dir text,
 								 backup_id bigint DEFAULT NULL,
 								 force boolean DEFAULT false,
 								 parallel integer DEFAULT NULL,
-								 wait boolean DEFAULT false)
+								 wait boolean DEFAULT false,
+								 atomic boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore'
 LANGUAGE C VOLATILE;
