@@ -61,6 +61,9 @@ ALTER TABLE partback.job_message ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_messages ON partback.job_message FOR SELECT
 	USING (EXISTS (SELECT FROM partback.job j WHERE j.job_id = job_message.job_id));
 
+-- which partitions of a restore hold the backup's content
+ALTER TABLE partback.task ADD COLUMN restore_partitions jsonb;
+
 CREATE FUNCTION partback._definition_piece(piece text, kind text, what text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'partback_definition_piece'
@@ -3020,7 +3023,8 @@ CREATE FUNCTION partback.restore_db(backup_dir text,
 									force boolean DEFAULT false,
 									parallel integer DEFAULT NULL,
 									wait boolean DEFAULT false,
-									keep_new_partitions boolean DEFAULT false)
+									keep_new_partitions boolean DEFAULT false,
+									atomic boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore_db'
 LANGUAGE C VOLATILE;
@@ -3034,9 +3038,25 @@ CREATE FUNCTION partback.restore_table(backup_dir text,
 									   force boolean DEFAULT false,
 									   parallel integer DEFAULT NULL,
 									   wait boolean DEFAULT false,
-									   keep_new_partitions boolean DEFAULT false)
+									   keep_new_partitions boolean DEFAULT false,
+									   atomic boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'partback_restore_table'
+LANGUAGE C VOLATILE;
+
+DROP FUNCTION partback.restore(text, text, text, text, text, bigint, boolean, integer, boolean);
+CREATE FUNCTION partback.restore(backup_dir text,
+								 source_table text,
+								 partition text,
+								 target_table text DEFAULT NULL,
+								 source_db text DEFAULT current_database(),
+								 backup_id bigint DEFAULT NULL,
+								 force boolean DEFAULT false,
+								 parallel integer DEFAULT NULL,
+								 wait boolean DEFAULT false,
+								 atomic boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'partback_restore'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION partback._manifests_listed(backup_dir text, source_db text)
@@ -3375,6 +3395,28 @@ AS $$
 	 ORDER BY 1, 5
 $$;
 
+CREATE FUNCTION partback.get_restore_partitions(job_id bigint)
+RETURNS TABLE (table_name text, target_table text, path text,
+			   target_partition regclass, content text, atomic boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT t.table_name, t.target_table, p->>'path',
+		   (SELECT c.oid::regclass FROM pg_class c
+			 WHERE c.oid = coalesce(ch.relid, (p->>'relid')::oid)),
+		   CASE WHEN ch.relid IS NOT NULL THEN 'backup' ELSE 'old' END,
+		   coalesce((j.args->>'atomic')::boolean, false)
+	  FROM partback.task t
+	  JOIN partback.job j USING (job_id)
+	 CROSS JOIN LATERAL jsonb_array_elements(t.restore_partitions) p
+	  LEFT JOIN LATERAL (SELECT c.relid FROM partback.chunk c
+						  WHERE c.job_id = t.job_id AND c.table_name = t.table_name
+							AND c.path = p->>'path'
+						  LIMIT 1) ch ON true
+	 WHERE t.job_id = $1
+	 ORDER BY 1, 3
+$$;
+
 REVOKE ALL ON FUNCTION partback._definition_piece(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_partition_name(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_tablespace(oid) FROM PUBLIC;
@@ -3422,8 +3464,9 @@ REVOKE ALL ON FUNCTION partback._dep_owned_sequences(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._recover_foreign_keys() FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._db_foreign_tables(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._notice_db_foreign(text[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback.restore_db(text, text, text[], bigint, boolean, integer, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback.restore_table(text, text, text, text, bigint, boolean, integer, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback.restore_db(text, text, text[], bigint, boolean, integer, boolean, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback.restore_table(text, text, text, text, bigint, boolean, integer, boolean, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback.restore(text, text, text, text, text, bigint, boolean, integer, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._manifests_listed(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._same_cluster(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._pickable(jsonb) FROM PUBLIC;
@@ -3432,6 +3475,7 @@ REVOKE ALL ON FUNCTION partback._live_waits() FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._raise_job_messages(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._restore_db_backup(text, text, text[], bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback.get_restore_partitions(bigint) FROM PUBLIC;
 
 -- the status view shows the error's whole story
 CREATE OR REPLACE VIEW partback.jobs WITH (security_invoker = true) AS
@@ -3457,3 +3501,8 @@ CREATE OR REPLACE VIEW partback.jobs WITH (security_invoker = true) AS
 ALTER POLICY own_jobs ON partback.job
 	USING (user_name = current_user
 		   OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'));
+
+-- get_restore_partitions is for everyone, filtered by the rows they see
+GRANT EXECUTE ON FUNCTION partback.get_restore_partitions(bigint) TO PUBLIC;
+COMMENT ON FUNCTION partback.get_restore_partitions(bigint) IS
+	'which partitions of a restore job hold the backup''s content and which their old one';
