@@ -31,6 +31,7 @@
 #include "access/xact.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
 
@@ -882,7 +883,10 @@ void
 pb_sync_deferred(void)
 {
 	ListCell   *lc;
+	instr_time	start;
+	instr_time	duration;
 
+	INSTR_TIME_SET_CURRENT(start);
 	sync_mode = PB_SYNC_NOW;
 	foreach(lc, sync_files)
 	{
@@ -894,6 +898,11 @@ pb_sync_deferred(void)
 		CHECK_FOR_INTERRUPTS();
 		sync_path(lfirst(lc), true);
 	}
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	elog(DEBUG1, "partback: fsynced %d files and %d directories in %.0f ms",
+		 list_length(sync_files), list_length(sync_dirs),
+		 INSTR_TIME_GET_MILLISEC(duration));
 	sync_files = NIL;
 	sync_dirs = NIL;
 	sync_dir_set = NULL;
