@@ -540,6 +540,45 @@ for rep in $(seq 1 "$REPS"); do
 done
 mem_stop
 
+# ------------------------------------------------------------ restore's physical limit
+# What a restore cannot do without: decompress the backup's files and load
+# them with COPY ... FREEZE, then build the indexes, with every core busy --
+# 2 loads at a time (each leaf truncated and loaded in one transaction,
+# COPY FROM PROGRAM 'zstd -dc' of its data files), then pg_restore's
+# post-data section with -j2 (the same index builds as pg_restore's).
+step "restore's physical limit: zstd -d + COPY FREEZE of the backup's data files, 2 at a time, then the indexes with pg_restore -j2 --section=post-data"
+LOADS=$WORK/phys.sql
+q bench -c "SELECT 'BEGIN; TRUNCATE ' || leaf || '; ' || string_agg(format('COPY %s FROM PROGRAM %L WITH (FORMAT binary, FREEZE)',
+                       leaf, 'zstd -dcq ' || file), '; ' ORDER BY file) || '; COMMIT;'
+              FROM (SELECT format('%I.%I', m->>'partition_schema', m->>'partition_name') AS leaf,
+                           '$PBDIR/bench/' || regexp_replace(p->>'meta', '/[^/]*\$', '') || '/' || (f->>'name') AS file,
+                           (m->>'stored_bytes')::bigint AS size
+                      FROM partback._manifest('$PBDIR', 'bench') man,
+                           jsonb_array_elements(man->'tables') t,
+                           jsonb_array_elements(t->'partitions') p,
+                           LATERAL partback._partition_meta('$PBDIR', 'bench', p->>'meta', p->>'meta_sha256') m,
+                           jsonb_array_elements(m->'files') f) x
+             GROUP BY leaf ORDER BY max(size) DESC" >"$LOADS"
+[ -s "$LOADS" ] || pb_die "no data files found in $PBDIR"
+for rep in $(seq 1 "$REPS"); do
+	q postgres -c "CREATE DATABASE phys" >/dev/null
+	pb_as_user "$PB_PGBIN/pg_restore" -h "$CLUSTER" -p "$PORT" --section=pre-data -d phys "$BK/dump-z1"
+	checkpoint
+	t0=$(now)
+	# one psql per leaf, 2 at a time
+	tr '\n' '\0' <"$LOADS" | xargs -0 -P2 -I{} runuser -u "$PB_USER" -- \
+		"$PB_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$CLUSTER" -p "$PORT" -d phys -c {} >/dev/null ||
+		pb_die "loading the data files with COPY FREEZE failed"
+	pb_as_user "$PB_PGBIN/pg_restore" -h "$CLUSTER" -p "$PORT" -j2 --section=post-data -d phys "$BK/dump-z1"
+	t1=$(now)
+	record phys_restore "$(elapsed "$t0" "$t1")"
+	if [ "$rep" = 1 ]; then
+		got=$(q phys -c "SELECT count(*) FROM bench.quotes")
+		[ "$got" = "$QUOTES_ROWS" ] || pb_die "physical limit: $got rows of bench.quotes, expected $QUOTES_ROWS"
+	fi
+	q postgres -c "DROP DATABASE phys WITH (FORCE)" >/dev/null
+done
+
 # ------------------------------------------------------------ shared_buffers
 step "does a backup evict the working set?  a 100 MB table in database postgres, prewarmed, then backup_db"
 q postgres -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null
@@ -607,6 +646,7 @@ report()
 		pb_check|check_backup (stored = bytes checked)||
 		pb_restore|restore_db into an empty db, parallel 2|pg_restore|pg_restore -j2
 		pg_restore|pg_restore -j2 (-Z1 dump) into an empty db|pg_restore|pg_restore -j2
+		phys_restore|restore's physical limit (zstd -d, COPY FREEZE, indexes)|phys_restore|physical limit
 	EOF
 	echo
 	echo "backup_db uses partback's default levels (zstd 1, lz4 fast) unless a row says otherwise;"
@@ -623,6 +663,8 @@ report()
 	printf '  %-52s %8s   %-8s  %s\n' "pg_dump -Z1 time / backup_db (zstd, par. 2) time" "$r" ">= 2.5" "$(pass "$r >= 2.5")"
 	r=$(div "$R_PGRESTORE" "$(med pb_restore)")
 	printf '  %-52s %8s   %-8s  %s\n' "pg_restore -j2 time / restore_db time" "$r" ">= 2" "$(pass "$r >= 2")"
+	r=$(div "$(med pb_restore)" "$(med phys_restore)")
+	printf '  %-52s %8s   %-8s  %s\n' "restore_db time / restore's physical limit (issue 14)" "$r" "<= 1.3" "$(pass "$r <= 1.3")"
 	r=$(div "$(mib "$CHECK_BYTES")" "$(med pb_check)" %.0f)
 	printf '  %-52s %8s   %-8s  %s\n' "check_backup MB/s of stored bytes" "$r" ">= 1024" "$(pass "$r >= 1024")"
 	r=$(div "$(med pb_zstd_p1)" "$(med pb_zstd_p2)")
@@ -653,7 +695,7 @@ report()
 	echo "(**) includes what index builds take: maintenance_work_mem = 256MB in this cluster"
 	echo
 	echo "all times (s):"
-	for op in raw_zstd raw_lz4 pb_zstd_p1 pb_zstd_p2 pb_lz4_p1 pb_lz4_p2 pb_zstd3_p2 dump_z0 dump_z1 pgbr_zst pgbr_lz4 pb_incr1 pb_incr0 pb_check pb_restore pg_restore; do
+	for op in raw_zstd raw_lz4 pb_zstd_p1 pb_zstd_p2 pb_lz4_p1 pb_lz4_p2 pb_zstd3_p2 dump_z0 dump_z1 pgbr_zst pgbr_lz4 pb_incr1 pb_incr0 pb_check pb_restore pg_restore phys_restore; do
 		[ -n "${TIMES[$op]:-}" ] && printf '  %-12s%s\n' "$op" "${TIMES[$op]}"
 	done
 }
