@@ -665,6 +665,18 @@ pb_parse_json(const char *text, const char *what)
 {
 	JsonLexContext *lex;
 	JsonParseErrorType err;
+	Jsonb	   *parsed;
+	Jsonb	   *result;
+
+	/*
+	 * The parsers' working memory is many times the text's size (a 20,000
+	 * partition table's definition is megabytes): it goes with the parse,
+	 * and only the Jsonb stays.
+	 */
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
+												  "partback JSON parse",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(scratch);
 
 	lex = pb_json_lexer(text, strlen(text), GetDatabaseEncoding());
 	err = pg_parse_json(lex, &nullSemAction);
@@ -673,7 +685,12 @@ pb_parse_json(const char *text, const char *what)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("backup file \"%s\" does not parse as JSON", what),
 				 errdetail("%s", json_errdetail(err, lex))));
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	parsed = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	MemoryContextSwitchTo(old);
+	result = palloc(VARSIZE(parsed));
+	memcpy(result, parsed, VARSIZE(parsed));
+	MemoryContextDelete(scratch);
+	return result;
 }
 
 /*
@@ -883,12 +900,23 @@ char *
 pb_json_text(JsonbContainer *c, const char *key)
 {
 	JsonbContainer *v = pb_json_container(c, key);
+	char	   *text;
+	char	   *result;
 
 	if (v == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("backup metadata lacks the object or array \"%s\"", key)));
-	return JsonbToCString(NULL, v, VARSIZE_ANY(v));
+	/*
+	 * A container is no varlena: its header is a count and flags, so no
+	 * length can be read off it (it read as up to 268 MB and sized the
+	 * buffer so).  The text is built in a growing buffer, then kept at its
+	 * own size.
+	 */
+	text = JsonbToCString(NULL, v, -1);
+	result = pstrdup(text);
+	pfree(text);
+	return result;
 }
 
 /* The boolean at key; ERROR if there is none. */

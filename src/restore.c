@@ -67,6 +67,7 @@ struct RestoreTable
 {
 	char	   *source;			/* schema.table as in the backup */
 	char	   *definition;		/* JSON */
+	Jsonb	   *definition_jsonb;	/* parsed once, by definition_datum */
 	char	   *target_schema;
 	char	   *target_name;
 	Oid			target;
@@ -283,8 +284,30 @@ plan_tables(PbJob *job)
 		if (job->type == PB_JOB_MIGRATE)
 			refuse_existing(job, t);
 		tables = lappend(tables, t);
+		/* what t needs was copied out of the entry */
+		pfree(jb);
+		pfree(lfirst(lc));
 	}
+	list_free(entries);
 	return tables;
+}
+
+/*
+ * t's definition as a jsonb Datum, parsed the first time it is needed and
+ * kept with t: each step that hands it to SQL would otherwise parse the
+ * whole table's definition again.
+ */
+static Datum
+definition_datum(RestoreTable *t)
+{
+	if (t->definition_jsonb == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(t));
+
+		t->definition_jsonb = pb_parse_json(t->definition, "manifest");
+		MemoryContextSwitchTo(old);
+	}
+	return JsonbPGetDatum(t->definition_jsonb);
 }
 
 /*
@@ -304,7 +327,7 @@ prepare_target(RestoreTable *t, bool must_not_exist)
 		paths[foreach_current_index(lc)] =
 			CStringGetTextDatum(((RestoreLeaf *) lfirst(lc))->path);
 
-	values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
+	values[0] = definition_datum(t);
 	values[1] = CStringGetTextDatum(t->target_schema);
 	values[2] = CStringGetTextDatum(t->target_name);
 	values[3] = PointerGetDatum(construct_array(paths, list_length(t->leaves),
@@ -805,7 +828,7 @@ check_dependencies(RestoreTable *t)
 	/* the SQL objects of 1.0 (before ALTER EXTENSION ... UPDATE) lack it */
 	if (!pb_sql_function_exists("_dep_apply", 2, argtypes))
 		return;
-	value = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
+	value = definition_datum(t);
 	pb_spi_exec("SELECT partback._dep_apply($1, false)", 1, &type, &value, SPI_OK_SELECT);
 }
 
@@ -815,7 +838,7 @@ finish_target(RestoreTable *t)
 	Oid			types[2] = {JSONBOID, REGCLASSOID};
 	Datum		values[2];
 
-	values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
+	values[0] = definition_datum(t);
 	values[1] = ObjectIdGetDatum(t->target);
 	pb_spi_exec("SELECT partback._finish_target($1, $2)", 2, types, values,
 				SPI_OK_SELECT);
@@ -888,14 +911,15 @@ target_text(RestoreTable *t)
  * belong to.
  */
 static char *
-content_key(PbJob *job, RestoreLeaf *leaf)
+content_key(PbJob *job, RestoreLeaf *leaf, MemoryContext scratch)
 {
+	char	   *hex = palloc(PARTBACK_SHA256_HEXLEN + 1);
+	MemoryContext old = MemoryContextSwitchTo(scratch);
 	char	   *meta_path = psprintf("%s/%s", pb_db_dir(job->backup_dir, job->source_db),
 									 leaf->meta);
 	Jsonb	   *meta = pb_read_meta_file(meta_path, leaf->meta_sha256);
 	JsonbContainer *files = pb_json_container(&meta->root, "files");
 	PbSha256   *ctx = pb_sha256_create();
-	char	   *hex = palloc(PARTBACK_SHA256_HEXLEN + 1);
 	char	   *columns = pb_json_text(&meta->root, "columns");
 
 	pb_sha256_update(ctx, columns, strlen(columns));
@@ -907,6 +931,9 @@ content_key(PbJob *job, RestoreLeaf *leaf)
 		pb_sha256_update(ctx, sha, strlen(sha));
 	}
 	pb_sha256_final(ctx, hex);
+	MemoryContextSwitchTo(old);
+	/* the metadata read and parsed: a leader holds one at a time */
+	MemoryContextReset(scratch);
 	return hex;
 }
 
@@ -1052,7 +1079,7 @@ check_lock_capacity(RestoreTable *t)
 	int64		needed = 0;
 	int64		capacity = (int64) max_locks_per_xact * (MaxConnections + max_prepared_xacts);
 
-	values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
+	values[0] = definition_datum(t);
 	values[1] = ObjectIdGetDatum(target);
 	if (!OidIsValid(target))
 		nulls[1] = 'n';
@@ -1347,6 +1374,9 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 	ListCell   *lc;
 	dsm_segment *seg;
 	PbWork	   *work;
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
+												  "partback metadata",
+												  ALLOCSET_DEFAULT_SIZES);
 
 	/* one unit of work per partition, unless an earlier call did it */
 	pb_xact_begin();
@@ -1367,7 +1397,7 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 			{
 				RestoreLeaf *leaf = lfirst(lc2);
 
-				leaf->content_key = content_key(job, leaf);
+				leaf->content_key = content_key(job, leaf, scratch);
 				if (take_over_leaf(job, earlier, t, leaf))
 					t->reused++;
 				else
@@ -1388,6 +1418,7 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 		PG_END_TRY();
 	}
 	pb_messages_set_table(NULL);
+	MemoryContextDelete(scratch);
 
 	/*
 	 * Largest first: the copy workers then end at about the same time, not
