@@ -263,9 +263,20 @@ gate_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 			break;
 		case FHET_END:
 		case FHET_ABORT:
-			/* no catalog access here: ABORT runs while an error unwinds */
-			if (ncalls > 0 && calls[ncalls - 1].fn_oid == flinfo->fn_oid)
-				ncalls--;
+
+			/*
+			 * No catalog access here: ABORT runs while an error unwinds.  The
+			 * innermost call of this function ends, and any call inside it
+			 * whose END an error skipped.
+			 */
+			for (int i = ncalls - 1; i >= 0; i--)
+			{
+				if (calls[i].fn_oid == flinfo->fn_oid)
+				{
+					ncalls = i;
+					break;
+				}
+			}
 			if (prev_fmgr_hook)
 				(*prev_fmgr_hook) (event, flinfo, arg);
 			break;
