@@ -14,7 +14,9 @@
 #      plpgsql (_def_create_root, _prepare_target), sql (_def_name_taken,
 #      _db_tables), and then every internal function of the schema, each
 #      with arguments not known at plan time.  A superuser's session after
-#      SET ROLE is refused the same; the superuser itself may call them.
+#      SET ROLE is refused the same; the superuser itself may call them.  A
+#      SECURITY DEFINER function of oldr's (an event trigger's) running in
+#      newr's job is refused them: the gate is open for newr only.
 #   3. A table owner's CHECK and index-expression function, evaluated while
 #      a superuser's restore loads and indexes the owner's table (a
 #      security-restricted operation, as the owner), is refused
@@ -195,6 +197,35 @@ ok(defined sq(undef, "SELECT partback._def_name_taken('n', 't')"), 'and partback
 # _effective_state, which the status views call directly, may be called
 is(sq('newr', "SELECT partback._effective_state('succeeded', 0, 0)"), 'succeeded',
 	'the status views\' partback._effective_state may be called');
+
+# a SECURITY DEFINER function reached inside partback's work runs as its
+# owner, who called no partback function: here an event trigger's function
+# owned by oldr fires on the DDL of newr's restore, in newr's job's worker
+sq(undef, q{
+	CREATE TABLE public.evlog (outcome text);
+	GRANT INSERT ON public.evlog TO oldr;
+	CREATE FUNCTION public.ev_probe() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog AS $$
+	DECLARE
+		detail text;
+	BEGIN
+		PERFORM partback._live();
+		INSERT INTO public.evlog VALUES ('called by ' || current_user);
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+		INSERT INTO public.evlog VALUES (SQLSTATE || ' ' || SQLERRM || ' / ' || detail);
+	END $$;
+	ALTER FUNCTION public.ev_probe() OWNER TO oldr;
+});
+sq('newr', "SELECT partback.backup_table(" . dir('newr_ev') . ", 'n.t', wait => true)");
+sq(undef, 'CREATE EVENT TRIGGER ev_probe ON ddl_command_end EXECUTE FUNCTION public.ev_probe()');
+ok(defined sq('newr', "SELECT partback.restore_table(" . dir('newr_ev') . ", 'n.t', target_table => 'n.t_ev', wait => true)"),
+	'newr restores into a new table while an event trigger\'s SECURITY DEFINER function of oldr fires on its DDL');
+sq(undef, 'DROP EVENT TRIGGER ev_probe');
+is(sq(undef, "SELECT string_agg(DISTINCT outcome, ',') FROM public.evlog"),
+	'42501 function partback._live is internal to partback / Internal functions run only as the role that called'
+	  . ' partback\'s public function (newr), not as oldr.',
+	'... where, run as oldr inside newr\'s job, it is refused partback._live');
 
 # ---------------------------------------------------------------- 3. the owner's code
 
