@@ -32,9 +32,11 @@
  * once more on entry (pb_gate_check_call): a call that loads the library
  * started before these hooks existed.
  *
- * needs_fmgr_hook runs for every function looked up in the server, so the
- * class of a function (public, internal, other) is kept in a small
- * per-backend hash, emptied when pg_proc or pg_namespace changes.
+ * Only the extension's member functions count: a function someone else
+ * created in schema partback is neither.  needs_fmgr_hook runs for every
+ * function looked up in the server, so the class of a function (public,
+ * internal, other) is kept in a small per-backend hash, emptied when
+ * pg_proc or pg_namespace changes.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,9 +45,11 @@
 #include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_proc.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -96,6 +100,7 @@ static Oid	worker_role = InvalidOid;
 static HTAB *classes = NULL;
 static bool classes_stale = true;
 static Oid	partback_nsp = InvalidOid;
+static Oid	partback_ext = InvalidOid;
 
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
@@ -124,14 +129,19 @@ lookup_class(Oid fn_oid)
 	PbFuncClass class = PB_FUNC_OTHER;
 
 	if (!OidIsValid(partback_nsp))
+	{
 		partback_nsp = get_namespace_oid("partback", true);
+		partback_ext = get_extension_oid("partback", true);
+	}
 	if (!OidIsValid(partback_nsp))
 		return PB_FUNC_OTHER;
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
 	if (!HeapTupleIsValid(tup))
 		return PB_FUNC_OTHER;
 	proc = (Form_pg_proc) GETSTRUCT(tup);
-	if (proc->pronamespace == partback_nsp)
+	/* the extension's own functions: not one a superuser put there */
+	if (proc->pronamespace == partback_nsp &&
+		getExtensionOfObject(ProcedureRelationId, fn_oid) == partback_ext)
 	{
 		const char *name = NameStr(proc->proname);
 
@@ -167,6 +177,7 @@ classify(Oid fn_oid)
 		classes = hash_create("partback function classes", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		partback_nsp = InvalidOid;
+		partback_ext = InvalidOid;
 		classes_stale = false;
 	}
 	entry = hash_search(classes, &fn_oid, HASH_FIND, NULL);

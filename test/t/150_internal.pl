@@ -194,6 +194,12 @@ refused('a superuser\'s session after SET ROLE newr is refused', undef, '_live',
 	'SET ROLE newr; SELECT * FROM partback._live()');
 ok(defined sq(undef, 'SELECT count(*) FROM partback._live()'), 'the superuser may call partback._live');
 ok(defined sq(undef, "SELECT partback._def_name_taken('n', 't')"), 'and partback._def_name_taken');
+# only the extension's own functions open the gate: not one a superuser
+# created in schema partback
+sq(undef, "CREATE FUNCTION partback.opener() RETURNS bigint LANGUAGE plpgsql AS 'BEGIN RETURN (SELECT count(*) FROM partback._live()); END';"
+	  . 'GRANT EXECUTE ON FUNCTION partback.opener() TO newr');
+refused('a function a superuser added to schema partback opens nothing', 'newr', '_live', 'SELECT partback.opener()');
+sq(undef, 'DROP FUNCTION partback.opener()');
 # _effective_state, which the status views call directly, may be called
 is(sq('newr', "SELECT partback._effective_state('succeeded', 0, 0)"), 'succeeded',
 	'the status views\' partback._effective_state may be called');
