@@ -22,7 +22,8 @@ OBJS = \
 	src/message.o \
 	src/claims.o \
 	src/roles.o \
-	src/recover.o
+	src/recover.o \
+	src/gate.o
 
 EXTENSION = partback
 # The version being developed is partback.control's default_version.
@@ -101,4 +102,4 @@ $(shell mkdir -p src)
 endif
 
 # every module includes these headers: rebuild them all when they change
-$(OBJS): src/partback.h src/compat.h
+$(OBJS): src/partback.h src/compat.h src/gate.h

@@ -401,7 +401,13 @@ SELECT pg_stat_file('/tmp/partback_regress/hostile/x', missing_ok => true) IS NU
 CREATE ROLE regress_hostile LOGIN;
 CREATE ROLE regress_hostile_nologin IN ROLE regress_hostile;
 GRANT USAGE ON SCHEMA partback, hz TO regress_hostile;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partback TO regress_hostile;
+GRANT EXECUTE ON FUNCTION partback.backup_db, partback.backup_table,
+	partback.backup, partback.restore_db, partback.restore_table,
+	partback.restore, partback.migrate, partback.check_backup,
+	partback.get_backup_list, partback.get_backup_meta,
+	partback.list_backups, partback.get_backup_status,
+	partback.wait_job, partback.cancel_job, partback.purge_backups,
+	partback.delete_backup TO regress_hostile;
 GRANT SELECT ON hz.p TO regress_hostile;
 GRANT INSERT ON public.hostile_log TO regress_hostile;
 SELECT max(job_id) AS superuser_job FROM partback.job \gset

@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 
 #include "partback.h"
+#include "gate.h"
 #include "auth.h"
 
 PG_FUNCTION_INFO_V1(partback_same_cluster);
@@ -61,8 +62,10 @@ pb_manifest_of_this_cluster(JsonbContainer *manifest)
 Datum
 partback_same_cluster(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *m = PG_GETARG_JSONB_P(0);
+	Jsonb	   *m;
 
+	pb_gate_check_call(fcinfo);
+	m = PG_GETARG_JSONB_P(0);
 	PG_RETURN_BOOL(pb_any_cluster || pb_manifest_of_this_cluster(&m->root));
 }
 

@@ -29,6 +29,7 @@
 
 #include "partback.h"
 #include "auth.h"
+#include "gate.h"
 
 PG_FUNCTION_INFO_V1(partback_execute_definition);
 PG_FUNCTION_INFO_V1(partback_definition_piece);
@@ -124,12 +125,20 @@ check_function_origin(CreateFunctionStmt *stmt, const char *what)
 Datum
 partback_execute_definition(PG_FUNCTION_ARGS)
 {
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	NodeTag		expected = statement_kind(kind);
-	List	   *stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
-	Node	   *stmt = list_length(stmts) == 1 ? linitial_node(RawStmt, stmts)->stmt : NULL;
+	char	   *sql;
+	char	   *kind;
+	char	   *what;
+	NodeTag		expected;
+	List	   *stmts;
+	Node	   *stmt;
+
+	pb_gate_check_call(fcinfo);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	what = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	expected = statement_kind(kind);
+	stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	stmt = list_length(stmts) == 1 ? linitial_node(RawStmt, stmts)->stmt : NULL;
 
 	/*
 	 * A function is created, never replaced (CREATE OR REPLACE could change
@@ -284,15 +293,19 @@ piece_error_context(void *arg)
 Datum
 partback_definition_piece(PG_FUNCTION_ARGS)
 {
-	char	   *piece = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *piece;
+	char	   *kind;
+	char	   *what;
 	const char *prefix;
 	bool		(*check) (Node *stmt);
 	List	   *stmts;
 	bool		valid = false;
 	ErrorContextCallback errcallback;
 
+	pb_gate_check_call(fcinfo);
+	piece = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	what = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (strcmp(kind, "expression") == 0)
 	{
 		prefix = "SELECT ";

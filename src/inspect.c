@@ -27,6 +27,7 @@
 #include "utils/varlena.h"
 
 #include "partback.h"
+#include "gate.h"
 #include "auth.h"
 
 PG_FUNCTION_INFO_V1(partback_manifest);
@@ -74,12 +75,15 @@ warn_damaged(const char *dir, const char *db, int64 id, const char *problem)
 Datum
 partback_manifest(PG_FUNCTION_ARGS)
 {
-	char	   *dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
-	char	   *db = text_arg_required(fcinfo, 1, "source_db");
+	char	   *dir;
+	char	   *db;
 	int64	   *ids;
 	int			n;
 	int64		id;
 
+	pb_gate_check_call(fcinfo);
+	dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
+	db = text_arg_required(fcinfo, 1, "source_db");
 	pb_repo_open(dir);
 	check_db(dir, db);
 	n = pb_backup_ids(dir, db, &ids);
@@ -229,6 +233,7 @@ manifests(FunctionCallInfo fcinfo, bool listed)
 Datum
 partback_manifests(PG_FUNCTION_ARGS)
 {
+	pb_gate_check_call(fcinfo);
 	return manifests(fcinfo, false);
 }
 
@@ -236,6 +241,7 @@ partback_manifests(PG_FUNCTION_ARGS)
 Datum
 partback_manifests_listed(PG_FUNCTION_ARGS)
 {
+	pb_gate_check_call(fcinfo);
 	return manifests(fcinfo, true);
 }
 
@@ -243,12 +249,17 @@ partback_manifests_listed(PG_FUNCTION_ARGS)
 Datum
 partback_partition_meta(PG_FUNCTION_ARGS)
 {
-	char	   *dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
-	char	   *db = text_arg_required(fcinfo, 1, "source_db");
-	char	   *meta = text_arg_required(fcinfo, 2, "meta_file");
-	char	   *sha = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	char	   *dir;
+	char	   *db;
+	char	   *meta;
+	char	   *sha;
 	Jsonb	   *result;
 
+	pb_gate_check_call(fcinfo);
+	dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
+	db = text_arg_required(fcinfo, 1, "source_db");
+	meta = text_arg_required(fcinfo, 2, "meta_file");
+	sha = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	/* meta comes from a manifest: never let it leave the database dir */
 	if (meta[0] == '/' || strstr(meta, "..") != NULL)
 		ereport(ERROR,

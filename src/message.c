@@ -32,6 +32,7 @@
 #include "utils/memutils.h"
 
 #include "partback.h"
+#include "gate.h"
 
 /* at most this many warnings and notices per process and job */
 #define PB_MAX_MESSAGES 1000
@@ -552,6 +553,7 @@ PG_FUNCTION_INFO_V1(partback_raise_job_messages);
 Datum
 partback_raise_job_messages(PG_FUNCTION_ARGS)
 {
+	pb_gate_check_call(fcinfo);
 	pb_messages_raise(PG_GETARG_INT64(0));
 	PG_RETURN_VOID();
 }

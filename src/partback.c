@@ -14,6 +14,7 @@
 
 #include "partback.h"
 #include "auth.h"
+#include "gate.h"
 
 PG_MODULE_MAGIC;
 
@@ -136,6 +137,7 @@ _PG_init(void)
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   check_auth_key_file, NULL, NULL);
 	pb_claims_init();
+	pb_gate_init();
 
 	MarkGUCPrefixReserved("partback");
 

@@ -35,6 +35,7 @@
 #include "catalog/pg_authid.h"
 
 #include "partback.h"
+#include "gate.h"
 
 /* the role that made the backup, if it exists here */
 static Oid
@@ -120,6 +121,7 @@ PG_FUNCTION_INFO_V1(partback_pickable);
 Datum
 partback_pickable(PG_FUNCTION_ARGS)
 {
+	pb_gate_check_call(fcinfo);
 	PG_RETURN_BOOL(pb_manifest_pickable(PG_GETARG_JSONB_P(0)));
 }
 

@@ -27,6 +27,7 @@
 #include "utils/wait_event.h"
 
 #include "partback.h"
+#include "gate.h"
 
 #define QUEUE_SIZE 64
 
@@ -249,6 +250,7 @@ partback_live(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
+	pb_gate_check_call(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 	if (shared == NULL)
 		return (Datum) 0;
@@ -291,6 +293,7 @@ partback_live_waits(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
+	pb_gate_check_call(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 	if (shared == NULL)
 		return (Datum) 0;
@@ -573,6 +576,7 @@ partback_queued(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
+	pb_gate_check_call(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 	if (shared == NULL)
 		return (Datum) 0;

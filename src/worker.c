@@ -40,6 +40,7 @@
 #include "utils/wait_event.h"
 
 #include "partback.h"
+#include "gate.h"
 
 /*
  * A queued job is either started by its leader or cancelled before; the
@@ -376,6 +377,7 @@ partback_dequeue(PG_FUNCTION_ARGS)
 	dsm_segment *seg;
 	bool		cancelled;
 
+	pb_gate_check_call(fcinfo);
 	if (!pb_queue_first_of(job_id, &job))
 		PG_RETURN_BOOL(false);
 	if (!superuser() && strcmp(job.user_name, GetUserNameFromId(GetUserId(), false)) != 0)
@@ -455,6 +457,7 @@ partback_leader_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(handoff->database, handoff->user, 0);
 	pb_live_claim(handoff->job_id);
+	pb_gate_open_worker();
 
 	job_context = AllocSetContextCreate(TopMemoryContext, "partback job",
 										ALLOCSET_DEFAULT_SIZES);
@@ -822,6 +825,7 @@ partback_copy_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(work->database, work->user, 0);
 	pb_live_claim(work->job_id);
+	pb_gate_open_worker();
 	pgstat_report_appname(psprintf("partback job " INT64_FORMAT " copy", work->job_id));
 	pb_messages_capture(work->job_id);
 

@@ -164,6 +164,28 @@ sub run_sql
 
 =pod
 
+=item grant_sql(@roles)
+
+The README's recipe that lets @roles use partback: USAGE on the schema and
+EXECUTE on each public function, named (the internal C<_> functions are
+executable by PUBLIC and refused outside partback's own calls).
+
+=cut
+
+our @PUBLIC_FUNCTIONS = qw(backup_db backup_table backup restore_db
+  restore_table restore migrate check_backup get_backup_list get_backup_meta
+  list_backups get_backup_status get_restore_partitions wait_job cancel_job
+  purge_backups delete_backup);
+
+sub grant_sql
+{
+	my $roles = join(', ', @_);
+	return "GRANT USAGE ON SCHEMA partback TO $roles; GRANT EXECUTE ON FUNCTION "
+	  . join(', ', map { "partback.$_" } @PUBLIC_FUNCTIONS) . " TO $roles;";
+}
+
+=pod
+
 =item crash_backend($node, $pid)
 
 Sends SIGKILL to server process $pid and waits until the postmaster has

@@ -103,17 +103,19 @@ sq(undef, q{
 # ---------------------------------------------------------------- EXECUTE
 
 is(sq(undef, "SELECT count(*) FROM pg_proc WHERE pronamespace = 'partback'::regnamespace"
-		  . " AND has_function_privilege('alice', oid, 'EXECUTE')"), '0',
-	'no function of schema partback is executable by a plain role (EXECUTE revoked from PUBLIC)')
+		  . " AND NOT starts_with(proname, '_') AND has_function_privilege('alice', oid, 'EXECUTE')"), '0',
+	'no public function of schema partback is executable by a plain role (EXECUTE revoked from PUBLIC)')
   or diag(sq(undef, "SELECT string_agg(proname, ', ') FROM pg_proc WHERE pronamespace = 'partback'::regnamespace"
-		  . " AND has_function_privilege('alice', oid, 'EXECUTE')"));
+		  . " AND NOT starts_with(proname, '_') AND has_function_privilege('alice', oid, 'EXECUTE')"));
+is(sq(undef, "SELECT string_agg(proname, ', ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'partback'::regnamespace"
+		  . " AND NOT starts_with(proname, '_')"), join(', ', sort @PartbackTest::PUBLIC_FUNCTIONS),
+	'the public functions are those the README\'s grant recipe names');
 sq(undef, 'GRANT USAGE ON SCHEMA partback TO alice');
 refused('a plain role calling backup_table gets 42501 (permission denied for the function)', 'alice',
 	"SELECT partback.backup_table(" . lit("$base/allowed/a0") . ", 'app.readable')",
 	qr/permission denied for function backup_table/);
 
-sq(undef, 'GRANT USAGE ON SCHEMA partback TO bob;'
-	  . 'GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partback TO alice, bob');
+sq(undef, PartbackTest::grant_sql('alice', 'bob'));
 
 # ---------------------------------------------------------------- allowed_dirs empty
 

@@ -4,8 +4,9 @@
 #
 #   1. a symbolic link below the dir (data/, a metadata file, a data file)
 #      pointing into another backup outside partback.allowed_dirs: a granted
-#      role's restore_table, check_backup and partback._partition_meta are
-#      refused (42501, naming the link); no row of the other backup is read
+#      role's restore_table and check_backup, and a superuser's
+#      partback._partition_meta, are refused (naming the link); no row of the
+#      other backup is read
 #   2. a link planted below the dir: delete_backup and purge_backups delete
 #      nothing outside the dir
 #   3. the dir swapped for a link out of allowed_dirs while the role's job
@@ -131,8 +132,7 @@ sq(undef, q{
 	ALTER TABLE app.alice_own_1 OWNER TO alice;
 	ALTER TABLE app.alice_own_2 OWNER TO alice;
 	CREATE TABLE public.big AS SELECT i, repeat(md5(i::text), 4) AS t FROM generate_series(1, 300000) AS i;
-	GRANT USAGE ON SCHEMA partback TO alice;
-	GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partback TO alice;
+} . PartbackTest::grant_sql('alice') . q{
 });
 
 # the victim: a superuser's backup of app.secret outside allowed_dirs
@@ -208,13 +208,17 @@ for my $what (sort keys %evil)
 		"SELECT * FROM partback.check_backup($d)", qr/symbolic link/);
 }
 
-# the internal function, granted by GRANT EXECUTE ON ALL FUNCTIONS
+# the internal function: a role may not call it at all (the gate), and a
+# superuser's call does not follow the links either
 {
 	(my $rel = $victim_meta[0]) =~ s/^\Q$victim\E\/postgres\///;
-	fails_with('partback._partition_meta through a linked data/ is refused (42501)', '42501', 'alice',
+	fails_with('alice may not call partback._partition_meta herself (42501, internal)', '42501', 'alice',
+		"SELECT partback._partition_meta(" . lit($evil{'data/ a link'}) . ", 'postgres', " . lit($rel) . ", NULL)",
+		qr/function partback\._partition_meta is internal to partback/);
+	fails_with('a superuser\'s partback._partition_meta through a linked data/ is refused', '\w{5}', undef,
 		"SELECT partback._partition_meta(" . lit($evil{'data/ a link'}) . ", 'postgres', " . lit($rel) . ", NULL)",
 		qr/symbolic link/);
-	fails_with('partback._partition_meta of a linked metadata file is refused (42501)', '42501', 'alice',
+	fails_with('a superuser\'s partback._partition_meta of a linked metadata file is refused', '\w{5}', undef,
 		"SELECT partback._partition_meta(" . lit($evil{'a metadata file a link'}) . ", 'postgres', " . lit($rel) . ", NULL)",
 		qr/symbolic link/);
 }

@@ -377,8 +377,7 @@ $node_b->poll_query_until('postgres', 'SHOW partback.allowed_dirs', $base) or di
 # superuser status is not inherited, and restorer is no member of dep_owner)
 $node_b->safe_psql('postgres', 'CREATE ROLE restorer LOGIN; CREATE DATABASE asuser OWNER restorer;'
 	  . ' GRANT ' . $node_b->safe_psql('postgres', 'SELECT quote_ident(current_user)') . ' TO restorer');
-$node_b->safe_psql('asuser', 'CREATE EXTENSION partback; GRANT USAGE ON SCHEMA partback TO restorer;'
-	  . ' GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partback TO restorer');
+$node_b->safe_psql('asuser', 'CREATE EXTENSION partback; ' . PartbackTest::grant_sql('restorer'));
 ($ret, $out, $err) = PartbackTest::run_sql($node_b, 'asuser',
 	"SELECT partback.migrate($ldir, source_db => 'postgres', wait => true)", user => 'restorer');
 ok(defined $ret && $ret == 0, 'a non-superuser migrates into a database it owns') or diag($err);

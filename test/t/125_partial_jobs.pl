@@ -57,8 +57,7 @@ ok($node->poll_query_until('postgres', 'SHOW partback.allowed_dirs', $dir),
 
 sq(q{
 	CREATE ROLE alice LOGIN;
-	GRANT USAGE ON SCHEMA partback TO alice;
-	GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partback TO alice;
+} . PartbackTest::grant_sql('alice') . q{
 	GRANT CREATE ON SCHEMA public TO alice;
 	CREATE TABLE public.secret (id int);
 	INSERT INTO public.secret VALUES (1), (2);

@@ -13,9 +13,10 @@
 #    restore_table without backup_id never pick it, though named by
 #    backup_id it is used.
 # 3. Cross-role reads: list_backups, get_backup_list, get_backup_meta and
-#    the internal readers (_manifests, _manifest, _partition_meta, _live,
-#    _queued) show another role nothing of a role's backups and jobs;
-#    members of pg_read_all_stats see every job.
+#    the status function and views show another role nothing of a role's
+#    backups and jobs; members of pg_read_all_stats see every job; the
+#    internal readers (_manifests, _manifest, _partition_meta, _live,
+#    _queued) are refused to roles altogether (the gate, t/150_internal.pl).
 # 4. Slot exhaustion: a role's jobs beyond partback.max_jobs_per_role wait
 #    in the queue, so a superuser's job still gets a worker.
 # 5. The 55006 veto is gone: a job of one role on its own table does not
@@ -86,8 +87,7 @@ sq(undef, q{
 	CREATE ROLE bob LOGIN;
 	CREATE ROLE carol LOGIN;
 	GRANT pg_read_all_stats TO carol;
-	GRANT USAGE ON SCHEMA partback TO alice, bob, carol;
-	GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partback TO alice, bob, carol;
+} . PartbackTest::grant_sql('alice', 'bob', 'carol') . q{
 	CREATE SCHEMA app AUTHORIZATION alice;
 	CREATE TABLE public.su_t AS SELECT i AS id, md5(i::text) AS v FROM generate_series(1, 500) AS i;
 	GRANT SELECT ON public.su_t TO bob;
@@ -204,10 +204,10 @@ is(sq('alice', "SELECT string_agg(backup_id::text, ',') FROM partback.list_backu
 	'alice sees only her own backup there');
 is(sq(undef, "SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM partback.list_backups($shared)"), '1,2',
 	'the superuser sees both');
-is(sq('bob', "SELECT count(*) FROM partback._manifests($shared, 'postgres')"), '0',
-	'bob reads no manifest through partback._manifests');
-fails('bob reads no manifest through partback._manifest with a backup_id', 'bob', '42704',
-	"SELECT partback._manifest($shared, 'postgres', 1)");
+fails('bob may not read manifests through partback._manifests (internal)', 'bob', '42501',
+	"SELECT count(*) FROM partback._manifests($shared, 'postgres')", qr/function partback\._manifests is internal to partback/);
+fails('bob may not read a manifest through partback._manifest with a backup_id (internal)', 'bob', '42501',
+	"SELECT partback._manifest($shared, 'postgres', 1)", qr/function partback\._manifest is internal to partback/);
 fails('bob cannot get_backup_list alice\'s table', 'bob', '(42P01|42704)',
 	"SELECT * FROM partback.get_backup_list($shared, 'postgres', 'app.mine', 1)");
 fails('bob cannot get_backup_meta of alice\'s table', 'bob', '(42P01|42704)',
@@ -217,9 +217,13 @@ fails('bob cannot get_backup_meta of alice\'s table', 'bob', '(42P01|42704)',
 		  . " jsonb_array_elements(m->'tables') t, jsonb_array_elements(t->'partitions') p WHERE t->>'name' = 'mine'");
 	my ($file, $sha) = split / /, $meta // '';
 	fails('bob cannot read alice\'s partition metadata through partback._partition_meta, even knowing file and checksum',
-		'bob', '42501', "SELECT partback._partition_meta($shared, 'postgres', " . lit($file // '') . ', ' . lit($sha // '') . ')');
-	like(sq('alice', "SELECT partback._partition_meta($shared, 'postgres', " . lit($file // '') . ', ' . lit($sha // '') . ")->>'rows'") // '',
-		qr/^300$/, '... alice can');
+		'bob', '42501', "SELECT partback._partition_meta($shared, 'postgres', " . lit($file // '') . ', ' . lit($sha // '') . ')',
+		qr/internal to partback/);
+	fails('... nor can alice herself: she reads it through get_backup_meta', 'alice', '42501',
+		"SELECT partback._partition_meta($shared, 'postgres', " . lit($file // '') . ', ' . lit($sha // '') . ')',
+		qr/internal to partback/);
+	like(sq('alice', "SELECT partback.get_backup_meta($shared, 'postgres', 'app.mine', 'mine', 1)->>'rows'") // '',
+		qr/^300$/, '... which gives her the rows of her partition');
 }
 
 # check_backup, too, looks only at the caller's backups: a damaged data file
@@ -298,16 +302,29 @@ for (1 .. 150)
 }
 is($started, 1, 'the superuser\'s backup gets a leader while alice\'s jobs wait');
 
-# who sees what
-is(sq('bob', 'SELECT count(*) FROM partback._live()'), '0', 'bob sees no live figures of alice\'s jobs in partback._live()');
-is(sq('bob', 'SELECT count(*) FROM partback._queued()'), '0', 'bob sees none of alice\'s queued jobs in partback._queued()');
+# who sees what, through the status function and views (they read
+# partback._live() and _queued(); a role may not call those itself).  They
+# read partback.chunk too, which the gate's session alone may read now: it
+# asks as each role in turn.
+sub status_as
+{
+	my ($role, $sql) = @_;
+	my $out = $gate->query_safe("SET ROLE $role; $sql; RESET ROLE");
+	chomp $out;
+	return $out;
+}
+my $waiting = "SELECT count(DISTINCT job_id) FROM partback.get_backup_status() WHERE user_name = 'alice' AND state IN ('queued', 'running')";
+is(status_as('bob', 'SELECT count(*) FROM partback.get_backup_status()'), '0', 'bob sees none of alice\'s jobs in get_backup_status()');
+is(status_as('bob', 'SELECT count(*) FROM partback.jobs'), '0', 'bob sees none of them in partback.jobs');
 is(sq('bob', 'SELECT count(*) FROM partback.job'), '0', 'bob sees no job in partback.job');
-cmp_ok(sq('alice', 'SELECT count(*) FROM partback._live()') // 0, '>=', 2, 'alice sees her running jobs in partback._live()');
-is(sq('alice', "SELECT count(*) FROM partback._queued()"), '13', 'alice sees her queued jobs in partback._queued()');
-is(sq('carol', "SELECT (SELECT count(*) FROM partback.job WHERE user_name = 'alice' AND state = 'running')"
-		  . " + (SELECT count(*) FROM partback._queued() WHERE user_name = 'alice')"), '15',
-	'carol, a member of pg_read_all_stats, sees all 15 of alice\'s waiting jobs');
-cmp_ok(sq('carol', 'SELECT count(*) FROM partback._live()') // 0, '>=', 3, '... and the live figures of every running job');
+fails('bob may not call partback._live() (internal)', 'bob', '42501', 'SELECT count(*) FROM partback._live()',
+	qr/function partback\._live is internal to partback/);
+fails('bob may not call partback._queued() (internal)', 'bob', '42501', 'SELECT count(*) FROM partback._queued()',
+	qr/function partback\._queued is internal to partback/);
+is(status_as('alice', $waiting), '15', 'alice sees her 15 running and queued jobs in get_backup_status()');
+is(status_as('alice', "SELECT count(*) FROM partback.jobs WHERE state IN ('queued', 'running')"), '15',
+	'... and in partback.jobs');
+is(status_as('carol', $waiting), '15', 'carol, a member of pg_read_all_stats, sees all 15 of alice\'s waiting jobs');
 
 # no veto: the superuser's backup_db of the database is accepted although
 # alice's jobs claim her tables; its leader waits for alice's restore of
