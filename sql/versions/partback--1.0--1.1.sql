@@ -3502,7 +3502,28 @@ ALTER POLICY own_jobs ON partback.job
 	USING (user_name = current_user
 		   OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'));
 
--- get_restore_partitions is for everyone, filtered by the rows they see
-GRANT EXECUTE ON FUNCTION partback.get_restore_partitions(bigint) TO PUBLIC;
 COMMENT ON FUNCTION partback.get_restore_partitions(bigint) IS
 	'which partitions of a restore job hold the backup''s content and which their old one';
+
+-- who may execute which function (sql/install/90_privileges.sql): the
+-- public functions are granted by name, the internal ones to PUBLIC and
+-- guarded by src/gate.c
+DO $$
+DECLARE
+	f record;
+BEGIN
+	FOR f IN SELECT pg_catalog.format('partback.%I(%s)', p.proname,
+									  pg_catalog.pg_get_function_identity_arguments(p.oid)) AS sig,
+					pg_catalog.starts_with(p.proname, '_') AS internal
+			   FROM pg_catalog.pg_proc p
+			  WHERE p.pronamespace = 'partback'::pg_catalog.regnamespace
+			  ORDER BY p.oid
+	LOOP
+		IF f.internal THEN
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f.sig);
+		ELSE
+			EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f.sig);
+		END IF;
+	END LOOP;
+END
+$$;
