@@ -22,7 +22,8 @@ OBJS = \
 	src/message.o \
 	src/claims.o \
 	src/roles.o \
-	src/recover.o
+	src/recover.o \
+	src/history.o
 
 EXTENSION = partback
 # The version being developed is partback.control's default_version.

@@ -136,6 +136,7 @@ _PG_init(void)
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   check_auth_key_file, NULL, NULL);
 	pb_claims_init();
+	pb_history_init();
 
 	MarkGUCPrefixReserved("partback");
 

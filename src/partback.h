@@ -274,6 +274,11 @@ extern void pb_task_finish(int64 job_id, const char *table_name, int partitions,
 						   int reused, int64 reused_bytes);
 extern void pb_release_claims(void);
 
+/* ---------- history.c: how long ended jobs are kept ---------- */
+extern int	partback_job_history_retention;
+extern void pb_history_init(void);
+extern void pb_prune_job_history(int64 job_id);
+
 /* ---------- roles.c: which backups a role sees, picks, writes beside ---------- */
 extern bool pb_manifest_visible(Jsonb *manifest);
 extern bool pb_manifest_pickable(Jsonb *manifest);
