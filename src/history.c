@@ -26,6 +26,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -36,8 +37,6 @@
 /* seconds; -1 keeps every job */
 int			partback_job_history_retention = 30 * 24 * 60 * 60;
 
-/* the advisory lock one pruning leader holds: (PB_LOCK_KEY4 space) */
-#define PB_HISTORY_LOCK_KEY 0x70625f68	/* "pb_h" */
 
 void
 pb_history_init(void)
@@ -128,6 +127,7 @@ void
 pb_prune_job_history(int64 job_id)
 {
 	PruneArg	arg = {job_id, 0};
+	LOCKTAG		tag;
 	ErrorData  *edata;
 	MemoryContext context = CurrentMemoryContext;
 
@@ -136,9 +136,8 @@ pb_prune_job_history(int64 job_id)
 
 	pb_xact_begin();
 	/* another leader pruning now does it for this one */
-	if (!DatumGetBool(DirectFunctionCall2(pg_try_advisory_xact_lock_int4,
-										  Int32GetDatum(PB_HISTORY_LOCK_KEY),
-										  Int32GetDatum((int32) MyDatabaseId))))
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, 0, PB_LOCK_HISTORY);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
 	{
 		pb_xact_end();
 		return;

@@ -306,6 +306,7 @@ extern void pb_check_backup_tables_free(const char *sql, int nargs, Oid *types,
 #define PB_LOCK_TABLE	4
 #define PB_LOCK_DIR		3
 #define PB_LOCK_BACKUP	6		/* (database dir, backup id): its readers */
+#define PB_LOCK_HISTORY	7		/* (database): the leader pruning its job history */
 
 
 /* ---------- shmem.c: live figures and the queue of waiting jobs ---------- */
