@@ -26,6 +26,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -62,6 +63,7 @@ static void
 prune_call(void *arg)
 {
 	PruneArg   *a = arg;
+	static const char *const catalog[] = {"job", "task", "chunk", "job_message"};
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2];
 	Oid			jobrel;
@@ -73,6 +75,19 @@ prune_call(void *arg)
 	/* the 1.0 catalog had no foreign keys set aside */
 	has_fks = OidIsValid(jobrel) &&
 		get_attnum(jobrel, "dropped_foreign_keys") != InvalidAttrNumber;
+
+	/*
+	 * Never wait for whoever holds the catalog: pruning is not worth
+	 * delaying the job for; a later job does it.
+	 */
+	for (int i = 0; i < lengthof(catalog); i++)
+	{
+		Oid			relid = get_relname_relid(catalog[i],
+											  get_namespace_oid("partback", false));
+
+		if (OidIsValid(relid) && !ConditionalLockRelationOid(relid, RowExclusiveLock))
+			return;
+	}
 
 	values[0] = Int64GetDatum(a->job_id);
 	values[1] = Int32GetDatum(partback_job_history_retention);
@@ -87,7 +102,9 @@ prune_call(void *arg)
 						   "        - pg_catalog.make_interval(secs => $2)");
 	if (has_fks)
 		appendStringInfoString(&sql, "    AND j.dropped_foreign_keys IS NULL");
+	/* a job row someone holds (cancel_job, say) is left for later */
 	appendStringInfoString(&sql,
+						   "    FOR UPDATE OF j SKIP LOCKED"
 						   "), newest_loads AS ("
 	/* only when an old restore is there: the sort reads every restore's rows */
 						   " SELECT DISTINCT ON (c.relid) c.relid, c.job_id"

@@ -26,6 +26,8 @@
 use strict;
 use warnings;
 
+use Digest::SHA;
+use File::Copy;
 use File::Find;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -302,5 +304,27 @@ is(restore_md5($id8, 'h.r8'), $md5_3, 'and it restores the source');
 # the jobs of today stay
 is(sq("SELECT count(*) FROM partback.job WHERE job_id > $load_gone"), sq("SELECT count(*) FROM partback.job WHERE job_id > $load_gone AND finished_at > now() - interval '1 day'"),
 	'jobs younger than the retention stay');
+
+# a manifest naming a metadata file outside the database dir is refused,
+# even with the file's right checksum (the manifest's own recomputed)
+{
+	my $mpath = sprintf('%s/postgres/manifests/%010d.json', $dir, $id8);
+	my $m = PostgreSQL::Test::Utils::slurp_file($mpath);
+	my ($meta) = $m =~ m{"meta": "(data/h/t/t_p9/\d+\.meta\.json)"} or die 'no t_p9 entry';
+	mkdir("$dir/other");
+	File::Copy::copy("$dir/postgres/$meta", "$dir/other/x.meta.json") or die;
+	$m =~ s{"meta": "\Q$meta\E"}{"meta": "../other/x.meta.json"} or die;
+	$m =~ s/"manifest_sha256": "[0-9a-f]{64}"\}\n\z// or die 'no manifest_sha256';
+	$m .= '"manifest_sha256": "' . Digest::SHA::sha256_hex($m) . "\"}\n";
+	open(my $fh, '>', $mpath) or die;
+	print $fh $m;
+	close($fh);
+	my ($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+		"SELECT partback.restore_table($ldir, 'h.t', 'h.r9', backup_id => $id8, wait => true)");
+	ok($ret != 0 && $err =~ /XX001: invalid metadata file name "\.\.\/other\/x\.meta\.json" in a manifest/,
+		'a restore refuses a manifest naming a metadata file outside the database dir') or diag($err);
+	is(sq("SELECT problem FROM partback.check_backup($ldir, backup_id => $id8) WHERE file LIKE '%other/x.meta.json'"),
+		'invalid file name', 'check_backup reports it');
+}
 
 done_testing();
