@@ -23,7 +23,8 @@ OBJS = \
 	src/claims.o \
 	src/roles.o \
 	src/recover.o \
-	src/gate.o
+	src/gate.o \
+	src/history.o
 
 EXTENSION = partback
 # The version being developed is partback.control's default_version.

@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "common/string.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -32,6 +33,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -62,8 +64,32 @@ typedef struct ChunkFile
 								 * newer than this */
 	bool		inflight;		/* and no transaction was in flight on it */
 	bool		reused;			/* taken over, not written by this backup */
-	int64		origin;			/* the backup whose data it is */
+	int64		origin;			/* the backup whose data it is; 0: this one's
+								 * (or an interrupted attempt's it continues) */
 } ChunkFile;
+
+/*
+ * A leaf as the backup the candidates come from (the newest finished one
+ * holding the table) described it: its metadata file, which this backup
+ * names instead of writing its own when nothing about the leaf changed.
+ */
+typedef struct BaseLeaf
+{
+	const char *path;
+	const char *meta;			/* relative to the database dir */
+	const char *meta_sha256;	/* verified when it was read */
+	int64		meta_backup_id; /* the metadata's own "backup_id" */
+	const char *backed_up_at;	/* and "backed_up_at" */
+	int			nfiles;
+} BaseLeaf;
+
+/* What plan_table knows of a partition path before it looks at the leaf. */
+typedef struct PathEntry
+{
+	const char *path;			/* hash key (a pointer to the string) */
+	List	   *candidates;		/* PbDoneChunk of this path, in order */
+	BaseLeaf   *base;			/* NULL: none, or not usable */
+} PathEntry;
 
 typedef struct BackupLeaf
 {
@@ -82,6 +108,7 @@ typedef struct BackupLeaf
 	int			nchunks;
 	BlockNumber chunk_blocks;
 	ChunkFile  *chunks;
+	BaseLeaf   *base;			/* the base backup's metadata of the path */
 } BackupLeaf;
 
 typedef struct BackupTable
@@ -389,6 +416,71 @@ next_backup_id(const char *db_dir)
 	return last + 1;
 }
 
+/* Hashing partition paths by their text (keys are pointers to them). */
+static uint32
+path_hash(const void *key, Size keysize)
+{
+	const char *path = *(const char *const *) key;
+
+	return string_hash(path, strlen(path) + 1);
+}
+
+static int
+path_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+}
+
+/*
+ * Index a table's candidates and base leaves by partition path, so that
+ * planning a leaf looks at its own only: planning stays linear in the
+ * number of partitions.
+ */
+static HTAB *
+index_paths(BackupTable *t, List *candidates, List *bases)
+{
+	HASHCTL		ctl;
+	HTAB	   *index;
+	ListCell   *lc;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(const char *);
+	ctl.entrysize = sizeof(PathEntry);
+	ctl.hash = path_hash;
+	ctl.match = path_match;
+	ctl.hcxt = CurrentMemoryContext;
+	index = hash_create("partback partition paths", Max(64, list_length(bases)), &ctl,
+						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	foreach(lc, candidates)
+	{
+		PbDoneChunk *c = lfirst(lc);
+		PathEntry  *e;
+		bool		found;
+
+		if (strcmp(c->table_name, t->task_name) != 0)
+			continue;
+		e = hash_search(index, &c->path, HASH_ENTER, &found);
+		if (!found)
+		{
+			e->candidates = NIL;
+			e->base = NULL;
+		}
+		e->candidates = lappend(e->candidates, c);
+	}
+	foreach(lc, bases)
+	{
+		BaseLeaf   *b = lfirst(lc);
+		PathEntry  *e;
+		bool		found;
+
+		e = hash_search(index, &b->path, HASH_ENTER, &found);
+		if (!found)
+			e->candidates = NIL;
+		e->base = b;
+	}
+	return index;
+}
+
 /*
  * Can chunk of leaf be taken from an earlier interrupted call instead of
  * copied?  Only if its file is intact on disk, it covers the same blocks of
@@ -397,16 +489,17 @@ next_backup_id(const char *db_dir)
  * that was in progress then.  So the content equals what a copy now gives.
  */
 static bool
-take_over_chunk(List *candidates, BackupTable *t, BackupLeaf *leaf, int chunk,
+take_over_chunk(HTAB *paths, BackupTable *t, BackupLeaf *leaf, int chunk,
 				Relation rel, const char *db_dir)
 {
 	BlockNumber start = chunk * leaf->chunk_blocks;
 	bool		to_end = (chunk == leaf->nchunks - 1);
 	XLogRecPtr	max_lsn = InvalidXLogRecPtr;
 	bool		max_lsn_known = false;
+	PathEntry  *e = hash_search(paths, &leaf->path, HASH_FIND, NULL);
 	ListCell   *lc;
 
-	foreach(lc, candidates)
+	foreach(lc, e ? e->candidates : NIL)
 	{
 		PbDoneChunk *c = lfirst(lc);
 		char	   *path;
@@ -455,10 +548,11 @@ take_over_chunk(List *candidates, BackupTable *t, BackupLeaf *leaf, int chunk,
 
 /*
  * The chunks of table in the newest finished backup that holds it, as
- * candidates to take over: what makes a repeated backup incremental.
+ * candidates to take over: what makes a repeated backup incremental.  Its
+ * leaves' metadata files go to *bases.
  */
 static List *
-previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
+previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **bases)
 {
 	int64	   *ids;
 	int			n = pb_backup_ids(job->backup_dir, job->source_db, &ids);
@@ -515,6 +609,18 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir)
 				if (pb_json_container(&meta->root, "column_signature") == NULL)
 					continue;	/* written before the signature was recorded */
 				columns = pb_json_text(&meta->root, "column_signature");
+				if (pb_json_str(&meta->root, "backed_up_at", true) != NULL)
+				{
+					BaseLeaf   *b = palloc0(sizeof(BaseLeaf));
+
+					b->path = pb_json_str(p, "path", false);
+					b->meta = meta_rel;
+					b->meta_sha256 = pb_json_str(p, "meta_sha256", false);
+					b->meta_backup_id = pb_json_int(&meta->root, "backup_id", meta_path);
+					b->backed_up_at = pb_json_str(&meta->root, "backed_up_at", false);
+					b->nfiles = pb_json_array_size(files);
+					*bases = lappend(*bases, b);
+				}
 				for (int f = 0; f < pb_json_array_size(files); f++)
 				{
 					JsonbContainer *file = pb_json_array_container(files, f);
@@ -564,6 +670,8 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 	ListCell   *lc;
 
 	List	   *candidates = NIL;
+	List	   *bases = NIL;
+	HTAB	   *paths;
 	char	   *digest;
 
 	t->definition = capture_definition(t->relid);
@@ -573,7 +681,8 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 	/* force copies everything; otherwise take over what did not change */
 	if (!job->force)
 		candidates = list_concat(list_copy(earlier),
-								 previous_backup_chunks(job, t, db_dir));
+								 previous_backup_chunks(job, t, db_dir, &bases));
+	paths = index_paths(t, candidates, bases);
 	foreach(lc, t->leaves)
 	{
 		BackupLeaf *leaf = lfirst(lc);
@@ -592,13 +701,18 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		leaf->chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
 		leaf->nchunks = Max(1, (nblocks + leaf->chunk_blocks - 1) / leaf->chunk_blocks);
 		leaf->chunks = palloc0(sizeof(ChunkFile) * leaf->nchunks);
+		{
+			PathEntry  *e = hash_search(paths, &leaf->path, HASH_FIND, NULL);
+
+			leaf->base = e ? e->base : NULL;
+		}
 		pb_mkdir_p(psprintf("%s/%s", db_dir, leaf->rel_dir));
 
 		for (int chunk = 0; chunk < leaf->nchunks; chunk++)
 		{
 			PbUnit	   *unit;
 
-			if (take_over_chunk(candidates, t, leaf, chunk, rel, db_dir))
+			if (take_over_chunk(paths, t, leaf, chunk, rel, db_dir))
 				continue;
 			unit = palloc0(sizeof(PbUnit));
 			unit->relid = leaf->relid;
@@ -622,6 +736,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		}
 		table_close(rel, NoLock);
 	}
+	hash_destroy(paths);
 }
 
 /*
@@ -682,11 +797,22 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	pb_xact_end();
 }
 
-/* Record chunks taken over from earlier calls as this job's too. */
+/*
+ * Record chunks taken over from earlier interrupted calls as this job's
+ * too: their files are then kept when this job forgets those calls
+ * (forget_earlier_calls), and a call continuing this one finds them.  The
+ * chunks taken over from a finished backup are not recorded: that
+ * backup's manifest is what names them to the next backup, so the catalog
+ * does not grow by a row per unchanged chunk and job.  Their figures are
+ * added to the table's task instead.
+ */
 static void
-record_taken_over(PbJob *job, BackupTable *t)
+record_taken_over(PbJob *job, BackupTable *t, int64 *figures)
 {
 	ListCell   *lc;
+	int64		rows = 0;
+	int64		bytes = 0;
+	int64		stored = 0;
 
 	foreach(lc, t->leaves)
 	{
@@ -700,6 +826,13 @@ record_taken_over(PbJob *job, BackupTable *t)
 
 			if (!f->reused)
 				continue;
+			if (f->origin != 0)
+			{
+				rows += f->rows;
+				bytes += f->raw_bytes;
+				stored += f->stored_bytes;
+				continue;
+			}
 			memset(&work, 0, sizeof(work));
 			memset(&unit, 0, sizeof(unit));
 			work.job_id = job->job_id;
@@ -720,14 +853,110 @@ record_taken_over(PbJob *job, BackupTable *t)
 			pb_chunk_record(&work, &unit, leaf->nchunks, f->lsn, leaf->signature);
 		}
 	}
+	figures[0] = rows;
+	figures[1] = bytes;
+	figures[2] = stored;
 }
 
-/* Write a leaf's metadata file; append the manifest's entry for it. */
+/* Add figures (rows, bytes, stored bytes) to the task of t. */
+static void
+add_task_figures(PbJob *job, BackupTable *t, const int64 *figures)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID};
+	Datum		values[5];
+
+	if (figures[0] == 0 && figures[1] == 0 && figures[2] == 0)
+		return;
+	values[0] = Int64GetDatum(job->job_id);
+	values[1] = CStringGetTextDatum(t->task_name);
+	values[2] = Int64GetDatum(figures[0]);
+	values[3] = Int64GetDatum(figures[1]);
+	values[4] = Int64GetDatum(figures[2]);
+	pb_catalog_exec("UPDATE partback.task SET rows = rows + $3, bytes = bytes + $4, "
+					"stored_bytes = stored_bytes + $5 "
+					"WHERE job_id = $1 AND table_name = $2",
+					5, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * The text of a leaf's metadata file, as backup meta_backup_id writes it at
+ * backed_up_at, sealed (with the key's HMAC when one is set).
+ */
+static char *
+leaf_meta_text(PbJob *job, BackupTable *t, BackupLeaf *leaf, const char *files,
+			   int64 rows, int64 bytes, int64 stored, int64 meta_backup_id,
+			   const char *backed_up_at)
+{
+	StringInfoData meta;
+
+	initStringInfo(&meta);
+	appendStringInfoChar(&meta, '{');
+	pb_json_add_str(&meta, "format", "partback");
+	pb_json_add_int(&meta, "version", PARTBACK_FORMAT_VERSION);
+	pb_json_add_int(&meta, "backup_id", meta_backup_id);
+	pb_json_add_str(&meta, "schema", t->schema);
+	pb_json_add_str(&meta, "table", t->name);
+	pb_json_add_str(&meta, "path", leaf->path);
+	pb_json_add_raw(&meta, "path_elems", text_to_cstring(DatumGetTextPP(
+		DirectFunctionCall1(array_to_json, text_list_datum(leaf->path_elems)))));
+	pb_json_add_str(&meta, "partition_schema", leaf->partition_schema);
+	pb_json_add_str(&meta, "partition_name", leaf->partition_name);
+	pb_json_add_str(&meta, "bound", leaf->bound);
+	pb_json_add_raw(&meta, "columns", leaf->columns);
+	pb_json_add_raw(&meta, "text_columns", leaf->text_columns);
+	pb_json_add_raw(&meta, "column_signature", leaf->signature);
+	pb_json_add_str(&meta, "compression", pb_compression_name(job->compression));
+	pb_json_add_int(&meta, "rows", rows);
+	pb_json_add_int(&meta, "bytes", bytes);
+	pb_json_add_int(&meta, "stored_bytes", stored);
+	pb_json_add_str(&meta, "backed_up_at", backed_up_at);
+	pb_json_add_raw(&meta, "files", files);
+	pb_meta_seal(&meta, psprintf("partition \"%s\" of table %s", leaf->path, t->task_name));
+	return meta.data;
+}
+
+/*
+ * Can the leaf name its base backup's metadata file instead of writing its
+ * own?  Only if that file is, byte for byte, what this backup would write
+ * with the base's backup id and time: the same partition, relation,
+ * columns, bound and compression, the same data files with the same change
+ * detection figures, and sealed with the same key.  Its checksum was
+ * verified (and its HMAC) when the base was read, under the backup dir's
+ * lock this backup holds to its end, so no purge removed it since.
+ */
+static bool
+leaf_meta_unchanged(PbJob *job, BackupTable *t, BackupLeaf *leaf, const char *files,
+					int64 rows, int64 bytes, int64 stored)
+{
+	BaseLeaf   *b = leaf->base;
+	char	   *text;
+	PbSha256   *ctx;
+	char		hex[PARTBACK_SHA256_HEXLEN + 1];
+
+	if (b == NULL || b->nfiles != leaf->nchunks ||
+		strcmp(pb_meta_file_dir(b->meta), leaf->rel_dir) != 0)
+		return false;
+	for (int chunk = 0; chunk < leaf->nchunks; chunk++)
+		if (!leaf->chunks[chunk].reused || leaf->chunks[chunk].origin == 0)
+			return false;
+	text = leaf_meta_text(job, t, leaf, files, rows, bytes, stored, b->meta_backup_id,
+						  b->backed_up_at);
+	ctx = pb_sha256_create();
+	pb_sha256_update(ctx, text, strlen(text));
+	pb_sha256_final(ctx, hex);
+	pfree(text);
+	return strcmp(hex, b->meta_sha256) == 0;
+}
+
+/*
+ * Write a leaf's metadata file -- or, for a leaf that did not change since
+ * the base backup, name the base's (FORMAT.md, "Shared metadata files") --
+ * and append the manifest's entry for it.
+ */
 static void
 write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 		   BackupLeaf *leaf, StringInfo entries, int *reused, int64 *reused_bytes)
 {
-	StringInfoData meta;
 	StringInfoData files;
 	int64		rows = 0;
 	int64		bytes = 0;
@@ -735,7 +964,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	int64		new_stored = 0;
 	int64		data_backup_id = 0;
 	bool		all_reused = true;
-	char	   *meta_name;
+	char	   *meta_rel;
 	char	   *meta_sha;
 	char	   *now = timestamp_text(GetCurrentTimestamp());
 
@@ -777,33 +1006,22 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	if (all_reused)
 		(*reused)++;
 
-	initStringInfo(&meta);
-	appendStringInfoChar(&meta, '{');
-	pb_json_add_str(&meta, "format", "partback");
-	pb_json_add_int(&meta, "version", PARTBACK_FORMAT_VERSION);
-	pb_json_add_int(&meta, "backup_id", backup_id);
-	pb_json_add_str(&meta, "schema", t->schema);
-	pb_json_add_str(&meta, "table", t->name);
-	pb_json_add_str(&meta, "path", leaf->path);
-	pb_json_add_raw(&meta, "path_elems", text_to_cstring(DatumGetTextPP(
-		DirectFunctionCall1(array_to_json, text_list_datum(leaf->path_elems)))));
-	pb_json_add_str(&meta, "partition_schema", leaf->partition_schema);
-	pb_json_add_str(&meta, "partition_name", leaf->partition_name);
-	pb_json_add_str(&meta, "bound", leaf->bound);
-	pb_json_add_raw(&meta, "columns", leaf->columns);
-	pb_json_add_raw(&meta, "text_columns", leaf->text_columns);
-	pb_json_add_raw(&meta, "column_signature", leaf->signature);
-	pb_json_add_str(&meta, "compression", pb_compression_name(job->compression));
-	pb_json_add_int(&meta, "rows", rows);
-	pb_json_add_int(&meta, "bytes", bytes);
-	pb_json_add_int(&meta, "stored_bytes", stored);
-	pb_json_add_str(&meta, "backed_up_at", now);
-	pb_json_add_raw(&meta, "files", files.data);
-	pb_meta_seal(&meta, psprintf("partition \"%s\" of table %s", leaf->path, t->task_name));
+	if (leaf_meta_unchanged(job, t, leaf, files.data, rows, bytes, stored))
+	{
+		/* nothing to write: the entry names the base's file */
+		meta_rel = pstrdup(leaf->base->meta);
+		meta_sha = pstrdup(leaf->base->meta_sha256);
+		now = pstrdup(leaf->base->backed_up_at);
+	}
+	else
+	{
+		char	   *meta_name = psprintf("%010lld.meta.json", (long long) backup_id);
 
-	meta_name = psprintf("%010lld.meta.json", (long long) backup_id);
-	meta_sha = pb_write_json_file(psprintf("%s/%s/%s", db_dir, leaf->rel_dir, meta_name),
-								  meta.data);
+		meta_rel = psprintf("%s/%s", leaf->rel_dir, meta_name);
+		meta_sha = pb_write_json_file(psprintf("%s/%s", db_dir, meta_rel),
+									  leaf_meta_text(job, t, leaf, files.data, rows,
+													 bytes, stored, backup_id, now));
+	}
 
 	if (entries->len > 0 && entries->data[entries->len - 1] != '[')
 		appendStringInfoString(entries, ",\n      ");
@@ -814,7 +1032,7 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	pb_json_add_int(entries, "bytes", bytes);
 	pb_json_add_int(entries, "stored_bytes", stored);
 	pb_json_add_int(entries, "new_stored_bytes", new_stored);
-	pb_json_add_str(entries, "meta", psprintf("%s/%s", leaf->rel_dir, meta_name));
+	pb_json_add_str(entries, "meta", meta_rel);
 	pb_json_add_str(entries, "meta_sha256", meta_sha);
 	/* the newest backup that wrote data of the partition */
 	pb_json_add_int(entries, "backup_id", data_backup_id);
@@ -1230,6 +1448,7 @@ pb_run_backup(PbJob *job)
 		StringInfoData entries;
 		int			reused = 0;
 		int64		reused_bytes = 0;
+		int64		figures[3];
 		ListCell   *lc2;
 
 		if (t->dropped)
@@ -1240,7 +1459,7 @@ pb_run_backup(PbJob *job)
 		}
 		if (t->failed)
 			continue;			/* in "failed_tables" below */
-		record_taken_over(job, t);
+		record_taken_over(job, t, figures);
 		initStringInfo(&entries);
 		appendStringInfoChar(&entries, '[');
 		foreach(lc2, t->leaves)
@@ -1275,6 +1494,7 @@ pb_run_backup(PbJob *job)
 					 errhint("Back up the database's tables in several backup directories, e.g. by schema with backup_db(schemas => ...).")));
 
 		pb_task_progress(job->job_id, t->task_name);
+		add_task_figures(job, t, figures);
 		pb_task_finish(job->job_id, t->task_name, list_length(t->leaves), reused,
 					   reused_bytes);
 	}

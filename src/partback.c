@@ -138,6 +138,7 @@ _PG_init(void)
 							   check_auth_key_file, NULL, NULL);
 	pb_claims_init();
 	pb_gate_init();
+	pb_history_init();
 
 	MarkGUCPrefixReserved("partback");
 

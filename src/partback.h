@@ -278,6 +278,11 @@ extern void pb_task_finish(int64 job_id, const char *table_name, int partitions,
 						   int reused, int64 reused_bytes);
 extern void pb_release_claims(void);
 
+/* ---------- history.c: how long ended jobs are kept ---------- */
+extern int	partback_job_history_retention;
+extern void pb_history_init(void);
+extern void pb_prune_job_history(int64 job_id);
+
 /* ---------- roles.c: which backups a role sees, picks, writes beside ---------- */
 extern bool pb_manifest_visible(Jsonb *manifest);
 extern bool pb_manifest_pickable(Jsonb *manifest);
@@ -305,6 +310,7 @@ extern void pb_check_backup_tables_free(const char *sql, int nargs, Oid *types,
 #define PB_LOCK_TABLE	4
 #define PB_LOCK_DIR		3
 #define PB_LOCK_BACKUP	6		/* (database dir, backup id): its readers */
+#define PB_LOCK_HISTORY	7		/* (database): the leader pruning its job history */
 
 
 /* ---------- shmem.c: live figures and the queue of waiting jobs ---------- */

@@ -497,6 +497,8 @@ partback_leader_main(Datum main_arg)
 		pb_backup_dir_recheck(job->backup_dir, handoff->dir_known,
 							  handoff->dir_dev, handoff->dir_ino);
 		pb_xact_end();
+		/* the jobs that ended long ago go (history.c) */
+		pb_prune_job_history(job->job_id);
 		run_job(job);
 		finish(handoff, "succeeded", NULL);
 	}

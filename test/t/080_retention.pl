@@ -104,8 +104,9 @@ sub files_on_disk
 	return %f;
 }
 
-# Files the backups $ids (array ref) need, from their metadata: per
-# partition its metadata file and the data files get_backup_meta names.
+# Files the backups $ids (array ref) need, from their manifests and
+# metadata: per partition the metadata file its manifest names and the data
+# files get_backup_meta names.
 sub files_needed
 {
 	my ($ids, $tables) = @_;
@@ -123,9 +124,14 @@ sub files_needed
 				my ($path, $name) = split /\|/, $row;
 				my $pdir = join('/', 'data', esc($schema), esc($table), map { esc($_) } split m{/}, $path);
 				$f{"$pdir/$name"} = 1;
-				$f{ sprintf('%s/%010d.meta.json', $pdir, $id) } = 1;
 			}
 		}
+		# the metadata files, as the manifest names them (possibly an
+		# earlier backup's: FORMAT.md, "Shared metadata files")
+		my $metas = sq("SELECT p->>'meta' FROM jsonb_array_elements(partback._manifest($ldir, 'postgres', $id)->'tables') t,"
+			  . " jsonb_array_elements(t->'partitions') p"
+			  . " WHERE (t->>'schema') || '.' || (t->>'name') IN (" . join(', ', map { lit($_) } @$tables) . ")") // '';
+		$f{$_} = 1 for grep { length } split /\n/, $metas;
 	}
 	return %f;
 }
