@@ -273,22 +273,25 @@ AS $$
 $$;
 
 -- The name of the index that index idx is attached to, where that one is
--- made ON ONLY (_def_index_only), else NULL.
-CREATE FUNCTION partback._def_index_attach_to(idx oid)
+-- made ON ONLY (_def_index_only, or one of only_idx when given: the
+-- caller found them once for a whole tree), else NULL.
+CREATE FUNCTION partback._def_index_attach_to(idx oid, only_idx oid[] DEFAULT NULL)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT pc.relname::text
 	  FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
-	 WHERE h.inhrelid = $1 AND partback._def_index_only(h.inhparent)
+	 WHERE h.inhrelid = $1
+	   AND CASE WHEN $2 IS NULL THEN partback._def_index_only(h.inhparent)
+				ELSE h.inhparent = ANY ($2) END
 $$;
 
 -- Indexes of rel as JSON: all of them that do not back a constraint
 -- (local_only: also only those not attached to an index of the parent, or
 -- attached to one made ON ONLY: "attach_to").  "only": made ON ONLY.
 -- Failed CREATE INDEX CONCURRENTLY leftovers are skipped.
-CREATE FUNCTION partback._def_indexes(rel oid, local_only boolean)
+CREATE FUNCTION partback._def_indexes(rel oid, local_only boolean, only_idx oid[] DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -300,14 +303,15 @@ AS $$
 				'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'))
 			-- left out where they hold nothing
 			|| pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-				'only', CASE WHEN partback._def_index_only(i.indexrelid) THEN true END,
+				'only', CASE WHEN CASE WHEN $3 IS NULL THEN partback._def_index_only(i.indexrelid)
+									   ELSE i.indexrelid = ANY ($3) END THEN true END,
 				'tablespace', partback._def_tablespace(ic.reltablespace),
 				-- ALTER INDEX ... ALTER COLUMN n SET STATISTICS (expression columns)
 				'statistics', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(ia.attnum, ia.attstattarget)
 														   ORDER BY ia.attnum)
 								 FROM pg_catalog.pg_attribute ia
 								WHERE ia.attrelid = i.indexrelid AND ia.attstattarget > 0),
-				'attach_to', partback._def_index_attach_to(i.indexrelid)))
+				'attach_to', partback._def_index_attach_to(i.indexrelid, $3)))
 			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_index i
 	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
@@ -318,12 +322,12 @@ AS $$
 						 AND c.contype IN ('p', 'u', 'x'))
 	   AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
 								  WHERE h.inhrelid = i.indexrelid)
-			OR partback._def_index_attach_to(i.indexrelid) IS NOT NULL)
+			OR partback._def_index_attach_to(i.indexrelid, $3) IS NOT NULL)
 $$;
 
 -- Non-FK constraints (CHECK, PRIMARY KEY, UNIQUE, EXCLUDE) of rel as JSON
 -- (local_only: only those defined on rel itself, not inherited).
-CREATE FUNCTION partback._def_constraints(rel oid, local_only boolean)
+CREATE FUNCTION partback._def_constraints(rel oid, local_only boolean, only_idx oid[] DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -339,7 +343,7 @@ AS $$
 				-- inherited (legacy inheritance) and not declared here too
 				'local', CASE WHEN NOT c.conislocal THEN false END,
 				'attach_to', CASE WHEN c.contype IN ('p', 'u', 'x')
-								  THEN partback._def_index_attach_to(c.conindid) END,
+								  THEN partback._def_index_attach_to(c.conindid, $3) END,
 				'tablespace', CASE WHEN c.contype IN ('p', 'u', 'x')
 								   THEN (SELECT partback._def_tablespace(ic.reltablespace)
 										   FROM pg_catalog.pg_class ic WHERE ic.oid = c.conindid) END))
@@ -753,6 +757,7 @@ DECLARE
 	cols jsonb := '[]';
 	parts jsonb := '[]';
 	fks jsonb;
+	only_idx oid[];
 BEGIN
 	-- validates tbl (kind, persistence) with the errors of _leaves
 	PERFORM 1 FROM partback._leaves(tbl);
@@ -863,6 +868,15 @@ BEGIN
 
 	fks := partback._def_foreign_keys(tbl);
 
+	-- the tree's partitioned indexes made ON ONLY, found once: asked per
+	-- partition's index, each question scans every sibling (quadratic in
+	-- the partitions)
+	only_idx := ARRAY(SELECT i.indexrelid
+						FROM partback._def_tree(tbl) t
+						JOIN pg_catalog.pg_index i ON i.indrelid = t.relid
+						JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+					   WHERE ic.relkind = 'I' AND partback._def_index_only(i.indexrelid));
+
 	-- one aggregate (not a loop of appends: trees may have many thousand
 	-- partitions)
 	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
@@ -889,10 +903,10 @@ BEGIN
 														JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent
 													   WHERE i.inhrelid = t.relid AND pa.attnum > 0
 														 AND NOT pa.attisdropped ORDER BY pa.attnum) AS par) o),
-				'constraints', partback._def_constraints(t.relid, true),
+				'constraints', partback._def_constraints(t.relid, true, only_idx),
 				'defaults', partback._def_own_defaults(t.relid),
 				'foreign_keys', CASE WHEN t.relkind <> 'f' THEN partback._def_foreign_keys(t.relid) END,
-				'indexes', partback._def_indexes(t.relid, true),
+				'indexes', partback._def_indexes(t.relid, true, only_idx),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
 			|| rp.props
 			ORDER BY t.path COLLATE "C"), '[]'::jsonb)
@@ -912,9 +926,9 @@ BEGIN
 		'unlogged', rel.relpersistence = 'u',
 		'options', pg_catalog.to_jsonb(rel.reloptions),
 		'columns', cols,
-		'constraints', partback._def_constraints(rel.oid, false),
+		'constraints', partback._def_constraints(rel.oid, false, only_idx),
 		'foreign_keys', fks,
-		'indexes', partback._def_indexes(rel.oid, false),
+		'indexes', partback._def_indexes(rel.oid, false, only_idx),
 		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
 		'of_type', rel.of_type,
 		'inherits', rel.inherits,
