@@ -659,6 +659,15 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 	return result;
 }
 
+/* s, or *last when equal to it (then never freed apart); *last is kept */
+static char *
+shared_copy(const char *s, char **last)
+{
+	if (*last == NULL || strcmp(*last, s) != 0)
+		*last = pstrdup(s);
+	return *last;
+}
+
 /*
  * Plan one table under the snapshot: its definition, its leaves and their
  * chunks.  Chunks that cannot be taken over become units of work.
@@ -673,6 +682,10 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 	List	   *bases = NIL;
 	HTAB	   *paths;
 	char	   *digest;
+	MemoryContext scratch;
+	char	   *last_columns = NULL;
+	char	   *last_signature = NULL;
+	char	   *last_text_columns = NULL;
 
 	t->definition = capture_definition(t->relid);
 	pb_check_definition_size(t->task_name, t->definition);
@@ -683,17 +696,34 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		candidates = list_concat(list_copy(earlier),
 								 previous_backup_chunks(job, t, db_dir, &bases));
 	paths = index_paths(t, candidates, bases);
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "partback leaf plan",
+									ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, t->leaves)
 	{
 		BackupLeaf *leaf = lfirst(lc);
 		Relation	rel = table_open(leaf->relid, AccessShareLock);
 		BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+		MemoryContext old;
+		char	   *columns;
+		char	   *signature;
+		char	   *textcols;
 
 		check_readable(rel);
 		leaf->rel_dir = pb_partition_dir(t->schema, t->name, leaf->path_elems);
-		leaf->columns = copied_columns(rel, false);
-		leaf->signature = signature_with_types(copied_columns(rel, true), digest);
-		leaf->text_columns = text_columns(rel);
+
+		/*
+		 * The leaves of a tree mostly have the same columns: they share one
+		 * copy of each description (thousands of leaves, one leader).
+		 */
+		old = MemoryContextSwitchTo(scratch);
+		columns = copied_columns(rel, false);
+		signature = signature_with_types(copied_columns(rel, true), digest);
+		textcols = text_columns(rel);
+		MemoryContextSwitchTo(old);
+		leaf->columns = shared_copy(columns, &last_columns);
+		leaf->signature = shared_copy(signature, &last_signature);
+		leaf->text_columns = shared_copy(textcols, &last_text_columns);
+		MemoryContextReset(scratch);
 		leaf->logged = RelationIsPermanent(rel);
 		leaf->partition_schema = get_namespace_name(RelationGetNamespace(rel));
 		leaf->partition_name = pstrdup(RelationGetRelationName(rel));
@@ -736,6 +766,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		}
 		table_close(rel, NoLock);
 	}
+	MemoryContextDelete(scratch);
 	hash_destroy(paths);
 }
 
