@@ -1112,6 +1112,32 @@ check_lock_capacity(RestoreTable *t)
 }
 
 /*
+ * The rows SPI_execute left, each as an array of ncols strings ("" for
+ * NULL), in a list in context: they outlive SPI_finish.
+ */
+static List *
+spi_rows_as_strings(int ncols, MemoryContext context)
+{
+	List	   *rows = NIL;
+	MemoryContext old = MemoryContextSwitchTo(context);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	  **r = palloc(sizeof(char *) * ncols);
+
+		for (int k = 0; k < ncols; k++)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, k + 1);
+
+			r[k] = pstrdup(v ? v : "");
+		}
+		rows = lappend(rows, r);
+	}
+	MemoryContextSwitchTo(old);
+	return rows;
+}
+
+/*
  * After a restore stopped half-way (cancelled, failed): for each table
  * some of whose partitions hold the backup's content and others their old
  * one, a WARNING says which (recorded in the job's messages); an atomic
@@ -1141,18 +1167,7 @@ warn_mixed_tables(PbJob *job)
 							  "HAVING pg_catalog.bool_or(content = 'old') ORDER BY 1",
 							  1, &type, &value, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not read the partitions of job " INT64_FORMAT, job->job_id);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	  **r = MemoryContextAlloc(outer, sizeof(char *) * 5);
-
-		for (int k = 0; k < 5; k++)
-		{
-			char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, k + 1);
-
-			r[k] = MemoryContextStrdup(outer, v ? v : "");
-		}
-		rows = lappend(rows, r);
-	}
+	rows = spi_rows_as_strings(5, outer);
 	SPI_finish();
 	foreach(lc, rows)
 	{
@@ -1252,18 +1267,7 @@ warn_missing_tables(PbJob *job, List *tables)
 							  4, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not read the failed tables of backup " INT64_FORMAT,
 			 first->backup_id);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	  **r = MemoryContextAlloc(outer, sizeof(char *) * 3);
-
-		for (int k = 0; k < 3; k++)
-		{
-			char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, k + 1);
-
-			r[k] = MemoryContextStrdup(outer, v ? v : "");
-		}
-		rows = lappend(rows, r);
-	}
+	rows = spi_rows_as_strings(3, outer);
 	SPI_finish();
 	foreach(lc, rows)
 	{
