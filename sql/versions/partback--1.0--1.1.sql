@@ -634,14 +634,17 @@ BEGIN
 
 	fks := partback._def_foreign_keys(tbl);
 
-	-- the tree's partitioned indexes made ON ONLY, found once: asked per
+	-- the tree's partitioned indexes (the root's and its partitioned
+	-- partitions') made ON ONLY, found once: asked per
 	-- partition's index, each question scans every sibling (quadratic in
 	-- the partitions)
 	only_idx := ARRAY(SELECT i.indexrelid
-						FROM partback._def_tree(tbl) t
-						JOIN pg_catalog.pg_index i ON i.indrelid = t.relid
+						FROM pg_catalog.pg_index i
 						JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-					   WHERE ic.relkind = 'I' AND partback._def_index_only(i.indexrelid));
+					   WHERE (i.indrelid = tbl
+							  OR i.indrelid IN (SELECT t.relid FROM partback._def_tree(tbl) t
+												 WHERE t.relkind = 'p'))
+						 AND ic.relkind = 'I' AND partback._def_index_only(i.indexrelid));
 
 	-- one aggregate (not a loop of appends: trees may have many thousand
 	-- partitions)
