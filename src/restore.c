@@ -98,6 +98,7 @@ parse_target(RestoreTable *t, const char *target_table, const char *source_schem
 }
 
 static char *target_text(RestoreTable *t);
+static void record_target(PbJob *job, RestoreTable *t);
 
 static bool
 path_matches(const char *path, const char *pattern)
@@ -277,17 +278,43 @@ plan_tables(PbJob *job)
 }
 
 /*
+ * How many locks one transaction of a restore's leader may take on the
+ * partitions of a table: an eighth of the server's lock table
+ * (max_locks_per_transaction slots per possible session), and at least
+ * max_locks_per_transaction.  Steps that would lock more are split into
+ * transactions of that many, each releasing its locks at commit.
+ */
+static int
+lock_budget(void)
+{
+	int64		budget = (int64) max_locks_per_xact * MaxBackends / 8;
+
+	return (int) Min(Max(budget, max_locks_per_xact), INT_MAX);
+}
+
+/*
  * Create or check the target of t and find the target leaf of each
  * restored partition (the SQL side, sql/install/20_definition.sql).
+ *
+ * Missing partitions are created in batches of about lock_budget() locks,
+ * each committed (and its locks released) before the next is made, so
+ * that a tree of any size is made with the server's lock table.  Called in
+ * a transaction, which is committed between batches: a failure keeps the
+ * batches before it, whose partitions are empty, and calling the job again
+ * goes on from there (see README, "Restoring many partitions").  The target
+ * is recorded in the job's task once the first batch made it.
  */
 static void
-prepare_target(RestoreTable *t, bool must_not_exist)
+prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist)
 {
-	Oid			types[6] = {JSONBOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID, BOOLOID};
-	Datum		values[6];
+	Oid			types[7] = {JSONBOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID, BOOLOID, INT4OID};
+	Datum		values[7];
 	Datum	   *paths = palloc(sizeof(Datum) * (list_length(t->leaves) + 1));
 	ListCell   *lc;
 	Oid			nsp;
+	/* the SQL objects of an earlier version (until ALTER EXTENSION UPDATE) lack it */
+	bool		batches = pb_sql_function_exists("_prepare_target", 7, types);
+	int			batch = 0;
 
 	foreach(lc, t->leaves)
 		paths[foreach_current_index(lc)] =
@@ -299,29 +326,54 @@ prepare_target(RestoreTable *t, bool must_not_exist)
 	values[3] = PointerGetDatum(construct_array(paths, list_length(t->leaves),
 												TEXTOID, -1, false, TYPALIGN_INT));
 	values[4] = BoolGetDatum(t->drop_missing);
-	values[5] = BoolGetDatum(must_not_exist);
+	values[6] = Int32GetDatum(lock_budget());
 
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6)",
-							  6, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "partback: could not prepare the target of table %s", t->source);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (;;)
 	{
-		char	   *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		bool		isnull;
-		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-														   SPI_tuptable->tupdesc, 2,
-														   &isnull));
+		bool		more = false;
 
-		foreach(lc, t->leaves)
+		CHECK_FOR_INTERRUPTS();
+		/* a later batch finds the table the first one made */
+		values[5] = BoolGetDatum(must_not_exist && batch == 0);
+		SPI_connect();
+		if (SPI_execute_with_args(batches ?
+								  "SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6, $7)" :
+								  "SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6)",
+								  batches ? 7 : 6, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "partback: could not prepare the target of table %s", t->source);
+		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			RestoreLeaf *leaf = lfirst(lc);
+			char	   *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			bool		isnull;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc, 2,
+															   &isnull));
 
-			if (strcmp(leaf->path, path) == 0)
-				leaf->target = relid;
+			/* a row of NULLs: a batch is made, more are to come */
+			if (path == NULL)
+			{
+				more = true;
+				continue;
+			}
+			foreach(lc, t->leaves)
+			{
+				RestoreLeaf *leaf = lfirst(lc);
+
+				if (strcmp(leaf->path, path) == 0)
+					leaf->target = relid;
+			}
 		}
+		SPI_finish();
+
+		nsp = get_namespace_oid(t->target_schema, false);
+		t->target = get_relname_relid(t->target_name, nsp);
+		if (!more)
+			break;
+		record_target(job, t);
+		pb_xact_end();
+		pb_xact_begin();
+		batch++;
 	}
-	SPI_finish();
 
 	foreach(lc, t->leaves)
 	{
@@ -331,9 +383,7 @@ prepare_target(RestoreTable *t, bool must_not_exist)
 			elog(ERROR, "partback: no target partition was prepared for \"%s\" of table %s",
 				 leaf->path, t->source);
 	}
-
-	nsp = get_namespace_oid(t->target_schema, false);
-	t->target = get_relname_relid(t->target_name, nsp);
+	pfree(DatumGetPointer(values[0]));
 }
 
 static List *
@@ -507,6 +557,16 @@ lock_target(RestoreTable *t)
 
 	pb_live_start(t->source);
 	lock_partition(t->target, "table", target_text(t));
+	/*
+	 * More leaves than one transaction should lock: the root's lock alone
+	 * (the finish's statements on the root lock what they touch; on a table
+	 * with partition-level post-data, without waiting this way)
+	 */
+	if (list_length(t->leaves) > lock_budget())
+	{
+		pb_live_start(NULL);
+		return;
+	}
 	foreach(lc, t->leaves)
 	{
 		RestoreLeaf *leaf = lfirst(lc);
@@ -1105,7 +1165,7 @@ pb_run_restore(PbJob *job)
 		PG_TRY();
 		{
 			pb_xact_begin();
-			prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
+			prepare_target(job, t, job->type == PB_JOB_MIGRATE && !t->made_before);
 			record_target(job, t);
 			pb_xact_end();
 		}

@@ -1767,9 +1767,17 @@ $$;
 --
 -- The tree is processed level by level with set-based matching, so that
 -- trees of many thousand partitions cost O(n), not O(n^2).
+--
+-- With lock_budget, it stops once the partitions it created or dropped
+-- hold about that many locks (each partition, its TOAST table and its
+-- indexes one each) and returns one row of NULLs instead: the caller
+-- commits, releasing them, and calls again, and the next call matches
+-- what this one made.  So a tree of any size is made with the server's
+-- max_locks_per_transaction.
 CREATE FUNCTION partback._prepare_target(def jsonb, target_schema text, target_name text,
 										 leaf_paths text[], drop_missing boolean,
-										 must_not_exist boolean)
+										 must_not_exist boolean,
+										 lock_budget integer DEFAULT NULL)
 RETURNS TABLE(path text, relid oid, created boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1814,6 +1822,8 @@ DECLARE
 	nm text;
 	x record;
 	dropped_rows bigint;
+	spent integer := 0;			-- locks taken, as lock_budget counts them
+	cost integer;
 BEGIN
 	IF def IS NULL OR pg_catalog.jsonb_typeof(def) <> 'object' OR sschema IS NULL OR sname IS NULL
 	   OR pg_catalog.jsonb_typeof(def->'columns') IS DISTINCT FROM 'array'
@@ -2032,6 +2042,13 @@ BEGIN
 												  ELSE (map->(p->>'parent_path')->>0)::oid END))
 				 ORDER BY c.oid
 			LOOP
+				cost := 3 + (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
+							  WHERE xi.indrelid = x.oid);
+				IF spent > 0 AND spent + cost > lock_budget THEN
+					RETURN QUERY SELECT NULL::text, NULL::oid, NULL::boolean;
+					RETURN;
+				END IF;
+				spent := spent + cost;
 				-- never without a word: a NOTICE (recorded in the job) per
 				-- partition, with the rows it held
 				dropped_rows := NULL;
@@ -2051,6 +2068,17 @@ BEGIN
 
 		FOR i IN 1..pg_catalog.cardinality(um_parts) LOOP
 			part := um_parts[i];
+			IF lock_budget IS NOT NULL THEN
+				cost := 3 + COALESCE(pg_catalog.jsonb_array_length(
+							CASE WHEN pg_catalog.jsonb_typeof(part->'indexes') = 'array' THEN part->'indexes' END), 0)
+					+ (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
+						WHERE xi.indrelid = um_parents[i]);
+				IF spent > 0 AND spent + cost > lock_budget THEN
+					RETURN QUERY SELECT NULL::text, NULL::oid, NULL::boolean;
+					RETURN;
+				END IF;
+				spent := spent + cost;
+			END IF;
 			IF same THEN
 				nsp := part->>'schema';
 				nm := part->>'name';
@@ -2483,10 +2511,14 @@ BEGIN
 		SELECT * INTO s FROM pg_catalog.pg_sequence WHERE seqrelid = seq;
 		lv := (c->'sequence'->>'last_value')::bigint;
 		called := COALESCE((c->'sequence'->>'is_called')::boolean, true);
-		EXECUTE pg_catalog.format('SELECT %s(%I)::bigint FROM %s',
-								  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
-								  c->>'name', target)
-		   INTO ext;
+		-- the data's end only where needed: reading it locks every partition
+		ext := NULL;
+		IF lv IS NULL THEN
+			EXECUTE pg_catalog.format('SELECT %s(%I)::bigint FROM %s',
+									  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
+									  c->>'name', target)
+			   INTO ext;
+		END IF;
 		IF ext IS NOT NULL AND lv IS NULL THEN
 			v := ext;
 			called := true;
