@@ -32,6 +32,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -278,6 +279,13 @@ plan_tables(PbJob *job)
 }
 
 /*
+ * prepare_target's hash of leaves by path: an entry is the path (the key,
+ * keysize bytes), then the leaf
+ */
+#define LEAF_OF_ENTRY(entry, keysize) \
+	(*(RestoreLeaf **) ((char *) (entry) + MAXALIGN(keysize)))
+
+/*
  * How many locks one transaction of a restore's leader may take on the
  * partitions of a table: an eighth of the server's lock table
  * (max_locks_per_transaction slots per possible session), and at least
@@ -315,10 +323,31 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist)
 	/* the SQL objects of an earlier version (until ALTER EXTENSION UPDATE) lack it */
 	bool		batches = pb_sql_function_exists("_prepare_target", 7, types);
 	int			batch = 0;
+	HTAB	   *by_path;
+	HASHCTL		ctl;
+	Size		longest = 0;
 
 	foreach(lc, t->leaves)
-		paths[foreach_current_index(lc)] =
-			CStringGetTextDatum(((RestoreLeaf *) lfirst(lc))->path);
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+
+		paths[foreach_current_index(lc)] = CStringGetTextDatum(leaf->path);
+		longest = Max(longest, strlen(leaf->path));
+	}
+	/* the leaves by path, to match the rows returned (many thousands) */
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = longest + 1;
+	ctl.entrysize = MAXALIGN(longest + 1) + sizeof(RestoreLeaf *);
+	ctl.hcxt = CurrentMemoryContext;
+	by_path = hash_create("partback leaves by path", Max(list_length(t->leaves), 16), &ctl,
+						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	foreach(lc, t->leaves)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+		void	   *entry = hash_search(by_path, leaf->path, HASH_ENTER, NULL);
+
+		LEAF_OF_ENTRY(entry, longest + 1) = leaf;
+	}
 
 	values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->definition));
 	values[1] = CStringGetTextDatum(t->target_schema);
@@ -355,12 +384,12 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist)
 				more = true;
 				continue;
 			}
-			foreach(lc, t->leaves)
+			if (strlen(path) <= longest)
 			{
-				RestoreLeaf *leaf = lfirst(lc);
+				void	   *entry = hash_search(by_path, path, HASH_FIND, NULL);
 
-				if (strcmp(leaf->path, path) == 0)
-					leaf->target = relid;
+				if (entry)
+					LEAF_OF_ENTRY(entry, longest + 1)->target = relid;
 			}
 		}
 		SPI_finish();
@@ -384,6 +413,7 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist)
 				 leaf->path, t->source);
 	}
 	pfree(DatumGetPointer(values[0]));
+	hash_destroy(by_path);
 }
 
 static List *
