@@ -965,7 +965,6 @@ static void
 lock_tables(PbJob *job, List *tables)
 {
 	MemoryContext context = CurrentMemoryContext;
-	volatile int64 locked = 0;
 	int64		needed = 0;
 	ListCell   *lc;
 
@@ -981,13 +980,12 @@ lock_tables(PbJob *job, List *tables)
 
 			CHECK_FOR_INTERRUPTS();
 			LockRelationOid(t->relid, AccessShareLock);
-			locked++;
 			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
 			{
 				t->dropped = true;
 				continue;
 			}
-			locked += list_length(find_all_inheritors(t->relid, AccessShareLock, NULL)) - 1;
+			(void) find_all_inheritors(t->relid, AccessShareLock, NULL);
 		}
 	}
 	PG_CATCH();
@@ -1004,8 +1002,8 @@ lock_tables(PbJob *job, List *tables)
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("backup job " INT64_FORMAT " could not lock its " INT64_FORMAT " tables and partitions: %s",
 						job->job_id, needed, edata->message),
-				 errdetail("A backup locks each table and partition it copies from its snapshot until the copying ends, so that DDL waits for it; " INT64_FORMAT " were locked.  The server's lock table holds max_locks_per_transaction = %d locks for each of its " INT64_FORMAT " possible sessions, shared by all of them.  Nothing was copied.",
-						   locked, max_locks_per_xact, sessions),
+				 errdetail("A backup locks each table and partition it copies from its snapshot until the copying ends, so that DDL waits for it.  The server's lock table holds max_locks_per_transaction = %d locks for each of its " INT64_FORMAT " possible sessions, shared by all of them.  Nothing was copied.",
+						   max_locks_per_xact, sessions),
 				 errhint("Set max_locks_per_transaction to at least " INT64_FORMAT " (the server must be restarted), or back up fewer tables per job.",
 						 Max((int64) max_locks_per_xact * 2, (needed * 2 + sessions - 1) / sessions))));
 	}
