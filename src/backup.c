@@ -968,10 +968,14 @@ lock_tables(PbJob *job, List *tables)
 	int64		needed = 0;
 	ListCell   *lc;
 
-	/* how many it needs: counted without locks */
+	/* how many it needs: counted without locks (of the tables still there) */
 	foreach(lc, tables)
-		needed += list_length(find_all_inheritors(((BackupTable *) lfirst(lc))->relid,
-												  NoLock, NULL));
+	{
+		Oid			relid = ((BackupTable *) lfirst(lc))->relid;
+
+		needed += SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) ?
+			list_length(find_all_inheritors(relid, NoLock, NULL)) : 1;
+	}
 	PG_TRY();
 	{
 		foreach(lc, tables)
