@@ -315,13 +315,16 @@ lock_budget(void)
 static void
 prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist)
 {
-	Oid			types[7] = {JSONBOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID, BOOLOID, INT4OID};
-	Datum		values[7];
+	Oid			types[8] = {JSONBOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID, BOOLOID,
+	INT4OID, OIDARRAYOID};
+	Datum		values[8];
+	char		nulls[8] = "       n";
 	Datum	   *paths = palloc(sizeof(Datum) * (list_length(t->leaves) + 1));
+	Datum	   *done = palloc(sizeof(Datum) * (list_length(t->leaves) + 1));
 	ListCell   *lc;
 	Oid			nsp;
 	/* the SQL objects of an earlier version (until ALTER EXTENSION UPDATE) lack it */
-	bool		batches = pb_sql_function_exists("_prepare_target", 7, types);
+	bool		batches = pb_sql_function_exists("_prepare_target", 8, types);
 	int			batch = 0;
 	HTAB	   *by_path;
 	HASHCTL		ctl;
@@ -364,11 +367,35 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist)
 		CHECK_FOR_INTERRUPTS();
 		/* a later batch finds the table the first one made */
 		values[5] = BoolGetDatum(must_not_exist && batch == 0);
+		if (batch > 0)
+		{
+			int			nleft = 0;
+			int			ndone = 0;
+
+			/* the leaves left, and the targets found: not matched again */
+			foreach(lc, t->leaves)
+			{
+				RestoreLeaf *leaf = lfirst(lc);
+
+				if (OidIsValid(leaf->target))
+					done[ndone++] = ObjectIdGetDatum(leaf->target);
+				else
+					paths[nleft++] = CStringGetTextDatum(leaf->path);
+			}
+			pfree(DatumGetPointer(values[3]));
+			values[3] = PointerGetDatum(construct_array(paths, nleft, TEXTOID, -1, false,
+														TYPALIGN_INT));
+			if (nulls[7] == ' ')
+				pfree(DatumGetPointer(values[7]));
+			values[7] = PointerGetDatum(construct_array(done, ndone, OIDOID, sizeof(Oid),
+														true, TYPALIGN_INT));
+			nulls[7] = ' ';
+		}
 		SPI_connect();
 		if (SPI_execute_with_args(batches ?
-								  "SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6, $7)" :
+								  "SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6, $7, $8)" :
 								  "SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6)",
-								  batches ? 7 : 6, types, values, NULL, false, 0) != SPI_OK_SELECT)
+								  batches ? 8 : 6, types, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "partback: could not prepare the target of table %s", t->source);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{

@@ -1770,14 +1770,17 @@ $$;
 --
 -- With lock_budget, it stops once the partitions it created or dropped
 -- hold about that many locks (each partition, its TOAST table and its
--- indexes one each) and returns one row of NULLs instead: the caller
--- commits, releasing them, and calls again, and the next call matches
--- what this one made.  So a tree of any size is made with the server's
--- max_locks_per_transaction.
+-- indexes one each), returns the rows of the leaves it has matched or made
+-- so far and then one row of NULLs: the caller commits, releasing the
+-- locks, and calls again for the other leaves, passing in done the target
+-- leaves it has (which, with their ancestors, are then neither matched
+-- again nor dropped).  So a tree of any size is made with the server's
+-- max_locks_per_transaction, and no call matches every partition again.
 CREATE FUNCTION partback._prepare_target(def jsonb, target_schema text, target_name text,
 										 leaf_paths text[], drop_missing boolean,
 										 must_not_exist boolean,
-										 lock_budget integer DEFAULT NULL)
+										 lock_budget integer DEFAULT NULL,
+										 done oid[] DEFAULT NULL)
 RETURNS TABLE(path text, relid oid, created boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1824,6 +1827,8 @@ DECLARE
 	dropped_rows bigint;
 	spent integer := 0;			-- locks taken, as lock_budget counts them
 	cost integer;
+	stopped boolean := false;	-- at lock_budget
+	kept oid[] := '{}';			-- done and their ancestors
 BEGIN
 	IF def IS NULL OR pg_catalog.jsonb_typeof(def) <> 'object' OR sschema IS NULL OR sname IS NULL
 	   OR pg_catalog.jsonb_typeof(def->'columns') IS DISTINCT FROM 'array'
@@ -1978,6 +1983,15 @@ BEGIN
 		END IF;
 	END IF;
 
+	IF done IS NOT NULL THEN
+		WITH RECURSIVE up(relid) AS (
+			SELECT pg_catalog.unnest(done)
+			UNION
+			SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.relid
+		)
+		SELECT pg_catalog.array_agg(up.relid) INTO kept FROM up;
+	END IF;
+
 	-- Level by level from the root: match the needed partitions of the def
 	-- to the children of their parent's counterpart by bound; with
 	-- drop_missing drop the other children (before creating anything, so
@@ -2006,6 +2020,7 @@ BEGIN
 				  FROM pg_catalog.pg_inherits i
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent IN (SELECT need.tparent FROM need) AND c.relispartition
+				   AND c.oid NOT IN (SELECT pg_catalog.unnest(COALESCE(done, '{}')))
 			)
 			SELECT need.part, need.path, need.tparent, tc.child
 			  FROM need LEFT JOIN tc ON tc.tparent = need.tparent AND tc.bound = need.bound
@@ -2032,6 +2047,7 @@ BEGIN
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent = ANY (prev_parents) AND c.relispartition
 				   AND c.oid NOT IN (SELECT pg_catalog.unnest(lvl_oids))
+				   AND c.oid NOT IN (SELECT pg_catalog.unnest(kept))
 				   -- a foreign partition the backup has too (without its
 				   -- data) stays
 				   AND NOT (c.relkind = 'f' AND EXISTS (
@@ -2045,8 +2061,8 @@ BEGIN
 				cost := 3 + (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
 							  WHERE xi.indrelid = x.oid);
 				IF spent > 0 AND spent + cost > lock_budget THEN
-					RETURN QUERY SELECT NULL::text, NULL::oid, NULL::boolean;
-					RETURN;
+					stopped := true;
+					EXIT;
 				END IF;
 				spent := spent + cost;
 				-- never without a word: a NOTICE (recorded in the job) per
@@ -2067,6 +2083,7 @@ BEGIN
 		END IF;
 
 		FOR i IN 1..pg_catalog.cardinality(um_parts) LOOP
+			EXIT WHEN stopped;
 			part := um_parts[i];
 			IF lock_budget IS NOT NULL THEN
 				cost := 3 + COALESCE(pg_catalog.jsonb_array_length(
@@ -2074,8 +2091,8 @@ BEGIN
 					+ (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
 						WHERE xi.indrelid = um_parents[i]);
 				IF spent > 0 AND spent + cost > lock_budget THEN
-					RETURN QUERY SELECT NULL::text, NULL::oid, NULL::boolean;
-					RETURN;
+					stopped := true;
+					EXIT;
 				END IF;
 				spent := spent + cost;
 			END IF;
@@ -2100,6 +2117,7 @@ BEGIN
 								  FROM ROWS FROM (pg_catalog.unnest(lvl_paths), pg_catalog.unnest(lvl_oids),
 												 pg_catalog.unnest(lvl_created)) u(p, o, c)),
 							   '{}'::jsonb);
+		EXIT WHEN stopped;
 		prev_parents := next_parents;
 	END LOOP;
 
@@ -2113,7 +2131,11 @@ BEGIN
 	RETURN QUERY
 		SELECT r.p, (map->r.p->>0)::oid, (map->r.p->>1)::boolean
 		  FROM pg_catalog.unnest(restored) r(p)
+		 WHERE NOT stopped OR map ? r.p
 		 ORDER BY r.p COLLATE "C";
+	IF stopped THEN
+		RETURN QUERY SELECT NULL::text, NULL::oid, NULL::boolean;
+	END IF;
 END;
 $$;
 
