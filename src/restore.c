@@ -615,9 +615,11 @@ lock_target(RestoreTable *t)
 	pb_live_start(t->source);
 	lock_partition(t->target, "table", target_text(t));
 	/*
-	 * More leaves than one transaction should lock: the root's lock alone
-	 * (the finish's statements on the root lock what they touch; on a table
-	 * with partition-level post-data, without waiting this way)
+	 * More leaves than one transaction should lock (lock_budget()): the
+	 * root's lock alone.  The finish then locks only what its statements
+	 * touch -- nothing below the root for most tables; where partitions
+	 * have post-data of their own, those partitions, queueing as
+	 * PostgreSQL does rather than as lock_partition does.
 	 */
 	if (list_length(t->leaves) > lock_budget())
 	{
