@@ -19,6 +19,7 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/twophase.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "common/hashfn.h"
@@ -1203,6 +1204,66 @@ table_failed(BackupTable *t, ErrorData *edata)
 }
 
 /*
+ * Lock the tables and all their partitions in ACCESS SHARE mode, in the
+ * transaction of the backup's snapshot, where they stay locked until the
+ * copying ends (so that DDL waits for the backup).  If the server's lock
+ * table cannot hold them all, say so in terms of the setting: nothing is
+ * copied yet.
+ */
+static void
+lock_tables(PbJob *job, List *tables)
+{
+	MemoryContext context = CurrentMemoryContext;
+	int64		needed = 0;
+	ListCell   *lc;
+
+	/* how many it needs: counted without locks (of the tables still there) */
+	foreach(lc, tables)
+	{
+		Oid			relid = ((BackupTable *) lfirst(lc))->relid;
+
+		needed += SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) ?
+			list_length(find_all_inheritors(relid, NoLock, NULL)) : 1;
+	}
+	PG_TRY();
+	{
+		foreach(lc, tables)
+		{
+			BackupTable *t = lfirst(lc);
+
+			CHECK_FOR_INTERRUPTS();
+			LockRelationOid(t->relid, AccessShareLock);
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
+			{
+				t->dropped = true;
+				continue;
+			}
+			(void) find_all_inheritors(t->relid, AccessShareLock, NULL);
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int64		sessions = (int64) MaxBackends + max_prepared_xacts;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_OUT_OF_MEMORY)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("backup job " INT64_FORMAT " could not lock its " INT64_FORMAT " tables and partitions: %s",
+						job->job_id, needed, edata->message),
+				 errdetail("A backup locks each table and partition it copies from its snapshot until the copying ends, so that DDL waits for it.  The server's lock table holds max_locks_per_transaction = %d locks for each of its " INT64_FORMAT " possible sessions, shared by all of them.  Nothing was copied.",
+						   max_locks_per_xact, sessions),
+				 errhint("Set max_locks_per_transaction to at least " INT64_FORMAT " (the server must be restarted), or back up fewer tables per job.",
+						 Max((int64) max_locks_per_xact * 2, (needed * 2 + sessions - 1) / sessions))));
+	}
+	PG_END_TRY();
+}
+
+/*
  * Run a backup job.
  *
  * 1. Claim the tables (one job per table) and record a task for each.
@@ -1319,18 +1380,7 @@ pb_run_backup(PbJob *job)
 	pb_sync_defer(true);
 
 	/* lock everything first, so that DDL waits for the backup to end */
-	foreach(lc, tables)
-	{
-		BackupTable *t = lfirst(lc);
-
-		LockRelationOid(t->relid, AccessShareLock);
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
-		{
-			t->dropped = true;
-			continue;
-		}
-		(void) find_all_inheritors(t->relid, AccessShareLock, NULL);
-	}
+	lock_tables(job, tables);
 	/* every change after this LSN is newer than the snapshot */
 	lsn = GetXLogInsertRecPtr();
 	snapshot = GetTransactionSnapshot();

@@ -41,6 +41,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -110,6 +111,7 @@ parse_target(RestoreTable *t, const char *target_table, const char *source_schem
 static char *target_text(RestoreTable *t);
 static void record_partitions(int64 job_id, RestoreTable *t);
 static bool restore_partitions_supported(void);
+static void record_target(PbJob *job, RestoreTable *t);
 
 static bool
 path_matches(const char *path, const char *pattern)
@@ -311,21 +313,80 @@ definition_datum(RestoreTable *t)
 }
 
 /*
+ * prepare_target's hash of leaves by path: an entry is the path (the key,
+ * keysize bytes), then the leaf
+ */
+#define LEAF_OF_ENTRY(entry, keysize) \
+	(*(RestoreLeaf **) ((char *) (entry) + MAXALIGN(keysize)))
+
+/*
+ * How many locks one transaction of a restore's leader may take on the
+ * partitions of a table: an eighth of the server's lock table
+ * (max_locks_per_transaction slots per possible session), and at least
+ * max_locks_per_transaction.  Steps that would lock more are split into
+ * transactions of that many, each releasing its locks at commit.
+ */
+static int
+lock_budget(void)
+{
+	int64		budget = (int64) max_locks_per_xact * MaxBackends / 8;
+
+	return (int) Min(Max(budget, max_locks_per_xact), INT_MAX);
+}
+
+/*
  * Create or check the target of t and find the target leaf of each
  * restored partition (the SQL side, sql/install/20_definition.sql).
+ *
+ * Missing partitions are created in batches of about lock_budget() locks,
+ * each committed (and its locks released) before the next is made, so
+ * that a tree of any size is made with the server's lock table.  Called in
+ * a transaction, which is committed between batches: a failure keeps the
+ * batches before it, whose partitions are empty, and calling the job again
+ * goes on from there (see README, "Restoring many partitions").  The target
+ * is recorded in the job's task once the first batch made it.  Without
+ * in_batches (an atomic restore, all in its worker's one transaction) it
+ * is made in one go; job is then not needed.
  */
 static void
-prepare_target(RestoreTable *t, bool must_not_exist)
+prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches)
 {
-	Oid			types[6] = {JSONBOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID, BOOLOID};
-	Datum		values[6];
+	Oid			types[8] = {JSONBOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID, BOOLOID,
+	INT4OID, OIDARRAYOID};
+	Datum		values[8];
+	char		nulls[8] = "       n";
 	Datum	   *paths = palloc(sizeof(Datum) * (list_length(t->leaves) + 1));
+	Datum	   *done = palloc(sizeof(Datum) * (list_length(t->leaves) + 1));
 	ListCell   *lc;
 	Oid			nsp;
+	/* the SQL objects of an earlier version (until ALTER EXTENSION UPDATE) lack it */
+	bool		batches = pb_sql_function_exists("_prepare_target", 8, types);
+	int			batch = 0;
+	HTAB	   *by_path;
+	HASHCTL		ctl;
+	Size		longest = 0;
 
 	foreach(lc, t->leaves)
-		paths[foreach_current_index(lc)] =
-			CStringGetTextDatum(((RestoreLeaf *) lfirst(lc))->path);
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+
+		paths[foreach_current_index(lc)] = CStringGetTextDatum(leaf->path);
+		longest = Max(longest, strlen(leaf->path));
+	}
+	/* the leaves by path, to match the rows returned (many thousands) */
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = longest + 1;
+	ctl.entrysize = MAXALIGN(longest + 1) + sizeof(RestoreLeaf *);
+	ctl.hcxt = CurrentMemoryContext;
+	by_path = hash_create("partback leaves by path", Max(list_length(t->leaves), 16), &ctl,
+						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	foreach(lc, t->leaves)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+		void	   *entry = hash_search(by_path, leaf->path, HASH_ENTER, NULL);
+
+		LEAF_OF_ENTRY(entry, longest + 1) = leaf;
+	}
 
 	values[0] = definition_datum(t);
 	values[1] = CStringGetTextDatum(t->target_schema);
@@ -333,29 +394,80 @@ prepare_target(RestoreTable *t, bool must_not_exist)
 	values[3] = PointerGetDatum(construct_array(paths, list_length(t->leaves),
 												TEXTOID, -1, false, TYPALIGN_INT));
 	values[4] = BoolGetDatum(t->drop_missing);
-	values[5] = BoolGetDatum(must_not_exist);
+	values[6] = Int32GetDatum(lock_budget());
+	if (!in_batches)
+		nulls[6] = 'n';
 
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6)",
-							  6, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "partback: could not prepare the target of table %s", t->source);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (;;)
 	{
-		char	   *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		bool		isnull;
-		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-														   SPI_tuptable->tupdesc, 2,
-														   &isnull));
+		bool		more = false;
 
-		foreach(lc, t->leaves)
+		CHECK_FOR_INTERRUPTS();
+		/* a later batch finds the table the first one made */
+		values[5] = BoolGetDatum(must_not_exist && batch == 0);
+		if (batch > 0)
 		{
-			RestoreLeaf *leaf = lfirst(lc);
+			int			nleft = 0;
+			int			ndone = 0;
 
-			if (strcmp(leaf->path, path) == 0)
-				leaf->target = relid;
+			/* the leaves left, and the targets found: not matched again */
+			foreach(lc, t->leaves)
+			{
+				RestoreLeaf *leaf = lfirst(lc);
+
+				if (OidIsValid(leaf->target))
+					done[ndone++] = ObjectIdGetDatum(leaf->target);
+				else
+					paths[nleft++] = CStringGetTextDatum(leaf->path);
+			}
+			pfree(DatumGetPointer(values[3]));
+			values[3] = PointerGetDatum(construct_array(paths, nleft, TEXTOID, -1, false,
+														TYPALIGN_INT));
+			if (nulls[7] == ' ')
+				pfree(DatumGetPointer(values[7]));
+			values[7] = PointerGetDatum(construct_array(done, ndone, OIDOID, sizeof(Oid),
+														true, TYPALIGN_INT));
+			nulls[7] = ' ';
 		}
+		SPI_connect();
+		if (SPI_execute_with_args(batches ?
+								  "SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6, $7, $8)" :
+								  "SELECT path, relid FROM partback._prepare_target($1, $2, $3, $4, $5, $6)",
+								  batches ? 8 : 6, types, values, nulls, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "partback: could not prepare the target of table %s", t->source);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			bool		isnull;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc, 2,
+															   &isnull));
+
+			/* a row of NULLs: a batch is made, more are to come */
+			if (path == NULL)
+			{
+				more = true;
+				continue;
+			}
+			if (strlen(path) <= longest)
+			{
+				void	   *entry = hash_search(by_path, path, HASH_FIND, NULL);
+
+				if (entry)
+					LEAF_OF_ENTRY(entry, longest + 1)->target = relid;
+			}
+		}
+		SPI_finish();
+
+		nsp = get_namespace_oid(t->target_schema, false);
+		t->target = get_relname_relid(t->target_name, nsp);
+		if (!more)
+			break;
+		record_target(job, t);
+		pb_xact_end();
+		pb_xact_begin();
+		batch++;
 	}
-	SPI_finish();
 
 	foreach(lc, t->leaves)
 	{
@@ -365,9 +477,7 @@ prepare_target(RestoreTable *t, bool must_not_exist)
 			elog(ERROR, "partback: no target partition was prepared for \"%s\" of table %s",
 				 leaf->path, t->source);
 	}
-
-	nsp = get_namespace_oid(t->target_schema, false);
-	t->target = get_relname_relid(t->target_name, nsp);
+	hash_destroy(by_path);
 }
 
 static List *
@@ -541,6 +651,18 @@ lock_target(RestoreTable *t)
 
 	pb_live_start(t->source);
 	lock_partition(t->target, "table", target_text(t));
+	/*
+	 * More leaves than one transaction should lock (lock_budget()): the
+	 * root's lock alone.  The finish then locks only what its statements
+	 * touch -- nothing below the root for most tables; where partitions
+	 * have post-data of their own, those partitions, queueing as
+	 * PostgreSQL does rather than as lock_partition does.
+	 */
+	if (list_length(t->leaves) > lock_budget())
+	{
+		pb_live_start(NULL);
+		return;
+	}
 	foreach(lc, t->leaves)
 	{
 		RestoreLeaf *leaf = lfirst(lc);
@@ -750,7 +872,8 @@ restore_whole_table(PbWork *work, PbUnit *unit)
 		root = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
 		if (OidIsValid(root))
 			lock_partition(root, "table", target_text(t));
-		prepare_target(t, must_not_exist);
+		/* an atomic restore: one transaction, its worker's */
+		prepare_target(NULL, t, must_not_exist, false);
 		record_partitions(work->job_id, t);
 
 		foreach(lc, t->leaves)
@@ -1522,7 +1645,7 @@ pb_run_restore(PbJob *job)
 			}
 			else
 			{
-				prepare_target(t, job->type == PB_JOB_MIGRATE && !t->made_before);
+				prepare_target(job, t, job->type == PB_JOB_MIGRATE && !t->made_before, true);
 				record_target(job, t);
 				record_partitions(job->job_id, t);
 			}

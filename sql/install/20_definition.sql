@@ -1784,9 +1784,20 @@ $$;
 --
 -- The tree is processed level by level with set-based matching, so that
 -- trees of many thousand partitions cost O(n), not O(n^2).
+--
+-- With lock_budget, it stops once the partitions it created or dropped
+-- hold about that many locks (each partition, its TOAST table and its
+-- indexes one each), returns the rows of the leaves it has matched or made
+-- so far and then one row of NULLs: the caller commits, releasing the
+-- locks, and calls again for the other leaves, passing in done the target
+-- leaves it has (which, with their ancestors, are then neither matched
+-- again nor dropped).  So a tree of any size is made with the server's
+-- max_locks_per_transaction, and no call matches every partition again.
 CREATE FUNCTION partback._prepare_target(def jsonb, target_schema text, target_name text,
 										 leaf_paths text[], drop_missing boolean,
-										 must_not_exist boolean)
+										 must_not_exist boolean,
+										 lock_budget integer DEFAULT NULL,
+										 done oid[] DEFAULT NULL)
 RETURNS TABLE(path text, relid oid, created boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1831,6 +1842,10 @@ DECLARE
 	nm text;
 	x record;
 	dropped_rows bigint;
+	spent integer := 0;			-- locks taken, as lock_budget counts them
+	cost integer;
+	stopped boolean := false;	-- at lock_budget
+	kept oid[] := '{}';			-- done and their ancestors
 BEGIN
 	IF def IS NULL OR pg_catalog.jsonb_typeof(def) <> 'object' OR sschema IS NULL OR sname IS NULL
 	   OR pg_catalog.jsonb_typeof(def->'columns') IS DISTINCT FROM 'array'
@@ -1985,6 +2000,15 @@ BEGIN
 		END IF;
 	END IF;
 
+	IF done IS NOT NULL THEN
+		WITH RECURSIVE up(relid) AS (
+			SELECT pg_catalog.unnest(done)
+			UNION
+			SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.relid
+		)
+		SELECT pg_catalog.array_agg(up.relid) INTO kept FROM up;
+	END IF;
+
 	-- Level by level from the root: match the needed partitions of the def
 	-- to the children of their parent's counterpart by bound; with
 	-- drop_missing drop the other children (before creating anything, so
@@ -2013,6 +2037,7 @@ BEGIN
 				  FROM pg_catalog.pg_inherits i
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent IN (SELECT need.tparent FROM need) AND c.relispartition
+				   AND c.oid NOT IN (SELECT pg_catalog.unnest(COALESCE(done, '{}')))
 			)
 			SELECT need.part, need.path, need.tparent, tc.child
 			  FROM need LEFT JOIN tc ON tc.tparent = need.tparent AND tc.bound = need.bound
@@ -2039,6 +2064,7 @@ BEGIN
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent = ANY (prev_parents) AND c.relispartition
 				   AND c.oid NOT IN (SELECT pg_catalog.unnest(lvl_oids))
+				   AND c.oid NOT IN (SELECT pg_catalog.unnest(kept))
 				   -- a foreign partition the backup has too (without its
 				   -- data) stays
 				   AND NOT (c.relkind = 'f' AND EXISTS (
@@ -2049,6 +2075,13 @@ BEGIN
 												  ELSE (map->(p->>'parent_path')->>0)::oid END))
 				 ORDER BY c.oid
 			LOOP
+				cost := 3 + (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
+							  WHERE xi.indrelid = x.oid);
+				IF spent > 0 AND spent + cost > lock_budget THEN
+					stopped := true;
+					EXIT;
+				END IF;
+				spent := spent + cost;
 				-- never without a word: a NOTICE (recorded in the job) per
 				-- partition, with the rows it held
 				dropped_rows := NULL;
@@ -2067,7 +2100,19 @@ BEGIN
 		END IF;
 
 		FOR i IN 1..pg_catalog.cardinality(um_parts) LOOP
+			EXIT WHEN stopped;
 			part := um_parts[i];
+			IF lock_budget IS NOT NULL THEN
+				cost := 3 + COALESCE(pg_catalog.jsonb_array_length(
+							CASE WHEN pg_catalog.jsonb_typeof(part->'indexes') = 'array' THEN part->'indexes' END), 0)
+					+ (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
+						WHERE xi.indrelid = um_parents[i]);
+				IF spent > 0 AND spent + cost > lock_budget THEN
+					stopped := true;
+					EXIT;
+				END IF;
+				spent := spent + cost;
+			END IF;
 			IF same THEN
 				nsp := part->>'schema';
 				nm := part->>'name';
@@ -2089,6 +2134,7 @@ BEGIN
 								  FROM ROWS FROM (pg_catalog.unnest(lvl_paths), pg_catalog.unnest(lvl_oids),
 												 pg_catalog.unnest(lvl_created)) u(p, o, c)),
 							   '{}'::jsonb);
+		EXIT WHEN stopped;
 		prev_parents := next_parents;
 	END LOOP;
 
@@ -2102,7 +2148,11 @@ BEGIN
 	RETURN QUERY
 		SELECT r.p, (map->r.p->>0)::oid, (map->r.p->>1)::boolean
 		  FROM pg_catalog.unnest(restored) r(p)
+		 WHERE NOT stopped OR map ? r.p
 		 ORDER BY r.p COLLATE "C";
+	IF stopped THEN
+		RETURN QUERY SELECT NULL::text, NULL::oid, NULL::boolean;
+	END IF;
 END;
 $$;
 
@@ -2500,10 +2550,14 @@ BEGIN
 		SELECT * INTO s FROM pg_catalog.pg_sequence WHERE seqrelid = seq;
 		lv := (c->'sequence'->>'last_value')::bigint;
 		called := COALESCE((c->'sequence'->>'is_called')::boolean, true);
-		EXECUTE pg_catalog.format('SELECT %s(%I)::bigint FROM %s',
-								  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
-								  c->>'name', target)
-		   INTO ext;
+		-- the data's end only where needed: reading it locks every partition
+		ext := NULL;
+		IF lv IS NULL THEN
+			EXECUTE pg_catalog.format('SELECT %s(%I)::bigint FROM %s',
+									  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
+									  c->>'name', target)
+			   INTO ext;
+		END IF;
 		IF ext IS NOT NULL AND lv IS NULL THEN
 			v := ext;
 			called := true;

@@ -17,15 +17,22 @@ DECLARE
 	fk record;
 	result jsonb := '[]';
 BEGIN
-	-- pg_partition_tree() has no row for a plain table
-	SELECT targets || coalesce(array_agg(r.relid::oid), '{}') INTO rels
-	  FROM unnest(targets) AS t(relid),
-		   LATERAL pg_partition_tree(t.relid) AS r;
+	-- the targets and their partitions, from pg_inherits: not
+	-- pg_partition_tree(), which locks every partition, all in this one
+	-- transaction
+	WITH RECURSIVE tree(relid) AS (
+		SELECT unnest(targets)
+		UNION
+		SELECT i.inhrelid FROM tree JOIN pg_inherits i ON i.inhparent = tree.relid
+		  JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition AND c.relkind IN ('r', 'p', 'f')
+	)
+	SELECT coalesce(array_agg(relid), '{}') INTO rels FROM tree;
 	FOR fk IN
 		SELECT c.conname, c.conrelid::regclass AS tbl, c.confrelid::regclass AS ref,
 			   pg_get_constraintdef(c.oid) AS def
 		  FROM pg_constraint c
-		 WHERE c.contype = 'f' AND c.conparentid = 0 AND c.confrelid = ANY (rels)
+		 WHERE c.contype = 'f' AND c.conparentid = 0
+		   AND c.confrelid IN (SELECT unnest(rels))
 		 ORDER BY c.conrelid, c.conname
 	LOOP
 		IF NOT fk.tbl::oid = ANY (rels) THEN
