@@ -1445,9 +1445,12 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION partback._prepare_target(def jsonb, target_schema text, target_name text,
+DROP FUNCTION partback._prepare_target(jsonb, text, text, text[], boolean, boolean);
+CREATE FUNCTION partback._prepare_target(def jsonb, target_schema text, target_name text,
 										 leaf_paths text[], drop_missing boolean,
-										 must_not_exist boolean)
+										 must_not_exist boolean,
+										 lock_budget integer DEFAULT NULL,
+										 done oid[] DEFAULT NULL)
 RETURNS TABLE(path text, relid oid, created boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1492,6 +1495,10 @@ DECLARE
 	nm text;
 	x record;
 	dropped_rows bigint;
+	spent integer := 0;			-- locks taken, as lock_budget counts them
+	cost integer;
+	stopped boolean := false;	-- at lock_budget
+	kept oid[] := '{}';			-- done and their ancestors
 BEGIN
 	IF def IS NULL OR pg_catalog.jsonb_typeof(def) <> 'object' OR sschema IS NULL OR sname IS NULL
 	   OR pg_catalog.jsonb_typeof(def->'columns') IS DISTINCT FROM 'array'
@@ -1646,6 +1653,15 @@ BEGIN
 		END IF;
 	END IF;
 
+	IF done IS NOT NULL THEN
+		WITH RECURSIVE up(relid) AS (
+			SELECT pg_catalog.unnest(done)
+			UNION
+			SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.relid
+		)
+		SELECT pg_catalog.array_agg(up.relid) INTO kept FROM up;
+	END IF;
+
 	-- Level by level from the root: match the needed partitions of the def
 	-- to the children of their parent's counterpart by bound; with
 	-- drop_missing drop the other children (before creating anything, so
@@ -1674,6 +1690,7 @@ BEGIN
 				  FROM pg_catalog.pg_inherits i
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent IN (SELECT need.tparent FROM need) AND c.relispartition
+				   AND c.oid NOT IN (SELECT pg_catalog.unnest(COALESCE(done, '{}')))
 			)
 			SELECT need.part, need.path, need.tparent, tc.child
 			  FROM need LEFT JOIN tc ON tc.tparent = need.tparent AND tc.bound = need.bound
@@ -1700,6 +1717,7 @@ BEGIN
 				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 				 WHERE i.inhparent = ANY (prev_parents) AND c.relispartition
 				   AND c.oid NOT IN (SELECT pg_catalog.unnest(lvl_oids))
+				   AND c.oid NOT IN (SELECT pg_catalog.unnest(kept))
 				   -- a foreign partition the backup has too (without its
 				   -- data) stays
 				   AND NOT (c.relkind = 'f' AND EXISTS (
@@ -1710,6 +1728,13 @@ BEGIN
 												  ELSE (map->(p->>'parent_path')->>0)::oid END))
 				 ORDER BY c.oid
 			LOOP
+				cost := 3 + (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
+							  WHERE xi.indrelid = x.oid);
+				IF spent > 0 AND spent + cost > lock_budget THEN
+					stopped := true;
+					EXIT;
+				END IF;
+				spent := spent + cost;
 				-- never without a word: a NOTICE (recorded in the job) per
 				-- partition, with the rows it held
 				dropped_rows := NULL;
@@ -1728,7 +1753,19 @@ BEGIN
 		END IF;
 
 		FOR i IN 1..pg_catalog.cardinality(um_parts) LOOP
+			EXIT WHEN stopped;
 			part := um_parts[i];
+			IF lock_budget IS NOT NULL THEN
+				cost := 3 + COALESCE(pg_catalog.jsonb_array_length(
+							CASE WHEN pg_catalog.jsonb_typeof(part->'indexes') = 'array' THEN part->'indexes' END), 0)
+					+ (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
+						WHERE xi.indrelid = um_parents[i]);
+				IF spent > 0 AND spent + cost > lock_budget THEN
+					stopped := true;
+					EXIT;
+				END IF;
+				spent := spent + cost;
+			END IF;
 			IF same THEN
 				nsp := part->>'schema';
 				nm := part->>'name';
@@ -1750,6 +1787,7 @@ BEGIN
 								  FROM ROWS FROM (pg_catalog.unnest(lvl_paths), pg_catalog.unnest(lvl_oids),
 												 pg_catalog.unnest(lvl_created)) u(p, o, c)),
 							   '{}'::jsonb);
+		EXIT WHEN stopped;
 		prev_parents := next_parents;
 	END LOOP;
 
@@ -1763,7 +1801,11 @@ BEGIN
 	RETURN QUERY
 		SELECT r.p, (map->r.p->>0)::oid, (map->r.p->>1)::boolean
 		  FROM pg_catalog.unnest(restored) r(p)
+		 WHERE NOT stopped OR map ? r.p
 		 ORDER BY r.p COLLATE "C";
+	IF stopped THEN
+		RETURN QUERY SELECT NULL::text, NULL::oid, NULL::boolean;
+	END IF;
 END;
 $$;
 
@@ -2130,10 +2172,14 @@ BEGIN
 		SELECT * INTO s FROM pg_catalog.pg_sequence WHERE seqrelid = seq;
 		lv := (c->'sequence'->>'last_value')::bigint;
 		called := COALESCE((c->'sequence'->>'is_called')::boolean, true);
-		EXECUTE pg_catalog.format('SELECT %s(%I)::bigint FROM %s',
-								  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
-								  c->>'name', target)
-		   INTO ext;
+		-- the data's end only where needed: reading it locks every partition
+		ext := NULL;
+		IF lv IS NULL THEN
+			EXECUTE pg_catalog.format('SELECT %s(%I)::bigint FROM %s',
+									  CASE WHEN s.seqincrement > 0 THEN 'pg_catalog.max' ELSE 'pg_catalog.min' END,
+									  c->>'name', target)
+			   INTO ext;
+		END IF;
 		IF ext IS NOT NULL AND lv IS NULL THEN
 			v := ext;
 			called := true;
@@ -2840,6 +2886,51 @@ BEGIN
 END;
 $$;
 
+CREATE OR REPLACE FUNCTION partback._drop_foreign_keys(targets oid[])
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rels oid[];
+	fk record;
+	result jsonb := '[]';
+BEGIN
+	-- the targets and their partitions, from pg_inherits: not
+	-- pg_partition_tree(), which locks every partition, all in this one
+	-- transaction
+	WITH RECURSIVE tree(relid) AS (
+		SELECT unnest(targets)
+		UNION
+		SELECT i.inhrelid FROM tree JOIN pg_inherits i ON i.inhparent = tree.relid
+		  JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition AND c.relkind IN ('r', 'p', 'f')
+	)
+	SELECT coalesce(array_agg(relid), '{}') INTO rels FROM tree;
+	FOR fk IN
+		SELECT c.conname, c.conrelid::regclass AS tbl, c.confrelid::regclass AS ref,
+			   pg_get_constraintdef(c.oid) AS def
+		  FROM pg_constraint c
+		 WHERE c.contype = 'f' AND c.conparentid = 0
+		   AND c.confrelid IN (SELECT unnest(rels))
+		 ORDER BY c.conrelid, c.conname
+	LOOP
+		IF NOT fk.tbl::oid = ANY (rels) THEN
+			RAISE EXCEPTION 'table % is referenced by foreign key "%" of table %, which this restore does not replace',
+				fk.ref, fk.conname, fk.tbl
+				USING ERRCODE = 'dependent_objects_still_exist',
+					  HINT = 'Restore the referencing table in the same job (restore_db), or drop the constraint first.';
+		END IF;
+		result := result || jsonb_build_object('table', fk.tbl::text, 'name', fk.conname,
+											   'definition', fk.def);
+	END LOOP;
+	FOR fk IN SELECT * FROM jsonb_to_recordset(result) AS x("table" text, name text, definition text)
+	LOOP
+		EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', fk."table", fk.name);
+	END LOOP;
+	RETURN result;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION partback._add_foreign_keys(fks jsonb, not_valid boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -3465,6 +3556,7 @@ REVOKE ALL ON FUNCTION partback._def_inherits(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_check_inherited_columns(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_create_root(jsonb, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_create_partition(jsonb, oid, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._prepare_target(jsonb, text, text, text[], boolean, boolean, integer, oid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_target_partitions(jsonb, regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_add_not_valid(oid, jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._execute_definition(text, text, text) FROM PUBLIC;
