@@ -7,6 +7,9 @@
 CREATE SCHEMA partback;
 
 CREATE SEQUENCE partback.job_id_seq;
+-- wait_job tells a job id that was handed out (its job may be starting)
+-- from one that never was
+GRANT SELECT ON SEQUENCE partback.job_id_seq TO PUBLIC;
 
 CREATE TABLE partback.job (
 	job_id		bigint PRIMARY KEY,

@@ -420,6 +420,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	deadline timestamptz := clock_timestamp() + timeout;
+	-- a job leaves the queue as its leader starts, and has its row once
+	-- the leader has recorded it: in between it is in neither
+	starting_until timestamptz := clock_timestamp() + interval '10 seconds';
 	st text;
 BEGIN
 	IF job_id IS NULL THEN
@@ -442,6 +445,9 @@ BEGIN
 		END IF;
 		IF NOT FOUND AND EXISTS (SELECT FROM partback._queued() q
 								  WHERE q.job_id = wait_job.job_id) THEN
+			st := 'queued';
+		ELSIF NOT FOUND AND job_id > 0 AND clock_timestamp() < starting_until
+			  AND job_id <= (SELECT s.last_value FROM partback.job_id_seq s) THEN
 			st := 'queued';
 		ELSIF NOT FOUND THEN
 			PERFORM partback._no_such_job(job_id);

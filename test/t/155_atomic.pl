@@ -183,6 +183,9 @@ for my $mode ('immediate', 'fast')
 
 # ---------------------------------------------------------------- 3b. pg_cancel_backend
 {
+	# the new job, not one an earlier case's shutdown left 'running' in
+	# partback.job (its effective state is interrupted)
+	my $before = sq("SELECT coalesce(max(job_id), 0) FROM partback.job") // 0;
 	my $bg = $node->background_psql('postgres', on_error_stop => 0);
 	$bg->query_until(qr/started/,
 		"SET application_name = 'atomic_waiter';\nSET partback.max_rate = 1;\n\\echo started\n"
@@ -191,7 +194,7 @@ for my $mode ('immediate', 'fast')
 	my $deadline = time() + 60;
 	while (time() < $deadline)
 	{
-		$job = sq("SELECT max(job_id) FROM partback.job WHERE state = 'running'");
+		$job = sq("SELECT max(job_id) FROM partback.job WHERE state = 'running' AND job_id > $before");
 		last if defined $job && $job ne '';
 		usleep(50_000);
 	}

@@ -68,7 +68,9 @@ sub leaves_digest
 		push @parts, $node->safe_psql($db, join(' UNION ALL ',
 			map { "SELECT '$_' || ': ' || coalesce(string_agg(r::text, ',' ORDER BY r::text COLLATE \"C\"), '') FROM public.$_ r" } @group));
 	}
-	my $all = join("\n", @parts);
+	# UNION ALL gives its branches' rows in no set order (17 may run them
+	# as a parallel append)
+	my $all = join("\n", sort map { split /\n/ } @parts);
 	return md5_hex($all) . ' over ' . scalar(split /\n/, $all) . ' leaves';
 }
 
