@@ -189,7 +189,12 @@ wait_for_stage(PbHandoff *handoff, uint32 stage)
 				reached = true;
 				break;
 			}
-			if (pid != 0 && BackendPidGetProc(pid) == NULL)
+			/*
+			 * The leader sets its pid before it connects to the database,
+			 * so it is not in the proc array yet: ask the kernel whether
+			 * the process is gone.
+			 */
+			if (pid != 0 && kill(pid, 0) != 0 && errno == ESRCH)
 			{
 				pg_memory_barrier();
 				reached = pg_atomic_read_u32(&handoff->stage) >= stage;
