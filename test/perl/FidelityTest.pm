@@ -39,12 +39,13 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec;
+use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(schema_sections lit job_ok job_fails no_crash snapshot line_diff
-  same_field compare_all drop_all_tables);
+  same_field compare_all drop_all_tables schema_dump same_dump);
 
 my $TIMEOUT = $PostgreSQL::Test::Utils::timeout_default;
 
@@ -199,6 +200,41 @@ sub compare_all
 	}
 	my %pairs = map { $_ => $_ } keys %$exp;
 	same_field($label, $_, $got, $exp, \%pairs) for qw(leaves struct names seqpos colorder);
+}
+
+# pg_dump -s of a database without partback's and the helpers' schemas, as
+# the set of its entries (an object's header comment and its statements),
+# so that two databases whose objects were made in another order compare
+# equal.  Only the session settings and 17's \restrict keys are left out.
+sub schema_dump
+{
+	my ($node, $db) = @_;
+	my ($out, $err);
+	IPC::Run::run([ $node->installed_command('pg_dump'), '-s', '-N', 'partback', '-N', 'pbtest',
+			'-d', $node->connstr($db) ], '>', \$out, '2>', \$err)
+	  or die "pg_dump -s of $db failed: $err";
+	my @entries;
+	for my $entry (split /^--\n(?=-- (?:Name|Data for Name): )/m, $out)
+	{
+		$entry =~ s/^(?:SET |SELECT pg_catalog\.set_config|\\(?:un)?restrict ).*\n//mg;
+		$entry =~ s/\n+\z/\n/;
+		push @entries, $entry if $entry =~ /^-- Name: /;
+	}
+	return join("--\n", sort @entries);
+}
+
+# One assertion: two schema_dump results are equal; the entries that differ
+# are shown.
+sub same_dump
+{
+	my ($label, $got, $exp) = @_;
+	return 1 if is($got eq $exp ? 'same' : 'different', 'same', "$label: pg_dump -s equals the source's");
+	my %g = map { $_ => 1 } split /^--\n/m, $got;
+	my %e = map { $_ => 1 } split /^--\n/m, $exp;
+	my @out = ((map { "  missing:\n$_" } grep { !$g{$_} } sort keys %e),
+		(map { "  unexpected:\n$_" } grep { !$e{$_} } sort keys %g));
+	diag(join('', @out));
+	return 0;
 }
 
 sub drop_all_tables

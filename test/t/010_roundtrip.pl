@@ -75,6 +75,9 @@ my $node = PartbackTest::new_node('main',
 $node->safe_psql('postgres', $sec{cluster} . $sec{types} . $sec{helpers} . $sec{tables}, timeout => $TIMEOUT);
 
 my $orig = snapshot($node, 'postgres');
+my $orig_dump = schema_dump($node, 'postgres');
+cmp_ok(scalar(() = $orig_dump =~ /^-- Name: [^;]*; Type: TABLE;/mg), '>=', 18,
+	'pg_dump -s of the fidelity schema lists its tables');
 my @tables = sort keys %$orig;
 cmp_ok(scalar(@tables), '>=', 18, 'the fidelity schema has its tables');
 my %orig_toast = map { split /\|/, $_, 2 } split /\n/, $node->safe_psql('postgres',
@@ -142,6 +145,32 @@ drop_all_tables($node, 'postgres');
 job_ok($node, 'postgres', "SELECT partback.restore_db($ldir, parallel => 4, wait => true)",
 	'restore_db in place after dropping every table');
 compare_all('in place', snapshot($node, 'postgres'), $orig);
+same_dump('in place', schema_dump($node, 'postgres'), $orig_dump);
+
+# restore_table of each table after DROP TABLE ... CASCADE, as a DBA would:
+# inheritance parents before their children, and a table that a foreign key
+# references before the table that has it (restore_table asks for both)
+my @by_depth = split /\n/, $node->safe_psql('postgres', q{
+	WITH RECURSIVE edge(parent, child) AS (
+		SELECT inhparent, inhrelid FROM pg_inherits AS i
+		 WHERE NOT (SELECT relispartition FROM pg_class WHERE oid = i.inhrelid)
+		UNION
+		SELECT coalesce(pg_partition_root(confrelid), confrelid), coalesce(pg_partition_root(conrelid), conrelid)
+		  FROM pg_constraint
+		 WHERE contype = 'f'
+		   AND coalesce(pg_partition_root(confrelid), confrelid) <> coalesce(pg_partition_root(conrelid), conrelid)),
+	d(rel, depth) AS (
+		SELECT rel, 0 FROM pbtest.roots()
+		UNION ALL
+		SELECT e.child, d.depth + 1 FROM d JOIN edge AS e ON e.parent = d.rel)
+	SELECT r.name FROM pbtest.roots() AS r JOIN d ON d.rel = r.rel
+	 GROUP BY r.name ORDER BY max(d.depth), r.name COLLATE "C"});
+drop_all_tables($node, 'postgres');
+job_ok($node, 'postgres',
+	join('', map { "SELECT partback.restore_table($ldir, " . lit($_) . ', wait => true);' } @by_depth),
+	'restore_table of every table after DROP TABLE ... CASCADE');
+compare_all('restore_table after DROP CASCADE', snapshot($node, 'postgres'), $orig);
+same_dump('restore_table after DROP CASCADE', schema_dump($node, 'postgres'), $orig_dump);
 
 # (f) details after the in-place restore
 is($node->safe_psql('postgres', 'SELECT count(*) FROM fid.scalars AS t WHERE t IS NULL'), '1',
@@ -246,6 +275,7 @@ $node->safe_psql('fresh', $sec{types} . 'CREATE EXTENSION partback;' . $sec{help
 job_ok($node, 'fresh', "SELECT partback.restore_db($ldir, source_db => 'postgres', parallel => 3, wait => true)",
 	'restore_db into a fresh database');
 compare_all('fresh database', snapshot($node, 'fresh'), $orig);
+same_dump('fresh database', schema_dump($node, 'fresh'), $orig_dump);
 is($node->safe_psql('fresh', 'SELECT count(*) FROM fid.scalars AS t WHERE t IS NULL'), '1',
 	'fresh database: the row of all NULLs survives');
 

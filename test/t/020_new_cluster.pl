@@ -40,6 +40,7 @@ my @initdb = (extra => [ '--encoding=UTF8', '--no-locale' ], conf => "restart_af
 my $node_a = PartbackTest::new_node('a', @initdb);
 $node_a->safe_psql('postgres', $sec{cluster} . $sec{types} . $sec{helpers} . $sec{tables}, timeout => $TIMEOUT);
 my $orig = snapshot($node_a, 'postgres');
+my $orig_dump = schema_dump($node_a, 'postgres');
 my @tables = sort keys %$orig;
 
 my $dir  = PartbackTest::backup_dir('newcluster') . '/repo';
@@ -283,6 +284,7 @@ $node_b->safe_psql('bare', 'CREATE EXTENSION partback;' . $sec{helpers}
 job_ok($node_b, 'bare', "SELECT partback.migrate($ldir, source_db => 'postgres', parallel => 3, wait => true)",
 	'node B: migrate into a database without the user types and functions');
 compare_all('new cluster, migrate without the types', snapshot($node_b, 'bare'), $orig);
+same_dump('new cluster, migrate without the types', schema_dump($node_b, 'bare'), $orig_dump);
 job_ok($node_b, 'notypes', "SELECT partback.restore_table($ldir, 'fid.sales', source_db => 'postgres', backup_id => 1, wait => true)",
 	'a table of built-in types restores into the database without the user types');
 same_field('without user types', $_, snapshot($node_b, 'notypes'), $orig, { 'fid.sales' => 'fid.sales' })
