@@ -498,7 +498,8 @@ AS $$
 																ORDER BY r.k)
 										FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY r(r, k)),
 							'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-							'with_check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
+							'with_check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid),
+							'comment', pg_catalog.obj_description(p.oid, 'pg_policy'))
 						ORDER BY p.polname COLLATE "C")
 					   FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid),
 		'replica_identity', CASE c.relreplident WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full'
@@ -519,13 +520,15 @@ AS $$
 							'name', t.tgname::text,
 							'definition', pg_catalog.pg_get_triggerdef(t.oid),
 							'enabled', t.tgenabled::text,
-							'cloned', t.tgparentid <> 0)
+							'cloned', t.tgparentid <> 0,
+							'comment', pg_catalog.obj_description(t.oid, 'pg_trigger'))
 						ORDER BY t.tgname COLLATE "C")
 					   FROM pg_catalog.pg_trigger t
 					  WHERE c.relhastriggers AND t.tgrelid = c.oid AND NOT t.tgisinternal),
 		'rules', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 						'name', r.rulename::text,
-						'definition', pg_catalog.pg_get_ruledef(r.oid))
+						'definition', pg_catalog.pg_get_ruledef(r.oid),
+						'comment', pg_catalog.obj_description(r.oid, 'pg_rewrite'))
 					ORDER BY r.rulename COLLATE "C")
 					FROM pg_catalog.pg_rewrite r
 				   WHERE c.relhasrules AND r.ev_class = c.oid AND r.rulename <> '_RETURN'),
@@ -1276,6 +1279,9 @@ BEGIN
 				COALESCE(' WITH CHECK ' || partback._definition_piece(p->>'with_check', 'expression',
 						pg_catalog.format('WITH CHECK expression of policy "%s" of table %s', p->>'name', relname)), '')),
 			'policy', pg_catalog.format('policy "%s" of table %s', p->>'name', relname));
+		IF p->>'comment' IS NOT NULL THEN
+			EXECUTE pg_catalog.format('COMMENT ON POLICY %I ON %s IS %L', p->>'name', relname, p->>'comment');
+		END IF;
 	END LOOP;
 
 	IF props->>'replica_identity' IN ('nothing', 'full') THEN
@@ -2294,6 +2300,10 @@ BEGIN
 			PERFORM partback._execute_definition(defn, 'trigger',
 				pg_catalog.format('trigger "%s" of table %s', x->>'name', source));
 		END IF;
+		IF x->>'comment' IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+												 WHERE t.tgrelid = rel AND t.tgname = x->>'name') THEN
+			EXECUTE pg_catalog.format('COMMENT ON TRIGGER %I ON %s IS %L', x->>'name', target, x->>'comment');
+		END IF;
 		-- O is the default; D disabled, R replica only, A always
 		IF x->>'enabled' IN ('D', 'R', 'A') AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
 														WHERE t.tgrelid = rel AND t.tgname = x->>'name'
@@ -2314,6 +2324,9 @@ BEGIN
 		END IF;
 		PERFORM partback._execute_definition(defn, 'rule',
 			pg_catalog.format('rule "%s" of table %s', x->>'name', source));
+		IF x->>'comment' IS NOT NULL THEN
+			EXECUTE pg_catalog.format('COMMENT ON RULE %I ON %s IS %L', x->>'name', target, x->>'comment');
+		END IF;
 	END LOOP;
 
 	-- extended statistics go into the table's schema, under their own name

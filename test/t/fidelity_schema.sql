@@ -946,6 +946,49 @@ CREATE UNIQUE INDEX only_idx_2_kv ON fid.only_idx_2 (k, v);
 ALTER INDEX fid.only_idx_kv ATTACH PARTITION fid.only_idx_2_kv;
 INSERT INTO fid.only_idx VALUES (1, 1, 1), (2, 2, 2);
 
+-- Less common table properties: an unlogged table; NULLS NOT DISTINCT; an
+-- exclusion constraint; a self-referencing foreign key with MATCH FULL, ON
+-- DELETE SET NULL of some columns, deferred; a constraint trigger; a trigger
+-- enabled ALWAYS; comments on a trigger, a rule and a policy; BRIN, hash and
+-- GIN indexes with storage parameters, an opclass with a parameter, a
+-- partial index with INCLUDE and NULLS FIRST; a table's storage parameters.
+CREATE UNLOGGED TABLE fid.misc_log (id integer PRIMARY KEY, v text);
+INSERT INTO fid.misc_log VALUES (1, 'u'), (2, NULL);
+CREATE TABLE fid.misc (
+	id		integer,
+	t		integer,
+	during	tsrange,
+	tags	text[],
+	note	text,
+	pid		integer,
+	pt		integer,
+	CONSTRAINT misc_nnd UNIQUE NULLS NOT DISTINCT (id, t),
+	CONSTRAINT misc_excl EXCLUDE USING gist (during WITH &&) WHERE (t > 0),
+	CONSTRAINT misc_fk FOREIGN KEY (pid, pt) REFERENCES fid.misc (id, t) MATCH FULL
+		ON DELETE SET NULL (pid, pt) DEFERRABLE INITIALLY DEFERRED
+) WITH (fillfactor = 70, autovacuum_enabled = false, parallel_workers = 2, toast_tuple_target = 256);
+CREATE INDEX misc_brin ON fid.misc USING brin (id) WITH (pages_per_range = 16);
+CREATE INDEX misc_hash ON fid.misc USING hash (note);
+CREATE INDEX misc_gin ON fid.misc USING gin (tags) WITH (fastupdate = off);
+CREATE INDEX misc_ts ON fid.misc USING gist (to_tsvector('simple', note) tsvector_ops (siglen = 16));
+CREATE INDEX misc_part ON fid.misc (t DESC NULLS LAST, id NULLS FIRST) INCLUDE (note) WHERE t > 0;
+CREATE INDEX misc_pattern ON fid.misc (note text_pattern_ops) WITH (fillfactor = 80);
+CREATE CONSTRAINT TRIGGER misc_check AFTER INSERT OR UPDATE ON fid.misc
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fidt.nothing();
+CREATE TRIGGER misc_always BEFORE UPDATE ON fid.misc FOR EACH ROW EXECUTE FUNCTION fidt.keep();
+ALTER TABLE fid.misc ENABLE ALWAYS TRIGGER misc_always;
+COMMENT ON TRIGGER misc_always ON fid.misc IS 'fires on replicas too';
+CREATE RULE misc_no_negative AS ON DELETE TO fid.misc WHERE OLD.t < 0 DO INSTEAD NOTHING;
+COMMENT ON RULE misc_no_negative ON fid.misc IS 'negative rows stay';
+ALTER TABLE fid.misc ENABLE ROW LEVEL SECURITY;
+CREATE POLICY misc_visible ON fid.misc FOR SELECT USING (t IS DISTINCT FROM -1);
+COMMENT ON POLICY misc_visible ON fid.misc IS 'hides the -1 rows';
+INSERT INTO fid.misc VALUES
+	(1, 1, '[2024-01-01,2024-01-02)', '{a,b}', 'one', NULL, NULL),
+	(NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+	(2, -1, '[2024-01-01,2024-01-03)', '{}', 'minus', 1, 1),
+	(3, 3, '[2024-02-01,2024-02-02)', NULL, 'three', 2, -1);
+
 -- PostgreSQL 18: NOT NULL constraints with names of their own (a
 -- partition's differing from its parent's; NO INHERIT), NOT VALID ones over
 -- NULLs, and virtual generated columns.
