@@ -989,6 +989,29 @@ INSERT INTO fid.misc VALUES
 	(2, -1, '[2024-01-01,2024-01-03)', '{}', 'minus', 1, 1),
 	(3, 3, '[2024-02-01,2024-02-02)', NULL, 'three', 2, -1);
 
+-- A partition key with a collation and an operator class; a partition's own
+-- CHECK and index; statistics on an expression; a statement trigger with a
+-- transition table; a standalone smallint sequence that cycles, used by a
+-- default; a column privilege with grant option.
+CREATE SEQUENCE fid.misc_seq AS smallint MINVALUE -5 MAXVALUE 5 START 3 CYCLE CACHE 2;
+CREATE TABLE fid.misc_keys (
+	v		text COLLATE "C" NOT NULL,
+	n		smallint DEFAULT nextval('fid.misc_seq'),
+	w		text
+) PARTITION BY RANGE (v COLLATE "C" text_pattern_ops);
+CREATE TABLE fid.misc_keys_a PARTITION OF fid.misc_keys FOR VALUES FROM ('a') TO ('m');
+CREATE TABLE fid.misc_keys_m PARTITION OF fid.misc_keys FOR VALUES FROM ('m') TO (MAXVALUE);
+ALTER TABLE fid.misc_keys_m ADD CONSTRAINT misc_keys_m_w CHECK (w <> 'forbidden');
+CREATE INDEX misc_keys_m_w_idx ON fid.misc_keys_m (lower(w));
+CREATE STATISTICS fid.misc_keys_m_stats (mcv) ON lower(w), n FROM fid.misc_keys_m;
+CREATE TABLE fid.misc_audit (v text, n smallint, w text);
+GRANT SELECT (v), UPDATE (w) ON fid.misc_audit TO pbfid_reader WITH GRANT OPTION;
+CREATE FUNCTION fidt.audit_new() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER misc_audit_new AFTER INSERT ON fid.misc_audit REFERENCING NEW TABLE AS added
+	FOR EACH STATEMENT EXECUTE FUNCTION fidt.audit_new();
+INSERT INTO fid.misc_keys (v, w) SELECT chr(97 + i % 26) || i, 'w' || i FROM generate_series(1, 40) AS i;
+INSERT INTO fid.misc_audit SELECT * FROM fid.misc_keys WHERE v LIKE 'z%';
+
 -- PostgreSQL 18: NOT NULL constraints with names of their own (a
 -- partition's differing from its parent's; NO INHERIT), NOT VALID ones over
 -- NULLs, and virtual generated columns.
