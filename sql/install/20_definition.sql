@@ -397,6 +397,38 @@ AS $$
 	   AND x.own IS DISTINCT FROM x.parent
 $$;
 
+-- The properties of partition rel's columns that it does not get from being
+-- made PARTITION OF its parent (pg_dump sets them on the partition):
+-- comment, statistics target, attribute options, privileges, and storage
+-- and compression where they differ from the parent's; NULL for none.
+CREATE FUNCTION partback._def_own_column_props(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+				'name', a.attname::text,
+				'comment', pg_catalog.col_description(a.attrelid, a.attnum),
+				'statistics', NULLIF(a.attstattarget, -1),
+				'options', (SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(o))
+							  FROM pg_catalog.unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%'),
+				'acl', partback._def_acl(a.attacl),
+				'storage', CASE WHEN a.attstorage <> pa.attstorage THEN
+								CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+												  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END,
+				'compression', CASE WHEN a.attcompression <> pa.attcompression THEN
+									CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4'
+														  ELSE 'default' END END))
+			ORDER BY a.attnum)
+	  FROM pg_catalog.pg_inherits i
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.inhrelid
+	  JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
+	 WHERE i.inhrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+	   AND (a.attstattarget <> -1 OR a.attoptions IS NOT NULL OR a.attacl IS NOT NULL
+			OR a.attstorage <> pa.attstorage OR a.attcompression <> pa.attcompression
+			OR pg_catalog.col_description(a.attrelid, a.attnum) IS NOT NULL)
+$$;
+
 -- The NOT NULL entry of column col in a def's (or a def partition's)
 -- "not_null" array, or NULL.
 CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
@@ -911,6 +943,7 @@ BEGIN
 														 AND NOT pa.attisdropped ORDER BY pa.attnum) AS par) o),
 				'constraints', partback._def_constraints(t.relid, true, only_idx),
 				'defaults', partback._def_own_defaults(t.relid),
+				'column_props', partback._def_own_column_props(t.relid),
 				'foreign_keys', CASE WHEN t.relkind <> 'f' THEN partback._def_foreign_keys(t.relid) END,
 				'indexes', partback._def_indexes(t.relid, true, only_idx),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
@@ -1576,33 +1609,48 @@ BEGIN
 	IF def->>'comment' IS NOT NULL THEN
 		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', relid::pg_catalog.regclass, def->>'comment');
 	END IF;
-	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(def->'columns', '[]')) LOOP
-		IF c->>'comment' IS NOT NULL THEN
-			EXECUTE pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', relid::pg_catalog.regclass,
-									  c->>'name', c->>'comment');
-		END IF;
-		IF c->>'storage' IN ('PLAIN', 'EXTERNAL', 'MAIN', 'EXTENDED') THEN
-			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s',
-									  relid::pg_catalog.regclass, c->>'name', c->>'storage');
-		END IF;
-		IF c->>'statistics' IS NOT NULL THEN
-			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s',
-									  relid::pg_catalog.regclass, c->>'name', (c->>'statistics')::integer);
-		END IF;
-		IF partback._def_options(c->'options') IS NOT NULL THEN
-			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET (%s)',
-									  relid::pg_catalog.regclass, c->>'name', partback._def_options(c->'options'));
-		END IF;
-		IF c->>'compression' IN ('pglz', 'lz4') THEN
-			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s',
-									  relid::pg_catalog.regclass, c->>'name', c->>'compression');
-		END IF;
-		PERFORM partback._def_grant(relid, c->'acl', c->>'name', def->>'owner');
-	END LOOP;
+	PERFORM partback._def_column_props(relid, def->'columns', def->>'owner');
 	PERFORM partback._def_apply_props(relid, def);
 	-- its sequences' names, persistence and OWNED BY (21_dependencies.sql)
 	PERFORM partback._dep_owned_sequences(relid, def);
 	RETURN relid;
+END;
+$$;
+
+-- Set the column properties of cols (a def's "columns", or a partition's
+-- "column_props") on relid: comment, storage, statistics target, attribute
+-- options, compression, privileges.
+CREATE FUNCTION partback._def_column_props(relid oid, cols jsonb, owner text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c jsonb;
+	rel text := relid::pg_catalog.regclass::text;
+BEGIN
+	FOR c IN SELECT * FROM pg_catalog.jsonb_array_elements(
+					CASE WHEN pg_catalog.jsonb_typeof(cols) = 'array' THEN cols ELSE '[]' END) LOOP
+		IF c->>'comment' IS NOT NULL THEN
+			EXECUTE pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', rel, c->>'name', c->>'comment');
+		END IF;
+		IF c->>'storage' IN ('PLAIN', 'EXTERNAL', 'MAIN', 'EXTENDED') THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s', rel, c->>'name', c->>'storage');
+		END IF;
+		IF c->>'statistics' IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', rel, c->>'name',
+									  (c->>'statistics')::integer);
+		END IF;
+		IF partback._def_options(c->'options') IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', rel, c->>'name',
+									  partback._def_options(c->'options'));
+		END IF;
+		IF c->>'compression' IN ('pglz', 'lz4', 'default') THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s', rel, c->>'name',
+									  c->>'compression');
+		END IF;
+		PERFORM partback._def_grant(relid, c->'acl', c->>'name', owner);
+	END LOOP;
 END;
 $$;
 
@@ -1726,6 +1774,7 @@ BEGIN
 				'alter table', pg_catalog.format('default of column "%s" of %s', d->>'column', what));
 		END IF;
 	END LOOP;
+	PERFORM partback._def_column_props(relid, part->'column_props', part->>'owner');
 	PERFORM partback._def_add_constraints(relid, part->'constraints');
 	PERFORM partback._def_add_indexes(relid, part->'indexes');
 	IF part->>'comment' IS NOT NULL THEN

@@ -1004,6 +1004,12 @@ CREATE TABLE fid.misc_keys_m PARTITION OF fid.misc_keys FOR VALUES FROM ('m') TO
 ALTER TABLE fid.misc_keys_m ADD CONSTRAINT misc_keys_m_w CHECK (w <> 'forbidden');
 CREATE INDEX misc_keys_m_w_idx ON fid.misc_keys_m (lower(w));
 CREATE STATISTICS fid.misc_keys_m_stats (mcv) ON lower(w), n FROM fid.misc_keys_m;
+-- a partition's own column properties: comment, statistics target, options,
+-- privileges, storage and compression other than its parent's
+COMMENT ON COLUMN fid.misc_keys_a.w IS 'the a partition''s w';
+ALTER TABLE fid.misc_keys_a ALTER COLUMN w SET STATISTICS 55, ALTER COLUMN w SET (n_distinct = 7),
+	ALTER COLUMN w SET STORAGE EXTERNAL, ALTER COLUMN w SET COMPRESSION pglz;
+GRANT UPDATE (w) ON fid.misc_keys_a TO pbfid_tenant;
 CREATE TABLE fid.misc_audit (v text, n smallint, w text);
 GRANT SELECT (v), UPDATE (w) ON fid.misc_audit TO pbfid_reader WITH GRANT OPTION;
 CREATE FUNCTION fidt.audit_new() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
