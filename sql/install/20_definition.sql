@@ -845,9 +845,12 @@ BEGIN
 			  AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,
 								 'pg_catalog.int4'::pg_catalog.regtype,
 								 'pg_catalog.int8'::pg_catalog.regtype) THEN
+			-- serial makes a sequence of the column's type: one of another
+			-- type is a sequence of its own that the column owns
 			SELECT d.objid INTO seqoid
 			  FROM pg_catalog.pg_depend d
 			  JOIN pg_catalog.pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
+			  JOIN pg_catalog.pg_sequence sq ON sq.seqrelid = d.objid AND sq.seqtypid = a.atttypid
 			 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
 			   AND d.refobjid = tbl AND d.refobjsubid = a.attnum
 			   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
@@ -873,7 +876,8 @@ BEGIN
 				'last_value', lv, 'is_called', called)
 				-- its name and persistence (21_dependencies.sql)
 				|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
-														 'unlogged', sc.relpersistence = 'u')
+														 'unlogged', sc.relpersistence = 'u',
+														 'acl', partback._def_acl(sc.relacl))
 					  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
 					 WHERE sc.oid = seqoid);
 		END IF;

@@ -288,10 +288,12 @@ BEGIN
 		IF o.classid = 'pg_catalog.pg_type'::pg_catalog.regclass THEN
 			d := d || pg_catalog.jsonb_build_object(
 				'owner', (SELECT ty.typowner::pg_catalog.regrole::text FROM pg_catalog.pg_type ty WHERE ty.oid = o.objid),
+				'acl', (SELECT partback._def_acl(ty.typacl) FROM pg_catalog.pg_type ty WHERE ty.oid = o.objid),
 				'comment', pg_catalog.obj_description(o.objid, 'pg_type'));
 		ELSIF o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
 			d := d || pg_catalog.jsonb_build_object(
 				'owner', (SELECT p.proowner::pg_catalog.regrole::text FROM pg_catalog.pg_proc p WHERE p.oid = o.objid),
+				'acl', (SELECT partback._def_acl(p.proacl) FROM pg_catalog.pg_proc p WHERE p.oid = o.objid),
 				'comment', pg_catalog.obj_description(o.objid, 'pg_proc'));
 		ELSE
 			lv := NULL;
@@ -302,6 +304,7 @@ BEGIN
 			END IF;
 			d := d || pg_catalog.jsonb_build_object(
 				'owner', (SELECT k.relowner::pg_catalog.regrole::text FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
+				'acl', (SELECT partback._def_acl(k.relacl) FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
 				'comment', pg_catalog.obj_description(o.objid, 'pg_class'),
 				'last_value', lv, 'is_called', called);
 		END IF;
@@ -324,7 +327,9 @@ BEGIN
 					AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
 									   'pg_catalog.int8'::pg_catalog.regtype)
 					AND pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) IS NOT DISTINCT FROM
-						pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text))
+						pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text)
+					AND EXISTS (SELECT 1 FROM pg_catalog.pg_sequence s
+								 WHERE s.seqrelid = d.objid AND s.seqtypid = a.atttypid))
 		 ORDER BY d.objid
 	LOOP
 		lv := NULL;
@@ -337,6 +342,7 @@ BEGIN
 			partback._dep_describe('pg_catalog.pg_class'::pg_catalog.regclass, o.objid)
 			|| pg_catalog.jsonb_build_object(
 				'owner', (SELECT k.relowner::pg_catalog.regrole::text FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
+				'acl', (SELECT partback._def_acl(k.relacl) FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
 				'comment', pg_catalog.obj_description(o.objid, 'pg_class'),
 				'last_value', lv, 'is_called', called, 'owned_by', o.col));
 	END LOOP;
@@ -443,6 +449,40 @@ BEGIN
 END;
 $$;
 
+-- Give the object obj just created ('TYPE x', 'FUNCTION f(...)', 'SEQUENCE
+-- s') the privileges acl (_def_acl's form) where the backup has them, as
+-- pg_dump does: what PUBLIC gets by default is revoked, then each grant
+-- made; the source owner's own stay the owner's.  A grantee that does not
+-- exist is a WARNING naming it.
+CREATE FUNCTION partback._dep_grant(obj text, acl jsonb, source_owner text, what text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	g jsonb;
+BEGIN
+	IF pg_catalog.jsonb_typeof(acl) IS DISTINCT FROM 'array' THEN
+		RETURN;
+	END IF;
+	EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM PUBLIC', obj);
+	FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(acl) LOOP
+		-- the privilege is a keyword from aclexplode(): only letters and spaces
+		CONTINUE WHEN g->>'grantee' IS NOT DISTINCT FROM source_owner AND g->>'grantee' IS NOT NULL
+			OR COALESCE(g->>'privilege', '') !~ '^[A-Z ]+$';
+		IF g->>'grantee' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+														WHERE r.rolname = g->>'grantee') THEN
+			RAISE WARNING 'privilege % on % not granted to role "%": the role does not exist',
+				g->>'privilege', what, g->>'grantee';
+			CONTINUE;
+		END IF;
+		EXECUTE pg_catalog.format('GRANT %s ON %s TO %s%s', g->>'privilege', obj,
+								  COALESCE(pg_catalog.quote_ident(g->>'grantee'), 'PUBLIC'),
+								  CASE WHEN (g->>'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END;
+$$;
+
 -- Check, then (do_create) create, what def's "dependencies" lists.  Before
 -- anything is created: an extension not here must be available, an object
 -- of the same name here must have the same definition (else an ERROR
@@ -513,7 +553,7 @@ BEGIN
 		  INTO diff
 		  FROM (SELECT pg_catalog.jsonb_object_keys(d) AS k
 				UNION SELECT pg_catalog.jsonb_object_keys(here)) keys
-		 WHERE k NOT IN ('owner', 'comment', 'last_value', 'is_called', 'owned_by')
+		 WHERE k NOT IN ('owner', 'acl', 'comment', 'last_value', 'is_called', 'owned_by')
 		   AND d->k IS DISTINCT FROM here->k
 		   -- absent and null are the same
 		   AND NOT (COALESCE(d->k, 'null') = 'null' AND COALESCE(here->k, 'null') = 'null');
@@ -651,6 +691,8 @@ BEGIN
 		WHEN 'function', 'procedure' THEN
 			PERFORM partback._dep_set_owner(pg_catalog.upper(d->>'kind') || ' ' || obj::pg_catalog.regprocedure::text,
 											d->>'schema', d->>'owner', partback._dep_what(d));
+			PERFORM partback._dep_grant(pg_catalog.upper(d->>'kind') || ' ' || obj::pg_catalog.regprocedure::text,
+										d->'acl', d->>'owner', partback._dep_what(d));
 			IF d->>'comment' IS NOT NULL THEN
 				EXECUTE pg_catalog.format('COMMENT ON %s %s IS %L', pg_catalog.upper(d->>'kind'),
 										  obj::pg_catalog.regprocedure, d->>'comment');
@@ -662,12 +704,16 @@ BEGIN
 			END IF;
 			PERFORM partback._dep_set_owner('SEQUENCE ' || obj::pg_catalog.regclass::text,
 											d->>'schema', d->>'owner', partback._dep_what(d));
+			PERFORM partback._dep_grant('SEQUENCE ' || obj::pg_catalog.regclass::text,
+										d->'acl', d->>'owner', partback._dep_what(d));
 			IF d->>'comment' IS NOT NULL THEN
 				EXECUTE pg_catalog.format('COMMENT ON SEQUENCE %s IS %L', obj::pg_catalog.regclass, d->>'comment');
 			END IF;
 		ELSE
 			PERFORM partback._dep_set_owner('TYPE ' || obj::pg_catalog.regtype::text,
 											d->>'schema', d->>'owner', partback._dep_what(d));
+			PERFORM partback._dep_grant('TYPE ' || obj::pg_catalog.regtype::text,
+										d->'acl', d->>'owner', partback._dep_what(d));
 			IF d->>'comment' IS NOT NULL THEN
 				EXECUTE pg_catalog.format('COMMENT ON TYPE %s IS %L', obj::pg_catalog.regtype, d->>'comment');
 			END IF;
@@ -712,6 +758,8 @@ BEGIN
 		IF (c->'sequence'->>'unlogged')::boolean AND cur.relpersistence = 'p' THEN
 			EXECUTE pg_catalog.format('ALTER SEQUENCE %s SET UNLOGGED', seq::pg_catalog.regclass);
 		END IF;
+		PERFORM partback._dep_grant('SEQUENCE ' || seq::pg_catalog.regclass::text, c->'sequence'->'acl',
+									def->>'owner', 'sequence ' || seq::pg_catalog.regclass::text);
 	END LOOP;
 
 	-- the other sequences its columns own, made by _dep_apply: owned by

@@ -610,9 +610,12 @@ BEGIN
 			  AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,
 								 'pg_catalog.int4'::pg_catalog.regtype,
 								 'pg_catalog.int8'::pg_catalog.regtype) THEN
+			-- serial makes a sequence of the column's type: one of another
+			-- type is a sequence of its own that the column owns
 			SELECT d.objid INTO seqoid
 			  FROM pg_catalog.pg_depend d
 			  JOIN pg_catalog.pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
+			  JOIN pg_catalog.pg_sequence sq ON sq.seqrelid = d.objid AND sq.seqtypid = a.atttypid
 			 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
 			   AND d.refobjid = tbl AND d.refobjsubid = a.attnum
 			   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
@@ -638,7 +641,8 @@ BEGIN
 				'last_value', lv, 'is_called', called)
 				-- its name and persistence (21_dependencies.sql)
 				|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
-														 'unlogged', sc.relpersistence = 'u')
+														 'unlogged', sc.relpersistence = 'u',
+														 'acl', partback._def_acl(sc.relacl))
 					  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
 					 WHERE sc.oid = seqoid);
 		END IF;
@@ -2518,10 +2522,12 @@ BEGIN
 		IF o.classid = 'pg_catalog.pg_type'::pg_catalog.regclass THEN
 			d := d || pg_catalog.jsonb_build_object(
 				'owner', (SELECT ty.typowner::pg_catalog.regrole::text FROM pg_catalog.pg_type ty WHERE ty.oid = o.objid),
+				'acl', (SELECT partback._def_acl(ty.typacl) FROM pg_catalog.pg_type ty WHERE ty.oid = o.objid),
 				'comment', pg_catalog.obj_description(o.objid, 'pg_type'));
 		ELSIF o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
 			d := d || pg_catalog.jsonb_build_object(
 				'owner', (SELECT p.proowner::pg_catalog.regrole::text FROM pg_catalog.pg_proc p WHERE p.oid = o.objid),
+				'acl', (SELECT partback._def_acl(p.proacl) FROM pg_catalog.pg_proc p WHERE p.oid = o.objid),
 				'comment', pg_catalog.obj_description(o.objid, 'pg_proc'));
 		ELSE
 			lv := NULL;
@@ -2532,6 +2538,7 @@ BEGIN
 			END IF;
 			d := d || pg_catalog.jsonb_build_object(
 				'owner', (SELECT k.relowner::pg_catalog.regrole::text FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
+				'acl', (SELECT partback._def_acl(k.relacl) FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
 				'comment', pg_catalog.obj_description(o.objid, 'pg_class'),
 				'last_value', lv, 'is_called', called);
 		END IF;
@@ -2554,7 +2561,9 @@ BEGIN
 					AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
 									   'pg_catalog.int8'::pg_catalog.regtype)
 					AND pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) IS NOT DISTINCT FROM
-						pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text))
+						pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text)
+					AND EXISTS (SELECT 1 FROM pg_catalog.pg_sequence s
+								 WHERE s.seqrelid = d.objid AND s.seqtypid = a.atttypid))
 		 ORDER BY d.objid
 	LOOP
 		lv := NULL;
@@ -2567,6 +2576,7 @@ BEGIN
 			partback._dep_describe('pg_catalog.pg_class'::pg_catalog.regclass, o.objid)
 			|| pg_catalog.jsonb_build_object(
 				'owner', (SELECT k.relowner::pg_catalog.regrole::text FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
+				'acl', (SELECT partback._def_acl(k.relacl) FROM pg_catalog.pg_class k WHERE k.oid = o.objid),
 				'comment', pg_catalog.obj_description(o.objid, 'pg_class'),
 				'last_value', lv, 'is_called', called, 'owned_by', o.col));
 	END LOOP;
@@ -2658,6 +2668,35 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION partback._dep_grant(obj text, acl jsonb, source_owner text, what text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	g jsonb;
+BEGIN
+	IF pg_catalog.jsonb_typeof(acl) IS DISTINCT FROM 'array' THEN
+		RETURN;
+	END IF;
+	EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM PUBLIC', obj);
+	FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(acl) LOOP
+		-- the privilege is a keyword from aclexplode(): only letters and spaces
+		CONTINUE WHEN g->>'grantee' IS NOT DISTINCT FROM source_owner AND g->>'grantee' IS NOT NULL
+			OR COALESCE(g->>'privilege', '') !~ '^[A-Z ]+$';
+		IF g->>'grantee' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+														WHERE r.rolname = g->>'grantee') THEN
+			RAISE WARNING 'privilege % on % not granted to role "%": the role does not exist',
+				g->>'privilege', what, g->>'grantee';
+			CONTINUE;
+		END IF;
+		EXECUTE pg_catalog.format('GRANT %s ON %s TO %s%s', g->>'privilege', obj,
+								  COALESCE(pg_catalog.quote_ident(g->>'grantee'), 'PUBLIC'),
+								  CASE WHEN (g->>'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END;
+$$;
+
 CREATE FUNCTION partback._dep_apply(def jsonb, do_create boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql
@@ -2724,7 +2763,7 @@ BEGIN
 		  INTO diff
 		  FROM (SELECT pg_catalog.jsonb_object_keys(d) AS k
 				UNION SELECT pg_catalog.jsonb_object_keys(here)) keys
-		 WHERE k NOT IN ('owner', 'comment', 'last_value', 'is_called', 'owned_by')
+		 WHERE k NOT IN ('owner', 'acl', 'comment', 'last_value', 'is_called', 'owned_by')
 		   AND d->k IS DISTINCT FROM here->k
 		   -- absent and null are the same
 		   AND NOT (COALESCE(d->k, 'null') = 'null' AND COALESCE(here->k, 'null') = 'null');
@@ -2862,6 +2901,8 @@ BEGIN
 		WHEN 'function', 'procedure' THEN
 			PERFORM partback._dep_set_owner(pg_catalog.upper(d->>'kind') || ' ' || obj::pg_catalog.regprocedure::text,
 											d->>'schema', d->>'owner', partback._dep_what(d));
+			PERFORM partback._dep_grant(pg_catalog.upper(d->>'kind') || ' ' || obj::pg_catalog.regprocedure::text,
+										d->'acl', d->>'owner', partback._dep_what(d));
 			IF d->>'comment' IS NOT NULL THEN
 				EXECUTE pg_catalog.format('COMMENT ON %s %s IS %L', pg_catalog.upper(d->>'kind'),
 										  obj::pg_catalog.regprocedure, d->>'comment');
@@ -2873,12 +2914,16 @@ BEGIN
 			END IF;
 			PERFORM partback._dep_set_owner('SEQUENCE ' || obj::pg_catalog.regclass::text,
 											d->>'schema', d->>'owner', partback._dep_what(d));
+			PERFORM partback._dep_grant('SEQUENCE ' || obj::pg_catalog.regclass::text,
+										d->'acl', d->>'owner', partback._dep_what(d));
 			IF d->>'comment' IS NOT NULL THEN
 				EXECUTE pg_catalog.format('COMMENT ON SEQUENCE %s IS %L', obj::pg_catalog.regclass, d->>'comment');
 			END IF;
 		ELSE
 			PERFORM partback._dep_set_owner('TYPE ' || obj::pg_catalog.regtype::text,
 											d->>'schema', d->>'owner', partback._dep_what(d));
+			PERFORM partback._dep_grant('TYPE ' || obj::pg_catalog.regtype::text,
+										d->'acl', d->>'owner', partback._dep_what(d));
 			IF d->>'comment' IS NOT NULL THEN
 				EXECUTE pg_catalog.format('COMMENT ON TYPE %s IS %L', obj::pg_catalog.regtype, d->>'comment');
 			END IF;
@@ -2916,6 +2961,8 @@ BEGIN
 		IF (c->'sequence'->>'unlogged')::boolean AND cur.relpersistence = 'p' THEN
 			EXECUTE pg_catalog.format('ALTER SEQUENCE %s SET UNLOGGED', seq::pg_catalog.regclass);
 		END IF;
+		PERFORM partback._dep_grant('SEQUENCE ' || seq::pg_catalog.regclass::text, c->'sequence'->'acl',
+									def->>'owner', 'sequence ' || seq::pg_catalog.regclass::text);
 	END LOOP;
 
 	-- the other sequences its columns own, made by _dep_apply: owned by
@@ -3637,6 +3684,7 @@ REVOKE ALL ON FUNCTION partback._dep_types_digest(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_find(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_what(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_set_owner(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._dep_grant(text, jsonb, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_apply(jsonb, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._dep_owned_sequences(oid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._recover_foreign_keys() FROM PUBLIC;

@@ -53,6 +53,12 @@ $$;
 -- what triggers call, and a publication tables join (per database)
 CREATE FUNCTION fidt.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE FUNCTION fidt.nothing() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+-- privileges of what tables need: not every role may run or use them
+REVOKE EXECUTE ON FUNCTION fidt.keep() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION fidt.keep() TO pbfid_owner WITH GRANT OPTION;
+REVOKE USAGE ON TYPE fidt.mood FROM PUBLIC;
+GRANT USAGE ON TYPE fidt.mood TO pbfid_reader;
+GRANT USAGE ON DOMAIN fidt.posint TO pbfid_tenant;
 SET client_min_messages = error;	-- wal_level is not logical
 CREATE PUBLICATION fid_pub;
 RESET client_min_messages;
@@ -1010,6 +1016,16 @@ COMMENT ON COLUMN fid.misc_keys_a.w IS 'the a partition''s w';
 ALTER TABLE fid.misc_keys_a ALTER COLUMN w SET STATISTICS 55, ALTER COLUMN w SET (n_distinct = 7),
 	ALTER COLUMN w SET STORAGE EXTERNAL, ALTER COLUMN w SET COMPRESSION pglz;
 GRANT UPDATE (w) ON fid.misc_keys_a TO pbfid_tenant;
+-- privileges of a standalone sequence a default uses, and of an identity
+-- sequence
+GRANT USAGE ON SEQUENCE fid.misc_seq TO pbfid_reader;
+GRANT SELECT, UPDATE ON SEQUENCE fid.gen_id_seq TO pbfid_tenant;
+-- a bigint sequence owned by the integer column whose default uses it (not
+-- a serial: that makes an integer sequence)
+CREATE SEQUENCE fid.misc_owned_seq START 10;
+CREATE TABLE fid.misc_owned (id integer DEFAULT nextval('fid.misc_owned_seq'), v text);
+ALTER SEQUENCE fid.misc_owned_seq OWNED BY fid.misc_owned.id;
+INSERT INTO fid.misc_owned (v) VALUES ('a'), ('b');
 CREATE TABLE fid.misc_audit (v text, n smallint, w text);
 GRANT SELECT (v), UPDATE (w) ON fid.misc_audit TO pbfid_reader WITH GRANT OPTION;
 CREATE FUNCTION fidt.audit_new() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
