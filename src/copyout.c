@@ -92,11 +92,40 @@ oid_not_portable(Oid typid)
 }
 
 /*
+ * Is typid an OID alias type (regclass, regtype, ...)?  The binary form of
+ * a value is the named object's OID, which names another object, or none,
+ * in another cluster or once the object is made again; the text form is
+ * its name, which pg_dump writes too.
+ */
+static bool
+is_oid_alias_type(Oid typid)
+{
+	switch (typid)
+	{
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCLASSOID:
+		case REGTYPEOID:
+		case REGCOLLATIONOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+		case REGNAMESPACEOID:
+		case REGROLEOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
  * Is a column of type typid written in its text form rather than its
  * binary one?  Yes when the type, or a type its binary form contains
  * (through domains, arrays, composites, ranges and multiranges), has no
- * send or receive function, or when the binary form carries a type OID
- * that is not portable (see oid_not_portable).  Depends on the catalog
+ * send or receive function or is an OID alias type (is_oid_alias_type), or
+ * when the binary form carries a type OID that is not portable (see
+ * oid_not_portable).  Depends on the catalog
  * only: type OIDs, and send and receive functions (ALTER TYPE ... SET may
  * change those of a base type), so it is part of a partition's column
  * signature.
@@ -114,7 +143,7 @@ pb_type_needs_text_form(Oid typid)
 		elog(ERROR, "cache lookup failed for type %u", typid);
 	typ = (Form_pg_type) GETSTRUCT(tup);
 
-	if (!OidIsValid(typ->typsend) || !OidIsValid(typ->typreceive))
+	if (!OidIsValid(typ->typsend) || !OidIsValid(typ->typreceive) || is_oid_alias_type(typid))
 		result = true;
 	else if (typ->typtype == TYPTYPE_DOMAIN)
 		result = pb_type_needs_text_form(typ->typbasetype);

@@ -1020,6 +1020,13 @@ GRANT UPDATE (w) ON fid.misc_keys_a TO pbfid_tenant;
 -- sequence
 GRANT USAGE ON SEQUENCE fid.misc_seq TO pbfid_reader;
 GRANT SELECT, UPDATE ON SEQUENCE fid.gen_id_seq TO pbfid_tenant;
+-- OID alias types: their values are names (a table, a type, a function, a
+-- role that have other OIDs in another cluster)
+CREATE TABLE fid.misc_regs (r regclass, t regtype, p regprocedure[], o regrole, n regnamespace);
+INSERT INTO fid.misc_regs VALUES
+	('fid.misc', 'fidt.pair', '{fidt.keep(),now()}', 'pbfid_reader', 'fid_parts'),
+	('pg_class', 'integer', NULL, NULL, 'pg_catalog'),
+	(NULL, NULL, NULL, NULL, NULL);
 -- a bigint sequence owned by the integer column whose default uses it (not
 -- a serial: that makes an integer sequence)
 CREATE SEQUENCE fid.misc_owned_seq START 10;
