@@ -429,6 +429,36 @@ AS $$
 			OR pg_catalog.col_description(a.attrelid, a.attnum) IS NOT NULL)
 $$;
 
+-- The names of partition rel's indexes that are attached to an index of its
+-- parent, where they differ from the name PostgreSQL gives the index it
+-- makes for the partition (ChooseIndexName: the partition's name, the
+-- columns' names or "expr", and pkey, key, excl or idx; a longer name is
+-- always kept): {"parent's index name": "name"}, or NULL.
+CREATE FUNCTION partback._def_index_names(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_object_agg(pc.relname::text, ic.relname::text)
+	  FROM pg_catalog.pg_index i
+	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+	  JOIN pg_catalog.pg_inherits h ON h.inhrelid = i.indexrelid
+	  JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
+	  JOIN pg_catalog.pg_class r ON r.oid = i.indrelid
+	 WHERE i.indrelid = $1
+	   AND ic.relname::text IS DISTINCT FROM (
+			SELECT r.relname::text || '_'
+				   || CASE WHEN i.indisprimary THEN 'pkey'
+						   ELSE pg_catalog.string_agg(COALESCE(a.attname::text, 'expr'), '_' ORDER BY k.n) || '_'
+								|| CASE (SELECT c.contype FROM pg_catalog.pg_constraint c
+										  WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+											AND c.contype IN ('u', 'x'))
+								   WHEN 'u' THEN 'key' WHEN 'x' THEN 'excl' ELSE 'idx' END END
+			  FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, n)
+			  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
+			HAVING pg_catalog.count(*) FILTER (WHERE k.attnum = 0) <= 1)
+$$;
+
 -- The NOT NULL entry of column col in a def's (or a def partition's)
 -- "not_null" array, or NULL.
 CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
@@ -948,6 +978,7 @@ BEGIN
 				'constraints', partback._def_constraints(t.relid, true, only_idx),
 				'defaults', partback._def_own_defaults(t.relid),
 				'column_props', partback._def_own_column_props(t.relid),
+				'index_names', partback._def_index_names(t.relid),
 				'foreign_keys', CASE WHEN t.relkind <> 'f' THEN partback._def_foreign_keys(t.relid) END,
 				'indexes', partback._def_indexes(t.relid, true, only_idx),
 				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
@@ -1621,6 +1652,37 @@ BEGIN
 END;
 $$;
 
+-- Give the indexes of partition relid that PostgreSQL made for the indexes
+-- of its parent the names they had (a partition's "index_names": {"parent's
+-- index name": "name"}), where that name is free.
+CREATE FUNCTION partback._def_rename_attached_indexes(relid oid, parent oid, names jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+BEGIN
+	IF pg_catalog.jsonb_typeof(names) IS DISTINCT FROM 'object' THEN
+		RETURN;
+	END IF;
+	FOR r IN
+		SELECT i.indexrelid, n.value AS name, ic.relnamespace
+		  FROM pg_catalog.jsonb_each_text(names) n
+		  JOIN pg_catalog.pg_class pc ON pc.relname = n.key
+		  JOIN pg_catalog.pg_index pi ON pi.indexrelid = pc.oid AND pi.indrelid = parent
+		  JOIN pg_catalog.pg_inherits h ON h.inhparent = pc.oid
+		  JOIN pg_catalog.pg_index i ON i.indexrelid = h.inhrelid AND i.indrelid = relid
+		  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+		 WHERE ic.relname <> n.value
+	LOOP
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+							   WHERE c.relnamespace = r.relnamespace AND c.relname = r.name);
+		EXECUTE pg_catalog.format('ALTER INDEX %s RENAME TO %I', r.indexrelid::pg_catalog.regclass, r.name);
+	END LOOP;
+END;
+$$;
+
 -- Set the column properties of cols (a def's "columns", or a partition's
 -- "column_props") on relid: comment, storage, statistics target, attribute
 -- options, compression, privileges.
@@ -1779,6 +1841,7 @@ BEGIN
 		END IF;
 	END LOOP;
 	PERFORM partback._def_column_props(relid, part->'column_props', part->>'owner');
+	PERFORM partback._def_rename_attached_indexes(relid, parent, part->'index_names');
 	PERFORM partback._def_add_constraints(relid, part->'constraints');
 	PERFORM partback._def_add_indexes(relid, part->'indexes');
 	IF part->>'comment' IS NOT NULL THEN
@@ -2328,6 +2391,7 @@ AS $$
 DECLARE
 	target text := rel::pg_catalog.regclass::text;
 	nsp text;
+	stx_nsp text;
 	qual text;
 	x jsonb;
 	defn text;
@@ -2382,11 +2446,14 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	-- extended statistics go into the table's schema, under their own name
-	-- where it is free there
+	-- extended statistics of a table restored under its own name go into
+	-- their own schema, of one restored under another name into the
+	-- table's; under their own name where it is free there
 	FOR x IN SELECT * FROM pg_catalog.jsonb_array_elements(COALESCE(props->'statistics', '[]')) LOOP
 		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_statistic_ext s
 							   WHERE s.stxrelid = rel AND s.stxname = x->>'name');
+		stx_nsp := CASE WHEN source = qual AND x->>'schema' IS NOT NULL THEN x->>'schema' ELSE nsp END;
+		PERFORM partback._def_ensure_schema(stx_nsp);
 		defn := x->>'definition';
 		head := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', x->>'schema', x->>'name') || ' ';
 		IF NOT pg_catalog.starts_with(defn, head)
@@ -2398,12 +2465,12 @@ BEGIN
 		k := 0;
 		WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_statistic_ext s
 					   JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace
-					  WHERE n.nspname = nsp AND s.stxname = name) LOOP
+					  WHERE n.nspname = stx_nsp AND s.stxname = name) LOOP
 			k := k + 1;
 			name := partback._def_trunc(x->>'name', 63 - pg_catalog.length('_' || k)) || '_' || k;
 		END LOOP;
 		-- between the name and " FROM source": the kinds and columns
-		defn := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', nsp, name) || ' '
+		defn := 'CREATE STATISTICS ' || pg_catalog.format('%I.%I', stx_nsp, name) || ' '
 			|| pg_catalog.substr(defn, pg_catalog.length(head) + 1,
 								 pg_catalog.length(defn) - pg_catalog.length(head)
 								 - pg_catalog.length(' FROM ' || source))
@@ -2411,7 +2478,7 @@ BEGIN
 		PERFORM partback._execute_definition(defn, 'statistics',
 			pg_catalog.format('statistics object "%s" of table %s', x->>'name', source));
 		IF x->>'target' IS NOT NULL THEN
-			EXECUTE pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', nsp, name,
+			EXECUTE pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', stx_nsp, name,
 									  (x->>'target')::integer);
 		END IF;
 	END LOOP;

@@ -1010,6 +1010,14 @@ CREATE TABLE fid.misc_keys_m PARTITION OF fid.misc_keys FOR VALUES FROM ('m') TO
 ALTER TABLE fid.misc_keys_m ADD CONSTRAINT misc_keys_m_w CHECK (w <> 'forbidden');
 CREATE INDEX misc_keys_m_w_idx ON fid.misc_keys_m (lower(w));
 CREATE STATISTICS fid.misc_keys_m_stats (mcv) ON lower(w), n FROM fid.misc_keys_m;
+-- statistics in another schema than their table's; a partition's index of
+-- its own name that an index made later on the parent took over (the other
+-- partition gets one PostgreSQL names), and a unique one
+CREATE STATISTICS fid_parts.misc_keys_stats (ndistinct) ON n, w FROM fid.misc_keys;
+CREATE INDEX misc_keys_a_own_w ON fid.misc_keys_a (w);
+CREATE INDEX misc_keys_w ON fid.misc_keys (w);
+CREATE UNIQUE INDEX misc_keys_m_own_vn ON fid.misc_keys_m (v, n) INCLUDE (w);
+CREATE UNIQUE INDEX misc_keys_vn ON fid.misc_keys (v, n) INCLUDE (w);
 -- a partition's own column properties: comment, statistics target, options,
 -- privileges, storage and compression other than its parent's
 COMMENT ON COLUMN fid.misc_keys_a.w IS 'the a partition''s w';
