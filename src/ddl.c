@@ -70,6 +70,8 @@ statement_kind(const char *kind)
 		return T_CreateSeqStmt;
 	if (strcmp(kind, "extension") == 0)
 		return T_CreateExtensionStmt;
+	if (strcmp(kind, "collation") == 0)
+		return T_DefineStmt;	/* of a collation: partback_execute_definition */
 	elog(ERROR, "partback: unknown kind of definition \"%s\"", kind);
 	return T_Invalid;			/* keep the compiler quiet */
 }
@@ -149,6 +151,9 @@ partback_execute_definition(PG_FUNCTION_ARGS)
 		stmt = NULL;
 	if (stmt != NULL && nodeTag(stmt) == T_AlterDomainStmt &&
 		((AlterDomainStmt *) stmt)->subtype != 'C')
+		stmt = NULL;
+	if (stmt != NULL && nodeTag(stmt) == T_DefineStmt &&
+		((DefineStmt *) stmt)->kind != OBJECT_COLLATION)
 		stmt = NULL;
 	if (stmt == NULL || nodeTag(stmt) != expected)
 		ereport(ERROR,

@@ -224,6 +224,23 @@ BEGIN
 			'kind', CASE WHEN t.prokind = 'p' THEN 'procedure' ELSE 'function' END,
 			'identity', pg_catalog.pg_get_function_identity_arguments(objid),
 			'definition', CASE WHEN t.prokind IN ('f', 'p', 'w') THEN pg_catalog.pg_get_functiondef(objid) END);
+	ELSIF classid = 'pg_catalog.pg_collation'::pg_catalog.regclass THEN
+		-- the row as JSON: the ICU locale is colliculocale in 15 and 16,
+		-- colllocale from 17, which also has builtin ones
+		SELECT pg_catalog.to_jsonb(co.*) AS j, co.collname::text AS name, n.nspname::text AS nsp INTO t
+		  FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
+		 WHERE co.oid = objid;
+		IF NOT FOUND THEN
+			RETURN NULL;
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('schema', t.nsp, 'name', t.name, 'kind', 'collation',
+			'provider', CASE t.j->>'collprovider' WHEN 'c' THEN 'libc' WHEN 'i' THEN 'icu'
+												 WHEN 'b' THEN 'builtin' END,
+			'deterministic', (t.j->>'collisdeterministic')::boolean,
+			'lc_collate', t.j->>'collcollate',
+			'lc_ctype', t.j->>'collctype',
+			'locale', COALESCE(t.j->>'colllocale', t.j->>'colliculocale'),
+			'rules', t.j->>'collicurules');
 	ELSIF classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN
 		SELECT k.relname::text AS name, n.nspname::text AS nsp, k.relkind, k.relpersistence, s.*,
 			   pg_catalog.format_type(s.seqtypid, NULL) AS typ INTO t
@@ -279,10 +296,13 @@ BEGIN
 		END IF;
 		CONTINUE WHEN o.classid NOT IN ('pg_catalog.pg_type'::pg_catalog.regclass,
 										'pg_catalog.pg_proc'::pg_catalog.regclass,
-										'pg_catalog.pg_class'::pg_catalog.regclass);
+										'pg_catalog.pg_class'::pg_catalog.regclass,
+										'pg_catalog.pg_collation'::pg_catalog.regclass);
 		d := partback._dep_describe(o.classid, o.objid);
 		CONTINUE WHEN d IS NULL
-			OR d->>'kind' NOT IN ('enum', 'domain', 'composite', 'range', 'function', 'procedure', 'sequence')
+			OR d->>'kind' NOT IN ('enum', 'domain', 'composite', 'range', 'function', 'procedure', 'sequence',
+								  'collation')
+			OR (d->>'kind' = 'collation' AND d->>'provider' IS NULL)
 			OR (d->>'kind' = 'composite' AND (d->>'table')::boolean)
 			OR (d->>'kind' IN ('function', 'procedure') AND d->>'definition' IS NULL);
 		IF o.classid = 'pg_catalog.pg_type'::pg_catalog.regclass THEN
@@ -290,6 +310,11 @@ BEGIN
 				'owner', (SELECT ty.typowner::pg_catalog.regrole::text FROM pg_catalog.pg_type ty WHERE ty.oid = o.objid),
 				'acl', (SELECT partback._def_acl(ty.typacl) FROM pg_catalog.pg_type ty WHERE ty.oid = o.objid),
 				'comment', pg_catalog.obj_description(o.objid, 'pg_type'));
+		ELSIF o.classid = 'pg_catalog.pg_collation'::pg_catalog.regclass THEN
+			d := d || pg_catalog.jsonb_build_object(
+				'owner', (SELECT co.collowner::pg_catalog.regrole::text FROM pg_catalog.pg_collation co
+						   WHERE co.oid = o.objid),
+				'comment', pg_catalog.obj_description(o.objid, 'pg_collation'));
 		ELSIF o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
 			d := d || pg_catalog.jsonb_build_object(
 				'owner', (SELECT p.proowner::pg_catalog.regrole::text FROM pg_catalog.pg_proc p WHERE p.oid = o.objid),
@@ -398,6 +423,13 @@ AS $$
 	  FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
 	 WHERE $1->>'kind' = 'sequence'
 	   AND n.nspname = $1->>'schema' AND k.relname = $1->>'name'
+	UNION ALL
+	-- one for any encoding or for the database's
+	SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, co.oid
+	  FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
+	 WHERE $1->>'kind' = 'collation'
+	   AND n.nspname = $1->>'schema' AND co.collname = $1->>'name'
+	   AND co.collencoding IN (-1, pg_catalog.pg_char_to_encoding(pg_catalog.getdatabaseencoding()))
 $$;
 
 -- How d (an element of "dependencies") is named in messages.
@@ -409,8 +441,8 @@ AS $$
 	SELECT CASE WHEN $1->>'kind' = 'extension' THEN pg_catalog.format('extension "%s"', $1->>'name')
 				WHEN $1->>'kind' IN ('function', 'procedure')
 				THEN pg_catalog.format('%s %I.%I(%s)', $1->>'kind', $1->>'schema', $1->>'name', $1->>'identity')
-				WHEN $1->>'kind' = 'sequence'
-				THEN pg_catalog.format('sequence %I.%I', $1->>'schema', $1->>'name')
+				WHEN $1->>'kind' IN ('sequence', 'collation')
+				THEN pg_catalog.format('%s %I.%I', $1->>'kind', $1->>'schema', $1->>'name')
 				ELSE pg_catalog.format('%s type %I.%I', $1->>'kind', $1->>'schema', $1->>'name') END
 $$;
 
@@ -519,7 +551,9 @@ BEGIN
 				   WHERE pg_catalog.jsonb_typeof(e) <> 'object'
 					  OR e->>'kind' IS NULL OR e->>'name' IS NULL OR e->>'schema' IS NULL
 					  OR e->>'kind' NOT IN ('extension', 'enum', 'domain', 'composite', 'range',
-											'function', 'procedure', 'sequence')
+											'function', 'procedure', 'sequence', 'collation')
+					  OR (e->>'kind' = 'collation'
+						  AND COALESCE(e->>'provider', '') NOT IN ('libc', 'icu', 'builtin'))
 					  OR (e->>'kind' IN ('function', 'procedure')
 						  AND (e->>'identity' IS NULL OR e->>'definition' IS NULL))) THEN
 		RAISE EXCEPTION 'invalid "dependencies" in the backup of table %', tbl
@@ -674,6 +708,17 @@ BEGIN
 					USING ERRCODE = 'invalid_object_definition',
 						  DETAIL = 'It creates another function: ' || (d->>'definition');
 			END IF;
+		WHEN 'collation' THEN
+			PERFORM partback._execute_definition(
+				pg_catalog.format('CREATE COLLATION %I.%I (provider = %s, %s, deterministic = %s%s)',
+					d->>'schema', d->>'name',
+					CASE d->>'provider' WHEN 'icu' THEN 'icu' WHEN 'builtin' THEN 'builtin' ELSE 'libc' END,
+					CASE WHEN d->>'provider' = 'libc'
+						 THEN pg_catalog.format('lc_collate = %L, lc_ctype = %L', d->>'lc_collate', d->>'lc_ctype')
+						 ELSE pg_catalog.format('locale = %L', d->>'locale') END,
+					CASE WHEN (d->>'deterministic')::boolean IS FALSE THEN 'false' ELSE 'true' END,
+					CASE WHEN d->>'rules' IS NOT NULL THEN pg_catalog.format(', rules = %L', d->>'rules') ELSE '' END),
+				'collation', partback._dep_what(d));
 		WHEN 'sequence' THEN
 			PERFORM partback._execute_definition(
 				pg_catalog.format('CREATE %sSEQUENCE %I.%I AS %s %s',
@@ -688,6 +733,12 @@ BEGIN
 				USING ERRCODE = 'invalid_object_definition';
 		END IF;
 		CASE d->>'kind'
+		WHEN 'collation' THEN
+			PERFORM partback._dep_set_owner(pg_catalog.format('COLLATION %I.%I', d->>'schema', d->>'name'),
+											d->>'schema', d->>'owner', partback._dep_what(d));
+			IF d->>'comment' IS NOT NULL THEN
+				EXECUTE pg_catalog.format('COMMENT ON COLLATION %I.%I IS %L', d->>'schema', d->>'name', d->>'comment');
+			END IF;
 		WHEN 'function', 'procedure' THEN
 			PERFORM partback._dep_set_owner(pg_catalog.upper(d->>'kind') || ' ' || obj::pg_catalog.regprocedure::text,
 											d->>'schema', d->>'owner', partback._dep_what(d));

@@ -344,6 +344,38 @@ is($node_b->safe_psql('newer',
 		"SELECT (SELECT string_agg(x::text, ',') FROM fid.sales) || ' ' || count(*) FROM partback.jobs"),
 	'7 0', 'the refused calls submitted no job and left the table alone');
 
+# A collation the backup makes is built from its fields, never run as text:
+# a provider other than libc, icu or builtin is refused, and a locale
+# holding SQL is only a locale (quoted), before any table is created.
+for my $case ([ 'provider', '"provider": "icu"', '"provider": "icu) CREATE TABLE public.pwned ("',
+		qr/ERROR:  42P17: invalid "dependencies" in the backup of table fid\.misc_coll/ ],
+	[ 'locale', '"locale": "und-u-ks-level2"', '"locale": "x\u0027); CREATE TABLE public.pwned (a int"',
+		qr/ERROR:  .*collation.*|ERROR:  .*locale/ ])
+{
+	my ($what, $from, $to, $re) = @$case;
+	my $cdir = PartbackTest::backup_dir('newcluster') . "/coll_$what";
+	PostgreSQL::Test::RecursiveCopy::copypath($dir, $cdir);
+	for my $m (glob("$cdir/postgres/manifests/*.json"))
+	{
+		rewrite($m, sub {
+			my ($text) = @_;
+			$text =~ s/\Q$from\E/$to/g or die "no $from in $m";
+			return $text;
+		});
+	}
+	$node_b->safe_psql('postgres', "CREATE DATABASE coll_$what");
+	$node_b->safe_psql("coll_$what", 'CREATE EXTENSION partback;' . $sec{helpers});
+	my ($ret, $out, $err) = (0, '', '');
+	$ret = $node_b->psql("coll_$what",
+		"SELECT partback.restore_table(" . lit($cdir) . ", 'fid.misc_coll', source_db => 'postgres', backup_id => 1, wait => true)",
+		stdout => \$out, stderr => \$err, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	ok($ret != 0 && $err =~ $re, "a collation with a tampered $what is refused") or diag($err);
+	is($node_b->safe_psql("coll_$what",
+			"SELECT count(*) FROM pg_class WHERE relname IN ('misc_coll', 'pwned')"
+			  . " OR (relnamespace = 'public'::regnamespace AND relkind = 'r')"),
+		'0', "and no table was created ($what)");
+}
+
 # A metadata file of a newer format version (its checksum in the manifest
 # updated to match) is refused, not misread.
 my $meta_dir = PartbackTest::backup_dir('newcluster') . '/newer_meta';

@@ -36,6 +36,10 @@ CREATE TYPE fidt.moodrange AS RANGE (subtype = fidt.mood);
 CREATE TYPE fidt.withacl AS (a aclitem, n integer);
 -- the type of a typed table
 CREATE TYPE fidt.person AS (name text, age integer, mood fidt.mood);
+-- collations of no extension: ICU, not deterministic; libc
+CREATE COLLATION fidt.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE COLLATION fidt.libc_c (provider = libc, lc_collate = 'C', lc_ctype = 'C');
+COMMENT ON COLLATION fidt.ci IS 'case-insensitive';
 
 -- roles that own and may read tables (cluster-wide: made once per cluster)
 DO $$
@@ -1028,6 +1032,10 @@ GRANT UPDATE (w) ON fid.misc_keys_a TO pbfid_tenant;
 -- sequence
 GRANT USAGE ON SEQUENCE fid.misc_seq TO pbfid_reader;
 GRANT SELECT, UPDATE ON SEQUENCE fid.gen_id_seq TO pbfid_tenant;
+-- columns and an index with collations of no extension
+CREATE TABLE fid.misc_coll (a text COLLATE fidt.ci, b text COLLATE fidt.libc_c);
+CREATE INDEX misc_coll_b ON fid.misc_coll (b COLLATE "POSIX", a);
+INSERT INTO fid.misc_coll VALUES ('A', 'b'), ('a', 'B'), (NULL, NULL);
 -- OID alias types: their values are names (a table, a type, a function, a
 -- role that have other OIDs in another cluster)
 CREATE TABLE fid.misc_regs (r regclass, t regtype, p regprocedure[], o regrole, n regnamespace);
