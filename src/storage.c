@@ -119,7 +119,9 @@ static PbFile *pb_file_alloc(const char *path, bool writing);
  * partback.allowed_dirs (pb_backup_dir_arg, pb_backup_dir_recheck); its
  * real path has no symbolic link, and is walked the same way from "/", so
  * that one swapped in since is refused too.  Its device and inode, recorded
- * then, must still be the dir's.
+ * then, must still be the dir's.  Where the kernel has openat2(), one call
+ * with RESOLVE_NO_SYMLINKS (and RESOLVE_BENEATH below the dir) opens what
+ * the walk would; anything it refuses is walked, which says why.
  *
  * A path handed to these functions must lie under a registered dir;
  * anything else is an internal error, so that no caller can bypass the
