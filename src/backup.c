@@ -110,6 +110,7 @@ typedef struct BackupLeaf
 	BlockNumber chunk_blocks;
 	ChunkFile  *chunks;
 	BaseLeaf   *base;			/* the base backup's metadata of the path */
+	bool		dir_made;		/* rel_dir made (pb_mkdir_p) by this backup */
 } BackupLeaf;
 
 typedef struct BackupTable
@@ -371,31 +372,6 @@ text_columns(Relation rel)
 
 
 /*
- * Files named "*.tmp" were being written by a job that did not finish; no
- * other job writes here now (pb_lock_backup_dir), so they can go.
- */
-static void
-remove_temporary_files(const char *dir)
-{
-	bool		is_dir;
-	ListCell   *lc;
-
-	if (!pb_path_exists(dir, &is_dir) || !is_dir)
-		return;
-	foreach(lc, pb_list_dir(dir))
-	{
-		char	   *path = psprintf("%s/%s", dir, (char *) lfirst(lc));
-
-		CHECK_FOR_INTERRUPTS();
-		(void) pb_path_exists(path, &is_dir);
-		if (is_dir)
-			remove_temporary_files(path);
-		else if (pg_str_endswith(path, PB_TMP_SUFFIX))
-			pb_unlink(path, true);
-	}
-}
-
-/*
  * The next backup id: after every backup, and after every backup still
  * being written or interrupted (marked by "<id>.inprogress"), so that an id
  * whose files may lie around is never given out twice.
@@ -568,11 +544,10 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 
 		CHECK_FOR_INTERRUPTS();
 		/* a damaged backup is no base; the others still are */
-		if (pb_read_manifest_lenient(job->backup_dir, job->source_db, ids[i],
-									 false, &problem) == NULL)
+		manifest = pb_read_manifest_lenient_ext(job->backup_dir, job->source_db,
+												ids[i], false, &status, &problem);
+		if (manifest == NULL)
 			continue;
-		manifest = pb_read_manifest_ext(job->backup_dir, job->source_db,
-										ids[i], false, &status);
 		/* never another role's backup, nor, for a superuser, a role's (roles.c) */
 		if (!pb_manifest_pickable(manifest))
 			continue;
@@ -737,7 +712,6 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 
 			leaf->base = e ? e->base : NULL;
 		}
-		pb_mkdir_p(psprintf("%s/%s", db_dir, leaf->rel_dir));
 
 		for (int chunk = 0; chunk < leaf->nchunks; chunk++)
 		{
@@ -745,6 +719,16 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 
 			if (take_over_chunk(paths, t, leaf, chunk, rel, db_dir))
 				continue;
+			/*
+			 * The leaf's dir, for its copy workers' files; a leaf with
+			 * nothing to copy costs no file-system call here (write_leaf
+			 * makes it if the leaf gets a metadata file of its own).
+			 */
+			if (!leaf->dir_made)
+			{
+				pb_mkdir_p(psprintf("%s/%s", db_dir, leaf->rel_dir));
+				leaf->dir_made = true;
+			}
 			unit = palloc0(sizeof(PbUnit));
 			unit->relid = leaf->relid;
 			unit->chunk = chunk;
@@ -1050,6 +1034,8 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 		char	   *meta_name = psprintf("%010lld.meta.json", (long long) backup_id);
 
 		meta_rel = psprintf("%s/%s", leaf->rel_dir, meta_name);
+		if (!leaf->dir_made)
+			pb_mkdir_p(psprintf("%s/%s", db_dir, leaf->rel_dir));
 		meta_sha = pb_write_json_file(psprintf("%s/%s", db_dir, meta_rel),
 									  leaf_meta_text(job, t, leaf, files.data, rows,
 													 bytes, stored, backup_id, now));
@@ -1356,7 +1342,11 @@ pb_run_backup(PbJob *job)
 	pb_lock_backup_dir(db_dir, true);
 	pb_check_dir_cluster(job->backup_dir, job->source_db);
 	pb_check_may_write(job->backup_dir, job->source_db);
-	remove_temporary_files(db_dir);
+	/*
+	 * Files named "*.tmp" were being written by a job that did not finish;
+	 * no other job writes here now (pb_lock_backup_dir), so they can go.
+	 */
+	pb_remove_temporary_files(db_dir);
 	pb_mkdir_p(psprintf("%s/manifests", db_dir));
 	backup_id = next_backup_id(db_dir);
 	marker = psprintf("%s/manifests/%010lld.inprogress", db_dir, (long long) backup_id);

@@ -80,6 +80,7 @@ extern void pb_sync_deferred(void);	/* mode 0700 */
 extern bool pb_path_exists(const char *path, bool *is_dir);
 extern List *pb_list_dir(const char *path);	/* palloc'd names, sorted */
 extern void pb_unlink(const char *path, bool missing_ok);
+extern void pb_remove_temporary_files(const char *path);
 extern bool pb_rmdir(const char *path);	/* false if not empty or gone */
 extern bool pb_dir_is_empty(const char *path);
 extern int64 pb_file_size(const char *path);	/* -1 if missing */

@@ -503,6 +503,7 @@ typedef struct ReadManifestArg
 	int64		backup_id;
 	bool		strict;
 	Jsonb	   *result;
+	PbAuthStatus status;
 } ReadManifestArg;
 
 static void
@@ -510,7 +511,7 @@ read_manifest_call(void *arg)
 {
 	ReadManifestArg *a = arg;
 
-	a->result = pb_read_manifest_ext(a->dir, a->db, a->backup_id, a->strict, NULL);
+	a->result = pb_read_manifest_ext(a->dir, a->db, a->backup_id, a->strict, &a->status);
 }
 
 /*
@@ -524,10 +525,24 @@ Jsonb *
 pb_read_manifest_lenient(const char *dir, const char *db, int64 backup_id,
 						 bool strict, char **problem)
 {
-	ReadManifestArg arg = {dir, db, backup_id, strict, NULL};
+	return pb_read_manifest_lenient_ext(dir, db, backup_id, strict, NULL, problem);
+}
+
+/*
+ * pb_read_manifest_lenient, and, for a manifest read, its standing against
+ * the configured key in *status (as pb_read_manifest_ext gives it): one
+ * read and parse where a reader needs both.
+ */
+Jsonb *
+pb_read_manifest_lenient_ext(const char *dir, const char *db, int64 backup_id,
+							 bool strict, PbAuthStatus *status, char **problem)
+{
+	ReadManifestArg arg = {dir, db, backup_id, strict, NULL, PB_AUTH_MISSING};
 	ErrorData  *edata = pb_try_call(read_manifest_call, &arg);
 
 	*problem = NULL;
+	if (status)
+		*status = arg.status;
 	if (edata == NULL)
 		return arg.result;
 	(void) pb_auth_take_failure();

@@ -27,6 +27,13 @@
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#if defined(SYS_openat2)
+#include <linux/openat2.h>
+#define PB_HAVE_OPENAT2 1
+#endif
+#endif
 
 #include "access/xact.h"
 #include "lib/ilist.h"
@@ -112,7 +119,9 @@ static PbFile *pb_file_alloc(const char *path, bool writing);
  * partback.allowed_dirs (pb_backup_dir_arg, pb_backup_dir_recheck); its
  * real path has no symbolic link, and is walked the same way from "/", so
  * that one swapped in since is refused too.  Its device and inode, recorded
- * then, must still be the dir's.
+ * then, must still be the dir's.  Where the kernel has openat2(), one call
+ * with RESOLVE_NO_SYMLINKS (and RESOLVE_BENEATH below the dir) opens what
+ * the walk would; anything it refuses is walked, which says why.
  *
  * A path handed to these functions must lie under a registered dir;
  * anything else is an internal error, so that no caller can bypass the
@@ -401,6 +410,71 @@ pb_walk_components(int dfd, char *buf, char *p, bool create)
 }
 
 /*
+ * The walks below in one system call, where the kernel has openat2(): open
+ * directory path (relative to dfd) with no symbolic link followed on the
+ * way (RESOLVE_NO_SYMLINKS) and, with beneath, never leaving dfd.  -1 when
+ * it cannot (any error: missing, a link, no openat2); the caller then
+ * walks, which says why.  path must be what a walk accepts without error
+ * (pb_fast_path_ok), so that both open the same directory or neither does.
+ * A backup of thousands of partitions opens paths many thousand times;
+ * each walk from "/" costs a dozen opens and closes.
+ */
+static int
+pb_open_dir_fast(int dfd, const char *path, bool beneath)
+{
+#ifdef PB_HAVE_OPENAT2
+	static bool unavailable = false;
+	struct open_how how;
+	int			fd;
+
+	if (unavailable)
+		return -1;
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+		(beneath ? RESOLVE_BENEATH : 0);
+	do
+	{
+		fd = (int) syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+	} while (fd < 0 && errno == EINTR);
+	/* an older kernel, or a seccomp filter that forbids it */
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+		unavailable = true;
+	return fd;
+#else
+	return -1;
+#endif
+}
+
+/*
+ * Does every '/'-separated component of path (leading slashes aside) pass
+ * pb_open_component_dir's checks: not empty, not "." or "..", at most
+ * NAME_MAX bytes?
+ */
+static bool
+pb_fast_path_ok(const char *path)
+{
+	const char *p = path;
+
+	while (*p == '/')
+		p++;
+	while (*p != '\0')
+	{
+		const char *slash = strchr(p, '/');
+		size_t		len = slash ? (size_t) (slash - p) : strlen(p);
+
+		if (len == 0 || len > NAME_MAX ||
+			(len == 1 && p[0] == '.') ||
+			(len == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+	}
+	return true;
+}
+
+/*
  * Open the real path of root, component by component from "/", following
  * no link, and check that it is still the dir that was checked.  Returns -1
  * (errno ENOENT) if it or a parent is missing and not to be created.
@@ -413,14 +487,22 @@ pb_open_root(PbRoot *root, bool create)
 	int			dfd;
 	struct stat st;
 
-	dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open directory \"/\": %m")));
-	dfd = pb_walk_components(dfd, buf, p, create);
-	if (dfd < 0)
-		return -1;
+	dfd = -1;
+	if (pb_fast_path_ok(root->real))
+		dfd = pb_open_dir_fast(AT_FDCWD, root->real, false);
+	if (dfd >= 0)
+		pfree(buf);
+	else
+	{
+		dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open directory \"/\": %m")));
+		dfd = pb_walk_components(dfd, buf, p, create);
+		if (dfd < 0)
+			return -1;
+	}
 
 	if (fstat(dfd, &st) < 0)
 	{
@@ -468,6 +550,19 @@ pb_open_dir(const char *path, bool create)
 		return -1;
 	buf = pstrdup(path);
 	p = buf + strlen(root->dir);
+	while (*p == '/')
+		p++;
+	if (*p != '\0' && pb_fast_path_ok(p))
+	{
+		int			fd = pb_open_dir_fast(dfd, p, true);
+
+		if (fd >= 0)
+		{
+			close(dfd);
+			pfree(buf);
+			return fd;
+		}
+	}
 	return pb_walk_components(dfd, buf, p, create);
 }
 
@@ -1352,6 +1447,117 @@ pb_list_dir(const char *path)
 
 	list_sort(names, pb_name_cmp);
 	return names;
+}
+
+/*
+ * Below the directory open as dfd (shown as shown in messages; closed
+ * here), remove every regular file named "*.tmp", in every subdirectory.
+ * Walks by descriptor, one fstatat per entry: the whole backup dir is
+ * walked at each backup (thousands of partition dirs), and resolving each
+ * entry's path from the backup dir again would cost a walk per entry.
+ * Links and special files are refused as pb_list_dir refuses them.
+ */
+static void
+remove_temporary_walk(int dfd, const char *shown)
+{
+	DIR		   *dir = fdopendir(dfd);
+
+	if (dir == NULL)
+	{
+		int			save_errno = errno;
+
+		close(dfd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", shown)));
+	}
+	PG_TRY();
+	{
+		for (;;)
+		{
+			struct dirent *de;
+			struct stat st;
+			size_t		len;
+
+			CHECK_FOR_INTERRUPTS();
+			errno = 0;
+			de = readdir(dir);
+			if (de == NULL)
+			{
+				if (errno != 0)
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not read directory \"%s\": %m", shown)));
+				break;
+			}
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			{
+				if (errno == ENOENT)
+					continue;	/* removed meanwhile */
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not stat file \"%s/%s\": %m",
+								shown, de->d_name)));
+			}
+			if (S_ISDIR(st.st_mode))
+			{
+				int			child = openat(dirfd(dir), de->d_name,
+										   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				char	   *child_shown = psprintf("%s/%s", shown, de->d_name);
+
+				if (child < 0)
+				{
+					if (errno == ENOENT)
+						continue;
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not open directory \"%s\": %m", child_shown)));
+				}
+				remove_temporary_walk(child, child_shown);
+				pfree(child_shown);
+				continue;
+			}
+			if (!S_ISREG(st.st_mode))
+				pb_refuse_type(psprintf("%s/%s", shown, de->d_name), st.st_mode);
+			len = strlen(de->d_name);
+			if (len > strlen(PB_TMP_SUFFIX) &&
+				strcmp(de->d_name + len - strlen(PB_TMP_SUFFIX), PB_TMP_SUFFIX) == 0 &&
+				unlinkat(dirfd(dir), de->d_name, 0) < 0 && errno != ENOENT)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not remove file \"%s/%s\": %m",
+								shown, de->d_name)));
+		}
+	}
+	PG_FINALLY();
+	{
+		closedir(dir);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Remove the files named "*.tmp" below directory path (a registered backup
+ * dir or below one), if it exists: what jobs that did not finish were
+ * writing.  The caller makes sure no other job writes there now.
+ */
+void
+pb_remove_temporary_files(const char *path)
+{
+	int			dfd = pb_open_dir(path, false);
+
+	if (dfd < 0)
+	{
+		if (errno == ENOENT || errno == ENOTDIR)
+			return;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", path)));
+	}
+	remove_temporary_walk(dfd, path);
 }
 
 /*

@@ -35,6 +35,7 @@
 use strict;
 use warnings;
 
+use File::Find ();
 use Time::HiRes qw(time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -259,6 +260,27 @@ my $id_first = change_step($repo, 'first backup', 'SELECT 1',
 	copied => { 'inc.parted' => [@ALL], 'inc.plain' => ['plain'] });
 
 change_step($repo, 'nothing changed', 'SELECT 1');
+
+# What a job that died while writing left -- "*.tmp" files in partition
+# dirs at any depth and among the manifests -- goes at the next backup,
+# nothing changed or not (storage.c's walk by descriptor).
+{
+	my (@dirs, @stale);
+	File::Find::find({ no_chdir => 1, wanted => sub {
+		push @dirs, $File::Find::dir if /\.meta\.json$/ } }, $repo->{dir});
+	@dirs = sort @dirs;
+	push @stale, "$dirs[0]/0000009999.00000.copy.tmp", "$dirs[-1]/0000009999.meta.json.tmp",
+		glob("$repo->{dir}/*/manifests") . "/0000009999.json.tmp";
+	foreach my $f (@stale)
+	{
+		open(my $fh, '>', $f) or die "could not write $f: $!";
+		print $fh "stale\n";
+		close($fh);
+	}
+	is(scalar(grep { -f $_ } @stale), 3, 'three stale .tmp files are planted, two in partition dirs');
+	change_step($repo, 'nothing changed, stale .tmp files', 'SELECT 1');
+	is(join(', ', grep { -e $_ } @stale), '', 'the backup removed the stale .tmp files');
+}
 
 my $md5_p05_before_delete = md5_of('inc.parted_p05');
 my $id_before_delete = change_step($repo, 'UPDATE one row',
