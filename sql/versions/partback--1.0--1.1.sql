@@ -180,16 +180,26 @@ AS $$
 			|| pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
 				'only', CASE WHEN CASE WHEN $3 IS NULL THEN partback._def_index_only(i.indexrelid)
 									   ELSE i.indexrelid = ANY ($3) END THEN true END,
-				'tablespace', partback._def_tablespace(ic.reltablespace),
+				'tablespace', (SELECT t.spcname::text FROM pg_catalog.pg_tablespace t
+								WHERE t.oid = ic.reltablespace AND ic.reltablespace <> 0),
 				-- ALTER INDEX ... ALTER COLUMN n SET STATISTICS (expression columns)
 				'statistics', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(ia.attnum, ia.attstattarget)
 														   ORDER BY ia.attnum)
 								 FROM pg_catalog.pg_attribute ia
 								WHERE ia.attrelid = i.indexrelid AND ia.attstattarget > 0),
-				'attach_to', partback._def_index_attach_to(i.indexrelid, $3)))
+				'attach_to', att.name))
 			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_index i
 	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+	  -- _def_index_attach_to, inline: a LANGUAGE sql function called from
+	  -- one is parsed and planned again at each call of the caller, here once
+	  -- per partition of the tree being captured
+	  LEFT JOIN LATERAL (SELECT pc.relname::text AS name
+						   FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
+						  WHERE h.inhrelid = i.indexrelid
+							AND CASE WHEN $3 IS NULL THEN partback._def_index_only(h.inhparent)
+									 ELSE h.inhparent = ANY ($3) END
+						  LIMIT 1) att ON true
 	 WHERE i.indrelid = $1
 	   AND (i.indisvalid OR ic.relkind = 'I')
 	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
@@ -197,7 +207,7 @@ AS $$
 						 AND c.contype IN ('p', 'u', 'x'))
 	   AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
 								  WHERE h.inhrelid = i.indexrelid)
-			OR partback._def_index_attach_to(i.indexrelid, $3) IS NOT NULL)
+			OR att.name IS NOT NULL)
 $$;
 
 DROP FUNCTION partback._def_constraints(oid, boolean);
@@ -216,11 +226,19 @@ AS $$
 			|| pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
 				-- inherited (legacy inheritance) and not declared here too
 				'local', CASE WHEN NOT c.conislocal THEN false END,
+				-- _def_index_attach_to and _def_tablespace, inline (as in
+				-- _def_indexes: planned once, not per partition)
 				'attach_to', CASE WHEN c.contype IN ('p', 'u', 'x')
-								  THEN partback._def_index_attach_to(c.conindid, $3) END,
+								  THEN (SELECT pc.relname::text
+										  FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
+										 WHERE h.inhrelid = c.conindid
+										   AND CASE WHEN $3 IS NULL THEN partback._def_index_only(h.inhparent)
+													ELSE h.inhparent = ANY ($3) END
+										 LIMIT 1) END,
 				'tablespace', CASE WHEN c.contype IN ('p', 'u', 'x')
-								   THEN (SELECT partback._def_tablespace(ic.reltablespace)
-										   FROM pg_catalog.pg_class ic WHERE ic.oid = c.conindid) END))
+								   THEN (SELECT t.spcname::text
+										   FROM pg_catalog.pg_class ic JOIN pg_catalog.pg_tablespace t ON t.oid = ic.reltablespace
+										  WHERE ic.oid = c.conindid AND ic.reltablespace <> 0) END))
 			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid = $1
