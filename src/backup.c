@@ -523,44 +523,138 @@ take_over_chunk(HTAB *paths, BackupTable *t, BackupLeaf *leaf, int chunk,
 	return false;
 }
 
+/* A table's name, as the key of the set of tables an earlier backup holds */
+typedef struct TableKey
+{
+	char		schema[NAMEDATALEN];
+	char		name[NAMEDATALEN];
+} TableKey;
+
+/*
+ * The earlier backups of one job's database, as previous_backup_chunks
+ * reads them: whether each may be a base, the tables it holds, and the one
+ * manifest kept parsed.  A job of many tables parses each manifest once,
+ * not once per table (a manifest's size grows with the tables).
+ */
+typedef struct EarlierBackups
+{
+	int64		job_id;
+	int			n;
+	int64	   *ids;			/* oldest first */
+	bool	   *read;			/* looked at already */
+	HTAB	  **tables;			/* per backup: TableKey set; NULL: no base */
+	int			parsed_index;	/* the backup of parsed; -1 for none */
+	Jsonb	   *parsed;
+} EarlierBackups;
+
+static EarlierBackups *earlier_backups;
+
+static void
+table_key(TableKey *key, const char *schema, const char *name)
+{
+	memset(key, 0, sizeof(TableKey));
+	strlcpy(key->schema, schema, NAMEDATALEN);
+	strlcpy(key->name, name, NAMEDATALEN);
+}
+
+/*
+ * The manifest of earlier backup i, parsed, when it may be a base for this
+ * job (else NULL); the first time, also records the tables it holds.
+ */
+static Jsonb *
+earlier_manifest(PbJob *job, EarlierBackups *e, int i)
+{
+	PbAuthStatus status;
+	char	   *problem;
+	Jsonb	   *manifest;
+	JsonbContainer *tables;
+	HASHCTL		ctl;
+
+	if (e->parsed_index == i)
+		return e->parsed;
+	if (e->read[i] && e->tables[i] == NULL)
+		return NULL;
+	CHECK_FOR_INTERRUPTS();
+	/* a damaged backup is no base; the others still are */
+	manifest = pb_read_manifest_lenient_ext(job->backup_dir, job->source_db,
+											e->ids[i], false, &status, &problem);
+	e->read[i] = true;
+	if (manifest == NULL)
+		return NULL;
+	/* never another role's backup, nor, for a superuser, a role's (roles.c) */
+	if (!pb_manifest_pickable(manifest))
+		return NULL;
+	/* a changed manifest is refused; one made without the key is no base */
+	if (status == PB_AUTH_BAD)
+		(void) pb_read_manifest(job->backup_dir, job->source_db, e->ids[i]);
+	if (status == PB_AUTH_MISSING || status == PB_AUTH_OTHER_KEY ||
+		!pb_manifest_of_this_cluster(&manifest->root))
+		return NULL;
+
+	if (e->tables[i] == NULL)
+	{
+		tables = pb_json_container(&manifest->root, "tables");
+		ctl.keysize = sizeof(TableKey);
+		ctl.entrysize = sizeof(TableKey);
+		ctl.hcxt = CurrentMemoryContext;
+		e->tables[i] = hash_create("partback tables of an earlier backup",
+								   Max(16, pb_json_array_size(tables)), &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		for (int j = 0; j < pb_json_array_size(tables); j++)
+		{
+			JsonbContainer *entry = pb_json_array_container(tables, j);
+			TableKey	key;
+
+			table_key(&key, pb_json_str(entry, "schema", false), pb_json_str(entry, "name", false));
+			(void) hash_search(e->tables[i], &key, HASH_ENTER, NULL);
+		}
+	}
+	if (e->parsed != NULL)
+		pfree(e->parsed);
+	e->parsed = manifest;
+	e->parsed_index = i;
+	return manifest;
+}
+
 /*
  * The chunks of table in the newest finished backup that holds it, as
  * candidates to take over: what makes a repeated backup incremental.  Its
- * leaves' metadata files go to *bases.
+ * leaves' metadata files go to *bases.  Called in the job's context, which
+ * keeps what it learns of the earlier backups for the job's other tables.
  */
 static List *
 previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **bases)
 {
-	int64	   *ids;
-	int			n = pb_backup_ids(job->backup_dir, job->source_db, &ids);
+	EarlierBackups *e = earlier_backups;
 	List	   *result = NIL;
+	TableKey	key;
 
-	for (int i = n - 1; i >= 0; i--)
+	if (e == NULL || e->job_id != job->job_id)
 	{
-		PbAuthStatus status;
-		char	   *problem;
+		e = earlier_backups = palloc0(sizeof(EarlierBackups));
+		e->job_id = job->job_id;
+		e->n = pb_backup_ids(job->backup_dir, job->source_db, &e->ids);
+		e->read = palloc0(sizeof(bool) * Max(1, e->n));
+		e->tables = palloc0(sizeof(HTAB *) * Max(1, e->n));
+		e->parsed_index = -1;
+	}
+	table_key(&key, t->schema, t->name);
+
+	for (int i = e->n - 1; i >= 0; i--)
+	{
 		Jsonb	   *manifest;
 		JsonbContainer *tables;
 
-		CHECK_FOR_INTERRUPTS();
-		/* a damaged backup is no base; the others still are */
-		manifest = pb_read_manifest_lenient_ext(job->backup_dir, job->source_db,
-												ids[i], false, &status, &problem);
-		if (manifest == NULL)
+		/* known not to hold the table, or to be no base */
+		if (e->read[i] && (e->tables[i] == NULL ||
+						   hash_search(e->tables[i], &key, HASH_FIND, NULL) == NULL))
 			continue;
-		/* never another role's backup, nor, for a superuser, a role's (roles.c) */
-		if (!pb_manifest_pickable(manifest))
+		manifest = earlier_manifest(job, e, i);
+		if (manifest == NULL)
 			continue;
 		tables = pb_json_container(&manifest->root, "tables");
 
 		CHECK_FOR_INTERRUPTS();
-		/* a changed manifest is refused; one made without the key is no base */
-		if (status == PB_AUTH_BAD)
-			(void) pb_read_manifest(job->backup_dir, job->source_db, ids[i]);
-		if (status == PB_AUTH_MISSING || status == PB_AUTH_OTHER_KEY ||
-			!pb_manifest_of_this_cluster(&manifest->root))
-			continue;
-
 		for (int j = 0; j < pb_json_array_size(tables); j++)
 		{
 			JsonbContainer *entry = pb_json_array_container(tables, j);

@@ -23,8 +23,9 @@
 #      and raised again to the caller who waits (wait => true, wait_job).
 #   6. backup_db records the foreign table it leaves out (a NOTICE); then
 #      migrate into a fresh database that lacks what one table needs (a
-#      collation): the other tables are migrated, the job fails naming that
-#      one; the same migrate again, once the collation exists, goes on with
+#      text search configuration, which a backup does not hold): the other
+#      tables are migrated, the job fails naming that one; the same migrate
+#      again, once the configuration exists, goes on with
 #      the tables it created and loads only the failed one.
 #   7. restore_db where a referenced table fails: the referencing table's
 #      foreign key no longer fits, and is put back NOT VALID with a WARNING;
@@ -246,8 +247,8 @@ like($err, qr/WARNING:  01000: table public\.c is owned by \w+, not by its owner
 
 my $lmdir = PartbackTest::sql_lit("$dir/mig");
 sq(q{
-	CREATE COLLATION public.mycoll (provider = libc, locale = 'C');
-	CREATE TABLE public.coll (t text COLLATE public.mycoll);
+	CREATE TEXT SEARCH CONFIGURATION public.mycfg (COPY = pg_catalog.simple);
+	CREATE TABLE public.coll (t text, v tsvector GENERATED ALWAYS AS (to_tsvector('public.mycfg'::regconfig, t)) STORED);
 	INSERT INTO public.coll VALUES ('x'), ('y');
 });
 sq(q{
@@ -267,15 +268,15 @@ sq('CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION partback');
 ($ret, $out, $err) = PartbackTest::run_sql($node, 'fresh',
 	"SELECT partback.migrate($lmdir, 'postgres', wait => true)");
-isnt($ret, 0, 'migrate with a table whose collation is missing fails');
-like($err, qr/ERROR:  42704: collation .*mycoll.* does not exist/, 'with that table\'s error');
+isnt($ret, 0, 'migrate with a table whose text search configuration is missing fails');
+like($err, qr/ERROR:  42704: text search configuration .*mycfg.* does not exist/, 'with that table\'s error');
 like($err, qr/table public\.coll of partback job \d+ \(1 of 5 tables failed; the others are done\)/,
 	'naming the table');
 is($node->safe_psql('fresh',
 		'SELECT (SELECT count(*) FROM public.a) || \'|\' || (SELECT count(*) FROM public.ev) || \'|\' || (SELECT count(*) FROM public.c) || \'|\' || (to_regclass(\'public.coll\') IS NULL)'),
 	'1000|507|1|true', 'the other tables are migrated');
 
-$node->safe_psql('fresh', "CREATE COLLATION public.mycoll (provider = libc, locale = 'C')");
+$node->safe_psql('fresh', 'CREATE TEXT SEARCH CONFIGURATION public.mycfg (COPY = pg_catalog.simple)');
 ($ret, $out, $err) = PartbackTest::run_sql($node, 'fresh',
 	"SELECT partback.migrate($lmdir, 'postgres', wait => true)");
 is($ret, 0, 'the same migrate again goes on with the tables it made') or diag($err);
