@@ -527,12 +527,17 @@ $$;
 -- owner, privileges, row security and its policies, replica identity, the
 -- index it is clustered on, TOAST options, security labels, and what is
 -- added after the data.  One query for all of a table's relations, planned once: trees may
--- have many thousand partitions.
+-- have many thousand partitions.  PL/pgSQL, so that the plan is kept for
+-- the session's next table (a LANGUAGE sql function with SET is planned
+-- at every call: most of the capture of a small table).
 CREATE FUNCTION partback._def_rel_props(rels oid[])
 RETURNS TABLE (relid oid, props jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	-- members left out where they hold nothing (most partitions): manifests
 	-- of many thousand partitions stay small
 	SELECT c.oid, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
@@ -645,7 +650,8 @@ AS $$
 							   AND sl.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
 							   AND (sl.objsubid = 0 OR NOT sa.attisdropped))))
 	  FROM pg_catalog.pg_class c
-	 WHERE c.oid = ANY ($1)
+	 WHERE c.oid = ANY ($1);
+END;
 $$;
 
 -- The partition tree below tbl (nothing for a plain table), ordered by path,
@@ -955,59 +961,64 @@ BEGIN
 
 	fks := partback._def_foreign_keys(tbl);
 
-	-- the tree's partitioned indexes (the root's and its partitioned
-	-- partitions') made ON ONLY, found once: asked per
-	-- partition's index, each question scans every sibling (quadratic in
-	-- the partitions)
-	only_idx := ARRAY(SELECT i.indexrelid
-						FROM pg_catalog.pg_index i
-						JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-					   WHERE (i.indrelid = tbl
-							  OR i.indrelid IN (SELECT t.relid FROM partback._def_tree(tbl) t
-												 WHERE t.relkind = 'p'))
-						 AND ic.relkind = 'I' AND partback._def_index_only(i.indexrelid));
+	-- a plain table has no partitions and no index made ON ONLY (and is
+	-- the common case of a database of many tables: no planning of these)
+	only_idx := '{}';
+	IF rel.relkind = 'p' THEN
+		-- the tree's partitioned indexes (the root's and its partitioned
+		-- partitions') made ON ONLY, found once: asked per
+		-- partition's index, each question scans every sibling (quadratic in
+		-- the partitions)
+		only_idx := ARRAY(SELECT i.indexrelid
+							FROM pg_catalog.pg_index i
+							JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+						   WHERE (i.indrelid = tbl
+								  OR i.indrelid IN (SELECT t.relid FROM partback._def_tree(tbl) t
+													 WHERE t.relkind = 'p'))
+							 AND ic.relkind = 'I' AND partback._def_index_only(i.indexrelid));
 
-	-- one aggregate (not a loop of appends: trees may have many thousand
-	-- partitions)
-	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-				'path', t.path,
-				'path_elems', pg_catalog.to_jsonb(t.path_elems),
-				'schema', n.nspname::text,
-				'name', c.relname::text,
-				'parent_path', t.parent_path,
-				'bound', pg_catalog.pg_get_expr(c.relpartbound, c.oid),
-				'partition_key', CASE WHEN t.relkind = 'p'
-									  THEN pg_catalog.pg_get_partkeydef(t.relid) END,
-				'leaf', t.relkind = 'r',
-				'foreign', t.relkind = 'f',
-				'unlogged', c.relpersistence = 'u',
-				'options', pg_catalog.to_jsonb(c.reloptions),
-				-- its columns' order where it differs from its parent's (a
-				-- table made on its own and attached)
-				'column_order', (SELECT CASE WHEN o.own IS DISTINCT FROM o.par THEN pg_catalog.to_jsonb(o.own) END
-								   FROM (SELECT ARRAY(SELECT pa.attname::text FROM pg_catalog.pg_attribute pa
-													   WHERE pa.attrelid = t.relid AND pa.attnum > 0
-														 AND NOT pa.attisdropped ORDER BY pa.attnum) AS own,
-												ARRAY(SELECT pa.attname::text
-														FROM pg_catalog.pg_inherits i
-														JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent
-													   WHERE i.inhrelid = t.relid AND pa.attnum > 0
-														 AND NOT pa.attisdropped ORDER BY pa.attnum) AS par) o),
-				'constraints', partback._def_constraints(t.relid, true, only_idx),
-				'defaults', partback._def_own_defaults(t.relid),
-				'column_props', partback._def_own_column_props(t.relid),
-				'index_names', partback._def_index_names(t.relid),
-				'foreign_keys', CASE WHEN t.relkind <> 'f' THEN partback._def_foreign_keys(t.relid) END,
-				'indexes', partback._def_indexes(t.relid, true, only_idx),
-				'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
-			|| rp.props
-			ORDER BY t.path COLLATE "C"), '[]'::jsonb)
-	  INTO parts
-	  FROM partback._def_tree(tbl) t
-	  JOIN pg_catalog.pg_class c ON c.oid = t.relid
-	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	  JOIN partback._def_rel_props(ARRAY(SELECT x.relid FROM partback._def_tree(tbl) x)) rp
-		ON rp.relid = t.relid;
+		-- one aggregate (not a loop of appends: trees may have many thousand
+		-- partitions)
+		SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+					'path', t.path,
+					'path_elems', pg_catalog.to_jsonb(t.path_elems),
+					'schema', n.nspname::text,
+					'name', c.relname::text,
+					'parent_path', t.parent_path,
+					'bound', pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+					'partition_key', CASE WHEN t.relkind = 'p'
+										  THEN pg_catalog.pg_get_partkeydef(t.relid) END,
+					'leaf', t.relkind = 'r',
+					'foreign', t.relkind = 'f',
+					'unlogged', c.relpersistence = 'u',
+					'options', pg_catalog.to_jsonb(c.reloptions),
+					-- its columns' order where it differs from its parent's (a
+					-- table made on its own and attached)
+					'column_order', (SELECT CASE WHEN o.own IS DISTINCT FROM o.par THEN pg_catalog.to_jsonb(o.own) END
+									   FROM (SELECT ARRAY(SELECT pa.attname::text FROM pg_catalog.pg_attribute pa
+														   WHERE pa.attrelid = t.relid AND pa.attnum > 0
+															 AND NOT pa.attisdropped ORDER BY pa.attnum) AS own,
+													ARRAY(SELECT pa.attname::text
+															FROM pg_catalog.pg_inherits i
+															JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent
+														   WHERE i.inhrelid = t.relid AND pa.attnum > 0
+															 AND NOT pa.attisdropped ORDER BY pa.attnum) AS par) o),
+					'constraints', partback._def_constraints(t.relid, true, only_idx),
+					'defaults', partback._def_own_defaults(t.relid),
+					'column_props', partback._def_own_column_props(t.relid),
+					'index_names', partback._def_index_names(t.relid),
+					'foreign_keys', CASE WHEN t.relkind <> 'f' THEN partback._def_foreign_keys(t.relid) END,
+					'indexes', partback._def_indexes(t.relid, true, only_idx),
+					'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
+				|| rp.props
+				ORDER BY t.path COLLATE "C"), '[]'::jsonb)
+		  INTO parts
+		  FROM partback._def_tree(tbl) t
+		  JOIN pg_catalog.pg_class c ON c.oid = t.relid
+		  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		  JOIN partback._def_rel_props(ARRAY(SELECT x.relid FROM partback._def_tree(tbl) x)) rp
+			ON rp.relid = t.relid;
+	END IF;
 
 	RETURN pg_catalog.jsonb_build_object(
 		'schema', rel.nspname,

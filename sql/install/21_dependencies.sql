@@ -35,15 +35,23 @@
 -- to (not looked into further).  The walk goes through composite types'
 -- relations and domains' constraints; not into the table's own identity and
 -- serial sequences, nor into tables (a column of a table's row type).
+-- PL/pgSQL, so that the session keeps its plan from one table to the next.
 CREATE FUNCTION partback._dep_objects(tbl regclass)
 RETURNS TABLE(classid oid, objid oid, depth integer, extension oid)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	WITH RECURSIVE rels AS MATERIALIZED (
-		SELECT $1::oid AS relid
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	WITH RECURSIVE rels(relid) AS (
+		SELECT $1::oid
 		UNION
-		SELECT x.relid FROM partback._def_tree($1) x
+		-- its partitions, at any depth (_def_tree's, without the paths)
+		SELECT i.inhrelid
+		  FROM rels
+		  JOIN pg_catalog.pg_inherits i ON i.inhparent = rels.relid
+		  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
 	), owned AS MATERIALIZED (
 		SELECT d.objid
 		  FROM pg_catalog.pg_depend d
@@ -123,7 +131,8 @@ AS $$
 	SELECT w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
 	  FROM walk w
 	 WHERE w.depth > 0
-	 GROUP BY w.classid, w.objid
+	 GROUP BY w.classid, w.objid;
+END;
 $$;
 
 -- The definition of a type, function or sequence, as far as it must match
