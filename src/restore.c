@@ -365,12 +365,13 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 	HTAB	   *by_path;
 	HASHCTL		ctl;
 	Size		longest = 0;
+	MemoryContext batch_context;
+	MemoryContext old;
 
 	foreach(lc, t->leaves)
 	{
 		RestoreLeaf *leaf = lfirst(lc);
 
-		paths[foreach_current_index(lc)] = CStringGetTextDatum(leaf->path);
 		longest = Max(longest, strlen(leaf->path));
 	}
 	/* the leaves by path, to match the rows returned (many thousands) */
@@ -391,8 +392,15 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 	values[0] = definition_datum(t);
 	values[1] = CStringGetTextDatum(t->target_schema);
 	values[2] = CStringGetTextDatum(t->target_name);
+	/* a batch's arrays of paths and targets: made again for each batch */
+	batch_context = AllocSetContextCreate(CurrentMemoryContext, "partback target batch",
+										  ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(batch_context);
+	foreach(lc, t->leaves)
+		paths[foreach_current_index(lc)] = CStringGetTextDatum(((RestoreLeaf *) lfirst(lc))->path);
 	values[3] = PointerGetDatum(construct_array(paths, list_length(t->leaves),
 												TEXTOID, -1, false, TYPALIGN_INT));
+	MemoryContextSwitchTo(old);
 	values[4] = BoolGetDatum(t->drop_missing);
 	values[6] = Int32GetDatum(lock_budget());
 	if (!in_batches)
@@ -410,6 +418,9 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 			int			nleft = 0;
 			int			ndone = 0;
 
+			/* the last batch's arrays go, with their texts */
+			MemoryContextReset(batch_context);
+			old = MemoryContextSwitchTo(batch_context);
 			/* the leaves left, and the targets found: not matched again */
 			foreach(lc, t->leaves)
 			{
@@ -420,14 +431,12 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 				else
 					paths[nleft++] = CStringGetTextDatum(leaf->path);
 			}
-			pfree(DatumGetPointer(values[3]));
 			values[3] = PointerGetDatum(construct_array(paths, nleft, TEXTOID, -1, false,
 														TYPALIGN_INT));
-			if (nulls[7] == ' ')
-				pfree(DatumGetPointer(values[7]));
 			values[7] = PointerGetDatum(construct_array(done, ndone, OIDOID, sizeof(Oid),
 														true, TYPALIGN_INT));
 			nulls[7] = ' ';
+			MemoryContextSwitchTo(old);
 		}
 		SPI_connect();
 		if (SPI_execute_with_args(batches ?
@@ -478,6 +487,9 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 				 leaf->path, t->source);
 	}
 	hash_destroy(by_path);
+	MemoryContextDelete(batch_context);
+	pfree(paths);
+	pfree(done);
 }
 
 static List *
@@ -1607,6 +1619,7 @@ pb_run_restore(PbJob *job)
 	dsm_segment *seg;
 	PbWork	   *work;
 	int			nfailed;
+	MemoryContext table_context;
 
 	pb_xact_begin();
 	tables = plan_tables(job);
@@ -1628,6 +1641,8 @@ pb_run_restore(PbJob *job)
 	warn_missing_tables(job, tables);
 	pb_xact_end();
 
+	table_context = AllocSetContextCreate(job_context, "partback table preparation",
+										  ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);
@@ -1635,6 +1650,8 @@ pb_run_restore(PbJob *job)
 		pb_messages_set_table(t->source);
 		PG_TRY();
 		{
+			/* what preparing a table takes is not kept (its results are in t) */
+			MemoryContextSwitchTo(table_context);
 			pb_xact_begin();
 			if (job->atomic)
 			{
@@ -1650,15 +1667,18 @@ pb_run_restore(PbJob *job)
 				record_partitions(job->job_id, t);
 			}
 			pb_xact_end();
+			MemoryContextSwitchTo(job_context);
 		}
 		PG_CATCH();
 		{
 			step_failed(t, job_context);
 		}
 		PG_END_TRY();
+		MemoryContextReset(table_context);
 		if (!t->failed)
 			live = lappend(live, t);
 	}
+	MemoryContextDelete(table_context);
 	pb_messages_set_table(NULL);
 
 	pb_xact_begin();
