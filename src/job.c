@@ -647,6 +647,17 @@ pb_bound_caches(void)
 	if (++calls >= PB_CACHE_BOUND)
 	{
 		calls = 0;
-		InvalidateSystemCaches();
+		/* as a sinval reset, in a transaction (nailed entries are rebuilt) */
+		if (IsTransactionState())
+			InvalidateSystemCaches();
+		else
+		{
+			MemoryContext context = CurrentMemoryContext;
+
+			StartTransactionCommand();
+			InvalidateSystemCaches();
+			CommitTransactionCommand();
+			MemoryContextSwitchTo(context);
+		}
 	}
 }
