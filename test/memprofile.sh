@@ -6,7 +6,7 @@
 #
 #   N=5000 LOCKS=256 bash test/sandbox.sh NAME bash test/memprofile.sh
 #
-# N: leaves (2000); LOCKS: max_locks_per_transaction (64); LOGKB: log the
+# N: leaves (2000); RESTORE=0: the backup only; LOCKS: max_locks_per_transaction (64); LOGKB: log the
 # memory contexts of a process (pg_log_backend_memory_contexts) when its
 # RssAnon passes this many kB, and again at each 15 MB more (30000); SRC:
 # the tree to build (this one).  Prints one line per job; the contexts
@@ -53,8 +53,10 @@ watch_job() {
 }
 job=$(Q "SELECT partback.backup_db('$D/b', parallel => 2)")
 watch_job $job postgres backup
+if [ "${RESTORE:-1}" = 1 ]; then
 Q "CREATE DATABASE r"; DB=r Q "CREATE EXTENSION partback"
 job=$(DB=r Q "SELECT partback.restore_db('$D/b', source_db => 'postgres', parallel => 2)")
 watch_job $job r restore
+fi
 grep -E "level: |Grand total|logging memory" $C/server.log | sed -E "s/^.*(LOG|STATEMENT):  //" | perl -ne 'print if /logging|Grand/ || (/: (\d+) total/ && $1 >= 1000000)' | cut -c1-250 > ${OUT:-/var/tmp}/ctx-${TAG:-x}-$N.txt || true
 grep -E "ERROR|FATAL" $C/server.log | head -5 || true
