@@ -6,11 +6,12 @@
 #
 #   N=5000 LOCKS=256 bash test/sandbox.sh NAME bash test/memprofile.sh
 #
-# N: leaves (2000); RESTORE=0: the backup only; LOCKS: max_locks_per_transaction (64); LOGKB: log the
-# memory contexts of a process (pg_log_backend_memory_contexts) when its
-# RssAnon passes this many kB, and again at each 15 MB more (30000); SRC:
-# the tree to build (this one).  Prints one line per job; the contexts
-# logged (those of 1 MB or more) go to $OUT/ctx-$TAG-$N.txt (OUT: /var/tmp).
+# N: leaves (2000); RESTORE=0: the backup only; LOCKS:
+# max_locks_per_transaction (64); LOGKB: log the memory contexts of a
+# process (pg_log_backend_memory_contexts) when its RssAnon passes this many
+# kB, and again at each 15 MB more (30000); SRC: the tree to build (this
+# one).  Prints one line per job; the contexts logged (those of 1 MB or
+# more) go to $OUT/ctx-$TAG-$N.txt (OUT: /var/tmp).
 # Sampling is every 0.3 s: a peak shorter than that can be missed.
 set -euo pipefail
 cd "${SRC:-$(dirname "$0")/..}"
