@@ -778,7 +778,9 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		char	   *signature;
 		char	   *textcols;
 
+		old = MemoryContextSwitchTo(scratch);
 		check_readable(rel);
+		MemoryContextSwitchTo(old);
 		leaf->rel_dir = pb_partition_dir(t->schema, t->name, leaf->path_elems);
 
 		/*
@@ -793,7 +795,6 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		leaf->columns = shared_copy(columns, &last_columns);
 		leaf->signature = shared_copy(signature, &last_signature);
 		leaf->text_columns = shared_copy(textcols, &last_text_columns);
-		MemoryContextReset(scratch);
 		leaf->logged = RelationIsPermanent(rel);
 		leaf->partition_schema = get_namespace_name(RelationGetNamespace(rel));
 		leaf->partition_name = pstrdup(RelationGetRelationName(rel));
@@ -806,6 +807,8 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 
 			leaf->base = e ? e->base : NULL;
 		}
+		/* what a leaf's checks took is not kept per leaf */
+		MemoryContextReset(scratch);
 
 		for (int chunk = 0; chunk < leaf->nchunks; chunk++)
 		{
@@ -844,6 +847,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 			*units = lappend(*units, unit);
 		}
 		table_close(rel, NoLock);
+		pb_bound_caches();
 	}
 	MemoryContextDelete(scratch);
 	hash_destroy(paths);
@@ -1381,6 +1385,7 @@ pb_run_backup(PbJob *job)
 	BlockNumber chunk_blocks;
 	int			succeeded = 0;
 	int			nfailed = 0;
+	MemoryContext leaf_context;
 
 	/* 1. claim the tables */
 	chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
@@ -1399,6 +1404,11 @@ pb_run_backup(PbJob *job)
 		t->task_name = psprintf("%s.%s", t->schema, t->name);
 		pb_job_lock_backup_table(job->job_id, t->task_name, db_dir, true);
 		{
+			/* counted, not kept: step 2 lists them again */
+			MemoryContext count_context = AllocSetContextCreate(job_context,
+																"partback leaves counted",
+																ALLOCSET_DEFAULT_SIZES);
+			MemoryContext old = MemoryContextSwitchTo(count_context);
 			List	   *leaves = table_leaves(t->relid, job->partitions);
 			int			units = 0;
 			ListCell   *lc2;
@@ -1417,8 +1427,11 @@ pb_run_backup(PbJob *job)
 					continue;
 				units += Max(1, (RelationGetNumberOfBlocks(rel) + chunk_blocks - 1) / chunk_blocks);
 				table_close(rel, AccessShareLock);
+				pb_bound_caches();
 			}
 			pb_task_insert(job->job_id, t->task_name, NULL, list_length(leaves), units);
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(count_context);
 		}
 		tables = lappend(tables, t);
 	}
@@ -1567,6 +1580,8 @@ pb_run_backup(PbJob *job)
 
 	/* 3. metadata, manifest, success */
 	pb_xact_begin();
+	leaf_context = AllocSetContextCreate(job_context, "partback leaf metadata",
+										 ALLOCSET_DEFAULT_SIZES);
 
 	initStringInfo(&manifest);
 	appendStringInfoChar(&manifest, '{');
@@ -1628,8 +1643,16 @@ pb_run_backup(PbJob *job)
 		initStringInfo(&entries);
 		appendStringInfoChar(&entries, '[');
 		foreach(lc2, t->leaves)
+		{
+			MemoryContext old = MemoryContextSwitchTo(leaf_context);
+
+			CHECK_FOR_INTERRUPTS();
+			/* entries grows where it was made; the rest is the leaf's */
 			write_leaf(job, backup_id, db_dir, t, lfirst(lc2), &entries, &reused,
 					   &reused_bytes);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(leaf_context);
+		}
 		appendStringInfoChar(&entries, ']');
 
 		entry_start = manifest.len;

@@ -25,6 +25,7 @@
 #include "parser/parse_func.h"
 #include "utils/json.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -625,4 +626,38 @@ void
 pb_release_claims(void)
 {
 	LockReleaseAll(USER_LOCKMETHOD, true);
+}
+
+/*
+ * A leader going through thousands of partitions in one transaction (a
+ * backup's planning) builds a relcache and catcache entry for each, kept
+ * until something invalidates them: memory growing with the partition
+ * count.  Called once per partition, this discards the caches every
+ * PB_CACHE_BOUND calls, as a backend does whose invalidation queue
+ * overflowed (a sinval reset, which may come at any lock acquisition):
+ * open relations are rebuilt, the others built again when next used.
+ */
+#define PB_CACHE_BOUND 1000
+
+void
+pb_bound_caches(void)
+{
+	static int	calls = 0;
+
+	if (++calls >= PB_CACHE_BOUND)
+	{
+		calls = 0;
+		/* as a sinval reset, in a transaction (nailed entries are rebuilt) */
+		if (IsTransactionState())
+			InvalidateSystemCaches();
+		else
+		{
+			MemoryContext context = CurrentMemoryContext;
+
+			StartTransactionCommand();
+			InvalidateSystemCaches();
+			CommitTransactionCommand();
+			MemoryContextSwitchTo(context);
+		}
+	}
 }

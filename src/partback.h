@@ -267,6 +267,7 @@ extern void pb_task_update(int64 job_id, const char *table_name, const char *sta
 						   const char *error);
 extern void pb_xact_begin(void);
 extern void pb_xact_end(void);
+extern void pb_bound_caches(void);
 extern bool pb_sql_function_exists(const char *func, int nargs, Oid *types);
 extern void pb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 						int expected);

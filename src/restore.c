@@ -82,6 +82,22 @@ struct RestoreTable
 };
 
 
+/*
+ * The object or array at key of c as a Jsonb of its own: a copy of its
+ * binary form, never its text parsed again.  ERROR if there is none.
+ */
+static Jsonb *
+container_copy(JsonbContainer *c, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
+
+	if (v == NULL || v->type != jbvBinary)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup metadata lacks the object or array \"%s\"", key)));
+	return JsonbValueToJsonb(v);
+}
+
 /* Split target_table ('name' or 'schema.name', SQL identifier syntax). */
 static void
 parse_target(RestoreTable *t, const char *target_table, const char *source_schema)
@@ -215,7 +231,7 @@ plan_tables(PbJob *job)
 	pb_any_cluster = (job->type == PB_JOB_MIGRATE);
 	PG_TRY();
 	{
-		if (SPI_execute_with_args("SELECT e::text FROM partback._restore_tables($1, $2, $3, $4, $5) e",
+		if (SPI_execute_with_args("SELECT e FROM partback._restore_tables($1, $2, $3, $4, $5) e",
 								  5, types, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "partback: could not read the backup's tables");
 	}
@@ -224,12 +240,21 @@ plan_tables(PbJob *job)
 		pb_any_cluster = false;
 	}
 	PG_END_TRY();
+	/*
+	 * The entries as the jsonb they are, not as text parsed again: parsing
+	 * takes many times a text's size, and an entry of a table of many
+	 * thousand partitions is megabytes.
+	 */
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		Datum		e = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+									  &isnull);
 		MemoryContext old = MemoryContextSwitchTo(outer);
 
-		entries = lappend(entries, pstrdup(text));
+		if (isnull)
+			elog(ERROR, "partback: a table entry of the backup is null");
+		entries = lappend(entries, DatumGetJsonbPCopy(e));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -242,7 +267,7 @@ plan_tables(PbJob *job)
 
 	foreach(lc, entries)
 	{
-		Jsonb	   *jb = pb_parse_json(lfirst(lc), "manifest");
+		Jsonb	   *jb = lfirst(lc);
 		JsonbContainer *entry = &jb->root;
 		JsonbContainer *parts = pb_json_container(entry, "partitions");
 		const char *schema = pb_json_str(entry, "schema", false);
@@ -252,7 +277,7 @@ plan_tables(PbJob *job)
 
 		t->source = psprintf("%s.%s", schema, name);
 		t->backup_id = pb_json_int(entry, "backup_id", "manifest");
-		t->definition = pb_json_text(entry, "definition");
+		t->definition_jsonb = container_copy(entry, "definition");
 		t->target_schema = pstrdup(schema);
 		t->target_name = pstrdup(name);
 		parse_target(t, job->target_table, schema);
@@ -288,16 +313,15 @@ plan_tables(PbJob *job)
 		tables = lappend(tables, t);
 		/* what t needs was copied out of the entry */
 		pfree(jb);
-		pfree(lfirst(lc));
 	}
 	list_free(entries);
 	return tables;
 }
 
 /*
- * t's definition as a jsonb Datum, parsed the first time it is needed and
- * kept with t: each step that hands it to SQL would otherwise parse the
- * whole table's definition again.
+ * t's definition as a jsonb Datum, kept with t as the manifest entry held
+ * it: each step that hands it to SQL would otherwise parse the whole
+ * table's definition again.
  */
 static Datum
 definition_datum(RestoreTable *t)
@@ -310,6 +334,19 @@ definition_datum(RestoreTable *t)
 		MemoryContextSwitchTo(old);
 	}
 	return JsonbPGetDatum(t->definition_jsonb);
+}
+
+/*
+ * t's definition as JSON text (an atomic restore's plan): made when needed,
+ * not kept, from the jsonb t holds.
+ */
+static char *
+definition_text(RestoreTable *t)
+{
+	if (t->definition)
+		return t->definition;
+	return JsonbToCString(NULL, &t->definition_jsonb->root,
+						  VARSIZE(t->definition_jsonb));
 }
 
 /*
@@ -365,12 +402,13 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 	HTAB	   *by_path;
 	HASHCTL		ctl;
 	Size		longest = 0;
+	MemoryContext batch_context;
+	MemoryContext old;
 
 	foreach(lc, t->leaves)
 	{
 		RestoreLeaf *leaf = lfirst(lc);
 
-		paths[foreach_current_index(lc)] = CStringGetTextDatum(leaf->path);
 		longest = Max(longest, strlen(leaf->path));
 	}
 	/* the leaves by path, to match the rows returned (many thousands) */
@@ -391,8 +429,15 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 	values[0] = definition_datum(t);
 	values[1] = CStringGetTextDatum(t->target_schema);
 	values[2] = CStringGetTextDatum(t->target_name);
+	/* a batch's arrays of paths and targets: made again for each batch */
+	batch_context = AllocSetContextCreate(CurrentMemoryContext, "partback target batch",
+										  ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(batch_context);
+	foreach(lc, t->leaves)
+		paths[foreach_current_index(lc)] = CStringGetTextDatum(((RestoreLeaf *) lfirst(lc))->path);
 	values[3] = PointerGetDatum(construct_array(paths, list_length(t->leaves),
 												TEXTOID, -1, false, TYPALIGN_INT));
+	MemoryContextSwitchTo(old);
 	values[4] = BoolGetDatum(t->drop_missing);
 	values[6] = Int32GetDatum(lock_budget());
 	if (!in_batches)
@@ -410,6 +455,9 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 			int			nleft = 0;
 			int			ndone = 0;
 
+			/* the last batch's arrays go, with their texts */
+			MemoryContextReset(batch_context);
+			old = MemoryContextSwitchTo(batch_context);
 			/* the leaves left, and the targets found: not matched again */
 			foreach(lc, t->leaves)
 			{
@@ -420,14 +468,12 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 				else
 					paths[nleft++] = CStringGetTextDatum(leaf->path);
 			}
-			pfree(DatumGetPointer(values[3]));
 			values[3] = PointerGetDatum(construct_array(paths, nleft, TEXTOID, -1, false,
 														TYPALIGN_INT));
-			if (nulls[7] == ' ')
-				pfree(DatumGetPointer(values[7]));
 			values[7] = PointerGetDatum(construct_array(done, ndone, OIDOID, sizeof(Oid),
 														true, TYPALIGN_INT));
 			nulls[7] = ' ';
+			MemoryContextSwitchTo(old);
 		}
 		SPI_connect();
 		if (SPI_execute_with_args(batches ?
@@ -478,6 +524,9 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 				 leaf->path, t->source);
 	}
 	hash_destroy(by_path);
+	MemoryContextDelete(batch_context);
+	pfree(paths);
+	pfree(done);
 }
 
 static List *
@@ -1457,7 +1506,7 @@ atomic_unit(PbJob *job, RestoreTable *t)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	pb_json_add_raw(&buf, "definition", t->definition);
+	pb_json_add_raw(&buf, "definition", definition_text(t));
 	pb_json_add_str(&buf, "target_schema", t->target_schema);
 	pb_json_add_str(&buf, "target_name", t->target_name);
 	pb_json_add_raw(&buf, "drop_missing", t->drop_missing ? "true" : "false");
@@ -1607,6 +1656,7 @@ pb_run_restore(PbJob *job)
 	dsm_segment *seg;
 	PbWork	   *work;
 	int			nfailed;
+	MemoryContext table_context;
 
 	pb_xact_begin();
 	tables = plan_tables(job);
@@ -1628,6 +1678,8 @@ pb_run_restore(PbJob *job)
 	warn_missing_tables(job, tables);
 	pb_xact_end();
 
+	table_context = AllocSetContextCreate(job_context, "partback table preparation",
+										  ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);
@@ -1635,6 +1687,8 @@ pb_run_restore(PbJob *job)
 		pb_messages_set_table(t->source);
 		PG_TRY();
 		{
+			/* what preparing a table takes is not kept (its results are in t) */
+			MemoryContextSwitchTo(table_context);
 			pb_xact_begin();
 			if (job->atomic)
 			{
@@ -1650,15 +1704,18 @@ pb_run_restore(PbJob *job)
 				record_partitions(job->job_id, t);
 			}
 			pb_xact_end();
+			MemoryContextSwitchTo(job_context);
 		}
 		PG_CATCH();
 		{
 			step_failed(t, job_context);
 		}
 		PG_END_TRY();
+		MemoryContextReset(table_context);
 		if (!t->failed)
 			live = lappend(live, t);
 	}
+	MemoryContextDelete(table_context);
 	pb_messages_set_table(NULL);
 
 	pb_xact_begin();

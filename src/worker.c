@@ -894,6 +894,8 @@ partback_copy_main(Datum main_arg)
 			run_unit(work, unit);
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(unit_context);
+			/* nor do the caches keep an entry per partition done */
+			pb_bound_caches();
 			pg_atomic_fetch_add_u32(&work->units_done, 1);
 			pb_live_start(NULL);
 		}

@@ -603,6 +603,7 @@ DECLARE
 	is_serial boolean;
 	cols jsonb := '[]';
 	parts jsonb := '[]';
+	head jsonb;
 	fks jsonb;
 	only_idx oid[];
 BEGIN
@@ -778,7 +779,10 @@ BEGIN
 			ON rp.relid = t.relid;
 	END IF;
 
-	RETURN pg_catalog.jsonb_build_object(
+	-- the partitions join last, alone: a jsonb built from jsonb unpacks
+	-- all of its parts into working memory at once (several times the
+	-- partitions' size at many thousands of them)
+	head := pg_catalog.jsonb_build_object(
 		'schema', rel.nspname,
 		'name', rel.relname,
 		'partitioned', rel.relkind = 'p',
@@ -792,11 +796,11 @@ BEGIN
 		'indexes', partback._def_indexes(rel.oid, false, only_idx),
 		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
 		'of_type', rel.of_type,
-		'inherits', rel.inherits,
-		'partitions', parts)
+		'inherits', rel.inherits)
 		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp)
 		-- the types, sequences, functions and extensions it needs (21_dependencies.sql)
 		|| partback._dep_capture(tbl);
+	RETURN head || pg_catalog.jsonb_build_object('partitions', parts);
 END;
 $$;
 
