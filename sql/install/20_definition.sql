@@ -415,37 +415,6 @@ AS $$
 	   AND x.own IS DISTINCT FROM x.parent
 $$;
 
--- The properties of partition rel's columns that it does not get from being
--- made PARTITION OF its parent (pg_dump sets them on the partition):
--- comment, statistics target, attribute options, privileges, and storage
--- and compression where they differ from the parent's; NULL for none.
-CREATE FUNCTION partback._def_own_column_props(rel oid)
-RETURNS jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-				'name', a.attname::text,
-				'comment', pg_catalog.col_description(a.attrelid, a.attnum),
-				'statistics', NULLIF(a.attstattarget, -1),
-				'options', (SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(o))
-							  FROM pg_catalog.unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%'),
-				'acl', partback._def_acl(a.attacl),
-				'storage', CASE WHEN a.attstorage <> pa.attstorage THEN
-								CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
-												  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END,
-				'compression', CASE WHEN a.attcompression <> pa.attcompression THEN
-									CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4'
-														  ELSE 'default' END END))
-			ORDER BY a.attnum)
-	  FROM pg_catalog.pg_inherits i
-	  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.inhrelid
-	  JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
-	 WHERE i.inhrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-	   AND (a.attstattarget <> -1 OR a.attoptions IS NOT NULL OR a.attacl IS NOT NULL
-			OR a.attstorage <> pa.attstorage OR a.attcompression <> pa.attcompression
-			OR pg_catalog.col_description(a.attrelid, a.attnum) IS NOT NULL)
-$$;
 
 -- The names of partition rel's indexes that are attached to an index of its
 -- parent, where they differ from the name PostgreSQL gives the index it
@@ -518,6 +487,38 @@ AS $$
 							'grantable', x.is_grantable)
 						ORDER BY x.grantee, x.privilege_type)
 						FROM pg_catalog.aclexplode($1) x) END
+$$;
+
+-- The properties of partition rel's columns that it does not get from being
+-- made PARTITION OF its parent (pg_dump sets them on the partition):
+-- comment, statistics target, attribute options, privileges, and storage
+-- and compression where they differ from the parent's; NULL for none.
+CREATE FUNCTION partback._def_own_column_props(rel oid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+				'name', a.attname::text,
+				'comment', pg_catalog.col_description(a.attrelid, a.attnum),
+				'statistics', NULLIF(a.attstattarget, -1),
+				'options', (SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(o))
+							  FROM pg_catalog.unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%'),
+				'acl', partback._def_acl(a.attacl),
+				'storage', CASE WHEN a.attstorage <> pa.attstorage THEN
+								CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+												  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END,
+				'compression', CASE WHEN a.attcompression <> pa.attcompression THEN
+									CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4'
+														  ELSE 'default' END END))
+			ORDER BY a.attnum)
+	  FROM pg_catalog.pg_inherits i
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.inhrelid
+	  JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
+	 WHERE i.inhrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+	   AND (a.attstattarget <> -1 OR a.attoptions IS NOT NULL OR a.attacl IS NOT NULL
+			OR a.attstorage <> pa.attstorage OR a.attcompression <> pa.attcompression
+			OR pg_catalog.col_description(a.attrelid, a.attnum) IS NOT NULL)
 $$;
 
 -- What pg_dump emits for each relation of rels besides its columns,
