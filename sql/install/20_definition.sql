@@ -416,36 +416,6 @@ AS $$
 $$;
 
 
--- The names of partition rel's indexes that are attached to an index of its
--- parent, where they differ from the name PostgreSQL gives the index it
--- makes for the partition (ChooseIndexName: the partition's name, the
--- columns' names or "expr", and pkey, key, excl or idx; a longer name is
--- always kept): {"parent's index name": "name"}, or NULL.
-CREATE FUNCTION partback._def_index_names(rel oid)
-RETURNS jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT pg_catalog.jsonb_object_agg(pc.relname::text, ic.relname::text)
-	  FROM pg_catalog.pg_index i
-	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-	  JOIN pg_catalog.pg_inherits h ON h.inhrelid = i.indexrelid
-	  JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
-	  JOIN pg_catalog.pg_class r ON r.oid = i.indrelid
-	 WHERE i.indrelid = $1
-	   AND ic.relname::text IS DISTINCT FROM (
-			SELECT r.relname::text || '_'
-				   || CASE WHEN i.indisprimary THEN 'pkey'
-						   ELSE pg_catalog.string_agg(COALESCE(a.attname::text, 'expr'), '_' ORDER BY k.n) || '_'
-								|| CASE (SELECT c.contype FROM pg_catalog.pg_constraint c
-										  WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
-											AND c.contype IN ('u', 'x'))
-								   WHEN 'u' THEN 'key' WHEN 'x' THEN 'excl' ELSE 'idx' END END
-			  FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, n)
-			  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
-			HAVING pg_catalog.count(*) FILTER (WHERE k.attnum = 0) <= 1)
-$$;
-
 -- The NOT NULL entry of column col in a def's (or a def partition's)
 -- "not_null" array, or NULL.
 CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
@@ -489,38 +459,6 @@ AS $$
 						FROM pg_catalog.aclexplode($1) x) END
 $$;
 
--- The properties of partition rel's columns that it does not get from being
--- made PARTITION OF its parent (pg_dump sets them on the partition):
--- comment, statistics target, attribute options, privileges, and storage
--- and compression where they differ from the parent's; NULL for none.
-CREATE FUNCTION partback._def_own_column_props(rel oid)
-RETURNS jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-				'name', a.attname::text,
-				'comment', pg_catalog.col_description(a.attrelid, a.attnum),
-				'statistics', NULLIF(a.attstattarget, -1),
-				'options', (SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(o))
-							  FROM pg_catalog.unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%'),
-				'acl', partback._def_acl(a.attacl),
-				'storage', CASE WHEN a.attstorage <> pa.attstorage THEN
-								CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
-												  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END,
-				'compression', CASE WHEN a.attcompression <> pa.attcompression THEN
-									CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4'
-														  ELSE 'default' END END))
-			ORDER BY a.attnum)
-	  FROM pg_catalog.pg_inherits i
-	  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.inhrelid
-	  JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
-	 WHERE i.inhrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-	   AND (a.attstattarget <> -1 OR a.attoptions IS NOT NULL OR a.attacl IS NOT NULL
-			OR a.attstorage <> pa.attstorage OR a.attcompression <> pa.attcompression
-			OR pg_catalog.col_description(a.attrelid, a.attnum) IS NOT NULL)
-$$;
-
 -- What pg_dump emits for each relation of rels besides its columns,
 -- constraints and indexes: the NOT NULL columns in column order (PostgreSQL
 -- 18 records each as a constraint with a name, and lets it be NOT VALID or
@@ -528,17 +466,14 @@ $$;
 -- owner, privileges, row security and its policies, replica identity, the
 -- index it is clustered on, TOAST options, security labels, and what is
 -- added after the data.  One query for all of a table's relations, planned once: trees may
--- have many thousand partitions.  PL/pgSQL, so that the plan is kept for
--- the session's next table (a LANGUAGE sql function with SET is planned
--- at every call: most of the capture of a small table).
+-- have many thousand partitions.  (LANGUAGE sql: as PL/pgSQL, whose RETURN
+-- QUERY keeps the rows for the caller, a capture of 1,500 partitions took
+-- 13 MB more.)
 CREATE FUNCTION partback._def_rel_props(rels oid[])
 RETURNS TABLE (relid oid, props jsonb)
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
-BEGIN
-	RETURN QUERY
 	-- members left out where they hold nothing (most partitions): manifests
 	-- of many thousand partitions stay small
 	SELECT c.oid, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
@@ -649,10 +584,61 @@ BEGIN
 								ON sa.attrelid = sl.objoid AND sa.attnum = sl.objsubid AND sl.objsubid > 0
 							 WHERE sl.objoid = c.oid
 							   AND sl.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
-							   AND (sl.objsubid = 0 OR NOT sa.attisdropped))))
+							   AND (sl.objsubid = 0 OR NOT sa.attisdropped)),
+		-- a partition's columns' properties that it does not get from
+		-- being made PARTITION OF its parent (pg_dump sets them on the
+		-- partition): comment, statistics target, attribute options,
+		-- privileges, and storage and compression where they differ from
+		-- the parent's
+		'column_props', CASE WHEN c.relispartition THEN (
+			SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+						'name', a.attname::text,
+						'comment', pg_catalog.col_description(a.attrelid, a.attnum),
+						'statistics', NULLIF(a.attstattarget, -1),
+						'options', (SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(o))
+									  FROM pg_catalog.unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%'),
+						'acl', partback._def_acl(a.attacl),
+						'storage', CASE WHEN a.attstorage <> pa.attstorage THEN
+										CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+														  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END,
+						'compression', CASE WHEN a.attcompression <> pa.attcompression THEN
+											CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4'
+																  ELSE 'default' END END))
+					ORDER BY a.attnum)
+			  FROM pg_catalog.pg_inherits i
+			  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.inhrelid
+			  JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
+			 WHERE i.inhrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+			   AND (a.attstattarget <> -1 OR a.attacl IS NOT NULL
+					OR EXISTS (SELECT 1 FROM pg_catalog.unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%')
+					OR a.attstorage <> pa.attstorage OR a.attcompression <> pa.attcompression
+					OR pg_catalog.col_description(a.attrelid, a.attnum) IS NOT NULL)) END,
+		-- the names of a partition's indexes attached to an index of its
+		-- parent, where they differ from the name PostgreSQL gives the index
+		-- it makes for the partition (ChooseIndexName: the partition's name,
+		-- the columns' names or "expr", and pkey, key, excl or idx; a longer
+		-- name is always kept): {"parent's index name": "name"}
+		'index_names', CASE WHEN c.relispartition THEN (
+			SELECT pg_catalog.jsonb_object_agg(pc.relname::text, ic.relname::text)
+			  FROM pg_catalog.pg_index i
+			  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+			  JOIN pg_catalog.pg_inherits h ON h.inhrelid = i.indexrelid
+			  JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
+			  JOIN pg_catalog.pg_class r ON r.oid = i.indrelid
+			 WHERE i.indrelid = c.oid
+			   AND ic.relname::text IS DISTINCT FROM (
+					SELECT r.relname::text || '_'
+						   || CASE WHEN i.indisprimary THEN 'pkey'
+								   ELSE pg_catalog.string_agg(COALESCE(a.attname::text, 'expr'), '_' ORDER BY k.n) || '_'
+										|| CASE (SELECT ct.contype FROM pg_catalog.pg_constraint ct
+												  WHERE ct.conindid = i.indexrelid AND ct.conrelid = i.indrelid
+													AND ct.contype IN ('u', 'x'))
+										   WHEN 'u' THEN 'key' WHEN 'x' THEN 'excl' ELSE 'idx' END END
+					  FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, n)
+					  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
+					HAVING pg_catalog.count(*) FILTER (WHERE k.attnum = 0) <= 1)) END))
 	  FROM pg_catalog.pg_class c
-	 WHERE c.oid = ANY ($1);
-END;
+	 WHERE c.oid = ANY ($1)
 $$;
 
 -- The partition tree below tbl (nothing for a plain table), ordered by path,
@@ -1007,8 +993,6 @@ BEGIN
 															 AND NOT pa.attisdropped ORDER BY pa.attnum) AS par) o),
 					'constraints', partback._def_constraints(t.relid, true, only_idx),
 					'defaults', partback._def_own_defaults(t.relid),
-					'column_props', partback._def_own_column_props(t.relid),
-					'index_names', partback._def_index_names(t.relid),
 					'foreign_keys', CASE WHEN t.relkind <> 'f' THEN partback._def_foreign_keys(t.relid) END,
 					'indexes', partback._def_indexes(t.relid, true, only_idx),
 					'comment', pg_catalog.obj_description(t.relid, 'pg_class'))

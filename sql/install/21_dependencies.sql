@@ -35,15 +35,11 @@
 -- to (not looked into further).  The walk goes through composite types'
 -- relations and domains' constraints; not into the table's own identity and
 -- serial sequences, nor into tables (a column of a table's row type).
--- PL/pgSQL, so that the session keeps its plan from one table to the next.
 CREATE FUNCTION partback._dep_objects(tbl regclass)
 RETURNS TABLE(classid oid, objid oid, depth integer, extension oid)
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
-BEGIN
-	RETURN QUERY
 	WITH RECURSIVE rels(relid) AS (
 		SELECT $1::oid
 		UNION
@@ -131,8 +127,7 @@ BEGIN
 	SELECT w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
 	  FROM walk w
 	 WHERE w.depth > 0
-	 GROUP BY w.classid, w.objid;
-END;
+	 GROUP BY w.classid, w.objid
 $$;
 
 -- The definition of a type, function or sequence, as far as it must match
