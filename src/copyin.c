@@ -106,7 +106,9 @@ struct PbLoad
 	bool		check_constraints;
 	bool		check_partition;
 	bool		compute_generated;
+	/* made as first needed: most partitions have far fewer rows */
 	TupleTableSlot *slots[PB_LOAD_BATCH_ROWS];
+	MemoryContext slot_context;
 	int			nbuffered;
 	size_t		buffered_bytes;
 	MemoryContext batch_context;	/* values of the buffered rows */
@@ -366,9 +368,7 @@ bulk_begin(PbLoad *load)
 	load->cid = GetCurrentCommandId(true);
 	load->bistate = GetBulkInsertState();
 
-	/* heap tuple slots: heap_multi_insert takes their tuples without a copy */
-	for (int s = 0; s < PB_LOAD_BATCH_ROWS; s++)
-		load->slots[s] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	load->slot_context = CurrentMemoryContext;
 	load->batch_context = AllocSetContextCreate(CurrentMemoryContext,
 												"partback load batch",
 												ALLOCSET_DEFAULT_SIZES);
@@ -728,6 +728,14 @@ bulk_load_file(PbLoad *load)
 					 errmsg("row field count is %d, expected %d in backup file \"%s\"",
 							nfields, load->nfields, load->path)));
 
+		/* heap tuple slots: heap_multi_insert takes their tuples without a copy */
+		if (load->slots[load->nbuffered] == NULL)
+		{
+			old = MemoryContextSwitchTo(load->slot_context);
+			load->slots[load->nbuffered] =
+				MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+			MemoryContextSwitchTo(old);
+		}
 		slot = load->slots[load->nbuffered];
 		ExecClearTuple(slot);
 		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
@@ -1056,7 +1064,7 @@ pb_load_end(PbLoad *load)
 		ReindexParams params = {0};
 
 		FreeBulkInsertState(load->bistate);
-		for (int s = 0; s < PB_LOAD_BATCH_ROWS; s++)
+		for (int s = 0; s < PB_LOAD_BATCH_ROWS && load->slots[s]; s++)
 			ExecDropSingleTupleTableSlot(load->slots[s]);
 		ExecCloseResultRelations(load->estate);
 		ExecCloseRangeTableRelations(load->estate);

@@ -419,9 +419,10 @@ for my $c ([ 'r_lead', 'leader', 'early' ], [ 'r_imm', 'immediate', 'middle' ])
 
 # ---------------------------------------------------------------- many small units
 
-# 200 partitions of 100 rows: a unit of work takes a few milliseconds, so a
-# kill often falls right after a unit's work is done; work done must not be
-# done again all the same (a unit's record should commit with its work).
+# 200 partitions of 100 rows: a unit of work takes a few milliseconds (a
+# backup's, throttled, about 18), so a kill often falls right after a unit's
+# work is done; work done must not be done again all the same (a unit's
+# record should commit with its work).
 sq('postgres', q{
 	CREATE TABLE rs.many (k integer NOT NULL, v text) PARTITION BY LIST (k);
 	DO $$ BEGIN
@@ -429,7 +430,7 @@ sq('postgres', q{
 			EXECUTE format('CREATE TABLE rs.many_%s PARTITION OF rs.many FOR VALUES IN (%s)', g, g);
 		END LOOP;
 	END $$;
-	INSERT INTO rs.many SELECT i % 200, md5(i::text) FROM generate_series(1, 20000) AS i;
+	INSERT INTO rs.many SELECT i % 200, repeat(md5(i::text), 4) FROM generate_series(1, 20000) AS i;
 	VACUUM (FREEZE) rs.many;});
 $src_md5{'rs.many'} = md5_of('postgres', 'rs.many');
 %src_rows = (%src_rows, map { @$_ } rows('postgres', "SELECT tableoid::regclass::text, count(*) FROM rs.many GROUP BY 1"));
@@ -467,7 +468,8 @@ for my $round (1 .. 3)
 
 	# backup
 	my $dir = "$base/many_b$round";
-	my $call = "SELECT partback.backup_table(" . lit($dir) . ", 'rs.many', parallel => 2)";
+	# 1 MB/s: about 18 ms a partition, so that the poll finds the job running
+	my $call = "SET partback.max_rate = 1; SELECT partback.backup_table(" . lit($dir) . ", 'rs.many', parallel => 2)";
 	if (my $job = kill_at($call, $how, $how eq 'copy' ? 10 : 60))
 	{
 		$rounds_b++;
