@@ -1555,13 +1555,18 @@ pb_run_backup(PbJob *job)
 	work->max_rate = job->max_rate;
 	foreach(lc, units)
 		pb_work_set_unit(work, foreach_current_index(lc), lfirst(lc));
+	/* the shared copies are the units from here on */
+	foreach(lc, units)
+		pfree((char *) ((PbUnit *) lfirst(lc))->file);
+	list_free_deep(units);
+	units = NIL;
 
 	pb_work_run(work, seg, job->parallel);
 
 	/* take the results back */
-	foreach(lc, units)
+	for (int i = 0; i < work->nunits; i++)
 	{
-		PbUnit	   *u = &work->units[foreach_current_index(lc)];
+		PbUnit	   *u = &work->units[i];
 		BackupTable *t = list_nth(tables, u->table_index);
 		BackupLeaf *leaf = list_nth(t->leaves, u->leaf_index);
 		ChunkFile  *f = &leaf->chunks[u->chunk];
@@ -1672,6 +1677,10 @@ pb_run_backup(PbJob *job)
 		appendStringInfoString(&manifest, ",\n     ");
 		pb_json_add_raw(&manifest, "partitions", entries.data);
 		appendStringInfoChar(&manifest, '}');
+		/* both are in the manifest now */
+		pfree(entries.data);
+		pfree(t->definition);
+		t->definition = NULL;
 		if (manifest.len - entry_start > largest_entry)
 		{
 			largest_entry = manifest.len - entry_start;
