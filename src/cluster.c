@@ -156,16 +156,36 @@ find_other(int64 id, const char *cluster, void *arg)
 	return true;
 }
 
+/* Stop at the newest manifest naming a cluster, noting it if not ours. */
+static bool
+newest_named(int64 id, const char *cluster, void *arg)
+{
+	OtherCluster *o = arg;
+
+	if (cluster == NULL)
+		return true;
+	if (strcmp(cluster, pb_system_identifier()) != 0)
+	{
+		o->id = id;
+		o->cluster = (char *) cluster;
+	}
+	return false;
+}
+
 /*
  * A backup of db into dir: the dir's backups of db must be this cluster's,
  * so that two clusters' backups of one database name never interleave.
+ * Every backup was written after this check, so the newest that names a
+ * cluster stands for the older ones: reading them all cost each backup a
+ * parse of every manifest the dir ever got.  (One put there by hand is
+ * still never a base, nor restored without being named.)
  */
 void
 pb_check_dir_cluster(const char *dir, const char *db)
 {
 	OtherCluster o = {0};
 
-	foreach_manifest_cluster(dir, db, find_other, &o);
+	foreach_manifest_cluster(dir, db, newest_named, &o);
 	if (o.cluster != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

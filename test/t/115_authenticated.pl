@@ -377,6 +377,18 @@ is(PartbackTest::content_md5($node_a, 'postgres', 'app.t'), $md5_b, 'the other c
 fails_like($node_a, 'postgres', "SELECT partback.backup_db($lmixed, wait => true)",
 	qr/55000: .*Backup 2 was made by the cluster with system identifier $sysid_b/s,
 	'node A does not back up into the dir holding node B\'s backup either');
+# the newest backup that names a cluster stands for the dir (each backup is
+# made after that check, and a backup only ever checks the newest): node B,
+# whose backup 2 is the newest, backs up into it, and its backup 3 builds on
+# its own backup 2, never on node A's backup 1
+$node_b->safe_psql('postgres', "SELECT partback.backup_db($lmixed, wait => true)");
+is(scalar(() = glob("$mixed/postgres/manifests/*.json")), 3, 'node B backs up into the dir whose newest backup is its own');
+$node_b->safe_psql('postgres', 'CREATE DATABASE mixed');
+$node_b->safe_psql('mixed', 'CREATE EXTENSION partback');
+($ret, $out, $err) = PartbackTest::run_sql($node_b, 'mixed',
+	"SELECT partback.restore_db($lmixed, 'postgres', wait => true)");
+like($err, qr/NOTICE:  00000: restoring backup 3 of database "postgres"/, 'restore_db on node B naming no backup picks that backup 3');
+is(PartbackTest::content_md5($node_b, 'mixed', 'app.t'), $md5_b, 'which holds node B\'s rows, none of node A\'s');
 
 # a manifest written before the cluster was recorded counts as this
 # cluster's: node B restores node A's backup without naming it, and may back
