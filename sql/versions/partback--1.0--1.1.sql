@@ -166,12 +166,12 @@ AS $$
 $$;
 
 DROP FUNCTION partback._def_indexes(oid, boolean);
-CREATE FUNCTION partback._def_indexes(rel oid, local_only boolean, only_idx oid[] DEFAULT NULL)
-RETURNS jsonb
+CREATE FUNCTION partback._def_indexes(rels oid[], local_only boolean, only_idx oid[] DEFAULT NULL)
+RETURNS TABLE(relid oid, indexes jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+	SELECT i.indrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', ic.relname::text,
 				'unique', i.indisunique,
 				'definition', partback._def_index_body(i.indexrelid),
@@ -188,19 +188,18 @@ AS $$
 								 FROM pg_catalog.pg_attribute ia
 								WHERE ia.attrelid = i.indexrelid AND ia.attstattarget > 0),
 				'attach_to', att.name))
-			ORDER BY ic.relname COLLATE "C"), '[]'::jsonb)
+			ORDER BY ic.relname COLLATE "C")
 	  FROM pg_catalog.pg_index i
 	  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 	  -- _def_index_attach_to, inline: a LANGUAGE sql function called from
-	  -- one is parsed and planned again at each call of the caller, here once
-	  -- per partition of the tree being captured
+	  -- one is parsed and planned again at each call of the caller
 	  LEFT JOIN LATERAL (SELECT pc.relname::text AS name
 						   FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
 						  WHERE h.inhrelid = i.indexrelid
 							AND CASE WHEN $3 IS NULL THEN partback._def_index_only(h.inhparent)
 									 ELSE h.inhparent = ANY ($3) END
 						  LIMIT 1) att ON true
-	 WHERE i.indrelid = $1
+	 WHERE i.indrelid = ANY ($1)
 	   AND (i.indisvalid OR ic.relkind = 'I')
 	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
 					   WHERE c.conrelid = i.indrelid AND c.conindid = i.indexrelid
@@ -208,15 +207,16 @@ AS $$
 	   AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
 								  WHERE h.inhrelid = i.indexrelid)
 			OR att.name IS NOT NULL)
+	 GROUP BY i.indrelid
 $$;
 
 DROP FUNCTION partback._def_constraints(oid, boolean);
-CREATE FUNCTION partback._def_constraints(rel oid, local_only boolean, only_idx oid[] DEFAULT NULL)
-RETURNS jsonb
+CREATE FUNCTION partback._def_constraints(rels oid[], local_only boolean, only_idx oid[] DEFAULT NULL)
+RETURNS TABLE(relid oid, constraints jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+	SELECT c.conrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', c.conname::text,
 				'type', c.contype::text,
 				'definition', pg_catalog.pg_get_constraintdef(c.oid),
@@ -227,7 +227,7 @@ AS $$
 				-- inherited (legacy inheritance) and not declared here too
 				'local', CASE WHEN NOT c.conislocal THEN false END,
 				-- _def_index_attach_to and _def_tablespace, inline (as in
-				-- _def_indexes: planned once, not per partition)
+				-- _def_indexes)
 				'attach_to', CASE WHEN c.contype IN ('p', 'u', 'x')
 								  THEN (SELECT pc.relname::text
 										  FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
@@ -239,19 +239,20 @@ AS $$
 								   THEN (SELECT t.spcname::text
 										   FROM pg_catalog.pg_class ic JOIN pg_catalog.pg_tablespace t ON t.oid = ic.reltablespace
 										  WHERE ic.oid = c.conindid AND ic.reltablespace <> 0) END))
-			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
+			ORDER BY c.conname COLLATE "C")
 	  FROM pg_catalog.pg_constraint c
-	 WHERE c.conrelid = $1
+	 WHERE c.conrelid = ANY ($1)
 	   AND c.contype IN ('c', 'p', 'u', 'x')
 	   AND (NOT $2 OR (c.conislocal AND c.coninhcount = 0 AND c.conparentid = 0))
+	 GROUP BY c.conrelid
 $$;
 
-CREATE FUNCTION partback._def_foreign_keys(rel oid)
-RETURNS jsonb
+CREATE FUNCTION partback._def_foreign_keys(rels oid[])
+RETURNS TABLE(relid oid, foreign_keys jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+	SELECT c.conrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', c.conname::text,
 				'definition', pg_catalog.pg_get_constraintdef(c.oid),
 				'columns', (SELECT pg_catalog.jsonb_agg(att.attname::text ORDER BY k.ord)
@@ -260,18 +261,20 @@ AS $$
 								ON att.attrelid = c.conrelid AND att.attnum = k.attnum),
 				'referenced', c.confrelid::pg_catalog.regclass::text,
 				'self', c.confrelid = c.conrelid)
-			ORDER BY c.conname COLLATE "C"), '[]'::jsonb)
+			ORDER BY c.conname COLLATE "C")
 	  FROM pg_catalog.pg_constraint c
-	 WHERE c.conrelid = $1 AND c.contype = 'f' AND c.conparentid = 0
+	 WHERE c.conrelid = ANY ($1) AND c.contype = 'f' AND c.conparentid = 0
+	 GROUP BY c.conrelid
 $$;
 
-CREATE FUNCTION partback._def_own_defaults(rel oid)
-RETURNS jsonb
+CREATE FUNCTION partback._def_own_defaults(rels oid[])
+RETURNS TABLE(relid oid, defaults jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('column', a.attname::text, 'default', x.own)
-								ORDER BY a.attnum)
+	SELECT i.inhrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('column', a.attname::text,
+																		  'default', x.own)
+											ORDER BY a.attnum)
 	  FROM pg_catalog.pg_inherits i
 	  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.inhrelid
 	  JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
@@ -279,9 +282,10 @@ AS $$
 	  LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum,
 		   LATERAL (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS own,
 						   pg_catalog.pg_get_expr(pd.adbin, pd.adrelid) AS parent) x
-	 WHERE i.inhrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+	 WHERE i.inhrelid = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped
 	   AND a.attgenerated = '' AND a.attidentity = ''
 	   AND x.own IS DISTINCT FROM x.parent
+	 GROUP BY i.inhrelid
 $$;
 
 CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
@@ -601,6 +605,11 @@ DECLARE
 	head jsonb;
 	fks jsonb;
 	only_idx oid[];
+	tree oid[];
+	part_cons jsonb;
+	part_defaults jsonb;
+	part_fks jsonb;
+	part_indexes jsonb;
 BEGIN
 	-- validates tbl (kind, persistence) with the errors of _leaves
 	PERFORM 1 FROM partback._leaves(tbl);
@@ -713,12 +722,13 @@ BEGIN
 			'local', CASE WHEN NOT a.attislocal THEN false END));
 	END LOOP;
 
-	fks := partback._def_foreign_keys(tbl);
+	fks := COALESCE((SELECT f.foreign_keys FROM partback._def_foreign_keys(ARRAY[tbl::oid]) f), '[]');
 
 	-- a plain table has no partitions and no index made ON ONLY (and is
 	-- the common case of a database of many tables: no planning of these)
 	only_idx := '{}';
 	IF rel.relkind = 'p' THEN
+		tree := ARRAY(SELECT x.relid FROM partback._def_tree(tbl) x);
 		-- the tree's partitioned indexes (the root's and its partitioned
 		-- partitions') made ON ONLY, found once: asked per
 		-- partition's index, each question scans every sibling (quadratic in
@@ -730,6 +740,19 @@ BEGIN
 								  OR i.indrelid IN (SELECT t.relid FROM partback._def_tree(tbl) t
 													 WHERE t.relkind = 'p'))
 							 AND ic.relkind = 'I' AND partback._def_index_only(i.indexrelid));
+
+		-- the partitions' own constraints, defaults, foreign keys and
+		-- indexes, for all of them at once, by relation; looked up below
+		-- (joined instead, the plan sorted and kept the partitions' rows
+		-- several times over: 51 MB against 19 MB at 1,500 leaves)
+		part_cons := (SELECT pg_catalog.jsonb_object_agg(x.relid::text, x.constraints)
+						FROM partback._def_constraints(tree, true, only_idx) x);
+		part_defaults := (SELECT pg_catalog.jsonb_object_agg(x.relid::text, x.defaults)
+							FROM partback._def_own_defaults(tree) x);
+		part_fks := (SELECT pg_catalog.jsonb_object_agg(x.relid::text, x.foreign_keys)
+					   FROM partback._def_foreign_keys(tree) x);
+		part_indexes := (SELECT pg_catalog.jsonb_object_agg(x.relid::text, x.indexes)
+						   FROM partback._def_indexes(tree, true, only_idx) x);
 
 		-- one aggregate (not a loop of appends: trees may have many thousand
 		-- partitions)
@@ -757,10 +780,10 @@ BEGIN
 															JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent
 														   WHERE i.inhrelid = t.relid AND pa.attnum > 0
 															 AND NOT pa.attisdropped ORDER BY pa.attnum) AS par) o),
-					'constraints', partback._def_constraints(t.relid, true, only_idx),
-					'defaults', partback._def_own_defaults(t.relid),
-					'foreign_keys', CASE WHEN t.relkind <> 'f' THEN partback._def_foreign_keys(t.relid) END,
-					'indexes', partback._def_indexes(t.relid, true, only_idx),
+					'constraints', COALESCE(part_cons -> t.relid::text, '[]'),
+					'defaults', part_defaults -> t.relid::text,
+					'foreign_keys', CASE WHEN t.relkind <> 'f' THEN COALESCE(part_fks -> t.relid::text, '[]') END,
+					'indexes', COALESCE(part_indexes -> t.relid::text, '[]'),
 					'comment', pg_catalog.obj_description(t.relid, 'pg_class'))
 				|| rp.props
 				ORDER BY t.path COLLATE "C"), '[]'::jsonb)
@@ -768,8 +791,7 @@ BEGIN
 		  FROM partback._def_tree(tbl) t
 		  JOIN pg_catalog.pg_class c ON c.oid = t.relid
 		  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-		  JOIN partback._def_rel_props(ARRAY(SELECT x.relid FROM partback._def_tree(tbl) x)) rp
-			ON rp.relid = t.relid;
+		  JOIN partback._def_rel_props(tree) rp ON rp.relid = t.relid;
 	END IF;
 
 	-- the partitions join last, alone: a jsonb built from jsonb unpacks
@@ -784,9 +806,11 @@ BEGIN
 		'unlogged', rel.relpersistence = 'u',
 		'options', pg_catalog.to_jsonb(rel.reloptions),
 		'columns', cols,
-		'constraints', partback._def_constraints(rel.oid, false, only_idx),
+		'constraints', COALESCE((SELECT x.constraints
+								   FROM partback._def_constraints(ARRAY[rel.oid], false, only_idx) x), '[]'),
 		'foreign_keys', fks,
-		'indexes', partback._def_indexes(rel.oid, false, only_idx),
+		'indexes', COALESCE((SELECT x.indexes
+							   FROM partback._def_indexes(ARRAY[rel.oid], false, only_idx) x), '[]'),
 		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
 		'of_type', rel.of_type,
 		'inherits', rel.inherits)
@@ -3783,10 +3807,10 @@ REVOKE ALL ON FUNCTION partback._def_tablespace_clause(text, text, oid) FROM PUB
 REVOKE ALL ON FUNCTION partback._def_use_tablespace(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_index_only(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_index_attach_to(oid, oid[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_indexes(oid, boolean, oid[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_constraints(oid, boolean, oid[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_foreign_keys(oid) FROM PUBLIC;
-REVOKE ALL ON FUNCTION partback._def_own_defaults(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_indexes(oid[], boolean, oid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_constraints(oid[], boolean, oid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_foreign_keys(oid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._def_own_defaults(oid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_not_null_of(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_not_null_clause(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._def_acl(pg_catalog.aclitem[]) FROM PUBLIC;
