@@ -903,18 +903,19 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	pb_chunk_record(work, unit, unit->nchunks, work->snapshot_lsn, columns);
 	pb_xact_end();
 
+	/*
+	 * The record is on disk before the file gets its name, so that a data
+	 * file present after a crash is one a resume takes over (the commit was
+	 * asynchronous: partback_copy_main); and the file has its name before
+	 * the unit counts as done.
+	 */
+	XLogFlush(XactLastCommitEnd);
+	pb_file_publish(file);
+
 	/* not under the job's snapshot: copy workers update the same row */
 	pb_xact_begin();
 	pb_task_add_unit(work->job_id, unit, unit->nchunks);
 	pb_xact_end();
-
-	/*
-	 * The record is on disk before the file gets its name, so that a data
-	 * file present after a crash is one a resume takes over.  Both commits
-	 * were asynchronous (partback_copy_main): one WAL flush covers them.
-	 */
-	XLogFlush(XactLastCommitEnd);
-	pb_file_publish(file);
 }
 
 /*
