@@ -969,16 +969,14 @@ BEGIN
 	only_idx := '{}';
 	IF rel.relkind = 'p' THEN
 		tree := ARRAY(SELECT x.relid FROM partback._def_tree(tbl) x);
-		-- the tree's partitioned indexes (the root's and its partitioned
-		-- partitions') made ON ONLY, found once: asked per
+		-- the tree's partitioned indexes (relkind 'I': the root's and its
+		-- partitioned partitions') made ON ONLY, found once: asked per
 		-- partition's index, each question scans every sibling (quadratic in
 		-- the partitions)
 		only_idx := ARRAY(SELECT i.indexrelid
 							FROM pg_catalog.pg_index i
 							JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-						   WHERE (i.indrelid = tbl
-								  OR i.indrelid IN (SELECT t.relid FROM partback._def_tree(tbl) t
-													 WHERE t.relkind = 'p'))
+						   WHERE (i.indrelid = tbl OR i.indrelid = ANY (tree))
 							 AND ic.relkind = 'I' AND partback._def_index_only(i.indexrelid));
 
 		-- the partitions' own constraints, defaults, foreign keys and
