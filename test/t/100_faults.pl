@@ -883,7 +883,7 @@ sub chmod_tree
 
 # A backup dir removed again and again while the leader creates a
 # directory per partition (200 of them): a directory gone between its
-# mkdir and its fsync once made the server PANIC.  The job must fail with
+# mkdir and its fsync once made the server PANIC.  A job hit must fail with
 # 58P01 and the server stay up.  A race: each round has a fair chance.
 {
 	sq(q{CREATE SCHEMA fx_many;
@@ -895,7 +895,7 @@ sub chmod_tree
 		END $$;
 		INSERT INTO fx_many.many SELECT i % 200, md5(i::text) FROM generate_series(1, 2000) AS i;});
 	my $log_offset = -s $node->logfile;
-	my ($rounds, @bad) = (0);
+	my ($rounds, $finished, @bad) = (0, 0);
 	my $t0 = time();
 	while ($rounds < 8 && time() - $t0 < 15)
 	{
@@ -923,11 +923,23 @@ sub chmod_tree
 		kill('KILL', @removers);
 		waitpid($_, 0) for @removers;
 		my $err = job_field($job, 'error_code') . ': ' . job_field($job, 'error');
-		push @bad, "job $job: $st, $err" unless $st eq 'failed' && $err =~ /^58P01: .*\Q$dir\E/;
+		# The directories appear late in a job of 100-200 ms, so a job may
+		# end before a remover's rmtree takes effect (about one round in
+		# 100): no failure, but most rounds must be hit.
+		if ($st eq 'succeeded')
+		{
+			$finished++;
+		}
+		elsif ($st ne 'failed' || $err !~ /^58P01: .*\Q$dir\E/)
+		{
+			push @bad, "job $job: $st, $err";
+		}
 	}
-	note(sprintf('dir removed repeatedly: %d rounds in %.1f s', $rounds, time() - $t0));
-	ok(!@bad, "dir removed repeatedly while the job creates its directories: every job fails with 58P01 ($rounds rounds)")
+	note(sprintf('dir removed repeatedly: %d rounds in %.1f s, %d jobs finished before the removal',
+		$rounds, time() - $t0, $finished));
+	ok(!@bad, "dir removed repeatedly while the job creates its directories: every job hit fails with 58P01 ($rounds rounds)")
 	  or diag(join("\n", @bad));
+	cmp_ok($rounds - $finished, '>=', $rounds / 2, 'dir removed repeatedly: most jobs were hit');
 	my @crashes = grep { /PANIC|reinitializing/ } split /\n/, slurp_file($node->logfile, $log_offset);
 	ok(!@crashes, 'dir removed repeatedly: no PANIC, no crash restart') or diag(join("\n", @crashes));
 }
