@@ -221,16 +221,21 @@ $$;
 -- " TABLESPACE x" for a table made from a def (or def partition) whose
 -- "tablespace" is spc, where it may go there; else the database's default,
 -- which a partition must name when its parent (parent) has one.
+-- (PL/pgSQL, as _def_options: its query planned once, not at every call.)
 CREATE FUNCTION partback._def_tablespace_clause(spc text, what text, parent oid)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT CASE WHEN $1 IS NOT NULL AND partback._def_tablespace_ok($1, $2)
-				THEN pg_catalog.format(' TABLESPACE %I', $1)
-				WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class p WHERE p.oid = $3 AND p.reltablespace <> 0)
-				THEN ' TABLESPACE pg_default'
-				ELSE '' END
+BEGIN
+	IF spc IS NOT NULL AND partback._def_tablespace_ok(spc, what) THEN
+		RETURN pg_catalog.format(' TABLESPACE %I', spc);
+	ELSIF parent IS NOT NULL
+		  AND EXISTS (SELECT 1 FROM pg_catalog.pg_class p WHERE p.oid = parent AND p.reltablespace <> 0) THEN
+		RETURN ' TABLESPACE pg_default';
+	END IF;
+	RETURN '';
+END;
 $$;
 
 -- Make default_tablespace spc (NULL: the database's) for the index about to
@@ -1064,28 +1069,36 @@ $$;
 ---------------------------------------------------------------------------
 
 -- Stored options ("name=value" strings) as "name='value', ...", each name
--- prefixed by prefix (toast.); NULL for none.
+-- prefixed by prefix (toast.); NULL for none.  PL/pgSQL, not SQL: called
+-- for every partition a restore creates, where a SQL function's query was
+-- planned again at each call, and most relations have no options at all.
 CREATE FUNCTION partback._def_options(options jsonb, prefix text DEFAULT '')
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT pg_catalog.string_agg(
-				$2 || pg_catalog.format('%I=%L', pg_catalog.split_part(o, '=', 1),
-										pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)),
-				', ' ORDER BY k)
-	  FROM pg_catalog.jsonb_array_elements_text(
-			CASE WHEN pg_catalog.jsonb_typeof($1) = 'array' THEN $1 ELSE '[]'::jsonb END)
-		   WITH ORDINALITY AS x(o, k)
+BEGIN
+	IF pg_catalog.jsonb_typeof(options) IS DISTINCT FROM 'array'
+	   OR pg_catalog.jsonb_array_length(options) = 0 THEN
+		RETURN NULL;
+	END IF;
+	RETURN (SELECT pg_catalog.string_agg(
+						prefix || pg_catalog.format('%I=%L', pg_catalog.split_part(o, '=', 1),
+													pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)),
+						', ' ORDER BY k)
+			  FROM pg_catalog.jsonb_array_elements_text(options) WITH ORDINALITY AS x(o, k));
+END;
 $$;
 
 -- " WITH (...)" for stored reloptions, or ''.
 CREATE FUNCTION partback._def_with(options jsonb)
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT COALESCE(' WITH (' || partback._def_options($1) || ')', '')
+BEGIN
+	RETURN COALESCE(' WITH (' || partback._def_options(options) || ')', '');
+END;
 $$;
 
 -- May a constraint named conname of type contype be added to rel (in schema
@@ -1798,30 +1811,30 @@ BEGIN
 		key := partback._definition_piece(part->>'partition_key', 'partition key', 'partition key of ' || what);
 	END IF;
 	PERFORM partback._def_ensure_schema(nsp);
-	-- the partition's own NOT NULL columns (and names, 18), which may differ
-	-- from its parent's; one without a name (a backup from before 18), or
-	-- one it only inherits (18), that the parent has too is left to be
-	-- inherited, with the parent's name
-	SELECT pg_catalog.string_agg(pg_catalog.format('%I WITH OPTIONS', n->>'column')
-								 || partback._def_not_null_clause(n), ', ' ORDER BY k)
-	  INTO not_null
-	  FROM pg_catalog.jsonb_array_elements(
-			CASE WHEN pg_catalog.jsonb_typeof(part->'not_null') = 'array' THEN part->'not_null' ELSE '[]' END)
-		   WITH ORDINALITY x(n, k)
-	 WHERE partback._def_not_null_clause(n) <> ''
-	   AND NOT ((n->>'name' IS NULL OR (n->>'local')::boolean IS FALSE)
-				AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-							 WHERE a.attrelid = parent AND a.attname = n->>'column' AND a.attnotnull));
-	-- 18: a NOT NULL it inherits under a name of its own (made on its own
-	-- and attached)
-	own_names := EXISTS (
-		SELECT 1 FROM pg_catalog.jsonb_array_elements(
-						CASE WHEN pg_catalog.jsonb_typeof(part->'not_null') = 'array' THEN part->'not_null' ELSE '[]' END) n
-		 WHERE (n->>'local')::boolean IS FALSE
-		   AND n->>'name' IS DISTINCT FROM (
-				SELECT c.conname::text FROM pg_catalog.pg_constraint c
-				  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-				 WHERE c.conrelid = parent AND c.contype = 'n' AND a.attname = n->>'column'));
+	own_names := false;
+	IF pg_catalog.jsonb_typeof(part->'not_null') = 'array' AND part->'not_null' <> '[]' THEN
+		-- the partition's own NOT NULL columns (and names, 18), which may differ
+		-- from its parent's; one without a name (a backup from before 18), or
+		-- one it only inherits (18), that the parent has too is left to be
+		-- inherited, with the parent's name
+		SELECT pg_catalog.string_agg(pg_catalog.format('%I WITH OPTIONS', n->>'column')
+									 || partback._def_not_null_clause(n), ', ' ORDER BY k)
+		  INTO not_null
+		  FROM pg_catalog.jsonb_array_elements(part->'not_null') WITH ORDINALITY x(n, k)
+		 WHERE partback._def_not_null_clause(n) <> ''
+		   AND NOT ((n->>'name' IS NULL OR (n->>'local')::boolean IS FALSE)
+					AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+								 WHERE a.attrelid = parent AND a.attname = n->>'column' AND a.attnotnull));
+		-- 18: a NOT NULL it inherits under a name of its own (made on its own
+		-- and attached)
+		own_names := EXISTS (
+			SELECT 1 FROM pg_catalog.jsonb_array_elements(part->'not_null') n
+			 WHERE (n->>'local')::boolean IS FALSE
+			   AND n->>'name' IS DISTINCT FROM (
+					SELECT c.conname::text FROM pg_catalog.pg_constraint c
+					  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+					 WHERE c.conrelid = parent AND c.contype = 'n' AND a.attname = n->>'column'));
+	END IF;
 	IF pg_catalog.jsonb_typeof(part->'column_order') = 'array' OR own_names THEN
 		-- a column order (or NOT NULL names) of its own: made on its own, as
 		-- the parent's columns (types, collations, defaults, generated
@@ -1886,10 +1899,19 @@ BEGIN
 				'alter table', pg_catalog.format('default of column "%s" of %s', d->>'column', what));
 		END IF;
 	END LOOP;
-	PERFORM partback._def_column_props(relid, part->'column_props', part->>'owner');
-	PERFORM partback._def_rename_attached_indexes(relid, parent, part->'index_names');
-	PERFORM partback._def_add_constraints(relid, part->'constraints');
-	PERFORM partback._def_add_indexes(relid, part->'indexes');
+	-- most partitions have none of these: no call (with its query) for them
+	IF COALESCE(part->'column_props', '[]') <> '[]' THEN
+		PERFORM partback._def_column_props(relid, part->'column_props', part->>'owner');
+	END IF;
+	IF COALESCE(part->'index_names', '{}') <> '{}' THEN
+		PERFORM partback._def_rename_attached_indexes(relid, parent, part->'index_names');
+	END IF;
+	IF COALESCE(part->'constraints', '[]') <> '[]' THEN
+		PERFORM partback._def_add_constraints(relid, part->'constraints');
+	END IF;
+	IF COALESCE(part->'indexes', '[]') <> '[]' THEN
+		PERFORM partback._def_add_indexes(relid, part->'indexes');
+	END IF;
 	IF part->>'comment' IS NOT NULL THEN
 		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', relid::pg_catalog.regclass, part->>'comment');
 	END IF;
@@ -2012,6 +2034,8 @@ DECLARE
 	dropped_rows bigint;
 	spent integer := 0;			-- locks taken, as lock_budget counts them
 	cost integer;
+	counted_parent oid;			-- the parent whose indexes parent_indexes counts
+	parent_indexes integer;
 	stopped boolean := false;	-- at lock_budget
 	kept oid[] := '{}';			-- done and their ancestors
 BEGIN
@@ -2271,10 +2295,15 @@ BEGIN
 			EXIT WHEN stopped;
 			part := um_parts[i];
 			IF lock_budget IS NOT NULL THEN
+				-- siblings follow each other: their parent's indexes counted once
+				IF um_parents[i] IS DISTINCT FROM counted_parent THEN
+					counted_parent := um_parents[i];
+					parent_indexes := (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
+										WHERE xi.indrelid = counted_parent);
+				END IF;
 				cost := 3 + COALESCE(pg_catalog.jsonb_array_length(
 							CASE WHEN pg_catalog.jsonb_typeof(part->'indexes') = 'array' THEN part->'indexes' END), 0)
-					+ (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_index xi
-						WHERE xi.indrelid = um_parents[i]);
+					+ parent_indexes;
 				IF spent > 0 AND spent + cost > lock_budget THEN
 					stopped := true;
 					EXIT;
