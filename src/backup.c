@@ -885,22 +885,23 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	unit->relfilenode = PB_REL_NUMBER(rel);
 	w = pb_writer_create(psprintf("%s/%s", pb_work_str(work, work->db_dir_off), unit->file),
 						 work->compression, work->compression_level);
-	unit->rows = pb_copy_out(rel, GetActiveSnapshot(), unit->start_block,
-							 unit->nblocks, unit->to_end, w, work->max_rate, &stats);
+	unit->rows = pb_copy_out(rel, GetActiveSnapshot(), work->snapshot_lsn,
+							 unit->start_block, unit->nblocks, unit->to_end, w,
+							 work->max_rate, &stats);
 	file = pb_writer_seal(w, &res);
 	table_close(rel, NoLock);
 	unit->raw_bytes = res.raw_bytes;
 	unit->stored_bytes = res.stored_bytes;
 	strlcpy(unit->result_sha256, res.sha256, sizeof(unit->result_sha256));
 	unit->inflight = stats.inflight;
-	unit->max_lsn = stats.max_lsn;
+	unit->lsn = stats.unchanged_lsn;
 
 	/*
-	 * The range is unchanged later if no page is newer than the snapshot
-	 * (and no transaction was in flight): a page changed after the snapshot
-	 * holds changes this copy does not have.
+	 * The range is unchanged later if no page is newer than that (and no
+	 * transaction was in flight): a page changed after the snapshot holds
+	 * changes this copy does not have.
 	 */
-	pb_chunk_record(work, unit, unit->nchunks, work->snapshot_lsn, columns);
+	pb_chunk_record(work, unit, unit->nchunks, unit->lsn, columns);
 	pb_xact_end();
 
 	/*
@@ -1580,7 +1581,7 @@ pb_run_backup(PbJob *job)
 		f->start_block = u->start_block;
 		f->nblocks = u->nblocks;
 		f->to_end = u->to_end;
-		f->lsn = lsn;
+		f->lsn = u->lsn;
 		f->inflight = u->inflight;
 		f->origin = backup_id;
 		/* a chunk a copy worker could not write fails its table */

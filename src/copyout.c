@@ -422,18 +422,22 @@ pb_throttle(int max_rate, uint64 bytes, TimestampTz started)
 	}
 }
 
+static XLogRecPtr settled_lsn(Relation rel, BlockNumber start, BlockNumber end,
+							  bool to_end, const XLogRecPtr *page_lsns,
+							  BufferAccessStrategy strategy);
+
 /*
  * Write the rows of rel visible to snapshot in blocks [start, start +
  * nblocks) -- or from start to the end when to_end -- to w.  Columns are
  * those COPY writes by default: not dropped, not generated, in attribute
  * order; each in its type's binary form, or its text form where
  * pb_type_needs_text_form says so.  Returns the number of rows and fills
- * stats.
+ * stats; snapshot_lsn is the WAL insert position when snapshot was taken.
  */
 uint64
-pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
-			BlockNumber nblocks, bool to_end, PbWriter *w, int max_rate,
-			PbCopyStats *stats)
+pb_copy_out(Relation rel, Snapshot snapshot, XLogRecPtr snapshot_lsn,
+			BlockNumber start, BlockNumber nblocks, bool to_end, PbWriter *w,
+			int max_rate, PbCopyStats *stats)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			natts = desc->natts;
@@ -449,6 +453,9 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 	uint64		rows = 0;
 	uint64		bytes = 0;
 	TimestampTz started = GetCurrentTimestamp();
+	XLogRecPtr	max_lsn = InvalidXLogRecPtr;
+	XLogRecPtr *page_lsns;
+	bool		hinted = false;
 
 	if (rel->rd_tableam != GetHeapamTableAmRoutine())
 		ereport(ERROR,
@@ -488,7 +495,6 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 	bytes += buf.len;
 
 	stats->inflight = false;
-	stats->max_lsn = InvalidXLogRecPtr;
 
 	/*
 	 * Rows visible to the snapshot lie in blocks that existed when their
@@ -497,6 +503,8 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 	end = RelationGetNumberOfBlocks(rel);
 	if (!to_end && start + nblocks < end)
 		end = start + nblocks;
+	/* each page's LSN as the copy left it */
+	page_lsns = palloc(sizeof(XLogRecPtr) * Max(end > start ? end - start : 0, 1));
 
 	row_context = AllocSetContextCreate(CurrentMemoryContext, "partback row",
 										ALLOCSET_DEFAULT_SIZES);
@@ -510,14 +518,15 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 		int			nvisible = 0;
 		uint64		page_rows = 0;
 		uint64		page_bytes = 0;
+		XLogRecPtr	lsn_before;
 
 		CHECK_FOR_INTERRUPTS();
 		buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
 		pb_test_for_old_snapshot(snapshot, rel, page);
-		if (PageGetLSN(page) > stats->max_lsn)
-			stats->max_lsn = PageGetLSN(page);
+		lsn_before = BufferGetLSNAtomic(buffer);
+		max_lsn = Max(max_lsn, lsn_before);
 
 		if (!PageIsNew(page))
 		{
@@ -548,6 +557,15 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 				}
 			}
 		}
+
+
+		/*
+		 * Under a share lock a page changes only by hint bits, which log the
+		 * page anew (a newer LSN) with data checksums or wal_log_hints.
+		 */
+		page_lsns[blk - start] = BufferGetLSNAtomic(buffer);
+		if (page_lsns[blk - start] != lsn_before)
+			hinted = true;
 		/* the pin keeps the visible tuples in place while they are sent */
 		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 
@@ -596,6 +614,23 @@ pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
 
 	append_int16(&buf, -1);		/* trailer */
 	pb_writer_write(w, buf.data, buf.len);
+
+	/*
+	 * No page newer than the snapshot: nothing changed since, the copy has
+	 * it all.  If the copy's hint bits gave pages newer LSNs, the range is
+	 * still unchanged while no page is newer than when settled_lsn checked
+	 * them.
+	 */
+	stats->unchanged_lsn = snapshot_lsn;
+	if (hinted && max_lsn <= snapshot_lsn)
+	{
+		XLogRecPtr	settled = settled_lsn(rel, start, end, to_end, page_lsns,
+										  strategy);
+
+		if (!XLogRecPtrIsInvalid(settled))
+			stats->unchanged_lsn = settled;
+	}
+	pfree(page_lsns);
 
 	FreeAccessStrategy(strategy);
 	MemoryContextDelete(row_context);
@@ -695,6 +730,34 @@ block_lsn(Relation rel, BlockNumber blk, PbSegmentFile *seg,
 	lsn = PageGetLSN(BufferGetPage(buffer));
 	UnlockReleaseBuffer(buffer);
 	return lsn;
+}
+
+/*
+ * After a copy whose hint bits logged pages anew: the WAL position from
+ * which on the range [start, end) is unchanged, or InvalidXLogRecPtr.  The
+ * position is taken first; then every page must still have the LSN the
+ * copy left it with (page_lsns), and a range to the end no page more.  A
+ * change made after a page was checked has a newer LSN than the position;
+ * one made before would have changed the page's LSN.
+ */
+static XLogRecPtr
+settled_lsn(Relation rel, BlockNumber start, BlockNumber end, bool to_end,
+			const XLogRecPtr *page_lsns, BufferAccessStrategy strategy)
+{
+	XLogRecPtr	settled = GetXLogInsertRecPtr();
+	PbSegmentFile seg = {-1, 0};
+
+	if (to_end && RelationGetNumberOfBlocks(rel) != end)
+		settled = InvalidXLogRecPtr;
+	for (BlockNumber blk = start; blk < end && !XLogRecPtrIsInvalid(settled); blk++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (block_lsn(rel, blk, &seg, strategy) != page_lsns[blk - start])
+			settled = InvalidXLogRecPtr;
+	}
+	if (seg.file >= 0)
+		FileClose(seg.file);
+	return settled;
 }
 
 /*

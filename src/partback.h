@@ -196,13 +196,14 @@ extern void pb_json_add_raw(StringInfo buf, const char *key, const char *json);
 typedef struct PbCopyStats
 {
 	bool		inflight;		/* saw changes of transactions in progress */
-	XLogRecPtr	max_lsn;		/* newest page LSN */
+	/* the range is unchanged while none of its pages has a newer LSN */
+	XLogRecPtr	unchanged_lsn;
 } PbCopyStats;
 
 extern bool pb_type_needs_text_form(Oid typid);
-extern uint64 pb_copy_out(Relation rel, Snapshot snapshot, BlockNumber start,
-						  BlockNumber nblocks, bool to_end, PbWriter *w,
-						  int max_rate, PbCopyStats *stats);
+extern uint64 pb_copy_out(Relation rel, Snapshot snapshot, XLogRecPtr snapshot_lsn,
+						  BlockNumber start, BlockNumber nblocks, bool to_end,
+						  PbWriter *w, int max_rate, PbCopyStats *stats);
 extern void pb_throttle(int max_rate, uint64 bytes, TimestampTz started);
 extern XLogRecPtr pb_range_max_lsn(Relation rel, BlockNumber start,
 								   BlockNumber nblocks, bool to_end);
@@ -398,7 +399,7 @@ typedef struct PbUnit
 	 */
 	bool		whole_table;
 	bool		inflight;		/* saw changes of transactions in progress */
-	XLogRecPtr	max_lsn;		/* newest page LSN seen */
+	XLogRecPtr	lsn;			/* unchanged while no page is newer */
 	Oid			relfilenode;
 } PbUnit;
 
