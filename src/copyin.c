@@ -89,6 +89,7 @@ typedef struct PbField
 struct PbLoad
 {
 	Relation	rel;
+	Relation	heap;			/* where the rows go: rel, or a transient heap */
 	List	   *column_names;
 	List	   *text_columns;	/* those in their text form */
 	bool		freeze;
@@ -230,22 +231,21 @@ recv_kind(Oid recvfunc, int32 typmod)
 }
 
 /*
- * Can rel be loaded in bulk?  Only a new or emptied relation (its indexes
- * are rebuilt from the heap afterwards, and its rows can be frozen), with
- * nothing that COPY would run per row or per statement besides
- * constraints and generated columns, and with every column that has
- * stored data in the stream.
+ * Can rel, new or emptied, be loaded in bulk (its indexes rebuilt from the
+ * heap afterwards, its rows frozen)?  Only a heap with nothing that COPY
+ * would run per row or per statement besides constraints and generated
+ * columns, and with every column that has stored data in the stream
+ * (column_names).
  */
-static bool
-bulk_possible(PbLoad *load)
+bool
+pb_load_bulk_possible(Relation rel, List *column_names)
 {
-	Relation	rel = load->rel;
 	TupleDesc	desc = RelationGetDescr(rel);
 	TriggerDesc *trig = rel->trigdesc;
 	int			present = 0;
 	ListCell   *lc;
 
-	if (!load->freeze || rel->rd_rel->relkind != RELKIND_RELATION ||
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
 		rel->rd_tableam != GetHeapamTableAmRoutine())
 		return false;
 	if (trig && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
@@ -261,9 +261,9 @@ bulk_possible(PbLoad *load)
 		if (!att->attisdropped && !att->attgenerated)
 			present++;
 	}
-	if (present != list_length(load->column_names))
+	if (present != list_length(column_names))
 		return false;
-	foreach(lc, load->column_names)
+	foreach(lc, column_names)
 	{
 		AttrNumber	attnum = attnameAttNum(rel, lfirst(lc), false);
 
@@ -391,12 +391,13 @@ pb_load_begin(Relation rel, List *column_names, List *text_columns, bool freeze,
 	PbLoad	   *load = palloc0(sizeof(PbLoad));
 
 	load->rel = rel;
+	load->heap = rel;
 	load->column_names = column_names;
 	load->text_columns = text_columns;
 	load->freeze = freeze && (rel->rd_createSubid == GetCurrentSubTransactionId() ||
 							  PB_REL_NEW_FILE_SUBID(rel) == GetCurrentSubTransactionId());
 	load->max_rate = max_rate;
-	load->bulk = bulk_possible(load);
+	load->bulk = load->freeze && pb_load_bulk_possible(rel, column_names);
 	if (load->bulk)
 		bulk_begin(load);
 	else if (text_columns != NIL)
@@ -410,6 +411,37 @@ pb_load_begin(Relation rel, List *column_names, List *text_columns, bool freeze,
 												  "partback translated row",
 												  ALLOCSET_DEFAULT_SIZES);
 	}
+	return load;
+}
+
+/*
+ * Start loading rows meant for rel into heap instead, a transient heap of
+ * rel's layout that a swap makes rel's content later (restore.c, parts):
+ * rows are checked against rel's constraints and partition bound, and
+ * written frozen -- so heap must be discarded if the load fails, its rows
+ * being visible whatever becomes of the transaction.  No index is built.
+ * Refused unless rel can be loaded in bulk (pb_load_bulk_possible).
+ */
+PbLoad *
+pb_load_begin_transient(Relation rel, Relation heap, List *column_names,
+						List *text_columns, int max_rate)
+{
+	PbLoad	   *load = palloc0(sizeof(PbLoad));
+
+	if (!pb_load_bulk_possible(rel, column_names))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("partition \"%s\" changed while it was restored: it can no longer be loaded in bulk",
+						RelationGetRelationName(rel)),
+				 errhint("Calling the same function again restores it.")));
+	load->rel = rel;
+	load->heap = heap;
+	load->column_names = column_names;
+	load->text_columns = text_columns;
+	load->freeze = true;
+	load->max_rate = max_rate;
+	load->bulk = true;
+	bulk_begin(load);
 	return load;
 }
 
@@ -668,7 +700,7 @@ flush_batch(PbLoad *load)
 		return;
 	/* what heap_multi_insert allocates goes with the batch */
 	old = MemoryContextSwitchTo(load->batch_context);
-	heap_multi_insert(load->rel, load->slots, load->nbuffered, load->cid,
+	heap_multi_insert(load->heap, load->slots, load->nbuffered, load->cid,
 					  load->ti_options, load->bistate);
 	MemoryContextSwitchTo(old);
 	for (int s = 0; s < load->nbuffered; s++)
@@ -1077,8 +1109,9 @@ pb_load_end(PbLoad *load)
 		 * whole restore), and gives compact indexes.
 		 */
 		CommandCounterIncrement();
-		(void) pb_reindex_relation(RelationGetRelid(load->rel),
-								REINDEX_REL_CHECK_CONSTRAINTS, &params);
+		if (load->heap == load->rel)
+			(void) pb_reindex_relation(RelationGetRelid(load->rel),
+									REINDEX_REL_CHECK_CONSTRAINTS, &params);
 	}
 	pfree(load);
 }

@@ -212,6 +212,10 @@ extern XLogRecPtr pb_range_max_lsn(Relation rel, BlockNumber start,
 typedef struct PbLoad PbLoad;
 extern PbLoad *pb_load_begin(Relation rel, List *column_names,
 							 List *text_columns, bool freeze, int max_rate);
+extern bool pb_load_bulk_possible(Relation rel, List *column_names);
+extern PbLoad *pb_load_begin_transient(Relation rel, Relation heap,
+									   List *column_names, List *text_columns,
+									   int max_rate);
 extern uint64 pb_load_file(PbLoad *load, const char *path,
 						   PbCompression compression, const char *sha256,
 						   int64 stored_bytes, int64 raw_bytes);
@@ -401,6 +405,19 @@ typedef struct PbUnit
 	bool		inflight;		/* saw changes of transactions in progress */
 	XLogRecPtr	lsn;			/* unchanged while no page is newer */
 	Oid			relfilenode;
+
+	/*
+	 * A restore's part: data file part of the partition's nparts, loaded
+	 * into the transient heap; the worker that ends the last part swaps it
+	 * in (restore.c, restore_part).  What the parts share is kept in their
+	 * first unit, under the PbWork's mutex.
+	 */
+	int			part;
+	int			nparts;			/* 0: not a part */
+	int			first_part;		/* index of the first part's unit */
+	Oid			transient;
+	int			parts_left;
+	bool		parts_failed;
 } PbUnit;
 
 typedef struct PbWork
@@ -502,6 +519,7 @@ extern int64 pb_run_backup(PbJob *job);
 extern void pb_backup_unit(PbWork *work, PbUnit *unit);
 extern void pb_run_restore(PbJob *job);
 extern void pb_restore_unit(PbWork *work, PbUnit *unit);
+extern int	pb_drop_left_transient_heaps(void);
 
 #endif							/* PARTBACK_H */
 

@@ -8,7 +8,9 @@
  *		When the server starts, the launcher starts a worker that lists
  *		the databases (it needs only the shared catalogs) and then, one
  *		database after the other, a worker in each that calls
- *		partback._recover_foreign_keys() where partback is installed.
+ *		partback._recover_foreign_keys() where partback is installed, and
+ *		drops the transient tables of partitions that were being loaded in
+ *		parts (restore.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -138,6 +140,14 @@ recover_database(void)
 				(errmsg("partback: put back %d foreign key(s) that interrupted restores of database \"%s\" had set aside",
 						n, get_database_name(MyDatabaseId)),
 				 errdetail("partback.job_message says for each job which ones, and which were put back NOT VALID.")));
+	if (OidIsValid(get_extension_oid("partback", true)))
+	{
+		n = pb_drop_left_transient_heaps();
+		if (n > 0)
+			ereport(LOG,
+					(errmsg("partback: dropped %d transient table(s) that interrupted restores of database \"%s\" were loading partitions into",
+							n, get_database_name(MyDatabaseId))));
+	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);

@@ -24,10 +24,14 @@
 #include "access/table.h"
 #include "access/twophase.h"
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/dependency.h"
+#include "catalog/heap.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "commands/cluster.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -62,6 +66,9 @@ typedef struct RestoreLeaf
 	char	   *content_key;	/* same for partitions of the same content */
 	int64		bytes;			/* of its data, uncompressed */
 	Oid			target;			/* the target leaf, once prepared */
+	int			nfiles;			/* its data files */
+	List	   *columns;		/* with two files or more: the stream's */
+	Oid			transient;		/* loaded in parts into this (make_parts) */
 } RestoreLeaf;
 
 struct RestoreTable
@@ -958,9 +965,396 @@ restore_whole_table(PbWork *work, PbUnit *unit)
 	PG_END_TRY();
 }
 
+/* ---------- parts: one partition loaded by several copy workers ---------- */
+
+/* Where they are recorded: not in an extension not updated from 1.0 */
+static bool
+parts_supported(void)
+{
+	Oid			nsp = get_namespace_oid("partback", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("transient_heap", nsp));
+}
+
+/*
+ * Can leaf be loaded in parts?  Each of its data files is then loaded by
+ * whichever copy worker takes it, in a transaction of its own, into a
+ * transient heap made as CLUSTER makes one; the worker that ends the last
+ * part swaps the transient heap in as the partition's content and rebuilds
+ * its indexes, in one transaction (swap_in_parts).  Only where the plain
+ * path would load it in bulk and the swap does what its TRUNCATE and load
+ * do: a permanent heap the caller owns, without truncate triggers, that no
+ * other table's foreign key references; and not with wal_level = logical,
+ * since logical decoding does not see a swap.
+ */
+static bool
+parts_possible(PbJob *job, RestoreLeaf *leaf, Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	TriggerDesc *trig = rel->trigdesc;
+	ListCell   *lc;
+
+	if (job->atomic || job->parallel < 2 || leaf->nfiles < 2 ||
+		XLogLogicalInfoActive() || !parts_supported())
+		return false;
+	if (rel->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT ||
+		!pb_table_ownercheck(relid, GetUserId()))
+		return false;
+	if (trig && (trig->trig_truncate_before_statement || trig->trig_truncate_after_statement))
+		return false;
+	foreach(lc, heap_truncate_find_FKs(list_make1_oid(relid)))
+		if (lfirst_oid(lc) != relid)
+			return false;
+	/* the name make_new_heap gives: taken by what another job has left */
+	if (OidIsValid(get_relname_relid(psprintf("pg_temp_%u", relid), RelationGetNamespace(rel))))
+		return false;
+	return pb_load_bulk_possible(rel, leaf->columns);
+}
+
+/*
+ * Make leaf's transient heap, if it can be loaded in parts, and record it
+ * (partback.transient_heap) in the current transaction.
+ */
+static void
+make_parts(PbJob *job, RestoreLeaf *leaf)
+{
+	Relation	rel = table_open(leaf->target, AccessShareLock);
+	Oid			types[3] = {OIDOID, INT8OID, OIDOID};
+	Datum		values[3];
+
+	if (!parts_possible(job, leaf, rel))
+	{
+		table_close(rel, AccessShareLock);
+		return;
+	}
+	leaf->transient = make_new_heap(leaf->target, rel->rd_rel->reltablespace,
+									rel->rd_rel->relam, RELPERSISTENCE_PERMANENT,
+									AccessExclusiveLock);
+	table_close(rel, NoLock);
+	values[0] = ObjectIdGetDatum(leaf->transient);
+	values[1] = Int64GetDatum(job->job_id);
+	values[2] = ObjectIdGetDatum(leaf->target);
+	pb_catalog_exec("INSERT INTO partback.transient_heap (relid, job_id, target) VALUES ($1, $2, $3)",
+					3, types, values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * Drop the transient heaps not swapped in, in the current transaction:
+ * those of job_id, or with 0 those of every job not queued or running
+ * (interrupted by a crash, say).  Each is dropped only if it still is what
+ * make_new_heap made for its target, so that a relation that took its OID
+ * is never touched.  Rows another job is dropping are skipped.
+ */
+static int
+drop_transient_heaps(int64 job_id)
+{
+	int			dropped = 0;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	List	   *found = NIL;
+	ListCell   *lc;
+	MemoryContext context = CurrentMemoryContext;
+
+	if (!parts_supported())
+		return 0;
+	values[0] = Int64GetDatum(job_id);
+	pb_catalog_begin();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT t.relid, t.target FROM partback.transient_heap t "
+							  "WHERE t.job_id = $1 OR ($1 = 0 AND NOT EXISTS "
+							  "(SELECT FROM partback.job j WHERE j.job_id = t.job_id "
+							  "AND partback._effective_state(j.state, j.worker_pid, j.job_id) "
+							  "IN ('queued', 'running'))) "
+							  "FOR UPDATE OF t SKIP LOCKED",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "partback: could not read partback.transient_heap");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(context);
+		Oid		   *pair = palloc(2 * sizeof(Oid));
+
+		pair[0] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		pair[1] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		found = lappend(found, pair);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	pb_catalog_end();
+
+	foreach(lc, found)
+	{
+		Oid		   *pair = lfirst(lc);
+		char	   *name = get_rel_name(pair[0]);
+
+		values[0] = ObjectIdGetDatum(pair[0]);
+		if (name && get_rel_relkind(pair[0]) == RELKIND_RELATION &&
+			strcmp(name, psprintf("pg_temp_%u", pair[1])) == 0)
+		{
+			ObjectAddress object;
+
+			LockRelationOid(pair[0], AccessExclusiveLock);
+			object.classId = RelationRelationId;
+			object.objectId = pair[0];
+			object.objectSubId = 0;
+			/* unless dropped by hand meanwhile */
+			if (get_rel_name(pair[0]) != NULL)
+			{
+				performDeletion(&object, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+				dropped++;
+			}
+		}
+		types[0] = OIDOID;
+		pb_catalog_exec("DELETE FROM partback.transient_heap WHERE relid = $1",
+						1, types, values, NULL, SPI_OK_DELETE);
+	}
+	return dropped;
+}
+
+static void
+drop_job_transient_heaps(void *job_id)
+{
+	(void) drop_transient_heaps(*(int64 *) job_id);
+}
+
+/*
+ * At the server's start (recover.c): drop the transient heaps that jobs
+ * interrupted by a crash left, in the current transaction.  Returns how
+ * many it dropped.
+ */
+int
+pb_drop_left_transient_heaps(void)
+{
+	return drop_transient_heaps(0);
+}
+
+/* Do a and b store their rows alike (a transient heap and its target)? */
+static bool
+same_layout(Relation a, Relation b)
+{
+	TupleDesc	da = RelationGetDescr(a);
+	TupleDesc	db = RelationGetDescr(b);
+
+	if (da->natts != db->natts)
+		return false;
+	for (int i = 0; i < da->natts; i++)
+	{
+		Form_pg_attribute x = TupleDescAttr(da, i);
+		Form_pg_attribute y = TupleDescAttr(db, i);
+
+		if (x->atttypid != y->atttypid || x->atttypmod != y->atttypmod ||
+			x->attlen != y->attlen || x->attalign != y->attalign ||
+			x->attbyval != y->attbyval || x->attisdropped != y->attisdropped)
+			return false;
+	}
+	return true;
+}
+
+pg_noreturn static void
+target_changed(Relation rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("partition \"%s\" changed while it was restored: its columns are no longer those of its transient heap",
+					RelationGetRelationName(rel)),
+			 errhint("Calling the same function again restores it.")));
+}
+
+/* Load unit's data file into its partition's transient heap. */
+static void
+load_part(PbWork *work, PbUnit *unit)
+{
+	char	   *meta_path = psprintf("%s/%s", pb_work_str(work, work->db_dir_off), unit->file);
+	char	   *part_dir = pstrdup(meta_path);
+	Jsonb	   *meta = pb_read_meta_file(meta_path, unit->sha256);
+	JsonbContainer *files = pb_json_container(&meta->root, "files");
+	List	   *columns = string_list(pb_json_container(&meta->root, "columns"));
+	PbCompression compression = pb_compression_parse(pb_json_str(&meta->root, "compression", false));
+	JsonbContainer *f;
+	Relation	rel;
+	Relation	heap;
+	PbLoad	   *load;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+
+	*strrchr(part_dir, '/') = '\0';
+	/* the metadata is the one the leader planned with: same checksum */
+	if (unit->part >= pb_json_array_size(files))
+		elog(ERROR, "partback: metadata \"%s\" has no data file %d", meta_path, unit->part);
+	f = pb_json_array_container(files, unit->part);
+
+	/* no change of its columns until this commits (ALTER TABLE waits) */
+	rel = table_open(unit->relid, RowExclusiveLock);
+	if (!pb_table_ownercheck(unit->relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	heap = table_open(unit->transient, RowExclusiveLock);
+	if (!same_layout(rel, heap))
+		target_changed(rel);
+
+	/* as the table's owner, as restore_leaf says */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	pb_restrict_search_path();
+	load = pb_load_begin_transient(rel, heap, columns,
+								   text_columns(&meta->root, columns, meta_path),
+								   work->max_rate);
+	unit->rows = pb_load_file(load, psprintf("%s/%s", part_dir, pb_data_file_name(f)),
+							  compression, pb_json_str(f, "sha256", false),
+							  pb_json_int(f, "stored_bytes", meta_path),
+							  pb_json_int(f, "bytes", meta_path));
+	pb_load_end(load);
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	unit->raw_bytes = pb_json_int(f, "bytes", meta_path);
+	unit->stored_bytes = pb_json_int(f, "stored_bytes", meta_path);
+	pb_live_add(unit->rows, unit->raw_bytes);
+	table_close(heap, NoLock);
+	table_close(rel, NoLock);
+}
+
+/*
+ * Every part of a partition is loaded: make the transient heap its content
+ * (finish_heap_swap: the partition keeps its OID, privileges and
+ * dependants; its indexes are rebuilt, with the idle copy workers' help)
+ * and record the partition, in the current transaction.  What its TRUNCATE
+ * would check is checked, and its row count against the metadata's.
+ */
+static void
+swap_in_parts(PbWork *work, int first_index)
+{
+	PbUnit		u = work->units[first_index];
+	char	   *meta_path;
+	Jsonb	   *meta;
+	char	   *columns_text;
+	int64		expected_rows;
+	Relation	rel;
+	Relation	heap;
+	TransactionId frozen_xid;
+	MultiXactId min_multi;
+	Oid			owner;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+
+	u.path = pb_work_str(work, u.path_off);
+	u.file = pb_work_str(work, u.file_off);
+	meta_path = psprintf("%s/%s", pb_work_str(work, work->db_dir_off), u.file);
+	meta = pb_read_meta_file(meta_path, u.sha256);
+	columns_text = pb_json_text(&meta->root, "columns");
+	expected_rows = pb_json_int(&meta->root, "rows", meta_path);
+	u.rows = u.raw_bytes = u.stored_bytes = 0;
+	for (int i = first_index; i < first_index + u.nparts; i++)
+	{
+		u.rows += work->units[i].rows;
+		u.raw_bytes += work->units[i].raw_bytes;
+		u.stored_bytes += work->units[i].stored_bytes;
+	}
+	if (u.rows != expected_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("partition \"%s\" of table %s: loaded " UINT64_FORMAT " rows, its metadata \"%s\" says " INT64_FORMAT,
+						u.path, u.table_name, u.rows, meta_path, expected_rows)));
+
+	{
+		char	   *relname = get_rel_name(u.relid);
+		char	   *nspname = get_namespace_name(get_rel_namespace(u.relid));
+
+		lock_partition(u.relid, "partition", relname && nspname ?
+					   quote_qualified_identifier(nspname, relname) : u.path);
+	}
+	rel = table_open(u.relid, NoLock);
+	if (!pb_table_ownercheck(u.relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	heap = table_open(u.transient, AccessExclusiveLock);
+	if (!same_layout(rel, heap))
+		target_changed(rel);
+	/* as TRUNCATE: no other table's rows may point to the rows replaced */
+	heap_truncate_check_FKs(list_make1(rel), false);
+	frozen_xid = heap->rd_rel->relfrozenxid;
+	min_multi = heap->rd_rel->relminmxid;
+	owner = rel->rd_rel->relowner;
+	/* the statistics TRUNCATE and the inserts would have counted */
+	pgstat_count_truncate(rel);
+	pgstat_count_heap_insert(rel, (PgStat_Counter) u.rows);
+	table_close(heap, NoLock);
+	table_close(rel, NoLock);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	pb_restrict_search_path();
+	lend_idle_workers(work);
+	finish_heap_swap(u.relid, u.transient, false, false, true, true,
+					 frozen_xid, min_multi, RELPERSISTENCE_PERMANENT);
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	values[0] = ObjectIdGetDatum(u.transient);
+	pb_catalog_exec("DELETE FROM partback.transient_heap WHERE relid = $1",
+					1, types, values, NULL, SPI_OK_DELETE);
+	rel = table_open(u.relid, NoLock);
+	u.relfilenode = PB_REL_NUMBER(rel);
+	table_close(rel, NoLock);
+	/* as restore_leaf records it */
+	pb_chunk_record(work, &u, 1, GetXLogInsertRecPtr(), columns_text);
+	pb_task_add_unit(work->job_id, &u, 1);
+}
+
+/*
+ * One part of a partition loaded in parts; the worker that ends the last
+ * one swaps them in.  Once a part failed (its rows, written frozen, are in
+ * the transient heap whatever became of its transaction), the others are
+ * skipped and nothing is swapped in: the leader drops the transient heap.
+ */
+static void
+restore_part(PbWork *work, PbUnit *unit)
+{
+	PbUnit	   *first = &work->units[unit->first_part];
+	bool		skip;
+	bool		last;
+
+	pb_live_start(unit->table_name);
+	SpinLockAcquire(&work->mutex);
+	skip = first->parts_failed;
+	SpinLockRelease(&work->mutex);
+	if (!skip)
+	{
+		PG_TRY();
+		{
+			pb_xact_begin();
+			load_part(work, unit);
+			pb_xact_end();
+		}
+		PG_CATCH();
+		{
+			SpinLockAcquire(&work->mutex);
+			first->parts_failed = true;
+			first->parts_left--;
+			SpinLockRelease(&work->mutex);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	SpinLockAcquire(&work->mutex);
+	last = (--first->parts_left == 0 && !first->parts_failed);
+	SpinLockRelease(&work->mutex);
+	if (last)
+	{
+		pb_xact_begin();
+		swap_in_parts(work, unit->first_part);
+		pb_xact_end();
+	}
+}
+
 /*
  * A copy worker's part: one partition in a transaction of its own, or
- * (atomic) one table whole.
+ * (atomic) one table whole, or one part of a partition.
  */
 void
 pb_restore_unit(PbWork *work, PbUnit *unit)
@@ -968,6 +1362,11 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	if (unit->whole_table)
 	{
 		restore_whole_table(work, unit);
+		return;
+	}
+	if (unit->nparts > 0)
+	{
+		restore_part(work, unit);
 		return;
 	}
 	pb_live_start(unit->table_name);
@@ -1104,6 +1503,10 @@ content_key(PbJob *job, RestoreLeaf *leaf, MemoryContext scratch)
 	}
 	pb_sha256_final(ctx, hex);
 	MemoryContextSwitchTo(old);
+	leaf->nfiles = pb_json_array_size(files);
+	/* the column names outlive the metadata (pb_json_array_str copies) */
+	if (leaf->nfiles >= 2)
+		leaf->columns = string_list(pb_json_container(&meta->root, "columns"));
 	/* the metadata read and parsed: a leader holds one at a time */
 	MemoryContextReset(scratch);
 	return hex;
@@ -1554,6 +1957,11 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 												  "partback metadata",
 												  ALLOCSET_DEFAULT_SIZES);
 
+	/* what jobs that ended before swapping them in left (make_parts) */
+	pb_xact_begin();
+	(void) drop_transient_heaps(0);
+	pb_xact_end();
+
 	/* one unit of work per partition, unless an earlier call did it */
 	pb_xact_begin();
 	earlier = job->force || job->atomic ? NIL : pb_loaded_partitions(job->job_id);
@@ -1577,7 +1985,11 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 				if (take_over_leaf(job, earlier, t, leaf))
 					t->reused++;
 				else
+				{
+					if (leaf->nfiles >= 2)
+						make_parts(job, leaf);
 					table_units = lappend(table_units, leaf);
+				}
 			}
 			pb_xact_end();
 			/* atomic: the table whole is one unit */
@@ -1601,6 +2013,21 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 	 * with one of them loading a big table alone at the end.
 	 */
 	list_sort(units, larger_leaf_first);
+
+	/* a partition loaded in parts: a unit per data file, side by side */
+	{
+		List	   *all = NIL;
+
+		foreach(lc, units)
+		{
+			RestoreLeaf *leaf = lfirst(lc);
+
+			for (int part = 0; part < (OidIsValid(leaf->transient) ? leaf->nfiles : 1); part++)
+				all = lappend(all, leaf);
+		}
+		list_free(units);
+		units = all;
+	}
 
 	{
 		Size		strings = 0;
@@ -1629,10 +2056,25 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 		strlcpy(unit.sha256, leaf->meta_sha256, sizeof(unit.sha256));
 		strlcpy(unit.result_sha256, leaf->content_key, sizeof(unit.result_sha256));
 		unit.whole_table = job->atomic;
+		if (OidIsValid(leaf->transient))
+		{
+			int			i = foreach_current_index(lc);
+
+			unit.part = (i > 0 && list_nth(units, i - 1) == leaf) ?
+				work->units[i - 1].part + 1 : 0;
+			unit.nparts = leaf->nfiles;
+			unit.first_part = i - unit.part;
+			unit.transient = leaf->transient;
+			unit.parts_left = leaf->nfiles;
+		}
 		pb_work_set_unit(work, foreach_current_index(lc), &unit);
 	}
 
 	pb_work_run(work, seg, job->parallel);
+	/* those of partitions a part of which failed */
+	pb_xact_begin();
+	(void) drop_transient_heaps(job->job_id);
+	pb_xact_end();
 	*work_out = work;
 	*seg_out = seg;
 	return units;
@@ -1740,6 +2182,16 @@ pb_run_restore(PbJob *job)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		pb_xact_begin();
+		{
+			/* the copy workers are gone (pb_work_run) */
+			ErrorData  *dropped = pb_try_call(drop_job_transient_heaps, &job->job_id);
+
+			if (dropped)
+				ereport(LOG,
+						(errmsg("partback: job " INT64_FORMAT " could not drop its transient heaps: %s",
+								job->job_id, dropped->message),
+						 errdetail("The next restore in the database drops them.")));
+		}
 		add_foreign_keys(job, foreign_keys, true);
 		warn_not_valid(foreign_keys);
 		warn_mixed_tables(job);

@@ -101,6 +101,18 @@ CREATE TABLE partback.chunk (
 
 COMMENT ON TABLE partback.chunk IS 'units of work of each job that are safely done';
 
+-- Relations a restore loads one partition into from several copy workers
+-- at once, until the worker that loads the last data file swaps the
+-- relation's content in (restore.c, "parts").  One left by a job that did
+-- not get that far is dropped by the next restore in the database.
+CREATE TABLE partback.transient_heap (
+	relid		oid PRIMARY KEY,
+	job_id		bigint NOT NULL,
+	target		oid NOT NULL	-- the partition whose content it becomes
+);
+
+COMMENT ON TABLE partback.transient_heap IS 'relations restores load partitions into from several workers, until swapped in';
+
 -- What a job reports besides its end state: each table that failed (level
 -- ERROR; the job went on with the others), and the WARNINGs and NOTICEs
 -- raised while it ran (a role missing for an owner or GRANT, a partition a

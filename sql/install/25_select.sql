@@ -88,7 +88,8 @@ END;
 $$;
 
 -- The tables backup_db copies: plain and partitioned tables that are not
--- partitions, outside the system schemas and not part of an extension.
+-- partitions, outside the system schemas, not part of an extension, and
+-- not a restore's transient table (partback.transient_heap).
 CREATE FUNCTION partback._db_tables(schemas text[])
 RETURNS TABLE (relid oid)
 LANGUAGE sql STABLE
@@ -107,6 +108,7 @@ AS $$
 	   AND NOT EXISTS (SELECT FROM pg_depend d
 					    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
 						  AND d.deptype = 'e')
+	   AND NOT EXISTS (SELECT FROM partback.transient_heap t WHERE t.relid = c.oid)
 	 ORDER BY n.nspname, c.relname
 $$;
 

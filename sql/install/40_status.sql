@@ -104,6 +104,10 @@ CREATE POLICY own_tasks ON partback.task FOR SELECT
 CREATE POLICY own_chunks ON partback.chunk FOR SELECT
 	USING (EXISTS (SELECT FROM partback.job j WHERE j.job_id = chunk.job_id));
 
+-- Which relations are restores' transient tables: backup_db, run as its
+-- caller, leaves them out (partback._db_tables).
+GRANT SELECT ON partback.transient_heap TO PUBLIC;
+
 -- A job's messages: the tables it failed, its warnings and notices.
 GRANT SELECT ON partback.job_message TO PUBLIC;
 ALTER TABLE partback.job_message ENABLE ROW LEVEL SECURITY;

@@ -41,6 +41,15 @@ ALTER TABLE partback.job
 	ADD COLUMN error_context text;
 ALTER TABLE partback.task ADD COLUMN target_relid oid;
 
+CREATE TABLE partback.transient_heap (
+	relid		oid PRIMARY KEY,
+	job_id		bigint NOT NULL,
+	target		oid NOT NULL	-- the partition whose content it becomes
+);
+
+COMMENT ON TABLE partback.transient_heap IS 'relations restores load partitions into from several workers, until swapped in';
+GRANT SELECT ON partback.transient_heap TO PUBLIC;
+
 CREATE TABLE partback.job_message (
 	job_id		bigint NOT NULL REFERENCES partback.job ON DELETE CASCADE,
 	seq			integer NOT NULL,
@@ -3414,6 +3423,31 @@ BEGIN
 	PERFORM partback._notice_foreign_partitions(t.relid, NULL)
 	   FROM partback._db_tables(schemas) t;
 END;
+$$;
+
+-- The tables backup_db copies: plain and partitioned tables that are not
+-- partitions, outside the system schemas, not part of an extension, and
+-- not a restore's transient table (partback.transient_heap).
+CREATE OR REPLACE FUNCTION partback._db_tables(schemas text[])
+RETURNS TABLE (relid oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.oid
+	  FROM pg_class c
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.relkind IN ('r', 'p')
+	   AND NOT c.relispartition
+	   AND c.relpersistence <> 't'
+	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'partback')
+	   AND n.nspname !~ '^pg_toast'
+	   AND n.nspname !~ '^pg_temp_'
+	   AND (schemas IS NULL OR n.nspname = ANY (schemas))
+	   AND NOT EXISTS (SELECT FROM pg_depend d
+					    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+						  AND d.deptype = 'e')
+	   AND NOT EXISTS (SELECT FROM partback.transient_heap t WHERE t.relid = c.oid)
+	 ORDER BY n.nspname, c.relname
 $$;
 
 DROP FUNCTION partback.restore_db(text, text, text[], bigint, boolean, integer, boolean);

@@ -416,6 +416,11 @@ sub restore_case
 		my ($target, undef, $src) = @$t;
 		is(md5_of($db, $target), $src_md5{$src}, "$label: $target equals the backup's $src");
 	}
+	# rs.big's 25 data files are loaded in parts (restore.c): nothing of
+	# them is left
+	is(sq($db, "SELECT (SELECT count(*) FROM pg_class WHERE relname LIKE 'pg\\_temp\\_%' AND relkind = 'r')"
+		  . " || ':' || (SELECT count(*) FROM partback.transient_heap)") // 'error',
+		'0:0', "$label: no transient heap is left, none is recorded");
 }
 
 my $lfull = lit($full);
