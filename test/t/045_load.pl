@@ -119,27 +119,33 @@ my @cases = (
 	[ 'EXCLUDE', 'ALTER TABLE ld.t_2 ADD CONSTRAINT one_per_sym EXCLUDE USING btree (sym WITH =)',
 	  'ALTER TABLE ld.t_2 DROP CONSTRAINT one_per_sym',
 	  qr/23P01: could not create exclusion constraint "one_per_sym"/, 'ld.t_2' ]);
-for my $c (@cases)
+# Case $c of @cases: rows that satisfy every constraint (the content a
+# failed restore must keep), the constraint added; $call must fail with the
+# constraint's SQLSTATE and name and keep the broken leaves' content;
+# $check->($label) checks more before the constraint goes again.
+sub constraint_case
 {
+	my ($c, $call, $prefix, $check) = @_;
 	my ($what, $add, $drop, $re, @broken) = @$c;
 	psq('TRUNCATE ld.t');
-	# rows that satisfy every constraint: the content the failed restore must keep
 	psq(q{INSERT INTO ld.t (id, day, sym, price, qty, note)
 		SELECT i, date '2024-01-01' + (i % 2), 'K' || i, 1, 1, 'kept' FROM generate_series(1, 10) AS i});
 	psq($add);
 	my %before = map { $_ => PartbackTest::content_md5($node, 'postgres', $_) } @broken;
-	like(restore_fails("SELECT partback.restore_table($ldir, 'ld.t', wait => true)"), $re,
-		"$what: the restore fails with the constraint's SQLSTATE and name");
+	like(restore_fails($call), $re, "$prefix$what: the restore fails with the constraint's SQLSTATE and name");
 	is(PartbackTest::content_md5($node, 'postgres', $_), $before{$_},
-		"$what: $_ keeps its old content") for @broken;
+		"$prefix$what: $_ keeps its old content") for @broken;
+	$check->("$prefix$what");
+	psq($drop);
+}
+constraint_case($_, "SELECT partback.restore_table($ldir, 'ld.t', wait => true)", '', sub {
 	is(psq(q{SELECT count(*) FROM (SELECT bt_index_check(i.indexrelid, true)
 								  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
 								  JOIN pg_am a ON a.oid = (SELECT relam FROM pg_class WHERE oid = i.indexrelid)
 								 WHERE c.relnamespace = 'ld'::regnamespace AND c.relkind = 'r'
 								   AND a.amname = 'btree') AS s}) > 0 ? 'ok' : 'none',
-		'ok', "$what: the old indexes are sound");
-	psq($drop);
-}
+		'ok', "$_[0]: the old indexes are sound");
+}) for @cases;
 psq("SELECT partback.restore_table($ldir, 'ld.t', wait => true)");
 is(PartbackTest::content_md5($node, 'postgres', 'ld.t'), $source, 'with the constraints gone, the restore succeeds');
 
@@ -281,21 +287,8 @@ no_transient_left('parts');
 
 # the constraint cases of 2, each part checked against the target's
 # constraints; UNIQUE and EXCLUDE fail when the swap rebuilds the indexes
-for my $c (@cases)
-{
-	my ($what, $add, $drop, $re, @broken) = @$c;
-	psq('TRUNCATE ld.t');
-	psq(q{INSERT INTO ld.t (id, day, sym, price, qty, note)
-		SELECT i, date '2024-01-01' + (i % 2), 'K' || i, 1, 1, 'kept' FROM generate_series(1, 10) AS i});
-	psq($add);
-	my %before = map { $_ => PartbackTest::content_md5($node, 'postgres', $_) } @broken;
-	like(restore_fails("SELECT partback.restore_table($lpdir, 'ld.t', parallel => 2, wait => true)"), $re,
-		"parts, $what: the restore fails with the constraint's SQLSTATE and name");
-	is(PartbackTest::content_md5($node, 'postgres', $_), $before{$_},
-		"parts, $what: $_ keeps its old content") for @broken;
-	no_transient_left("parts, $what");
-	psq($drop);
-}
+constraint_case($_, "SELECT partback.restore_table($lpdir, 'ld.t', parallel => 2, wait => true)",
+	'parts, ', \&no_transient_left) for @cases;
 
 # a damaged data file of the second part: the checksum error names it, the
 # partition keeps its content, and the transient heap goes
