@@ -751,6 +751,65 @@ lend_idle_workers(PbWork *work)
 }
 
 /*
+ * Lock a target leaf as lock_partition does (named in its messages, else
+ * by its partition path) and check that the caller owns it.
+ */
+static void
+lock_own_leaf(Oid relid, const char *path)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
+
+	lock_partition(relid, "partition", relname && nspname ?
+				   quote_qualified_identifier(nspname, relname) : path);
+	if (!pb_table_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+}
+
+/* What become_owner changed, for end_owner to put back */
+typedef struct OwnerContext
+{
+	Oid			userid;
+	int			sec_context;
+	int			nestlevel;
+} OwnerContext;
+
+/*
+ * Everything that runs code of a table's -- its constraints, generated
+ * columns, triggers and index expressions, during a load and the index
+ * builds after it -- runs as the table's owner in a security-restricted
+ * operation with a fixed search_path, as REINDEX, CLUSTER and ANALYZE do: a
+ * superuser restoring a role's table must not run that role's functions
+ * with its own rights.
+ */
+static void
+become_owner(Oid owner, OwnerContext *saved)
+{
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_RESTRICTED_OPERATION);
+	saved->nestlevel = NewGUCNestLevel();
+	pb_restrict_search_path();
+}
+
+static void
+end_owner(const OwnerContext *saved)
+{
+	AtEOXact_GUC(false, saved->nestlevel);
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+}
+
+/* A leaf's loaded rows must be those its metadata counts */
+static void
+check_rows(const PbUnit *unit, const char *meta_path, int64 expected_rows)
+{
+	if (unit->rows != expected_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("partition \"%s\" of table %s: loaded " UINT64_FORMAT " rows, its metadata \"%s\" says " INT64_FORMAT,
+						unit->path, unit->table_name, unit->rows, meta_path, expected_rows)));
+}
+
+/*
  * Replace the content of one target leaf with the partition's backup, in
  * the current transaction -- truncate, then load every data file, each
  * verified against its checksum as it is read -- and record it, to commit
@@ -770,9 +829,7 @@ restore_leaf(PbWork *work, PbUnit *unit)
 	Relation	rel;
 	PbLoad	   *load;
 	char	   *qualified;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	OwnerContext saved;
 
 	*strrchr(part_dir, '/') = '\0';
 
@@ -784,33 +841,12 @@ restore_leaf(PbWork *work, PbUnit *unit)
 	expected_rows = pb_json_int(&meta->root, "rows", meta_path);
 
 	/* lock, check and empty the partition before opening it for the load */
-	{
-		char	   *relname = get_rel_name(unit->relid);
-		char	   *nspname = get_namespace_name(get_rel_namespace(unit->relid));
-
-		lock_partition(unit->relid, "partition", relname && nspname ?
-					   quote_qualified_identifier(nspname, relname) : unit->path);
-	}
-	if (!pb_table_ownercheck(unit->relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(unit->relid));
+	lock_own_leaf(unit->relid, unit->path);
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(unit->relid)),
 										   get_rel_name(unit->relid));
 	pb_spi_exec(psprintf("TRUNCATE ONLY %s", qualified), 0, NULL, NULL, SPI_OK_UTILITY);
 	rel = table_open(unit->relid, NoLock);
-
-	/*
-	 * Everything that runs code of the table's -- its constraints,
-	 * generated columns, triggers and index expressions, during the load and
-	 * the index builds after it -- runs as the table's owner in a
-	 * security-restricted operation with a fixed search_path, as REINDEX,
-	 * CLUSTER and ANALYZE do: a superuser restoring a role's table must not
-	 * run that role's functions with its own rights.
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(rel->rd_rel->relowner,
-						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	pb_restrict_search_path();
+	become_owner(rel->rd_rel->relowner, &saved);
 
 	load = pb_load_begin(rel, columns, text_columns(&meta->root, columns, meta_path),
 						 true, work->max_rate);
@@ -834,15 +870,9 @@ restore_leaf(PbWork *work, PbUnit *unit)
 	}
 	lend_idle_workers(work);
 	pb_load_end(load);
+	end_owner(&saved);
 
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-
-	if (unit->rows != expected_rows)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("partition \"%s\" of table %s: loaded " UINT64_FORMAT " rows, its metadata \"%s\" says " INT64_FORMAT,
-						unit->path, unit->table_name, unit->rows, meta_path, expected_rows)));
+	check_rows(unit, meta_path, expected_rows);
 	unit->relfilenode = PB_REL_NUMBER(rel);
 	table_close(rel, NoLock);
 
@@ -1174,15 +1204,16 @@ load_part(PbWork *work, PbUnit *unit)
 	Relation	rel;
 	Relation	heap;
 	PbLoad	   *load;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	OwnerContext saved;
 
 	*strrchr(part_dir, '/') = '\0';
 	/* the metadata is the one the leader planned with: same checksum */
 	if (unit->part >= pb_json_array_size(files))
 		elog(ERROR, "partback: metadata \"%s\" has no data file %d", meta_path, unit->part);
 	f = pb_json_array_container(files, unit->part);
+
+	unit->raw_bytes = pb_json_int(f, "bytes", meta_path);
+	unit->stored_bytes = pb_json_int(f, "stored_bytes", meta_path);
 
 	/* no change of its columns until this commits (ALTER TABLE waits) */
 	rel = table_open(unit->relid, RowExclusiveLock);
@@ -1192,25 +1223,16 @@ load_part(PbWork *work, PbUnit *unit)
 	if (!same_layout(rel, heap))
 		target_changed(rel);
 
-	/* as the table's owner, as restore_leaf says */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(rel->rd_rel->relowner,
-						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	pb_restrict_search_path();
+	become_owner(rel->rd_rel->relowner, &saved);
 	load = pb_load_begin_transient(rel, heap, columns,
 								   text_columns(&meta->root, columns, meta_path),
 								   work->max_rate);
 	unit->rows = pb_load_file(load, psprintf("%s/%s", part_dir, pb_data_file_name(f)),
 							  compression, pb_json_str(f, "sha256", false),
-							  pb_json_int(f, "stored_bytes", meta_path),
-							  pb_json_int(f, "bytes", meta_path));
+							  unit->stored_bytes, unit->raw_bytes);
 	pb_load_end(load);
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	end_owner(&saved);
 
-	unit->raw_bytes = pb_json_int(f, "bytes", meta_path);
-	unit->stored_bytes = pb_json_int(f, "stored_bytes", meta_path);
 	pb_live_add(unit->rows, unit->raw_bytes);
 	table_close(heap, NoLock);
 	table_close(rel, NoLock);
@@ -1238,9 +1260,7 @@ swap_in_parts(PbWork *work, int first_index)
 	Oid			owner;
 	Oid			types[1] = {OIDOID};
 	Datum		values[1];
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	OwnerContext saved;
 
 	u.path = pb_work_str(work, u.path_off);
 	u.file = pb_work_str(work, u.file_off);
@@ -1255,22 +1275,10 @@ swap_in_parts(PbWork *work, int first_index)
 		u.raw_bytes += work->units[i].raw_bytes;
 		u.stored_bytes += work->units[i].stored_bytes;
 	}
-	if (u.rows != expected_rows)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("partition \"%s\" of table %s: loaded " UINT64_FORMAT " rows, its metadata \"%s\" says " INT64_FORMAT,
-						u.path, u.table_name, u.rows, meta_path, expected_rows)));
+	check_rows(&u, meta_path, expected_rows);
 
-	{
-		char	   *relname = get_rel_name(u.relid);
-		char	   *nspname = get_namespace_name(get_rel_namespace(u.relid));
-
-		lock_partition(u.relid, "partition", relname && nspname ?
-					   quote_qualified_identifier(nspname, relname) : u.path);
-	}
+	lock_own_leaf(u.relid, u.path);
 	rel = table_open(u.relid, NoLock);
-	if (!pb_table_ownercheck(u.relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
 	heap = table_open(u.transient, AccessExclusiveLock);
 	if (!same_layout(rel, heap))
 		target_changed(rel);
@@ -1285,15 +1293,11 @@ swap_in_parts(PbWork *work, int first_index)
 	table_close(heap, NoLock);
 	table_close(rel, NoLock);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	pb_restrict_search_path();
+	become_owner(owner, &saved);
 	lend_idle_workers(work);
 	finish_heap_swap(u.relid, u.transient, false, false, true, true,
 					 frozen_xid, min_multi, RELPERSISTENCE_PERMANENT);
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	end_owner(&saved);
 
 	values[0] = ObjectIdGetDatum(u.transient);
 	pb_catalog_exec("DELETE FROM partback.transient_heap WHERE relid = $1",
