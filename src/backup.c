@@ -505,7 +505,8 @@ take_over_chunk(HTAB *paths, BackupTable *t, BackupLeaf *leaf, int chunk,
 		if (max_lsn > c->lsn)
 			continue;
 
-		f->name = pstrdup(name);
+		/* where the leaf is kept (plan_table calls this in its scratch) */
+		f->name = MemoryContextStrdup(GetMemoryChunkContext(leaf->chunks), name);
 		f->rows = c->rows;
 		f->raw_bytes = c->bytes;
 		f->stored_bytes = c->stored_bytes;
@@ -569,15 +570,33 @@ earlier_manifest(PbJob *job, EarlierBackups *e, int i)
 	Jsonb	   *manifest;
 	JsonbContainer *tables;
 	HASHCTL		ctl;
+	MemoryContext read_context;
+	MemoryContext old;
 
 	if (e->parsed_index == i)
 		return e->parsed;
 	if (e->read[i] && e->tables[i] == NULL)
 		return NULL;
 	CHECK_FOR_INTERRUPTS();
-	/* a damaged backup is no base; the others still are */
+
+	/*
+	 * A damaged backup is no base; the others still are.  Read apart, and
+	 * only the parsed manifest kept: reading takes several times its size.
+	 */
+	read_context = AllocSetContextCreate(CurrentMemoryContext, "partback earlier manifest",
+										 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(read_context);
 	manifest = pb_read_manifest_lenient_ext(job->backup_dir, job->source_db,
 											e->ids[i], false, &status, &problem);
+	MemoryContextSwitchTo(old);
+	if (manifest != NULL)
+	{
+		Jsonb	   *copy = palloc(VARSIZE(manifest));
+
+		memcpy(copy, manifest, VARSIZE(manifest));
+		manifest = copy;
+	}
+	MemoryContextDelete(read_context);
 	e->read[i] = true;
 	if (manifest == NULL)
 		return NULL;
@@ -617,6 +636,18 @@ earlier_manifest(PbJob *job, EarlierBackups *e, int i)
 }
 
 /*
+ * s, or *last when equal to it (then never freed apart); a new *last is
+ * copied into context
+ */
+static char *
+shared_copy(MemoryContext context, const char *s, char **last)
+{
+	if (*last == NULL || strcmp(*last, s) != 0)
+		*last = MemoryContextStrdup(context, s);
+	return *last;
+}
+
+/*
  * The chunks of table in the newest finished backup that holds it, as
  * candidates to take over: what makes a repeated backup incremental.  Its
  * leaves' metadata files go to *bases.  Called in the job's context, which
@@ -628,6 +659,8 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 	EarlierBackups *e = earlier_backups;
 	List	   *result = NIL;
 	TableKey	key;
+	MemoryContext meta_context;
+	char	   *last_columns = NULL;
 
 	if (e == NULL || e->job_id != job->job_id)
 	{
@@ -663,13 +696,18 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 			if (strcmp(pb_json_str(entry, "schema", false), t->schema) != 0 ||
 				strcmp(pb_json_str(entry, "name", false), t->name) != 0)
 				continue;
+			meta_context = AllocSetContextCreate(CurrentMemoryContext,
+												 "partback base metadata",
+												 ALLOCSET_DEFAULT_SIZES);
 			parts = pb_json_container(entry, "partitions");
 			for (int k = 0; k < pb_json_array_size(parts); k++)
 			{
 				JsonbContainer *p = pb_json_array_container(parts, k);
+				MemoryContext old = MemoryContextSwitchTo(meta_context);
 				const char *meta_rel = pb_json_str(p, "meta", false);
 				char	   *meta_path = psprintf("%s/%s", db_dir, meta_rel);
 				char	   *dir_rel = pb_meta_file_dir(meta_rel);
+				const char *path = pb_json_str(p, "path", false);
 				Jsonb	   *meta;
 				JsonbContainer *files;
 				const char *columns;
@@ -677,14 +715,28 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 				meta = pb_read_meta_file(meta_path, pb_json_str(p, "meta_sha256", false));
 				files = pb_json_container(&meta->root, "files");
 				if (pb_json_container(&meta->root, "column_signature") == NULL)
-					continue;	/* written before the signature was recorded */
-				columns = pb_json_text(&meta->root, "column_signature");
+				{
+					/* written before the signature was recorded */
+					MemoryContextSwitchTo(old);
+					MemoryContextReset(meta_context);
+					continue;
+				}
+
+				/*
+				 * Only what plan_table compares is kept, in the job's
+				 * context: the parsed file is several kB a leaf.
+				 */
+				MemoryContextSwitchTo(old);
+				path = pstrdup(path);
+				columns = shared_copy(CurrentMemoryContext,
+									  pb_json_text(&meta->root, "column_signature"),
+									  &last_columns);
 				if (pb_json_str(&meta->root, "backed_up_at", true) != NULL)
 				{
 					BaseLeaf   *b = palloc0(sizeof(BaseLeaf));
 
-					b->path = pb_json_str(p, "path", false);
-					b->meta = meta_rel;
+					b->path = path;
+					b->meta = pstrdup(meta_rel);
 					b->meta_sha256 = pb_json_str(p, "meta_sha256", false);
 					b->meta_backup_id = pb_json_int(&meta->root, "backup_id", meta_path);
 					b->backed_up_at = pb_json_str(&meta->root, "backed_up_at", false);
@@ -701,7 +753,7 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 						continue;
 					c = palloc0(sizeof(PbDoneChunk));
 					c->table_name = t->task_name;
-					c->path = (char *) pb_json_str(p, "path", false);
+					c->path = (char *) path;
 					c->chunk = f;
 					c->relfilenode = (Oid) pb_json_int(file, "relfilenode", meta_path);
 					c->start_block = pb_json_int(file, "start_block", meta_path);
@@ -722,20 +774,13 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 						pb_json_int(&meta->root, "backup_id", meta_path);
 					result = lappend(result, c);
 				}
+				MemoryContextReset(meta_context);
 			}
+			MemoryContextDelete(meta_context);
 			return result;
 		}
 	}
 	return result;
-}
-
-/* s, or *last when equal to it (then never freed apart); *last is kept */
-static char *
-shared_copy(const char *s, char **last)
-{
-	if (*last == NULL || strcmp(*last, s) != 0)
-		*last = pstrdup(s);
-	return *last;
 }
 
 /*
@@ -752,10 +797,12 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 	List	   *bases = NIL;
 	HTAB	   *paths;
 	char	   *digest;
+	MemoryContext keep;
 	MemoryContext scratch;
 	char	   *last_columns = NULL;
 	char	   *last_signature = NULL;
 	char	   *last_text_columns = NULL;
+	char	   *last_schema = NULL;
 
 	t->definition = capture_definition(t->relid);
 	pb_check_definition_size(t->task_name, t->definition);
@@ -766,38 +813,38 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		candidates = list_concat(list_copy(earlier),
 								 previous_backup_chunks(job, t, db_dir, &bases));
 	paths = index_paths(t, candidates, bases);
-	scratch = AllocSetContextCreate(CurrentMemoryContext, "partback leaf plan",
+	keep = CurrentMemoryContext;
+	scratch = AllocSetContextCreate(keep, "partback leaf plan",
 									ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, t->leaves)
 	{
 		BackupLeaf *leaf = lfirst(lc);
-		Relation	rel = table_open(leaf->relid, AccessShareLock);
-		BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-		MemoryContext old;
-		char	   *columns;
-		char	   *signature;
-		char	   *textcols;
-
-		old = MemoryContextSwitchTo(scratch);
-		check_readable(rel);
-		MemoryContextSwitchTo(old);
-		leaf->rel_dir = pb_partition_dir(t->schema, t->name, leaf->path_elems);
+		Relation	rel;
+		BlockNumber nblocks;
 
 		/*
-		 * The leaves of a tree mostly have the same columns: they share one
-		 * copy of each description (thousands of leaves, one leader).
+		 * Only what the leaf keeps is allocated in the job's context, which
+		 * holds every leaf of the job (thousands, one leader).
 		 */
-		old = MemoryContextSwitchTo(scratch);
-		columns = copied_columns(rel, false);
-		signature = signature_with_types(copied_columns(rel, true), digest);
-		textcols = text_columns(rel);
-		MemoryContextSwitchTo(old);
-		leaf->columns = shared_copy(columns, &last_columns);
-		leaf->signature = shared_copy(signature, &last_signature);
-		leaf->text_columns = shared_copy(textcols, &last_text_columns);
-		leaf->logged = RelationIsPermanent(rel);
-		leaf->partition_schema = get_namespace_name(RelationGetNamespace(rel));
+		MemoryContextSwitchTo(scratch);
+		rel = table_open(leaf->relid, AccessShareLock);
+		nblocks = RelationGetNumberOfBlocks(rel);
+		check_readable(rel);
+		leaf->rel_dir = MemoryContextStrdup(keep, pb_partition_dir(t->schema, t->name,
+																   leaf->path_elems));
+
+		/* the leaves of a tree mostly share their columns' descriptions */
+		leaf->columns = shared_copy(keep, copied_columns(rel, false), &last_columns);
+		leaf->signature = shared_copy(keep, signature_with_types(copied_columns(rel, true),
+																 digest),
+									  &last_signature);
+		leaf->text_columns = shared_copy(keep, text_columns(rel), &last_text_columns);
+		leaf->partition_schema = shared_copy(keep,
+											 get_namespace_name(RelationGetNamespace(rel)),
+											 &last_schema);
+		MemoryContextSwitchTo(keep);
 		leaf->partition_name = pstrdup(RelationGetRelationName(rel));
+		leaf->logged = RelationIsPermanent(rel);
 		leaf->relfilenode = PB_REL_NUMBER(rel);
 		leaf->chunk_blocks = Max(1, (BlockNumber) ((uint64) job->chunk_size_mb * 1024 * 1024 / BLCKSZ));
 		leaf->nchunks = Max(1, (nblocks + leaf->chunk_blocks - 1) / leaf->chunk_blocks);
@@ -807,8 +854,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 
 			leaf->base = e ? e->base : NULL;
 		}
-		/* what a leaf's checks took is not kept per leaf */
-		MemoryContextReset(scratch);
+		MemoryContextSwitchTo(scratch);
 
 		for (int chunk = 0; chunk < leaf->nchunks; chunk++)
 		{
@@ -826,6 +872,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 				pb_mkdir_p(psprintf("%s/%s", db_dir, leaf->rel_dir));
 				leaf->dir_made = true;
 			}
+			MemoryContextSwitchTo(keep);
 			unit = palloc0(sizeof(PbUnit));
 			unit->relid = leaf->relid;
 			unit->chunk = chunk;
@@ -845,13 +892,44 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 			unit->table_index = table_index;
 			unit->leaf_index = foreach_current_index(lc);
 			*units = lappend(*units, unit);
+			MemoryContextSwitchTo(scratch);
 		}
 		table_close(rel, NoLock);
 		pb_bound_caches();
+		MemoryContextSwitchTo(keep);
+		MemoryContextReset(scratch);
 	}
 	MemoryContextDelete(scratch);
 	hash_destroy(paths);
 }
+
+/*
+ * A copy worker's units whose records are committed but whose data files
+ * have no name yet: their fsyncs, and the flush of their records' commits,
+ * are waited for once per batch (pb_backup_publish).  At thousands of small
+ * partitions, waiting for both per unit was most of a backup's time.
+ */
+typedef struct UnpublishedUnit
+{
+	PbUnit	   *unit;
+	PbFile	   *file;
+} UnpublishedUnit;
+
+static MemoryContext unpublished_context = NULL;
+static List *unpublished = NIL;	/* UnpublishedUnit */
+static uint64 unpublished_bytes = 0;
+static TimestampTz unpublished_since = 0;
+static XLogRecPtr unpublished_commit_end = InvalidXLogRecPtr;
+
+/*
+ * A batch ends at this many units, bytes or milliseconds: small enough
+ * that a crash loses little a resume could have taken over (a unit of a
+ * few MB is published alone, as before), large enough that thousands of
+ * small units share their waits.
+ */
+#define PUBLISH_BATCH_UNITS 32
+#define PUBLISH_BATCH_BYTES (4 * 1024 * 1024)
+#define PUBLISH_BATCH_MS 250
 
 /*
  * A copy worker's part: one chunk, in a transaction with the leader's
@@ -905,18 +983,83 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	pb_xact_end();
 
 	/*
-	 * The record is on disk before the file gets its name, so that a data
-	 * file present after a crash is one a resume takes over (the commit was
-	 * asynchronous: partback_copy_main); and the file has its name before
-	 * the unit counts as done.
+	 * Counted in the table's progress now (the status views' figures never
+	 * go back); done for the job once its file has its name.  Not under
+	 * the job's snapshot: copy workers update the same row.
 	 */
-	XLogFlush(XactLastCommitEnd);
-	pb_file_publish(file);
-
-	/* not under the job's snapshot: copy workers update the same row */
 	pb_xact_begin();
 	pb_task_add_unit(work->job_id, unit, unit->nchunks);
 	pb_xact_end();
+
+	if (unpublished_context == NULL)
+		unpublished_context = AllocSetContextCreate(TopMemoryContext,
+													"partback unpublished units",
+													ALLOCSET_SMALL_SIZES);
+	if (unpublished == NIL)
+		unpublished_since = GetCurrentTimestamp();
+	{
+		MemoryContext old = MemoryContextSwitchTo(unpublished_context);
+		UnpublishedUnit *u = palloc(sizeof(UnpublishedUnit));
+
+		u->unit = unit;
+		u->file = file;
+		unpublished = lappend(unpublished, u);
+		MemoryContextSwitchTo(old);
+	}
+	unpublished_bytes += res.stored_bytes;
+	unpublished_commit_end = Max(unpublished_commit_end, XactLastCommitEnd);
+}
+
+/*
+ * Give the data files of a copy worker's units done so far their names, if
+ * a batch is full or all is true.  Returns how many units it published.
+ */
+int
+pb_backup_publish(PbWork *work, bool all)
+{
+	int			n = list_length(unpublished);
+
+	/* a throttled job's waits are not what bounds it: each unit at once */
+	if (n == 0 ||
+		(!all && work->max_rate == 0 &&
+		 n < PUBLISH_BATCH_UNITS && unpublished_bytes < PUBLISH_BATCH_BYTES &&
+		 !TimestampDifferenceExceeds(unpublished_since, GetCurrentTimestamp(),
+									 PUBLISH_BATCH_MS)))
+		return 0;
+
+	/*
+	 * The records are on disk before the files get their names, so that a
+	 * data file present after a crash is one a resume takes over (the
+	 * commits were asynchronous: partback_copy_main); each file is fsynced
+	 * as it gets its name (pb_file_publish), its write-back started when it
+	 * was sealed.
+	 */
+	XLogFlush(unpublished_commit_end);
+	while (unpublished != NIL)
+	{
+		/* one whose publishing fails stays, for pb_backup_forget_unpublished */
+		pb_file_publish(((UnpublishedUnit *) linitial(unpublished))->file);
+		unpublished = list_delete_first(unpublished);
+	}
+	unpublished_bytes = 0;
+	MemoryContextReset(unpublished_context);
+	return n;
+}
+
+/*
+ * A copy worker that fails or is stopped removes the files it has not
+ * published: their records are no promise (a resume takes over only files
+ * it finds).  Also run at its exit (a FATAL, a stop by its leader).
+ */
+void
+pb_backup_forget_unpublished(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, unpublished)
+		pb_file_abort(((UnpublishedUnit *) lfirst(lc))->file);
+	unpublished = NIL;
+	unpublished_bytes = 0;
 }
 
 /*

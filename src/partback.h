@@ -517,6 +517,8 @@ extern char *pb_table_error(int64 job_id, const char *table_name);
 /* ---------- backup.c, restore.c: running a job ---------- */
 extern int64 pb_run_backup(PbJob *job);
 extern void pb_backup_unit(PbWork *work, PbUnit *unit);
+extern int	pb_backup_publish(PbWork *work, bool all);
+extern void pb_backup_forget_unpublished(void);
 extern void pb_run_restore(PbJob *job);
 extern void pb_restore_unit(PbWork *work, PbUnit *unit);
 extern int	pb_drop_left_transient_heaps(void);

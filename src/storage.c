@@ -82,7 +82,8 @@ struct PbFile
 typedef enum PbSyncMode
 {
 	PB_SYNC_NOW,				/* fsync each file and directory as made */
-	PB_SYNC_DIRS_LATER,			/* files now, directories by another process */
+	PB_SYNC_DIRS_LATER,			/* files at publish, directories by another
+								 * process */
 	PB_SYNC_ALL_LATER			/* files and directories at pb_sync_deferred */
 } PbSyncMode;
 static PbSyncMode sync_mode = PB_SYNC_NOW;
@@ -799,7 +800,9 @@ pb_file_write(PbFile *file, const void *data, size_t len)
  * temporary name.  If the transaction aborts, it is removed; once the
  * transaction commits, it is the caller's, to pb_file_publish -- so that
  * what the transaction recorded about the file is durable before the file
- * can be taken for data.
+ * can be taken for data.  With pb_sync_defer(false), the fsync waits for
+ * pb_file_publish: a copy worker publishes its files in batches
+ * (pb_backup_publish), each fsync then finding its write-back done.
  */
 void
 pb_file_seal(PbFile *file)
@@ -818,10 +821,16 @@ pb_file_seal(PbFile *file)
 		file->buflen = 0;
 	}
 
-	if (sync_mode == PB_SYNC_ALL_LATER)
+	if (sync_mode != PB_SYNC_NOW)
 	{
-		/* start the write-back now; pb_sync_deferred waits for it */
+		/* start the write-back now; the fsync waits for it */
 		pg_flush_data(file->fd, 0, 0);
+		if (sync_mode == PB_SYNC_DIRS_LATER)
+		{
+			/* pb_file_publish fsyncs it */
+			file->sealed = true;
+			return;
+		}
 		file->sync_later = true;
 	}
 	else if (pg_fsync(file->fd) != 0)
@@ -870,6 +879,23 @@ void
 pb_file_publish(PbFile *file)
 {
 	Assert(file->sealed);
+	if (file->fd >= 0)
+	{
+		/* sealed without its fsync (pb_sync_defer(false)) */
+		int			rc;
+
+		if (pg_fsync(file->fd) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not fsync file \"%s\": %m", file->tmppath)));
+		rc = close(file->fd);
+		file->fd = -1;
+		ReleaseExternalFD();
+		if (rc != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not close file \"%s\": %m", file->tmppath)));
+	}
 	if (renameat(file->dirfd, file->tmpname, file->dirfd, file->name) < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),

@@ -26,6 +26,8 @@ use strict;
 use warnings;
 
 use Digest::MD5 qw(md5_hex);
+use File::Find;
+use Time::HiRes;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -101,6 +103,61 @@ SKIP:
 
 is($node->safe_psql('postgres', "SELECT partback.backup_db($ldir, wait => true) > 0"),
 	't', 'backup_db with the usual lock table');
+
+# 0. An unthrottled backup of many small partitions: a copy worker gives
+# its data files their names in batches, after fsyncing them and flushing
+# their records once for the batch.  An immediate shutdown in the middle
+# leaves a file under its final name only with its record on disk; the same
+# call again takes each of them over and writes the rest.
+{
+	my $cdir  = PartbackTest::backup_dir('many_crash');
+	my $lcdir = PartbackTest::sql_lit($cdir);
+	my $call  = "SELECT partback.backup_db($lcdir, parallel => 2)";
+	# data files under their final names: path below the database dir => inode:mtime
+	my $published = sub {
+		my %f;
+		find({ no_chdir => 1, wanted => sub {
+			return unless -f $_ && /\.copy/ && !/\.tmp$/;
+			my @st = Time::HiRes::stat($_);
+			$f{ substr($_, length("$cdir/postgres") + 1) } = "$st[1]:$st[9]";
+		} }, $cdir) if -d $cdir;
+		return %f;
+	};
+	my $job = $node->safe_psql('postgres', $call);
+	my %before;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		%before = $published->();
+		last if keys %before >= 100;
+		Time::HiRes::usleep(10_000);
+	}
+	$node->stop('immediate');
+	$node->start;
+	my $n = scalar(keys %before);
+	note("$n data files were there when the server stopped");
+	%before = $published->();
+	cmp_ok(scalar(keys %before), '<', $leaves, 'the server stopped while the backup was copying')
+	  or note('the backup ended first: the rest of this section tests little');
+	my %recorded = map { $_ => 1 } split /\n/, $node->safe_psql('postgres',
+		"SELECT file FROM partback.chunk WHERE job_id = $job");
+	my @unrecorded = grep { !$recorded{$_} } sort keys %before;
+	ok(!@unrecorded, 'every data file under its final name has its record')
+	  or diag("without a record:\n  " . join("\n  ", @unrecorded[0 .. ($#unrecorded > 9 ? 9 : $#unrecorded)]));
+
+	my $job2 = $node->safe_psql('postgres', $call);
+	is(PartbackTest::wait_job($node, 'postgres', $job2), 'succeeded', 'the same call again succeeds');
+	my %after = $published->();
+	my @rewritten = grep { ($after{$_} // '') ne $before{$_} } sort keys %before;
+	ok(!@rewritten, 'it took over the ' . scalar(keys %before) . ' data files the first left')
+	  or diag("written again or removed:\n  " . join("\n  ", @rewritten[0 .. ($#rewritten > 9 ? 9 : $#rewritten)]));
+	is(scalar(keys %after), $leaves, 'the backup has a data file per leaf');
+	is($node->safe_psql('postgres', "SELECT count(*) FROM partback.check_backup($lcdir)"), '0',
+		'check_backup finds it healthy');
+	my $tmp = 0;
+	find({ no_chdir => 1, wanted => sub { $tmp++ if /\.tmp$/ } }, $cdir);
+	is($tmp, 0, 'no .tmp file is left');
+}
 
 # a lock table of about 300 locks: 10 per possible session
 $node->stop;
