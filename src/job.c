@@ -262,6 +262,57 @@ pb_catalog_end(void)
 	SetUserIdAndSecContext(saved_userid, saved_sec_context);
 }
 
+/*
+ * The catalog's statements, planned once a process: a copy worker runs the
+ * same few for every unit of work (thousands of partitions), and parsing
+ * and planning them each time was a good part of a small unit's cost.
+ * The plan cache replans them when the catalog changes.
+ */
+typedef struct CatalogPlan
+{
+	char	   *sql;
+	int			nargs;
+	Oid		   *types;
+	SPIPlanPtr	plan;
+} CatalogPlan;
+
+#define MAX_CATALOG_PLANS 64
+static CatalogPlan catalog_plans[MAX_CATALOG_PLANS];
+static int	ncatalog_plans = 0;
+
+/* sql's plan, kept (up to MAX_CATALOG_PLANS) or for this SPI call only */
+static SPIPlanPtr
+catalog_plan(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan;
+	CatalogPlan *p;
+
+	for (int i = 0; i < ncatalog_plans; i++)
+	{
+		p = &catalog_plans[i];
+		if (p->nargs == nargs && strcmp(p->sql, sql) == 0 &&
+			(nargs == 0 || memcmp(p->types, types, sizeof(Oid) * nargs) == 0))
+			return p->plan;
+	}
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "partback: SPI_prepare failed with %s for \"%s\"",
+			 SPI_result_code_string(SPI_result), sql);
+	if (ncatalog_plans == MAX_CATALOG_PLANS)
+		return plan;
+	p = &catalog_plans[ncatalog_plans];
+	p->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	p->nargs = nargs;
+	p->types = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(1, nargs));
+	if (nargs > 0)
+		memcpy(p->types, types, sizeof(Oid) * nargs);
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "partback: SPI_keepplan failed for \"%s\"", sql);
+	p->plan = plan;
+	ncatalog_plans++;
+	return plan;
+}
+
 void
 pb_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 				const char *nulls, int expected)
@@ -270,9 +321,9 @@ pb_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 
 	pb_catalog_begin();
 	SPI_connect();
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	rc = SPI_execute_plan(catalog_plan(sql, nargs, types), values, nulls, false, 0);
 	if (rc != expected)
-		elog(ERROR, "partback: SPI_execute_with_args returned %s for \"%s\"",
+		elog(ERROR, "partback: SPI_execute_plan returned %s for \"%s\"",
 			 SPI_result_code_string(rc), sql);
 	SPI_finish();
 	pb_catalog_end();

@@ -104,6 +104,7 @@ static void pb_storage_subxact_callback(SubXactEvent event,
 										void *arg);
 static void pb_file_discard(PbFile *file, bool close_fd);
 static void pb_file_write_fd(PbFile *file, const char *data, size_t len);
+static void sync_and_close(PbFile *file, bool sync);
 static int	pb_name_cmp(const ListCell *a, const ListCell *b);
 static PbFile *pb_file_alloc(const char *path, bool writing);
 
@@ -807,8 +808,6 @@ pb_file_write(PbFile *file, const void *data, size_t len)
 void
 pb_file_seal(PbFile *file)
 {
-	int			rc;
-
 	if (!file->writing || file->fd < 0 || file->broken)
 		elog(ERROR, "file \"%s\" cannot be committed", file->path);
 
@@ -833,7 +832,17 @@ pb_file_seal(PbFile *file)
 		}
 		file->sync_later = true;
 	}
-	else if (pg_fsync(file->fd) != 0)
+	sync_and_close(file, sync_mode == PB_SYNC_NOW);
+	file->sealed = true;
+}
+
+/* fsync (if sync) and close the descriptor of a file being written */
+static void
+sync_and_close(PbFile *file, bool sync)
+{
+	int			rc;
+
+	if (sync && pg_fsync(file->fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not fsync file \"%s\": %m", file->tmppath)));
@@ -846,7 +855,6 @@ pb_file_seal(PbFile *file)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not close file \"%s\": %m", file->tmppath)));
-	file->sealed = true;
 }
 
 /* free a file's memory and its directory's descriptor */
@@ -879,23 +887,9 @@ void
 pb_file_publish(PbFile *file)
 {
 	Assert(file->sealed);
+	/* one sealed without its fsync (pb_sync_defer(false)) */
 	if (file->fd >= 0)
-	{
-		/* sealed without its fsync (pb_sync_defer(false)) */
-		int			rc;
-
-		if (pg_fsync(file->fd) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not fsync file \"%s\": %m", file->tmppath)));
-		rc = close(file->fd);
-		file->fd = -1;
-		ReleaseExternalFD();
-		if (rc != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not close file \"%s\": %m", file->tmppath)));
-	}
+		sync_and_close(file, true);
 	if (renameat(file->dirfd, file->tmpname, file->dirfd, file->name) < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
