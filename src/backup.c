@@ -904,19 +904,13 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 }
 
 /*
- * A copy worker's units whose records are committed but whose data files
- * have no name yet: their fsyncs, and the flush of their records' commits,
- * are waited for once per batch (pb_backup_publish).  At thousands of small
- * partitions, waiting for both per unit was most of a backup's time.
+ * The data files of a copy worker's units whose records are committed but
+ * which have no name yet: their fsyncs, and the flush of their records'
+ * commits, are waited for once per batch (pb_backup_publish).  At thousands
+ * of small partitions, waiting for both per unit was most of a backup's
+ * time.
  */
-typedef struct UnpublishedUnit
-{
-	PbUnit	   *unit;
-	PbFile	   *file;
-} UnpublishedUnit;
-
-static MemoryContext unpublished_context = NULL;
-static List *unpublished = NIL;	/* UnpublishedUnit */
+static List *unpublished = NIL;	/* PbFile, sealed */
 static uint64 unpublished_bytes = 0;
 static TimestampTz unpublished_since = 0;
 static XLogRecPtr unpublished_commit_end = InvalidXLogRecPtr;
@@ -991,19 +985,12 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	pb_task_add_unit(work->job_id, unit, unit->nchunks);
 	pb_xact_end();
 
-	if (unpublished_context == NULL)
-		unpublished_context = AllocSetContextCreate(TopMemoryContext,
-													"partback unpublished units",
-													ALLOCSET_SMALL_SIZES);
 	if (unpublished == NIL)
 		unpublished_since = GetCurrentTimestamp();
 	{
-		MemoryContext old = MemoryContextSwitchTo(unpublished_context);
-		UnpublishedUnit *u = palloc(sizeof(UnpublishedUnit));
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		u->unit = unit;
-		u->file = file;
-		unpublished = lappend(unpublished, u);
+		unpublished = lappend(unpublished, file);
 		MemoryContextSwitchTo(old);
 	}
 	unpublished_bytes += res.stored_bytes;
@@ -1038,11 +1025,10 @@ pb_backup_publish(PbWork *work, bool all)
 	while (unpublished != NIL)
 	{
 		/* one whose publishing fails stays, for pb_backup_forget_unpublished */
-		pb_file_publish(((UnpublishedUnit *) linitial(unpublished))->file);
+		pb_file_publish(linitial(unpublished));
 		unpublished = list_delete_first(unpublished);
 	}
 	unpublished_bytes = 0;
-	MemoryContextReset(unpublished_context);
 	return n;
 }
 
@@ -1057,7 +1043,8 @@ pb_backup_forget_unpublished(void)
 	ListCell   *lc;
 
 	foreach(lc, unpublished)
-		pb_file_abort(((UnpublishedUnit *) lfirst(lc))->file);
+		pb_file_abort(lfirst(lc));
+	list_free(unpublished);
 	unpublished = NIL;
 	unpublished_bytes = 0;
 }
