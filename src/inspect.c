@@ -18,6 +18,8 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -32,6 +34,8 @@
 
 PG_FUNCTION_INFO_V1(partback_manifest);
 PG_FUNCTION_INFO_V1(partback_manifests);
+PG_FUNCTION_INFO_V1(partback_backup_ids);
+PG_FUNCTION_INFO_V1(partback_manifest_at);
 PG_FUNCTION_INFO_V1(partback_manifests_listed);
 PG_FUNCTION_INFO_V1(partback_partition_meta);
 PG_FUNCTION_INFO_V1(partback_check_backup);
@@ -139,6 +143,65 @@ partback_manifest(PG_FUNCTION_ARGS)
 					 errhint("partback.list_backups() lists the backups in a directory.")));
 	}
 	PG_RETURN_JSONB_P(pb_read_manifest(dir, db, id));
+}
+
+/* _backup_ids(backup_dir, source_db): its finished backups, oldest first */
+Datum
+partback_backup_ids(PG_FUNCTION_ARGS)
+{
+	char	   *dir;
+	char	   *db;
+	int64	   *ids;
+	int			n;
+	Datum	   *elems;
+
+	pb_gate_check_call(fcinfo);
+	dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
+	db = text_arg_required(fcinfo, 1, "source_db");
+	pb_repo_open(dir);
+	check_db(dir, db);
+	n = pb_backup_ids(dir, db, &ids);
+	elems = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT8OID, sizeof(int64),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * _manifest_at(backup_dir, source_db, backup_id, newest): one manifest, for
+ * a reader that walks the backups newest first and stops at the one it
+ * takes (a database of many partitions has manifests of megabytes).  As in
+ * _manifests, a damaged one is passed over (NULL) with a WARNING, but for
+ * the newest, which the reader would have taken: that is an ERROR naming
+ * it.
+ */
+Datum
+partback_manifest_at(PG_FUNCTION_ARGS)
+{
+	char	   *dir;
+	char	   *db;
+	int64		id;
+	Jsonb	   *m;
+	char	   *problem;
+
+	pb_gate_check_call(fcinfo);
+	dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
+	db = text_arg_required(fcinfo, 1, "source_db");
+	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		elog(ERROR, "partback: _manifest_at needs a backup_id and newest");
+	id = PG_GETARG_INT64(2);
+	pb_repo_open(dir);
+	check_db(dir, db);
+	if (PG_GETARG_BOOL(3))
+		PG_RETURN_JSONB_P(pb_read_manifest(dir, db, id));
+	m = pb_read_manifest_lenient(dir, db, id, true, &problem);
+	if (m == NULL)
+	{
+		warn_damaged(dir, db, id, problem);
+		PG_RETURN_NULL();
+	}
+	PG_RETURN_JSONB_P(m);
 }
 
 /*

@@ -3548,6 +3548,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	ids bigint[];
 	m jsonb;
 	t jsonb;
 BEGIN
@@ -3560,15 +3561,15 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	-- a backup named is read alone (its damage is an error naming the file;
-	-- other backups' does not matter)
-	FOR m IN SELECT x FROM partback._manifest(backup_dir, source_db, backup_id) AS x
-			  WHERE backup_id IS NOT NULL
-			 UNION ALL
-			 SELECT x FROM (SELECT x FROM partback._manifests(backup_dir, source_db) AS x
-							 WHERE backup_id IS NULL
-							 ORDER BY (x->>'backup_id')::bigint DESC) AS s
-	LOOP
-		CONTINUE WHEN backup_id IS NOT NULL AND (m->>'backup_id')::bigint <> backup_id;
+	-- other backups' does not matter); else newest first, no further than
+	-- the first that holds the table
+	ids := CASE WHEN backup_id IS NULL THEN partback._backup_ids(backup_dir, source_db)
+				ELSE ARRAY[backup_id] END;
+	FOR i IN REVERSE pg_catalog.cardinality(ids) .. 1 LOOP
+		m := CASE WHEN backup_id IS NOT NULL THEN partback._manifest(backup_dir, source_db, backup_id)
+				  ELSE partback._manifest_at(backup_dir, source_db, ids[i],
+											 i = pg_catalog.cardinality(ids)) END;
+		CONTINUE WHEN m IS NULL;
 		-- naming no backup means one of this cluster's, and of the caller's
 		-- (a superuser's: of a superuser)
 		CONTINUE WHEN backup_id IS NULL AND NOT (partback._same_cluster(m) AND partback._pickable(m));
@@ -3743,21 +3744,54 @@ BEGIN
 END
 $$;
 
+-- The ids of source_db's finished backups in backup_dir, oldest first.
+CREATE FUNCTION partback._backup_ids(backup_dir text, source_db text)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'partback_backup_ids'
+LANGUAGE C VOLATILE;
+
+-- One manifest, for a reader walking the backups newest first (_backup_ids)
+-- that stops at the one it takes: a damaged one is NULL with a WARNING,
+-- but for the newest (an ERROR naming it).
+CREATE FUNCTION partback._manifest_at(backup_dir text, source_db text,
+									  backup_id bigint, newest boolean)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'partback_manifest_at'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION partback._restore_db_backup(backup_dir text, source_db text,
 											schemas text[], backup_id bigint)
 RETURNS jsonb
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT CASE WHEN $4 IS NOT NULL THEN partback._manifest($1, $2, $4)
-				ELSE (SELECT x FROM partback._manifests($1, $2) AS x
-					   WHERE partback._same_cluster(x) AND partback._pickable(x)
-					   ORDER BY (x->>'job_type' = 'backup_db'
-								 AND (pg_catalog.jsonb_typeof(x->'schemas') IS DISTINCT FROM 'array'
-									  OR ($3 IS NOT NULL AND x->'schemas' @> pg_catalog.to_jsonb($3)))) DESC,
-								(x->>'job_type' = 'backup_db') DESC,
-								(x->>'backup_id')::bigint DESC
-					   LIMIT 1) END
+DECLARE
+	ids bigint[];
+	m jsonb;
+	of_backup_db jsonb;
+	newest jsonb;
+BEGIN
+	IF backup_id IS NOT NULL THEN
+		RETURN partback._manifest(backup_dir, source_db, backup_id);
+	END IF;
+	-- newest first, and no further than the first that covers what is
+	-- asked: a database of many partitions has manifests of megabytes
+	ids := partback._backup_ids(backup_dir, source_db);
+	FOR i IN REVERSE pg_catalog.cardinality(ids) .. 1 LOOP
+		m := partback._manifest_at(backup_dir, source_db, ids[i], i = pg_catalog.cardinality(ids));
+		CONTINUE WHEN m IS NULL OR NOT (partback._same_cluster(m) AND partback._pickable(m));
+		IF m->>'job_type' = 'backup_db' THEN
+			IF pg_catalog.jsonb_typeof(m->'schemas') IS DISTINCT FROM 'array'
+			   OR (schemas IS NOT NULL AND m->'schemas' @> pg_catalog.to_jsonb(schemas)) THEN
+				RETURN m;
+			END IF;
+			of_backup_db := COALESCE(of_backup_db, m);
+		ELSE
+			newest := COALESCE(newest, m);
+		END IF;
+	END LOOP;
+	RETURN COALESCE(of_backup_db, newest);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION partback._restore_tables(backup_dir text, source_db text,
@@ -3955,6 +3989,8 @@ REVOKE ALL ON FUNCTION partback._live_waits() FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._raise_job_messages(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._check_source_version(text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback._restore_db_backup(text, text, text[], bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._backup_ids(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION partback._manifest_at(text, text, bigint, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partback.get_restore_partitions(bigint) FROM PUBLIC;
 
 -- the status view shows the error's whole story

@@ -6,7 +6,7 @@
 #      beside it; backup 3 (which does not share it) restores correctly;
 #   2. manifests/0000000002.json truncated: list_backups shows backup 2 with
 #      its problem and the others without one; a restore naming no backup
-#      restores the newest, with a WARNING naming the damaged file; a restore
+#      restores the newest, reading no older manifest (no WARNING); a restore
 #      naming backup_id => 3 restores backup 3; one naming backup 2 fails
 #      naming its manifest; purge_backups(dir, 2) removes backup 3 and leaves
 #      the damaged backup 2 alone (WARNING); delete_backup(dir, 2) removes it,
@@ -14,6 +14,10 @@
 #      missing) and backups 4 and 5 still restore; in a copy of the dir
 #      with the newest manifest damaged, a restore naming no backup fails
 #      naming it (never an older backup unasked), backup_id => 4 restores;
+#      restore_db naming no backup, beside an older damaged manifest of two
+#      whole-database backups, restores the newest without reading (or
+#      warning about) the older one, and fails naming the newest once that
+#      is damaged;
 #   3. delete_backup during a throttled restore of that backup: with
 #      partback.lock_wait_timeout = 200ms it fails with 55P03 naming the
 #      job; with the default it waits until the restore has ended, the
@@ -118,7 +122,7 @@ is(join(';', map { (split /\|/)[2] // '' } @rows[1 .. 3]), 'f;f;f', 'backups 3, 
 
 ($ok, $out, $err) = run("SELECT partback.restore_table($ldir, 'dm.t', target_table => 'dm.rnew', wait => true)");
 ok($ok, 'a restore naming no backup works') or diag($err);
-like($err, qr/WARNING:.*backup 2 .*0000000002\.json/, 'with a WARNING naming the damaged manifest');
+unlike($err, qr/WARNING/, 'without reading the damaged older manifest (the table is in the newest)');
 is(md5_of('dm.rnew'), $at{5}, 'it restored the newest backup');
 
 ($ok, $out, $err) = run("SELECT partback.restore_table($ldir, 'dm.t', target_table => 'dm.r3', backup_id => 3, wait => true)");
@@ -169,6 +173,45 @@ for my $b (4, 5)
 	is(md5_of('dm.r4c'), $at{4}, 'with backup 4\'s content');
 	is(sq("SELECT string_agg(backup_id || ':' || (problem IS NULL), ',' ORDER BY backup_id) FROM partback.list_backups($lcopy)"),
 		'4:true,5:false', 'list_backups shows backup 5 damaged');
+}
+
+# restore_db naming no backup reads the manifests newest first, and no
+# further than the backup it takes: an older damaged manifest is not read
+# (no WARNING); the newest damaged is an error naming it
+{
+	my $rdir  = "$base/whole";
+	my $lrdir = PartbackTest::sql_lit($rdir);
+	my $want  = md5_of('dm.t');
+	for my $b (1 .. 2)
+	{
+		sq("SELECT partback.backup_db($lrdir, wait => true)") // BAIL_OUT("backup_db $b failed");
+	}
+	my $truncate = sub {
+		my ($file) = @_;
+		open(my $fh, '+<', $file) or die "open $file: $!";
+		truncate($fh, 10) or die "truncate: $!";
+		close($fh);
+	};
+	$truncate->("$rdir/postgres/manifests/0000000001.json");
+	sq('CREATE DATABASE whole1');
+	PartbackTest::query($node, 'whole1', 'CREATE EXTENSION partback') // BAIL_OUT('no extension');
+	my ($ret, $out, $err) = PartbackTest::run_sql($node, 'whole1',
+		"SELECT partback.restore_db($lrdir, source_db => 'postgres', wait => true)");
+	ok(defined $ret && $ret == 0, 'restore_db naming no backup works beside an older damaged manifest')
+	  or diag($err);
+	like($err, qr/NOTICE:.*restoring backup 2 /, 'it restores the newest backup');
+	unlike($err, qr/WARNING/, 'and does not read the older one');
+	is(PartbackTest::content_md5($node, 'whole1', 'dm.t'), $want, 'the table holds the content backed up');
+
+	$truncate->("$rdir/postgres/manifests/0000000002.json");
+	sq('CREATE DATABASE whole2');
+	PartbackTest::query($node, 'whole2', 'CREATE EXTENSION partback') // BAIL_OUT('no extension');
+	($ret, $out, $err) = PartbackTest::run_sql($node, 'whole2',
+		"SELECT partback.restore_db($lrdir, source_db => 'postgres', wait => true)");
+	ok(defined $ret && $ret != 0, 'with the newest manifest damaged, restore_db naming no backup fails');
+	like($err, qr/XX001:.*0000000002\.json/, 'naming it');
+	is(PartbackTest::query($node, 'whole2', "SELECT to_regclass('dm.t') IS NULL"), 't',
+		'and creates nothing');
 }
 
 # ---------- 3. delete_backup during a throttled restore ----------
