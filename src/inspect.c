@@ -63,6 +63,19 @@ text_arg_required(FunctionCallInfo fcinfo, int argno, const char *name)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/*
+ * The backup_dir and source_db arguments (the first two), checked; the dir
+ * opened, and holding backups of the database.
+ */
+static void
+open_db_args(FunctionCallInfo fcinfo, char **dir, char **db)
+{
+	*dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
+	*db = text_arg_required(fcinfo, 1, "source_db");
+	pb_repo_open(*dir);
+	check_db(*dir, *db);
+}
+
 /* A damaged manifest passed over: say which, and how to get rid of it. */
 static void
 warn_damaged(const char *dir, const char *db, int64 id, const char *problem)
@@ -86,10 +99,7 @@ partback_manifest(PG_FUNCTION_ARGS)
 	int64		id;
 
 	pb_gate_check_call(fcinfo);
-	dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
-	db = text_arg_required(fcinfo, 1, "source_db");
-	pb_repo_open(dir);
-	check_db(dir, db);
+	open_db_args(fcinfo, &dir, &db);
 	n = pb_backup_ids(dir, db, &ids);
 	if (n == 0)
 		ereport(ERROR,
@@ -156,10 +166,7 @@ partback_backup_ids(PG_FUNCTION_ARGS)
 	Datum	   *elems;
 
 	pb_gate_check_call(fcinfo);
-	dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
-	db = text_arg_required(fcinfo, 1, "source_db");
-	pb_repo_open(dir);
-	check_db(dir, db);
+	open_db_args(fcinfo, &dir, &db);
 	n = pb_backup_ids(dir, db, &ids);
 	elems = palloc(sizeof(Datum) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -186,13 +193,10 @@ partback_manifest_at(PG_FUNCTION_ARGS)
 	char	   *problem;
 
 	pb_gate_check_call(fcinfo);
-	dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
-	db = text_arg_required(fcinfo, 1, "source_db");
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		elog(ERROR, "partback: _manifest_at needs a backup_id and newest");
+	open_db_args(fcinfo, &dir, &db);
 	id = PG_GETARG_INT64(2);
-	pb_repo_open(dir);
-	check_db(dir, db);
 	if (PG_GETARG_BOOL(3))
 		PG_RETURN_JSONB_P(pb_read_manifest(dir, db, id));
 	m = pb_read_manifest_lenient(dir, db, id, true, &problem);
@@ -214,15 +218,14 @@ static Datum
 manifests(FunctionCallInfo fcinfo, bool listed)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *dir = pb_backup_dir_arg(text_arg_required(fcinfo, 0, "backup_dir"));
-	char	   *db = text_arg_required(fcinfo, 1, "source_db");
+	char	   *dir;
+	char	   *db;
 	int64	   *ids;
 	int			n;
 	MemoryContext cxt;
 
+	open_db_args(fcinfo, &dir, &db);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
-	pb_repo_open(dir);
-	check_db(dir, db);
 	n = pb_backup_ids(dir, db, &ids);
 
 	/*
