@@ -301,9 +301,14 @@ $$;
 -- and a call per partition was a third of a capture's time.
 CREATE FUNCTION partback._def_indexes(rels oid[], local_only boolean, only_idx oid[] DEFAULT NULL)
 RETURNS TABLE(relid oid, indexes jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT i.indrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', ic.relname::text,
 				'unique', i.indisunique,
@@ -340,7 +345,8 @@ AS $$
 	   AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
 								  WHERE h.inhrelid = i.indexrelid)
 			OR att.name IS NOT NULL)
-	 GROUP BY i.indrelid
+	 GROUP BY i.indrelid;
+END
 $$;
 
 -- Non-FK constraints (CHECK, PRIMARY KEY, UNIQUE, EXCLUDE) of each of rels
@@ -348,9 +354,14 @@ $$;
 -- inherited); no row for a relation without any.
 CREATE FUNCTION partback._def_constraints(rels oid[], local_only boolean, only_idx oid[] DEFAULT NULL)
 RETURNS TABLE(relid oid, constraints jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT c.conrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', c.conname::text,
 				'type', c.contype::text,
@@ -379,7 +390,8 @@ AS $$
 	 WHERE c.conrelid = ANY ($1)
 	   AND c.contype IN ('c', 'p', 'u', 'x')
 	   AND (NOT $2 OR (c.conislocal AND c.coninhcount = 0 AND c.conparentid = 0))
-	 GROUP BY c.conrelid
+	 GROUP BY c.conrelid;
+END
 $$;
 
 -- Foreign keys declared on each of rels itself as JSON (no row for a
@@ -388,9 +400,14 @@ $$;
 -- both).
 CREATE FUNCTION partback._def_foreign_keys(rels oid[])
 RETURNS TABLE(relid oid, foreign_keys jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT c.conrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', c.conname::text,
 				'definition', pg_catalog.pg_get_constraintdef(c.oid),
@@ -403,7 +420,8 @@ AS $$
 			ORDER BY c.conname COLLATE "C")
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid = ANY ($1) AND c.contype = 'f' AND c.conparentid = 0
-	 GROUP BY c.conrelid
+	 GROUP BY c.conrelid;
+END
 $$;
 
 -- The defaults of the columns of each partition of rels that differ from
@@ -411,9 +429,14 @@ $$;
 -- row for a partition without any.
 CREATE FUNCTION partback._def_own_defaults(rels oid[])
 RETURNS TABLE(relid oid, defaults jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT i.inhrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('column', a.attname::text,
 																		  'default', x.own)
 											ORDER BY a.attnum)
@@ -427,7 +450,8 @@ AS $$
 	 WHERE i.inhrelid = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped
 	   AND a.attgenerated = '' AND a.attidentity = ''
 	   AND x.own IS DISTINCT FROM x.parent
-	 GROUP BY i.inhrelid
+	 GROUP BY i.inhrelid;
+END
 $$;
 
 
@@ -486,9 +510,17 @@ $$;
 -- 13 MB more.)
 CREATE FUNCTION partback._def_rel_props(rels oid[])
 RETURNS TABLE (relid oid, props jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan for the session: a SQL function
+	-- with SET is planned again at each call, and so are custom plans;
+	-- planning was most of each call, made for each table of a backup
+	-- of many tables
+	RETURN QUERY
 	-- The members that look at each relation's columns and indexes are
 	-- computed for all of rels at once: as subqueries per relation they
 	-- were most of the time a capture of 10,000 partitions took.
@@ -672,7 +704,8 @@ AS $$
 	  LEFT JOIN not_nulls ON not_nulls.relid = c.oid
 	  LEFT JOIN cp ON cp.relid = c.oid
 	  LEFT JOIN ixn ON ixn.relid = c.oid
-	 WHERE c.oid = ANY ($1)
+	 WHERE c.oid = ANY ($1);
+END
 $$;
 
 -- The partition tree below tbl (nothing for a plain table), ordered by path,
@@ -680,9 +713,14 @@ $$;
 CREATE FUNCTION partback._def_tree(tbl regclass)
 RETURNS TABLE(path text, relid oid, path_elems text[], parent_path text,
 			  parent oid, relkind "char")
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	WITH RECURSIVE root AS (
 		SELECT c.oid, c.relnamespace, c.relkind
 		  FROM pg_catalog.pg_class c WHERE c.oid = $1
@@ -711,7 +749,8 @@ AS $$
 	SELECT pg_catalog.array_to_string(t.path_elems, '/'), t.relid, t.path_elems,
 		   t.parent_path, t.parent, t.relkind
 	  FROM t
-	 ORDER BY pg_catalog.array_to_string(t.path_elems, '/') COLLATE "C"
+	 ORDER BY pg_catalog.array_to_string(t.path_elems, '/') COLLATE "C";
+END
 $$;
 
 ---------------------------------------------------------------------------
@@ -779,13 +818,19 @@ $$;
 -- them.
 CREATE FUNCTION partback._foreign_partitions(tbl regclass)
 RETURNS TABLE(path text, relid oid, path_elems text[])
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT t.path, t.relid, t.path_elems
 	  FROM partback._def_tree($1) t
 	 WHERE t.relkind = 'f'
-	 ORDER BY t.path COLLATE "C"
+	 ORDER BY t.path COLLATE "C";
+END
 $$;
 
 -- A NOTICE for each foreign partition of tbl that a backup of its

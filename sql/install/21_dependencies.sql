@@ -37,9 +37,14 @@
 -- serial sequences, nor into tables (a column of a table's row type).
 CREATE FUNCTION partback._dep_objects(tbl regclass)
 RETURNS TABLE(classid oid, objid oid, depth integer, extension oid)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	WITH RECURSIVE rels(relid) AS (
 		SELECT $1::oid
 		UNION
@@ -127,7 +132,8 @@ AS $$
 	SELECT w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
 	  FROM walk w
 	 WHERE w.depth > 0
-	 GROUP BY w.classid, w.objid
+	 GROUP BY w.classid, w.objid;
+END
 $$;
 
 -- The definition of a type, function or sequence, as far as it must match
@@ -388,15 +394,21 @@ $$;
 -- they are all built in.  Part of the column signature (src/backup.c).
 CREATE FUNCTION partback._dep_types_digest(tbl regclass)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN (
 	SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
 				pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x.objid, partback._dep_describe(x.classid, x.objid))
 									 ORDER BY x.objid)::text, 'UTF8')), 'hex')
 	  FROM partback._dep_objects($1) x
 	 WHERE x.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
-	HAVING pg_catalog.count(*) > 0
+	HAVING pg_catalog.count(*) > 0);
+END
 $$;
 
 ---------------------------------------------------------------------------

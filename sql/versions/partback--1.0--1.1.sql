@@ -181,9 +181,14 @@ $$;
 DROP FUNCTION partback._def_indexes(oid, boolean);
 CREATE FUNCTION partback._def_indexes(rels oid[], local_only boolean, only_idx oid[] DEFAULT NULL)
 RETURNS TABLE(relid oid, indexes jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT i.indrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', ic.relname::text,
 				'unique', i.indisunique,
@@ -220,15 +225,21 @@ AS $$
 	   AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
 								  WHERE h.inhrelid = i.indexrelid)
 			OR att.name IS NOT NULL)
-	 GROUP BY i.indrelid
+	 GROUP BY i.indrelid;
+END
 $$;
 
 DROP FUNCTION partback._def_constraints(oid, boolean);
 CREATE FUNCTION partback._def_constraints(rels oid[], local_only boolean, only_idx oid[] DEFAULT NULL)
 RETURNS TABLE(relid oid, constraints jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT c.conrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', c.conname::text,
 				'type', c.contype::text,
@@ -257,14 +268,20 @@ AS $$
 	 WHERE c.conrelid = ANY ($1)
 	   AND c.contype IN ('c', 'p', 'u', 'x')
 	   AND (NOT $2 OR (c.conislocal AND c.coninhcount = 0 AND c.conparentid = 0))
-	 GROUP BY c.conrelid
+	 GROUP BY c.conrelid;
+END
 $$;
 
 CREATE FUNCTION partback._def_foreign_keys(rels oid[])
 RETURNS TABLE(relid oid, foreign_keys jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT c.conrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 				'name', c.conname::text,
 				'definition', pg_catalog.pg_get_constraintdef(c.oid),
@@ -277,14 +294,20 @@ AS $$
 			ORDER BY c.conname COLLATE "C")
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid = ANY ($1) AND c.contype = 'f' AND c.conparentid = 0
-	 GROUP BY c.conrelid
+	 GROUP BY c.conrelid;
+END
 $$;
 
 CREATE FUNCTION partback._def_own_defaults(rels oid[])
 RETURNS TABLE(relid oid, defaults jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT i.inhrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('column', a.attname::text,
 																		  'default', x.own)
 											ORDER BY a.attnum)
@@ -298,7 +321,8 @@ AS $$
 	 WHERE i.inhrelid = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped
 	   AND a.attgenerated = '' AND a.attidentity = ''
 	   AND x.own IS DISTINCT FROM x.parent
-	 GROUP BY i.inhrelid
+	 GROUP BY i.inhrelid;
+END
 $$;
 
 CREATE FUNCTION partback._def_not_null_of(not_null jsonb, col text)
@@ -340,9 +364,17 @@ $$;
 
 CREATE FUNCTION partback._def_rel_props(rels oid[])
 RETURNS TABLE (relid oid, props jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan for the session: a SQL function
+	-- with SET is planned again at each call, and so are custom plans;
+	-- planning was most of each call, made for each table of a backup
+	-- of many tables
+	RETURN QUERY
 	-- The members that look at each relation's columns and indexes are
 	-- computed for all of rels at once: as subqueries per relation they
 	-- were most of the time a capture of 10,000 partitions took.
@@ -526,7 +558,8 @@ AS $$
 	  LEFT JOIN not_nulls ON not_nulls.relid = c.oid
 	  LEFT JOIN cp ON cp.relid = c.oid
 	  LEFT JOIN ixn ON ixn.relid = c.oid
-	 WHERE c.oid = ANY ($1)
+	 WHERE c.oid = ANY ($1);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION partback._leaves(tbl regclass)
@@ -582,15 +615,65 @@ BEGIN
 END;
 $$;
 
+-- PL/pgSQL since 1.1, for its plan kept for the session
+CREATE OR REPLACE FUNCTION partback._def_tree(tbl regclass)
+RETURNS TABLE(path text, relid oid, path_elems text[], parent_path text,
+			  parent oid, relkind "char")
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
+	WITH RECURSIVE root AS (
+		SELECT c.oid, c.relnamespace, c.relkind
+		  FROM pg_catalog.pg_class c WHERE c.oid = $1
+	), t(relid, parent, path_elems, parent_path, relkind) AS (
+		SELECT c.oid, r.oid,
+			   ARRAY[CASE WHEN c.relnamespace = r.relnamespace THEN c.relname::text
+					 ELSE n.nspname::text || '.' || c.relname::text END],
+			   ''::text COLLATE "C", c.relkind
+		  FROM root r
+		  JOIN pg_catalog.pg_inherits i ON i.inhparent = r.oid
+		  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+		  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		 WHERE r.relkind = 'p'
+		UNION ALL
+		SELECT c.oid, t.relid,
+			   t.path_elems || CASE WHEN c.relnamespace = r.relnamespace THEN c.relname::text
+								ELSE n.nspname::text || '.' || c.relname::text END,
+			   pg_catalog.array_to_string(t.path_elems, '/'), c.relkind
+		  FROM t
+		  JOIN pg_catalog.pg_inherits i ON i.inhparent = t.relid
+		  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+		  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		 CROSS JOIN root r
+		 WHERE t.relkind = 'p'
+	)
+	SELECT pg_catalog.array_to_string(t.path_elems, '/'), t.relid, t.path_elems,
+		   t.parent_path, t.parent, t.relkind
+	  FROM t
+	 ORDER BY pg_catalog.array_to_string(t.path_elems, '/') COLLATE "C";
+END
+$$;
+
 CREATE FUNCTION partback._foreign_partitions(tbl regclass)
 RETURNS TABLE(path text, relid oid, path_elems text[])
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	SELECT t.path, t.relid, t.path_elems
 	  FROM partback._def_tree($1) t
 	 WHERE t.relkind = 'f'
-	 ORDER BY t.path COLLATE "C"
+	 ORDER BY t.path COLLATE "C";
+END
 $$;
 
 CREATE FUNCTION partback._notice_foreign_partitions(tbl regclass, partitions text[])
@@ -2454,9 +2537,14 @@ $$;
 
 CREATE FUNCTION partback._dep_objects(tbl regclass)
 RETURNS TABLE(classid oid, objid oid, depth integer, extension oid)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
 	WITH RECURSIVE rels(relid) AS (
 		SELECT $1::oid
 		UNION
@@ -2544,7 +2632,8 @@ AS $$
 	SELECT w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
 	  FROM walk w
 	 WHERE w.depth > 0
-	 GROUP BY w.classid, w.objid
+	 GROUP BY w.classid, w.objid;
+END
 $$;
 
 CREATE FUNCTION partback._dep_describe(classid oid, objid oid)
@@ -2792,15 +2881,21 @@ $$;
 
 CREATE FUNCTION partback._dep_types_digest(tbl regclass)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN (
 	SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
 				pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x.objid, partback._dep_describe(x.classid, x.objid))
 									 ORDER BY x.objid)::text, 'UTF8')), 'hex')
 	  FROM partback._dep_objects($1) x
 	 WHERE x.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
-	HAVING pg_catalog.count(*) > 0
+	HAVING pg_catalog.count(*) > 0);
+END
 $$;
 
 CREATE FUNCTION partback._dep_find(d jsonb)
