@@ -56,6 +56,15 @@ sub run
 
 sub md5_of { return PartbackTest::content_md5($node, 'postgres', $_[0]); }
 
+# Damages a backup file: cuts it to $size bytes.
+sub truncate_file
+{
+	my ($file, $size) = @_;
+	open(my $fh, '+<', $file) or die "open $file: $!";
+	truncate($fh, $size) or die "truncate: $!";
+	close($fh);
+}
+
 # the table: $NPARTS partitions of about 1 MB each, of hex text that does
 # not compress much
 sq(qq{CREATE SCHEMA dm;
@@ -88,11 +97,7 @@ is(sq("SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM partback.
 my ($meta2) = glob("$db_dir/data/dm/t/*/0000000002.meta.json");
 ok(defined $meta2 && -f $meta2, 'backup 2 wrote a metadata file')
   or BAIL_OUT('no metadata file of backup 2');
-{
-	open(my $fh, '+<', $meta2) or die "open $meta2: $!";
-	truncate($fh, 20) or die "truncate: $!";
-	close($fh);
-}
+truncate_file($meta2, 20);
 my ($ok, $out, $err) = run("SELECT partback.purge_backups($ldir, 4)");
 ok($ok, 'purge_backups works beside a damaged metadata file') or diag($err);
 is($out, '1', 'it removed one backup');
@@ -108,11 +113,7 @@ is(md5_of('dm.r3a'), $at{3}, 'with backup 3\'s content');
 # ---------- 2. a damaged manifest ----------
 
 my $m2 = "$db_dir/manifests/0000000002.json";
-{
-	open(my $fh, '+<', $m2) or die "open $m2: $!";
-	truncate($fh, (-s $m2) / 2) or die "truncate: $!";
-	close($fh);
-}
+truncate_file($m2, (-s $m2) / 2);
 ($ok, $out, $err) = run("SELECT backup_id, tables, problem IS NOT NULL, problem FROM partback.list_backups($ldir) ORDER BY 1");
 ok($ok, 'list_backups works with a damaged manifest') or diag($err);
 my @rows = split /\n/, $out;
@@ -159,10 +160,7 @@ for my $b (4, 5)
 {
 	my $copy = PartbackTest::backup_dir('damaged') . '/copy';
 	PostgreSQL::Test::RecursiveCopy::copypath($dir, $copy);
-	my $m5 = "$copy/postgres/manifests/0000000005.json";
-	open(my $fh, '+<', $m5) or die "open $m5: $!";
-	truncate($fh, 10) or die "truncate: $!";
-	close($fh);
+	truncate_file("$copy/postgres/manifests/0000000005.json", 10);
 	my $lcopy = PartbackTest::sql_lit($copy);
 	($ok, $out, $err) = run("SELECT partback.restore_table($lcopy, 'dm.t', target_table => 'dm.rx', wait => true)");
 	ok(!$ok, 'with the newest manifest damaged, a restore naming no backup fails');
@@ -186,13 +184,7 @@ for my $b (4, 5)
 	{
 		sq("SELECT partback.backup_db($lrdir, wait => true)") // BAIL_OUT("backup_db $b failed");
 	}
-	my $truncate = sub {
-		my ($file) = @_;
-		open(my $fh, '+<', $file) or die "open $file: $!";
-		truncate($fh, 10) or die "truncate: $!";
-		close($fh);
-	};
-	$truncate->("$rdir/postgres/manifests/0000000001.json");
+	truncate_file("$rdir/postgres/manifests/0000000001.json", 10);
 	sq('CREATE DATABASE whole1');
 	PartbackTest::query($node, 'whole1', 'CREATE EXTENSION partback') // BAIL_OUT('no extension');
 	my ($ret, $out, $err) = PartbackTest::run_sql($node, 'whole1',
@@ -203,7 +195,7 @@ for my $b (4, 5)
 	unlike($err, qr/WARNING/, 'and does not read the older one');
 	is(PartbackTest::content_md5($node, 'whole1', 'dm.t'), $want, 'the table holds the content backed up');
 
-	$truncate->("$rdir/postgres/manifests/0000000002.json");
+	truncate_file("$rdir/postgres/manifests/0000000002.json", 10);
 	sq('CREATE DATABASE whole2');
 	PartbackTest::query($node, 'whole2', 'CREATE EXTENSION partback') // BAIL_OUT('no extension');
 	($ret, $out, $err) = PartbackTest::run_sql($node, 'whole2',
