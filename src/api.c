@@ -223,12 +223,12 @@ check_table_free(PbJob *job)
 	Oid			type = OIDOID;
 	Datum		value = ObjectIdGetDatum(job->table);
 
-	pb_check_backup_tables_free("SELECT n.nspname || '.' || c.relname "
+	pb_check_backup_tables_free("SELECT n.nspname, c.relname "
 								"FROM pg_catalog.pg_class c "
 								"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 								"WHERE c.oid = $1",
 								1, &type, &value, NULL,
-								pb_db_dir(job->backup_dir, job->source_db));
+								pb_db_dir(job->backup_dir, job->source_db), false);
 }
 
 static bool
@@ -427,12 +427,12 @@ partback_backup_db(PG_FUNCTION_ARGS)
 		Oid			type = TEXTARRAYOID;
 		Datum		value = PG_GETARG_DATUM(1);
 
-		pb_check_backup_tables_free("SELECT n.nspname || '.' || c.relname "
+		pb_check_backup_tables_free("SELECT n.nspname, c.relname "
 									"FROM partback._db_tables($1) t "
 									"JOIN pg_catalog.pg_class c ON c.oid = t.relid "
 									"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
 									1, &type, &value, PG_ARGISNULL(1) ? "n" : " ",
-									pb_db_dir(job->backup_dir, job->source_db));
+									pb_db_dir(job->backup_dir, job->source_db), true);
 		if (job->schemas)
 			check_schemas_have_tables(value, job->schemas);
 	}
@@ -549,9 +549,14 @@ check_targets_free(PbJob *job, Datum schemas)
 	values[5] = Int64GetDatum(job->backup_id);
 	if (job->backup_id == 0)
 		nulls[5] = 'n';
-	pb_check_tables_free("SELECT partback._restore_target(e, $5) "
+	/* the target's schema and name, as _restore_target finds them */
+	pb_check_tables_free("SELECT n.s, pg_catalog.substr(n.k, pg_catalog.length(n.s) + 2) "
 						 "FROM partback._restore_tables($1, $2, $3, $4, $6) e, "
-						 "LATERAL partback._check_may_restore(e)",
+						 "LATERAL partback._check_may_restore(e), "
+						 "LATERAL (SELECT CASE WHEN $5 IS NULL "
+						 "OR pg_catalog.cardinality(pg_catalog.parse_ident($5)) = 1 "
+						 "THEN e->>'schema' ELSE (pg_catalog.parse_ident($5))[1] END, "
+						 "partback._restore_target(e, $5)) n(s, k)",
 						 6, types, values, nulls);
 }
 

@@ -1545,7 +1545,10 @@ pb_run_backup(PbJob *job)
 		if (t->schema == NULL || t->name == NULL)
 			continue;			/* dropped meanwhile */
 		t->task_name = psprintf("%s.%s", t->schema, t->name);
-		pb_job_lock_backup_table(job->job_id, t->task_name, db_dir, true);
+		if (job->type == PB_JOB_BACKUP_DB)
+			pb_job_lock_backup_db_table(job->job_id, t->schema, t->name, db_dir, true);
+		else
+			pb_job_lock_backup_table(job->job_id, t->schema, t->name, db_dir, true);
 		{
 			/* counted, not kept: step 2 lists them again */
 			MemoryContext count_context = AllocSetContextCreate(job_context,

@@ -8,9 +8,18 @@
  *
  *		- a restore claims each target table (ExclusiveLock on the table's
  *		  key): nothing else may copy a table being written;
- *		- a backup claims each table it reads in ShareLock, so backups of one
- *		  table into different dirs go on side by side, and the pair (its
- *		  database's part of the backup dir, table) in ExclusiveLock;
+ *		- a backup of a table claims it in ShareLock, so backups of one
+ *		  table into different dirs go on side by side, the pair (its
+ *		  database's part of the backup dir, table) in ExclusiveLock and
+ *		  (dir, schema) in RowExclusiveLock;
+ *		- a backup_db claims the schemas of its tables instead, in ShareLock
+ *		  and (dir, schema) in ExclusiveLock: a few locks whatever the number
+ *		  of tables, which leaves the server's lock table to the locks on the
+ *		  tables themselves (lock_tables, backup.c), as for pg_dump.  A
+ *		  restore into an existing table of such a schema also claims the
+ *		  schema (RowExclusiveLock) and so waits for the backup, also where
+ *		  the backup does not hold the table; one into a new table does not,
+ *		  and the backup waits for it if it lists the table;
  *		- one backup at a time writes into a database's part of a dir
  *		  (pb_lock_backup_dir, repo.c).
  *
@@ -25,21 +34,26 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/lock.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "partback.h"
 
-/* the fifth key of partback's advisory locks: (backup dir, table) */
-#define PB_LOCK_DIR_TABLE	5
+/* the fourth key of partback's advisory locks of claims */
+#define PB_LOCK_DIR_TABLE	5	/* (backup dir, table) */
+#define PB_LOCK_SCHEMA		8
+#define PB_LOCK_DIR_SCHEMA	9	/* (backup dir, schema) */
 
 int			partback_lock_wait_timeout = 300000;
 int			partback_max_jobs_per_role = 2;
@@ -92,10 +106,13 @@ set_tag(LOCKTAG *tag, Oid database, const char *key1, const char *key2, uint16 k
 static char *
 lock_holders(const LOCKTAG *tag, LOCKMODE mode, bool *own_role)
 {
-	Oid			types[5] = {OIDOID, OIDOID, OIDOID, INT4OID, BOOLOID};
+	Oid			types[5] = {OIDOID, OIDOID, OIDOID, INT4OID, TEXTARRAYOID};
 	Datum		values[5];
 	MemoryContext outer = CurrentMemoryContext;
 	StringInfoData buf;
+	LockMethod	method = GetLockTagsMethodTable(tag);
+	Datum		conflicting[MAX_LOCKMODES];
+	int			nconflicting = 0;
 
 	initStringInfo(&buf);
 	*own_role = false;
@@ -103,7 +120,13 @@ lock_holders(const LOCKTAG *tag, LOCKMODE mode, bool *own_role)
 	values[1] = ObjectIdGetDatum(tag->locktag_field2);
 	values[2] = ObjectIdGetDatum(tag->locktag_field3);
 	values[3] = Int32GetDatum(tag->locktag_field4);
-	values[4] = BoolGetDatum(mode == ExclusiveLock);
+	/* the modes held that keep mode from being granted */
+	for (LOCKMODE m = 1; m <= method->numLockModes; m++)
+		if (method->conflictTab[mode] & LOCKBIT_ON(m))
+			conflicting[nconflicting++] =
+				CStringGetTextDatum(GetLockmodeName(tag->locktag_lockmethodid, m));
+	values[4] = PointerGetDatum(construct_array(conflicting, nconflicting, TEXTOID,
+												-1, false, TYPALIGN_INT));
 
 	/*
 	 * A snapshot of its own: a backup waits for its dir before it takes its
@@ -122,7 +145,7 @@ lock_holders(const LOCKTAG *tag, LOCKMODE mode, bool *own_role)
 							  "WHERE l.locktype = 'advisory' AND l.granted "
 							  "AND l.database = $1 AND l.classid = $2 AND l.objid = $3 "
 							  "AND l.objsubid = $4 AND l.pid <> pg_catalog.pg_backend_pid() "
-							  "AND ($5 OR l.mode = 'ExclusiveLock') "
+							  "AND l.mode = ANY ($5) "
 							  "ORDER BY 1",
 							  5, types, values, NULL, true, 0) == SPI_OK_SELECT)
 	{
@@ -205,10 +228,11 @@ pb_lock_timed(const LOCKTAG *tag, LOCKMODE mode, bool session, int64 job_id,
 
 /*
  * Claim tag for job job_id (keep: to its end), or, for a call (job_id 0,
- * !keep), check that no job of the caller's role holds it.
+ * !keep), check that no job of the caller's role holds it.  what names the
+ * object ("table s.t").
  */
 static void
-claim(const LOCKTAG *tag, LOCKMODE mode, int64 job_id, const char *table_name,
+claim(const LOCKTAG *tag, LOCKMODE mode, int64 job_id, const char *what,
 	  bool keep)
 {
 	char	   *holders;
@@ -216,7 +240,7 @@ claim(const LOCKTAG *tag, LOCKMODE mode, int64 job_id, const char *table_name,
 
 	if (keep)
 	{
-		pb_lock_timed(tag, mode, true, job_id, psprintf("table %s", table_name));
+		pb_lock_timed(tag, mode, true, job_id, what);
 		return;
 	}
 	if (LockAcquire(tag, mode, true, true) != LOCKACQUIRE_NOT_AVAIL)
@@ -228,65 +252,118 @@ claim(const LOCKTAG *tag, LOCKMODE mode, int64 job_id, const char *table_name,
 	if (own_role)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("table %s is being copied by %s", table_name, holders),
+				 errmsg("%s is being copied by %s", what, holders),
 				 errhint("Wait for that job to end (partback.wait_job), or cancel it (partback.cancel_job).")));
 	/* another role's job: the leader waits for it, for a while */
 }
 
-/* A restore's claim on its target table (schema.name). */
+static char *
+table_key(const char *schema, const char *name)
+{
+	return psprintf("%s.%s", schema, name);
+}
+
+/*
+ * A restore's claim on its target table schema.name, and, when the table
+ * exists (a backup_db may hold it, see pb_job_lock_backup_db_table), on its
+ * schema.  The table is claimed before it is looked for.
+ */
 void
-pb_job_lock_table(int64 job_id, const char *table_name, bool keep)
+pb_job_lock_table(int64 job_id, const char *schema, const char *name, bool keep)
 {
 	LOCKTAG		tag;
+	char	   *key = table_key(schema, name);
+	Oid			nsp;
 
-	set_tag(&tag, MyDatabaseId, table_name, NULL, PB_LOCK_TABLE);
-	claim(&tag, ExclusiveLock, job_id, table_name, keep);
+	set_tag(&tag, MyDatabaseId, key, NULL, PB_LOCK_TABLE);
+	claim(&tag, ExclusiveLock, job_id, psprintf("table %s", key), keep);
+	nsp = get_namespace_oid(schema, true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid(name, nsp)))
+		return;
+	set_tag(&tag, MyDatabaseId, schema, NULL, PB_LOCK_SCHEMA);
+	claim(&tag, RowExclusiveLock, job_id, psprintf("schema %s", schema), keep);
 }
 
 /* A backup's claims on a table it reads, written into db_dir. */
 void
-pb_job_lock_backup_table(int64 job_id, const char *table_name, const char *db_dir,
-						 bool keep)
+pb_job_lock_backup_table(int64 job_id, const char *schema, const char *name,
+						 const char *db_dir, bool keep)
 {
 	LOCKTAG		tag;
+	char	   *key = table_key(schema, name);
+	char	   *what = psprintf("table %s", key);
 
-	set_tag(&tag, MyDatabaseId, table_name, NULL, PB_LOCK_TABLE);
-	claim(&tag, ShareLock, job_id, table_name, keep);
-	set_tag(&tag, MyDatabaseId, db_dir, table_name, PB_LOCK_DIR_TABLE);
-	claim(&tag, ExclusiveLock, job_id, table_name, keep);
+	set_tag(&tag, MyDatabaseId, key, NULL, PB_LOCK_TABLE);
+	claim(&tag, ShareLock, job_id, what, keep);
+	set_tag(&tag, MyDatabaseId, db_dir, key, PB_LOCK_DIR_TABLE);
+	claim(&tag, ExclusiveLock, job_id, what, keep);
+	set_tag(&tag, MyDatabaseId, db_dir, schema, PB_LOCK_DIR_SCHEMA);
+	claim(&tag, RowExclusiveLock, job_id, psprintf("schema %s", schema), keep);
 }
 
 /*
- * Check the tables (schema.name) the query returns for a call: a backup's
- * into db_dir, or (db_dir NULL) a restore's.
+ * A backup_db's claims for a table it reads, written into db_dir: a wait
+ * for a restore writing the table (one that made it does not claim the
+ * schema), then its schema, which keeps later restores into the schema's
+ * existing tables out (claiming a schema again costs no lock of the
+ * server's table).
+ */
+void
+pb_job_lock_backup_db_table(int64 job_id, const char *schema, const char *name,
+							const char *db_dir, bool keep)
+{
+	LOCKTAG		tag;
+	char	   *key = table_key(schema, name);
+	char	   *what = psprintf("schema %s", schema);
+
+	set_tag(&tag, MyDatabaseId, key, NULL, PB_LOCK_TABLE);
+	claim(&tag, ShareLock, job_id, psprintf("table %s", key), keep);
+	if (keep)
+		LockRelease(&tag, ShareLock, true);
+	set_tag(&tag, MyDatabaseId, schema, NULL, PB_LOCK_SCHEMA);
+	claim(&tag, ShareLock, job_id, what, keep);
+	set_tag(&tag, MyDatabaseId, db_dir, schema, PB_LOCK_DIR_SCHEMA);
+	claim(&tag, ExclusiveLock, job_id, what, keep);
+}
+
+/*
+ * Check for a call the claims of the tables (schema, name) the query
+ * returns: a backup's into db_dir (a backup_db's with whole_db), or (db_dir
+ * NULL) a restore's.
  */
 static void
-check_tables_free(const char *sql, int nargs, Oid *types, Datum *values,
-				  const char *nulls, const char *db_dir)
+check_free(const char *sql, int nargs, Oid *types, Datum *values,
+		   const char *nulls, const char *db_dir, bool whole_db)
 {
 	MemoryContext outer = CurrentMemoryContext;
+	List	   *schemas = NIL;
 	List	   *names = NIL;
-	ListCell   *lc;
+	ListCell   *lc1;
+	ListCell   *lc2;
 
 	SPI_connect();
 	if (SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "partback: could not list the tables of a job");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *schema = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		MemoryContext old = MemoryContextSwitchTo(outer);
 
+		schemas = lappend(schemas, pstrdup(schema));
 		names = lappend(names, pstrdup(name));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
-	foreach(lc, names)
+	forboth(lc1, schemas, lc2, names)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (db_dir)
-			pb_job_lock_backup_table(0, lfirst(lc), db_dir, false);
+		if (whole_db)
+			pb_job_lock_backup_db_table(0, lfirst(lc1), lfirst(lc2), db_dir, false);
+		else if (db_dir)
+			pb_job_lock_backup_table(0, lfirst(lc1), lfirst(lc2), db_dir, false);
 		else
-			pb_job_lock_table(0, lfirst(lc), false);
+			pb_job_lock_table(0, lfirst(lc1), lfirst(lc2), false);
 	}
 }
 
@@ -294,12 +371,12 @@ void
 pb_check_tables_free(const char *sql, int nargs, Oid *types, Datum *values,
 					 const char *nulls)
 {
-	check_tables_free(sql, nargs, types, values, nulls, NULL);
+	check_free(sql, nargs, types, values, nulls, NULL, false);
 }
 
 void
 pb_check_backup_tables_free(const char *sql, int nargs, Oid *types, Datum *values,
-							const char *nulls, const char *db_dir)
+							const char *nulls, const char *db_dir, bool whole_db)
 {
-	check_tables_free(sql, nargs, types, values, nulls, db_dir);
+	check_free(sql, nargs, types, values, nulls, db_dir, whole_db);
 }

@@ -304,20 +304,26 @@ extern int	partback_max_jobs_per_role;
 extern void pb_claims_init(void);
 extern void pb_lock_timed(const LOCKTAG *tag, LOCKMODE mode, bool session,
 						  int64 job_id, const char *what);
-extern void pb_job_lock_table(int64 job_id, const char *table_name, bool keep);
-extern void pb_job_lock_backup_table(int64 job_id, const char *table_name,
-									 const char *db_dir, bool keep);
+extern void pb_job_lock_table(int64 job_id, const char *schema, const char *name,
+							  bool keep);
+extern void pb_job_lock_backup_table(int64 job_id, const char *schema,
+									 const char *name, const char *db_dir,
+									 bool keep);
+extern void pb_job_lock_backup_db_table(int64 job_id, const char *schema,
+										const char *name, const char *db_dir,
+										bool keep);
 extern void pb_check_tables_free(const char *sql, int nargs, Oid *types,
 								 Datum *values, const char *nulls);
 extern void pb_check_backup_tables_free(const char *sql, int nargs, Oid *types,
 										Datum *values, const char *nulls,
-										const char *db_dir);
+										const char *db_dir, bool whole_db);
 
 /* the fourth key of partback's advisory locks */
 #define PB_LOCK_TABLE	4
 #define PB_LOCK_DIR		3
 #define PB_LOCK_BACKUP	6		/* (database dir, backup id): its readers */
 #define PB_LOCK_HISTORY	7		/* (database): the leader pruning its job history */
+/* 5, 8 and 9: claims.c's own */
 
 
 /* ---------- shmem.c: live figures and the queue of waiting jobs ---------- */

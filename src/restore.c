@@ -2111,7 +2111,7 @@ pb_run_restore(PbJob *job)
 	{
 		RestoreTable *t = lfirst(lc);
 
-		pb_job_lock_table(job->job_id, target_text(t), true);
+		pb_job_lock_table(job->job_id, t->target_schema, t->target_name, true);
 		pb_task_insert(job->job_id, t->source, target_text(t), list_length(t->leaves),
 					   list_length(t->leaves));
 		record_partitions(job->job_id, t);

@@ -328,8 +328,9 @@ is(status_as('carol', $waiting), '15', 'carol, a member of pg_read_all_stats, se
 
 # no veto: the superuser's backup_db of the database is accepted although
 # alice's jobs claim her tables; its leader waits for alice's restore of
-# app.s1 (a real conflict) at most partback.lock_wait_timeout (3 s), and
-# says for whom it waited
+# app.s1 (a real conflict: both claim schema app, the backup_db for its
+# tables, the restore for its existing target) at most
+# partback.lock_wait_timeout (3 s), and says for whom it waited
 my $t0 = time;
 ($ret, $out, $err) = run_as(undef, "SELECT partback.backup_db(" . dir('nightly2') . ")");
 ok(defined $ret && $ret == 0 && $out =~ /^\d+$/,
@@ -339,7 +340,7 @@ my $db_job = ($out // '') =~ /^\d+$/ ? $out : 0;
 is(PartbackTest::wait_job($node, 'postgres', $db_job, 30), 'failed',
 	'... its leader gives up waiting for alice\'s restore into app.s1');
 my $db_err = sq(undef, "SELECT error_code || ': ' || error FROM partback.job WHERE job_id = $db_job") // '';
-like($db_err, qr/^55P03: .*waited 3000 ms for table app\.s1, held by partback job $restore_job of role alice/,
+like($db_err, qr/^55P03: .*waited 3000 ms for schema app, held by partback job $restore_job of role alice/,
 	'... with 55P03 naming the job and the role it waited for');
 cmp_ok(time - $t0, '<', 20, '... after a bounded wait');
 
