@@ -123,6 +123,7 @@ typedef struct BackupTable
 	List	   *leaves;			/* BackupLeaf */
 	bool		dropped;		/* gone before the snapshot was taken */
 	bool		failed;			/* recorded in partback.job_message */
+	bool		discard;		/* failed while its units were copied */
 	char	   *error;			/* why, for the manifest */
 } BackupTable;
 
@@ -789,8 +790,8 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 }
 
 /*
- * Plan one table under the snapshot: its definition, its leaves and their
- * chunks.  Chunks that cannot be taken over become units of work.
+ * Plan one table under the snapshot: its leaves and their chunks.  Chunks
+ * that cannot be taken over become units of work.
  */
 static void
 plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
@@ -809,8 +810,6 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 	char	   *last_text_columns = NULL;
 	char	   *last_schema = NULL;
 
-	t->definition = capture_definition(t->relid);
-	pb_check_definition_size(t->task_name, t->definition);
 	digest = types_digest(t->relid);
 	t->leaves = table_leaves(t->relid, job->partitions);
 	/* force copies everything; otherwise take over what did not change */
@@ -1431,6 +1430,123 @@ table_failed(BackupTable *t, ErrorData *edata)
 }
 
 /*
+ * In the PG_CATCH of a step for table t run in a subtransaction begun in
+ * context with owner: an error that fails a table fails t alone (the
+ * backup goes on with the others); any other is thrown on.
+ */
+static void
+table_step_failed(BackupTable *t, MemoryContext context, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(context);
+	edata = CopyErrorData();
+	if (!pb_error_is_table_failure(edata))
+		PG_RE_THROW();
+	EmitErrorReport();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	table_failed(t, edata);
+}
+
+/* The leader's part of the copying: the tables' definitions (see below). */
+typedef struct DefinitionSteps
+{
+	List	   *tables;
+	int			next;			/* the next table to capture */
+	PbWork	   *work;
+	MemoryContext context;
+} DefinitionSteps;
+
+/*
+ * Capture the definition of one more table under the backup's snapshot,
+ * while the copy workers copy (pb_work_run's leader_step): at many tables,
+ * or at one of thousands of partitions, capturing takes seconds, which the
+ * leader alone spent before the first row was copied.  A table whose
+ * definition fails has the units not yet begun skipped, and what the others
+ * wrote is discarded (discard_copies).  Whether there are more to capture.
+ */
+static bool
+capture_next_definition(void *arg)
+{
+	DefinitionSteps *steps = arg;
+	ResourceOwner owner = CurrentResourceOwner;
+	BackupTable *t = NULL;
+	int			index;
+
+	while (steps->next < list_length(steps->tables) && t == NULL)
+	{
+		t = list_nth(steps->tables, steps->next++);
+		if (t->dropped || t->failed)
+			t = NULL;
+	}
+	if (t == NULL)
+		return false;
+	index = steps->next - 1;
+
+	pb_messages_set_table(t->task_name);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(steps->context);
+	PG_TRY();
+	{
+		t->definition = capture_definition(t->relid);
+		pb_check_definition_size(t->task_name, t->definition);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(steps->context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		table_step_failed(t, steps->context, owner);
+		t->discard = true;
+		for (int i = 0; i < steps->work->nunits; i++)
+			if (steps->work->units[i].table_index == index)
+				steps->work->units[i].skip = true;
+	}
+	PG_END_TRY();
+	pb_messages_set_table(NULL);
+	return steps->next < list_length(steps->tables);
+}
+
+/*
+ * After the copy, in its transaction: the tables that failed meanwhile
+ * (capture_next_definition) are not in the backup, so the files their
+ * units wrote go, their records first (committed with the transaction),
+ * so that neither a resume nor check_backup finds them.  Returns the
+ * files, to be removed once the transaction has committed.
+ */
+static List *
+discard_copies(PbJob *job, List *tables, PbWork *work)
+{
+	List	   *files = NIL;
+	ListCell   *lc;
+
+	foreach(lc, tables)
+	{
+		BackupTable *t = lfirst(lc);
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2];
+
+		if (!t->discard)
+			continue;
+		values[0] = Int64GetDatum(job->job_id);
+		values[1] = CStringGetTextDatum(t->task_name);
+		pb_catalog_exec("DELETE FROM partback.chunk WHERE job_id = $1 AND table_name = $2",
+						2, types, values, NULL, SPI_OK_DELETE);
+		for (int i = 0; i < work->nunits; i++)
+		{
+			PbUnit	   *u = pb_work_unit(work, i);
+
+			if (u->table_index == foreach_current_index(lc))
+				files = lappend(files, pstrdup(u->file));
+		}
+	}
+	return files;
+}
+
+/*
  * Lock the tables and all their partitions in ACCESS SHARE mode, in the
  * transaction of the backup's snapshot, where they stay locked until the
  * copying ends (so that DDL waits for the backup).  If the server's lock
@@ -1496,7 +1612,8 @@ lock_tables(PbJob *job, List *tables)
  * 1. Claim the tables (one job per table) and record a task for each.
  * 2. In a REPEATABLE READ transaction: lock the tables, take the snapshot
  *	  that is the backup's point in time, export it, plan the chunks, and
- *	  have the copy workers write them under that snapshot.
+ *	  have the copy workers write them under that snapshot while the leader
+ *	  captures the tables' definitions under it.
  * 3. Write each partition's metadata, then the manifest, which makes the
  *	  backup exist; record the job's success.
  *
@@ -1514,6 +1631,7 @@ pb_run_backup(PbJob *job)
 	List	   *tables = NIL;
 	List	   *units = NIL;
 	List	   *earlier;
+	List	   *discarded;
 	ListCell   *lc;
 	Snapshot	snapshot;
 	XLogRecPtr	lsn;
@@ -1657,19 +1775,8 @@ pb_run_backup(PbJob *job)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(job_context);
-			edata = CopyErrorData();
-			if (!pb_error_is_table_failure(edata))
-				PG_RE_THROW();
-			EmitErrorReport();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(job_context);
-			CurrentResourceOwner = owner;
 			units = list_truncate(units, nunits);
-			table_failed(t, edata);
+			table_step_failed(t, job_context, owner);
 		}
 		PG_END_TRY();
 	}
@@ -1701,7 +1808,11 @@ pb_run_backup(PbJob *job)
 	list_free_deep(units);
 	units = NIL;
 
-	pb_work_run(work, seg, job->parallel);
+	{
+		DefinitionSteps steps = {tables, 0, work, job_context};
+
+		pb_work_run(work, seg, job->parallel, capture_next_definition, &steps);
+	}
 
 	/* take the results back */
 	for (int i = 0; i < work->nunits; i++)
@@ -1726,8 +1837,11 @@ pb_run_backup(PbJob *job)
 		if (u->failed)
 			t->failed = true;
 	}
+	discarded = discard_copies(job, tables, work);
 	dsm_detach(seg);
 	pb_xact_end();
+	foreach(lc, discarded)
+		pb_unlink(psprintf("%s/%s", db_dir, (char *) lfirst(lc)), true);
 
 	/* 3. metadata, manifest, success */
 	pb_xact_begin();

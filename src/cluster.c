@@ -268,8 +268,8 @@ largest_item(JsonbContainer *c, const char *where, char **best_where, int *best_
 }
 
 /*
- * A table's definition must fit in a manifest: refused before anything is
- * copied, naming the table and its largest item (a comment, a default...).
+ * A table's definition must fit in a manifest: its table fails, naming it
+ * and its largest item (a comment, a default...).
  */
 void
 pb_check_definition_size(const char *table, const char *definition)

@@ -397,6 +397,7 @@ typedef struct PbUnit
 	Size		file_off;
 	char		sha256[PARTBACK_SHA256_HEXLEN + 1];	/* restore: of the metadata */
 	int			nchunks;		/* of the partition */
+	bool		skip;			/* backup: its table failed in the leader meanwhile */
 	/* results */
 	bool		failed;			/* its table failed here (in job_message) */
 	uint64		rows;
@@ -500,7 +501,8 @@ extern Size pb_unit_strings(const char *path, const char *file);
 extern void pb_work_set_unit(PbWork *work, int i, const PbUnit *unit);
 extern PbUnit *pb_work_unit(PbWork *work, int i);
 extern const char *pb_work_str(PbWork *work, Size off);
-extern void pb_work_run(PbWork *work, dsm_segment *seg, int nworkers);
+extern void pb_work_run(PbWork *work, dsm_segment *seg, int nworkers,
+						bool (*leader_step) (void *arg), void *arg);
 extern PGDLLEXPORT void partback_leader_main(Datum main_arg);
 extern PGDLLEXPORT void partback_copy_main(Datum main_arg);
 

@@ -2074,7 +2074,7 @@ load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out
 		pb_work_set_unit(work, foreach_current_index(lc), &unit);
 	}
 
-	pb_work_run(work, seg, job->parallel);
+	pb_work_run(work, seg, job->parallel, NULL, NULL);
 	/* those of partitions a part of which failed */
 	pb_xact_begin();
 	(void) drop_transient_heaps(job->job_id);

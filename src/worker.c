@@ -709,16 +709,26 @@ run_unit(PbWork *work, PbUnit *unit)
  * Have up to nworkers copy workers do every unit of work, and wait for
  * them.  While no worker slot is free the job is queued.  The first error
  * of a copy worker becomes the leader's; a cancel of the leader stops them.
+ *
+ * Meanwhile the leader does its own part of the job, if any: leader_step
+ * (not NULL) is called with arg between its checks of the workers until it
+ * returns false, each call a short piece of work.
  */
 void
-pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
+pb_work_run(PbWork *work, dsm_segment *seg, int nworkers,
+			bool (*leader_step) (void *arg), void *arg)
 {
 	BackgroundWorkerHandle **handles;
 	int			started = 0;
 	uint32		stopped = 0;
+	bool		leader_busy = (leader_step != NULL);
 
 	if (work->nunits == 0)
+	{
+		while (leader_busy)
+			leader_busy = leader_step(arg);
 		return;
+	}
 	work->parallel = nworkers;
 	nworkers = Min(nworkers, work->nunits);
 
@@ -768,7 +778,8 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 
 			if (pg_atomic_read_u32(&work->failed))
 				raise_error(&work->error, NULL);
-			if (pg_atomic_read_u32(&work->units_done) == (uint32) work->nunits)
+			if (pg_atomic_read_u32(&work->units_done) == (uint32) work->nunits &&
+				!leader_busy)
 				break;
 
 			/*
@@ -784,9 +795,14 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers)
 						 errdetail("It was terminated, or failed in a way the server log shows."),
 						 errhint("Calling the same function again resumes the job.")));
 
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 running == 0 ? 250L : 100L, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			if (leader_busy)
+				leader_busy = leader_step(arg);
+			else
+			{
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 running == 0 ? 250L : 100L, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+			}
 			CHECK_FOR_INTERRUPTS();
 		}
 	}
@@ -918,6 +934,11 @@ partback_copy_main(Datum main_arg)
 				break;
 			MemoryContextSwitchTo(unit_context);
 			unit = pb_work_unit(work, i);
+			if (unit->skip)
+			{
+				pg_atomic_fetch_add_u32(&work->units_done, 1);
+				continue;
+			}
 			run_unit(work, unit);
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(unit_context);

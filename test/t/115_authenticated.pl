@@ -466,6 +466,37 @@ fails_like($node_a, 'postgres', "SELECT partback.backup_table(" . lit($bigdir) .
 is(scalar(() = glob("$bigdir/postgres/manifests/*.json")), 0, 'no manifest was written');
 $node_a->safe_psql('postgres', 'DROP TABLE app.big');
 
+# In a backup_db, such a table fails alone: its definition is read while the
+# copy workers copy its partitions, whose files are then removed; the other
+# table is backed up and restores.
+$node_a->safe_psql('postgres', q{
+	CREATE SCHEMA sized;
+	CREATE TABLE sized.ok (a integer);
+	INSERT INTO sized.ok SELECT generate_series(1, 100);
+	CREATE TABLE sized.big (a integer) PARTITION BY RANGE (a);
+	DO $$ BEGIN
+		FOR i IN 0 .. 19 LOOP
+			EXECUTE format('CREATE TABLE sized.big_%s PARTITION OF sized.big FOR VALUES FROM (%s) TO (%s)',
+						   i, i * 10, i * 10 + 10);
+		END LOOP;
+		EXECUTE format('COMMENT ON TABLE sized.big IS %L', repeat('x', 17 * 1024 * 1024));
+	END $$;
+	INSERT INTO sized.big SELECT generate_series(0, 199);});
+my $sizeddir = PartbackTest::backup_dir('auth') . '/sized';
+fails_like($node_a, 'postgres', "SELECT partback.backup_db(" . lit($sizeddir) . ", ARRAY['sized'], wait => true)",
+	qr/54000: the definition of table sized\.big takes \d+ bytes/,
+	'backup_db: the table whose definition is too large fails, naming it');
+is($node_a->safe_psql('postgres', "SELECT tables || '|' || array_to_string(failed_tables, ',') FROM partback.list_backups(" . lit($sizeddir) . ")"),
+	'1|sized.big', 'the backup holds the other table and lists the failed one');
+is($node_a->safe_psql('postgres', "SELECT source_table || ': ' || problem FROM partback.check_backup(" . lit($sizeddir) . ")"),
+	'sized.big: not in the backup: its backup failed', 'check_backup finds nothing else wrong');
+my @left = glob("$sizeddir/postgres/data/sized/big/*/*");
+is(scalar(@left), 0, 'no file of the failed table is left (its copies made meanwhile are discarded)')
+  or diag(join("\n", @left));
+$node_a->safe_psql('postgres', "SELECT partback.restore_table(" . lit($sizeddir) . ", 'sized.ok', target_table => 'sized.ok2', wait => true)");
+is($node_a->safe_psql('postgres', 'SELECT count(*) FROM sized.ok2'), '100', 'the other table restores');
+$node_a->safe_psql('postgres', 'DROP SCHEMA sized CASCADE');
+
 my $hugedir = PartbackTest::backup_dir('auth') . '/huge';
 PostgreSQL::Test::RecursiveCopy::copypath($dir, $hugedir);
 {
