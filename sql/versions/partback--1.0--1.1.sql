@@ -3922,14 +3922,20 @@ BEGIN
 						THEN ARRAY(SELECT jsonb_array_elements_text(t->'definition'->'inherits')) END AS parents
 			  FROM jsonb_array_elements(m->'tables') AS t
 			 WHERE schemas IS NULL OR t->>'schema' = ANY (schemas)
+		), edge AS (
+			SELECT e.qname AS child, p.parent FROM e, unnest(e.parents) AS p(parent)
 		), d(qname, depth) AS (
 			SELECT qname, 0 FROM e
 			UNION ALL
-			SELECT e.qname, d.depth + 1 FROM d JOIN e ON d.qname = ANY (e.parents) WHERE d.depth < 1000
+			SELECT edge.child, d.depth + 1 FROM d JOIN edge ON edge.parent = d.qname WHERE d.depth < 1000
+		), deepest AS (
+			-- by equality, so that thousands of tables are hashed, not
+			-- compared pairwise
+			SELECT qname, max(depth) AS depth FROM d GROUP BY qname
 		)
 		SELECT e.t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
-		  FROM e
-		 ORDER BY (SELECT max(d.depth) FROM d WHERE d.qname = e.qname), e.t->>'schema', e.t->>'name';
+		  FROM e JOIN deepest USING (qname)
+		 ORDER BY deepest.depth, e.t->>'schema', e.t->>'name';
 END
 $$;
 
