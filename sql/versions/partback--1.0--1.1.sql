@@ -389,8 +389,13 @@ BEGIN
 				 || CASE WHEN NOT nn.conislocal THEN '{"local": false}'::jsonb ELSE '{}' END
 				ORDER BY a.attnum) AS not_null
 		  FROM pg_catalog.pg_attribute a
-		  LEFT JOIN pg_catalog.pg_constraint nn
-			ON nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum
+		  -- a lookup per column (one such constraint at most): joined, the
+		  -- generic plan read all of pg_constraint for each table
+		  LEFT JOIN LATERAL (
+			SELECT nn.conname, nn.convalidated, nn.connoinherit, nn.conislocal
+			  FROM pg_catalog.pg_constraint nn
+			 WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum
+			 LIMIT 1) nn ON true
 		 WHERE a.attrelid = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
 		 GROUP BY a.attrelid
 	), cp AS (
