@@ -932,13 +932,13 @@ partback_copy_main(Datum main_arg)
 			i = pg_atomic_fetch_add_u32(&work->next_unit, 1);
 			if (i >= (uint32) work->nunits)
 				break;
-			MemoryContextSwitchTo(unit_context);
 			unit = pb_work_unit(work, i);
 			if (unit->skip)
 			{
 				pg_atomic_fetch_add_u32(&work->units_done, 1);
 				continue;
 			}
+			MemoryContextSwitchTo(unit_context);
 			run_unit(work, unit);
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(unit_context);
