@@ -37,13 +37,14 @@
 #                          (zstd, parallel 2) and restore_db with perf record -a
 #                          and print the top symbols (needs linux-perf)
 #   PB_KEEP=1              keep the temp dir (cluster, backups, logs)
-#   PB_BENCH_PARTS         which parts to run (default "main scale big"):
-#                          main = everything above; scale and big =
-#                          test/bench_scale.sh's partition-count curve and
-#                          one-big-table case (issue 14)
+#   PB_BENCH_PARTS         which parts to run (default "main scale big tables"):
+#                          main = everything above; scale, big and tables =
+#                          test/bench_scale.sh's partition-count curve,
+#                          one-big-table and many-tables cases (issue 14)
 #   PB_BENCH_LEAVES        the curve's leaf counts (default "100 1000 10000 20000")
 #   PB_BENCH_SCALE_ROWS    rows of the curve's table (default 500000)
 #   PB_BENCH_BIG_MB        heap MB of the big table (default 2048)
+#   PB_BENCH_TABLES        tables of the many-tables case (default 5000)
 
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -221,7 +222,7 @@ DATA=$CLUSTER/data
 echo "    shared_buffers $(q postgres -c 'SHOW shared_buffers'), wal_level $(q postgres -c 'SHOW wal_level'), autovacuum off, max_wal_size 8GB"
 echo "    to look around while it runs: runuser -u $PB_USER -- psql -h $CLUSTER -p $PORT bench"
 
-PARTS=" ${PB_BENCH_PARTS:-main scale big} "
+PARTS=" ${PB_BENCH_PARTS:-main scale big tables} "
 BK=$WORK/backups
 mkdir -p "$BK"
 chown "$PB_USER:" "$BK"
@@ -233,9 +234,11 @@ scale_parts()
 {
 	case "$PARTS" in *" scale "*) scale_curve ;; esac
 	case "$PARTS" in *" big "*) big_table ;; esac
+	case "$PARTS" in *" tables "*) many_tables ;; esac
 	{
 		[ -z "$SCALE_REPORT" ] || { echo; echo "partition-count curve ($(date -u '+%Y-%m-%d %H:%M UTC'), partback $COMMIT):"; cat "$SCALE_REPORT"; }
 		[ -z "$BIG_REPORT" ] || { echo; cat "$BIG_REPORT"; }
+		[ -z "$TABLES_REPORT" ] || { echo; cat "$TABLES_REPORT"; }
 	} >>"$WORK/report.txt"
 }
 case "$PARTS" in

@@ -14,6 +14,10 @@
 #   big_table     one unpartitioned table of PB_BENCH_BIG_MB MB of heap with
 #                 one index: backup_db and restore_db with parallel 1 and 2
 #                 vs pg_dump -Fd -Z1 and pg_restore -j2
+#   many_tables   PB_BENCH_TABLES unpartitioned tables of a few rows, each
+#                 with a primary key, in 10 schemas: backup_db vs pg_dump
+#                 -Fd -j2 -Z1 and restore_db vs pg_restore -j2 into an empty
+#                 database, with the cluster's own max_locks_per_transaction
 #
 # Both use bench.sh's helpers (q, now, elapsed, div, median, mib, mem_*,
 # checkpoint) and its cluster; they print their own tables, which
@@ -21,6 +25,7 @@
 
 SCALE_REPORT=
 BIG_REPORT=
+TABLES_REPORT=
 
 # files under dir $1
 files_in() { find "$1" -type f | wc -l; }
@@ -216,4 +221,72 @@ big_table()
 		printf '  %-48s %8s   (goal >= 1.7)\n' "pg_restore -j2 time / restore_db parallel 2 time" "$(div "$(med big_pg_restore)" "$(med big_restore_p2)")"
 	} >"$BIG_REPORT"
 	cat "$BIG_REPORT"
+}
+
+many_tables()
+{
+	local n=${PB_BENCH_TABLES:-5000}
+	local t0 t1 dir count i
+
+	step "many tables: bench_tables, $n tables of 3 rows with a primary key each, in 10 schemas"
+	q postgres -c "DROP DATABASE IF EXISTS bench_tables" >/dev/null
+	q postgres -c "CREATE DATABASE bench_tables" >/dev/null
+	q bench_tables -c "CREATE EXTENSION partback" >/dev/null
+	t0=$(now)
+	{
+		for i in $(seq 0 9); do echo "CREATE SCHEMA s$i;"; done
+		awk -v n="$n" 'BEGIN {
+			for (i = 0; i < n; i++)
+				printf "CREATE TABLE s%d.t%d (id integer PRIMARY KEY, v text); INSERT INTO s%d.t%d VALUES (1, %s), (2, %s), (3, %s);\n",
+					i % 10, i, i % 10, i, "\047a\047", "\047b\047", "\047c\047";
+		}'
+		echo "VACUUM ANALYZE;"
+	} | pb_psql -d bench_tables -q -f - >/dev/null
+	echo "    made in $(elapsed "$t0" "$(now)") s"
+	for _ in $(seq 1 "$REPS"); do
+		dir=$BK/tables
+		rm -rf "$dir" "$BK/tables-dump"
+		checkpoint
+		t0=$(now)
+		q bench_tables -c "SELECT partback.backup_db('$dir', parallel => 2, wait => true)" >/dev/null
+		t1=$(now)
+		record tables_backup "$(elapsed "$t0" "$t1")"
+		t0=$(now)
+		pb_as_user "$PB_PGBIN/pg_dump" -h "$CLUSTER" -p "$PORT" -Fd -j2 -Z1 -f "$BK/tables-dump" bench_tables
+		t1=$(now)
+		record tables_dump "$(elapsed "$t0" "$t1")"
+
+		q postgres -c "CREATE DATABASE bench_tables_r" >/dev/null
+		q bench_tables_r -c "CREATE EXTENSION partback" >/dev/null
+		checkpoint
+		t0=$(now)
+		q bench_tables_r -c "SELECT partback.restore_db('$dir', source_db => 'bench_tables', parallel => 2, wait => true)" >/dev/null
+		t1=$(now)
+		record tables_restore "$(elapsed "$t0" "$t1")"
+		count=$(q bench_tables_r -c "SELECT count(*) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname LIKE 's_' AND c.relkind = 'r'")
+		[ "$count" = "$n" ] || pb_die "restore_db of $n tables made $count"
+		q postgres -c "DROP DATABASE bench_tables_r WITH (FORCE)" >/dev/null
+
+		q postgres -c "CREATE DATABASE bench_tables_r" >/dev/null
+		checkpoint
+		t0=$(now)
+		pb_as_user "$PB_PGBIN/pg_restore" -h "$CLUSTER" -p "$PORT" -j2 -d bench_tables_r "$BK/tables-dump"
+		t1=$(now)
+		record tables_pg_restore "$(elapsed "$t0" "$t1")"
+		q postgres -c "DROP DATABASE bench_tables_r WITH (FORCE)" >/dev/null
+	done
+	rm -rf "$BK/tables" "$BK/tables-dump"
+	q postgres -c "DROP DATABASE bench_tables WITH (FORCE)" >/dev/null
+
+	TABLES_REPORT=$WORK/tables.txt
+	{
+		echo "many tables ($n tables with a primary key, 3 rows each; max_locks_per_transaction $(q postgres -c 'SHOW max_locks_per_transaction')), medians of $REPS:"
+		printf '  %-48s %8s s\n' "backup_db parallel 2" "$(med tables_backup)"
+		printf '  %-48s %8s s\n' "pg_dump -Fd -j2 -Z1" "$(med tables_dump)"
+		printf '  %-48s %8s s\n' "restore_db parallel 2" "$(med tables_restore)"
+		printf '  %-48s %8s s\n' "pg_restore -j2" "$(med tables_pg_restore)"
+		printf '  %-48s %8s\n' "backup_db time / pg_dump time" "$(div "$(med tables_backup)" "$(med tables_dump)")"
+		printf '  %-48s %8s\n' "restore_db time / pg_restore time" "$(div "$(med tables_restore)" "$(med tables_pg_restore)")"
+	} >"$TABLES_REPORT"
+	cat "$TABLES_REPORT"
 }
