@@ -121,6 +121,8 @@ typedef struct BackupTable
 	char	   *task_name;		/* schema.name */
 	char	   *definition;
 	List	   *leaves;			/* BackupLeaf */
+	char	   *types_digest;	/* types_digest(relid), if digest_known */
+	bool		digest_known;
 	bool		dropped;		/* gone before the snapshot was taken */
 	bool		failed;			/* recorded in partback.job_message */
 	bool		discard;		/* failed while its units were copied */
@@ -190,6 +192,22 @@ table_leaves(Oid table, List *partitions)
 	Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 	Datum		values[2];
 	char		nulls[2] = "  ";
+
+	/*
+	 * A whole plain table is its own leaf (as _leaves says), found without
+	 * a query: a backup of thousands of tables spent a tenth of its time
+	 * asking.  _select_leaves refuses what cannot be backed up.
+	 */
+	if (partitions == NIL && get_rel_relkind(table) == RELKIND_RELATION &&
+		get_rel_persistence(table) != RELPERSISTENCE_TEMP)
+	{
+		BackupLeaf *leaf = palloc0(sizeof(BackupLeaf));
+
+		leaf->path = get_rel_name(table);
+		leaf->relid = table;
+		leaf->path_elems = list_make1(pstrdup(leaf->path));
+		return list_make1(leaf);
+	}
 
 	values[0] = ObjectIdGetDatum(table);
 	values[1] = partitions ? text_list_datum(partitions) : (Datum) 0;
@@ -280,6 +298,130 @@ types_digest(Oid table)
 		result = MemoryContextStrdup(outer, digest);
 	SPI_finish();
 	return result;
+}
+
+/* Where a table is in a job's list of tables, by relid */
+typedef struct TablePosition
+{
+	Oid			relid;
+	int			position;
+} TablePosition;
+
+/*
+ * Run query, which reads something of many tables at once: $1 is the relids
+ * of tables[first, end) not dropped nor failed, and each row it returns is
+ * (relid, text), which goes, copied into context, to values[position -
+ * first].  Asked table by table, thousands of tables spent most of their
+ * time starting the same small queries.  In a subtransaction: an error
+ * that fails a table gives false, and the caller then asks table by table,
+ * where the error fails that table alone; any other is thrown on.
+ */
+static bool
+query_tables(const char *query, List *tables, int first, int end,
+			 MemoryContext context, char **values)
+{
+	ResourceOwner owner = CurrentResourceOwner;
+	Oid			type = OIDARRAYOID;
+	Datum	   *relids = palloc(sizeof(Datum) * Max(1, end - first));
+	int			nrelids = 0;
+	Datum		value;
+	HASHCTL		ctl;
+	HTAB	   *positions;
+	bool		done = true;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(TablePosition);
+	ctl.hcxt = CurrentMemoryContext;
+	positions = hash_create("partback tables by relid", Max(16, end - first), &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = first; i < end; i++)
+	{
+		BackupTable *t = list_nth(tables, i);
+		TablePosition *p;
+
+		values[i - first] = NULL;
+		if (t->dropped || t->failed)
+			continue;
+		relids[nrelids++] = ObjectIdGetDatum(t->relid);
+		p = hash_search(positions, &t->relid, HASH_ENTER, NULL);
+		p->position = i;
+	}
+	value = PointerGetDatum(construct_array(relids, nrelids, OIDOID,
+											sizeof(Oid), true, TYPALIGN_INT));
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		SPI_connect();
+		if (SPI_execute_with_args(query, 1, &type, &value, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "partback: could not run \"%s\"", query);
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			bool		isnull;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
+															  1, &isnull));
+			TablePosition *p = hash_search(positions, &relid, HASH_FIND, NULL);
+			char	   *text = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2);
+
+			if (p != NULL && text != NULL)
+				values[p->position - first] = MemoryContextStrdup(context, text);
+		}
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		if (!pb_error_is_table_failure(edata))
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		for (int i = first; i < end; i++)
+			values[i - first] = NULL;
+		done = false;
+	}
+	PG_END_TRY();
+	hash_destroy(positions);
+	pfree(relids);
+	pfree(DatumGetPointer(value));
+	return done;
+}
+
+/*
+ * types_digest of every table at once, into t->types_digest (query_tables;
+ * without it, or on an error, plan_table asks for each).
+ */
+static void
+types_digests(List *tables)
+{
+	Oid			type = OIDARRAYOID;
+	int			n = list_length(tables);
+	char	  **digests = palloc(sizeof(char *) * Max(1, n));
+	ListCell   *lc;
+
+	/* the SQL objects of 1.0 (before ALTER EXTENSION ... UPDATE) lack it */
+	if (pb_sql_function_exists("_dep_types_digests", 1, &type) &&
+		query_tables("SELECT relid, digest FROM partback._dep_types_digests($1)",
+					 tables, 0, n, CurrentMemoryContext, digests))
+	{
+		foreach(lc, tables)
+		{
+			BackupTable *t = lfirst(lc);
+
+			t->types_digest = digests[foreach_current_index(lc)];
+			t->digest_known = true;
+		}
+	}
+	pfree(digests);
 }
 
 /*
@@ -537,6 +679,13 @@ typedef struct TableKey
 	char		name[NAMEDATALEN];
 } TableKey;
 
+/* Where a table is in the "tables" of an earlier backup's manifest */
+typedef struct TableIndex
+{
+	TableKey	key;
+	int			index;
+} TableIndex;
+
 /*
  * The earlier backups of one job's database, as previous_backup_chunks
  * reads them: whether each may be a base, the tables it holds, and the one
@@ -549,7 +698,7 @@ typedef struct EarlierBackups
 	int			n;
 	int64	   *ids;			/* oldest first */
 	bool	   *read;			/* looked at already */
-	HTAB	  **tables;			/* per backup: TableKey set; NULL: no base */
+	HTAB	  **tables;			/* per backup: TableIndex; NULL: no base */
 	int			parsed_index;	/* the backup of parsed; -1 for none */
 	Jsonb	   *parsed;
 } EarlierBackups;
@@ -620,7 +769,7 @@ earlier_manifest(PbJob *job, EarlierBackups *e, int i)
 	{
 		tables = pb_json_container(&manifest->root, "tables");
 		ctl.keysize = sizeof(TableKey);
-		ctl.entrysize = sizeof(TableKey);
+		ctl.entrysize = sizeof(TableIndex);
 		ctl.hcxt = CurrentMemoryContext;
 		e->tables[i] = hash_create("partback tables of an earlier backup",
 								   Max(16, pb_json_array_size(tables)), &ctl,
@@ -629,9 +778,13 @@ earlier_manifest(PbJob *job, EarlierBackups *e, int i)
 		{
 			JsonbContainer *entry = pb_json_array_container(tables, j);
 			TableKey	key;
+			TableIndex *found;
+			bool		exists;
 
 			table_key(&key, pb_json_str(entry, "schema", false), pb_json_str(entry, "name", false));
-			(void) hash_search(e->tables[i], &key, HASH_ENTER, NULL);
+			found = hash_search(e->tables[i], &key, HASH_ENTER, &exists);
+			if (!exists)
+				found->index = j;
 		}
 	}
 	if (e->parsed != NULL)
@@ -665,6 +818,7 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 	EarlierBackups *e = earlier_backups;
 	List	   *result = NIL;
 	TableKey	key;
+	TableIndex *found;
 	MemoryContext meta_context;
 	char	   *last_columns = NULL;
 
@@ -691,17 +845,16 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 		manifest = earlier_manifest(job, e, i);
 		if (manifest == NULL)
 			continue;
+		found = hash_search(e->tables[i], &key, HASH_FIND, NULL);
+		if (found == NULL)
+			continue;
 		tables = pb_json_container(&manifest->root, "tables");
 
 		CHECK_FOR_INTERRUPTS();
-		for (int j = 0; j < pb_json_array_size(tables); j++)
 		{
-			JsonbContainer *entry = pb_json_array_container(tables, j);
+			JsonbContainer *entry = pb_json_array_container(tables, found->index);
 			JsonbContainer *parts;
 
-			if (strcmp(pb_json_str(entry, "schema", false), t->schema) != 0 ||
-				strcmp(pb_json_str(entry, "name", false), t->name) != 0)
-				continue;
 			meta_context = AllocSetContextCreate(CurrentMemoryContext,
 												 "partback base metadata",
 												 ALLOCSET_DEFAULT_SIZES);
@@ -810,7 +963,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 	char	   *last_text_columns = NULL;
 	char	   *last_schema = NULL;
 
-	digest = types_digest(t->relid);
+	digest = t->digest_known ? t->types_digest : types_digest(t->relid);
 	t->leaves = table_leaves(t->relid, job->partitions);
 	/* force copies everything; otherwise take over what did not change */
 	if (!job->force)
@@ -1458,7 +1611,33 @@ typedef struct DefinitionSteps
 	int			next;			/* the next table to capture */
 	PbWork	   *work;
 	MemoryContext context;
+	bool		batches;		/* partback._capture_tables exists */
+	int			batched;		/* the tables before it were in a batch */
 } DefinitionSteps;
+
+/* How many tables capture_definitions_batch captures at once. */
+#define PB_DEFINITION_BATCH 200
+
+/*
+ * Capture the definitions of the plain tables among the next
+ * PB_DEFINITION_BATCH of steps->tables from index on, all at once
+ * (_capture_tables, query_tables).
+ */
+static void
+capture_definitions_batch(DefinitionSteps *steps, int index)
+{
+	int			end = Min(list_length(steps->tables), index + PB_DEFINITION_BATCH);
+	char	  **definitions = palloc(sizeof(char *) * (end - index));
+
+	steps->batched = end;
+	if (query_tables("SELECT relid, definition::text FROM partback._capture_tables($1)",
+					 steps->tables, index, end, steps->context, definitions))
+	{
+		for (int i = index; i < end; i++)
+			((BackupTable *) list_nth(steps->tables, i))->definition = definitions[i - index];
+	}
+	pfree(definitions);
+}
 
 /*
  * Capture the definition of one more table under the backup's snapshot,
@@ -1485,6 +1664,12 @@ capture_next_definition(void *arg)
 	if (t == NULL)
 		return false;
 	index = steps->next - 1;
+
+	if (steps->batches && index >= steps->batched)
+		capture_definitions_batch(steps, index);
+	/* captured in a batch, and not over the limit: nothing can fail */
+	if (t->definition != NULL && strlen(t->definition) <= PB_MAX_DEFINITION_BYTES)
+		return steps->next < list_length(steps->tables);
 
 	pb_messages_set_table(t->task_name);
 	BeginInternalSubTransaction(NULL);
@@ -1749,6 +1934,7 @@ pb_run_backup(PbJob *job)
 	snapshot_id = ExportSnapshot(snapshot);
 
 	earlier = pb_earlier_chunks(job->job_id);
+	types_digests(tables);
 	foreach(lc, tables)
 	{
 		BackupTable *t = lfirst(lc);
@@ -1809,7 +1995,11 @@ pb_run_backup(PbJob *job)
 	units = NIL;
 
 	{
-		DefinitionSteps steps = {tables, 0, work, job_context};
+		Oid			batch_args = OIDARRAYOID;
+
+		/* the SQL objects of 1.0 (before ALTER EXTENSION ... UPDATE) lack it */
+		DefinitionSteps steps = {tables, 0, work, job_context,
+		pb_sql_function_exists("_capture_tables", 1, &batch_args), 0};
 
 		pb_work_run(work, seg, job->parallel, capture_next_definition, &steps);
 	}

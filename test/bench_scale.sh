@@ -37,6 +37,20 @@ catalog_rows() {
 # ms per leaf of the first and the last fifth of the chunks job $2 finished,
 # in database $1: "first last" (from the first chunk done, so that the
 # job's start-up is not in it)
+# pg_restore -j2 of dump into a new database target, dropped after; echoes
+# the seconds it took (call it as s=$(...): a failure then stops the run)
+time_pg_restore() {
+	local dump=$1 target=$2 t0 t1
+	q postgres -c "CREATE DATABASE $target" >/dev/null
+	checkpoint
+	t0=$(now)
+	pb_as_user "$PB_PGBIN/pg_restore" -h "$CLUSTER" -p "$PORT" -j2 -d "$target" "$dump" ||
+		pb_die "pg_restore of $dump failed"
+	t1=$(now)
+	q postgres -c "DROP DATABASE $target WITH (FORCE)" >/dev/null
+	elapsed "$t0" "$t1"
+}
+
 fifths() {
 	q "$1" -F ' ' -c "
 	WITH d AS (SELECT done_at, row_number() OVER (ORDER BY done_at) AS i, count(*) OVER () AS n
@@ -126,14 +140,8 @@ scale_curve()
 		record "scale${n}_restore" "$r_s"
 		q postgres -c "DROP DATABASE bench_scale_r WITH (FORCE)" >/dev/null
 
-		q postgres -c "CREATE DATABASE bench_scale_r" >/dev/null
-		checkpoint
-		t0=$(now)
-		pb_as_user "$PB_PGBIN/pg_restore" -h "$CLUSTER" -p "$PORT" -j2 -d bench_scale_r "$BK/scale-dump"
-		t1=$(now)
-		pr_s=$(elapsed "$t0" "$t1")
+		pr_s=$(time_pg_restore "$BK/scale-dump" bench_scale_r)
 		record "scale${n}_pg_restore" "$pr_s"
-		q postgres -c "DROP DATABASE bench_scale_r WITH (FORCE)" >/dev/null
 
 		b_mem="$(mem_peak "scale$n.backup" leader)/$(mem_peak "scale$n.restore" leader)"
 		printf '| %7s | %9s | %9s | %6s | %13s | %9s | %6s | %9s | %9s | %12s | %9s | %11s | %6s | %12s |\n' \
@@ -155,7 +163,7 @@ scale_curve()
 big_table()
 {
 	local mb=${PB_BENCH_BIG_MB:-2048}
-	local rows t0 t1 par dir
+	local rows t0 t1 par dir pr_s
 
 	# ~ 120 bytes of heap per row
 	rows=$((mb * 1048576 / 120))
@@ -196,13 +204,8 @@ big_table()
 			record "big_restore_p$par" "$(elapsed "$t0" "$t1")"
 			q postgres -c "DROP DATABASE bench_big_r WITH (FORCE)" >/dev/null
 		done
-		q postgres -c "CREATE DATABASE bench_big_r" >/dev/null
-		checkpoint
-		t0=$(now)
-		pb_as_user "$PB_PGBIN/pg_restore" -h "$CLUSTER" -p "$PORT" -j2 -d bench_big_r "$BK/big-dump"
-		t1=$(now)
-		record big_pg_restore "$(elapsed "$t0" "$t1")"
-		q postgres -c "DROP DATABASE bench_big_r WITH (FORCE)" >/dev/null
+		pr_s=$(time_pg_restore "$BK/big-dump" bench_big_r)
+		record big_pg_restore "$pr_s"
 	done
 	rm -rf "$BK"/big-p1 "$BK"/big-p2 "$BK/big-dump"
 	q postgres -c "DROP DATABASE bench_big WITH (FORCE)" >/dev/null
@@ -226,7 +229,7 @@ big_table()
 many_tables()
 {
 	local n=${PB_BENCH_TABLES:-5000}
-	local t0 t1 dir count i
+	local t0 t1 dir count i pr_s
 
 	step "many tables: bench_tables, $n tables of 3 rows with a primary key each, in 10 schemas"
 	q postgres -c "DROP DATABASE IF EXISTS bench_tables" >/dev/null
@@ -267,13 +270,8 @@ many_tables()
 		[ "$count" = "$n" ] || pb_die "restore_db of $n tables made $count"
 		q postgres -c "DROP DATABASE bench_tables_r WITH (FORCE)" >/dev/null
 
-		q postgres -c "CREATE DATABASE bench_tables_r" >/dev/null
-		checkpoint
-		t0=$(now)
-		pb_as_user "$PB_PGBIN/pg_restore" -h "$CLUSTER" -p "$PORT" -j2 -d bench_tables_r "$BK/tables-dump"
-		t1=$(now)
-		record tables_pg_restore "$(elapsed "$t0" "$t1")"
-		q postgres -c "DROP DATABASE bench_tables_r WITH (FORCE)" >/dev/null
+		pr_s=$(time_pg_restore "$BK/tables-dump" bench_tables_r)
+		record tables_pg_restore "$pr_s"
 	done
 	rm -rf "$BK/tables" "$BK/tables-dump"
 	q postgres -c "DROP DATABASE bench_tables WITH (FORCE)" >/dev/null

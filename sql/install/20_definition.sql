@@ -866,6 +866,190 @@ $$;
 -- _capture_table
 ---------------------------------------------------------------------------
 
+-- The sequence behind column attnum of rel, for _def_columns: {"serial",
+-- "sequence"}, or NULL when it has none.  An identity column's (deptype
+-- 'i'), or a serial-like column's (deptype 'a'): expr is the column's
+-- default or generation expression.
+CREATE FUNCTION partback._def_column_sequence(rel oid, attnum smallint, attidentity "char",
+											  attgenerated "char", expr text, atttypid oid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	seqoid oid;
+	is_serial boolean := false;
+	s record;
+	lv bigint;
+	called boolean;
+BEGIN
+	IF attidentity <> '' THEN
+		SELECT d.objid INTO seqoid
+		  FROM pg_catalog.pg_depend d
+		 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refobjid = rel AND d.refobjsubid = attnum
+		   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.deptype = 'i'
+		 LIMIT 1;
+	ELSIF attgenerated = '' AND expr IS NOT NULL
+		  AND atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,
+						   'pg_catalog.int4'::pg_catalog.regtype,
+						   'pg_catalog.int8'::pg_catalog.regtype) THEN
+		-- serial makes a sequence of the column's type: one of another type
+		-- is a sequence of its own that the column owns
+		SELECT d.objid INTO seqoid
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
+		  JOIN pg_catalog.pg_sequence sq ON sq.seqrelid = d.objid AND sq.seqtypid = atttypid
+		 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refobjid = rel AND d.refobjsubid = attnum
+		   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.deptype = 'a'
+		   AND expr = pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text)
+		 LIMIT 1;
+		is_serial := seqoid IS NOT NULL;
+	END IF;
+	IF seqoid IS NULL THEN
+		RETURN NULL;
+	END IF;
+
+	SELECT * INTO s FROM pg_catalog.pg_sequence WHERE seqrelid = seqoid;
+	IF pg_catalog.has_sequence_privilege(seqoid, 'SELECT') THEN
+		EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s',
+								  seqoid::pg_catalog.regclass)
+		   INTO lv, called;
+	END IF;
+	RETURN pg_catalog.jsonb_build_object(
+		'serial', is_serial,
+		'sequence', pg_catalog.jsonb_build_object(
+			'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
+			'start', s.seqstart, 'cache', s.seqcache, 'cycle', s.seqcycle,
+			'last_value', lv, 'is_called', called)
+			-- its name and persistence (21_dependencies.sql)
+			|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
+													 'unlogged', sc.relpersistence = 'u',
+													 'acl', partback._def_acl(sc.relacl))
+				  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
+				 WHERE sc.oid = seqoid));
+END;
+$$;
+
+-- The columns of each of rels, in order: the "columns" of _capture_table.
+CREATE FUNCTION partback._def_columns(rels oid[])
+RETURNS TABLE(relid oid, columns jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
+	SELECT a.attrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+			'name', a.attname::text,
+			'type', a.typ,
+			'collation', a.coll,
+			'not_null', a.attnotnull,
+			'default', CASE WHEN a.attidentity = '' AND a.attgenerated = '' THEN a.expr END,
+			'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
+			'generated', CASE WHEN a.attgenerated <> '' THEN a.expr END,
+			'generated_kind', CASE a.attgenerated WHEN 's' THEN 'stored' WHEN 'v' THEN 'virtual' END,
+			'serial', COALESCE((a.seq ->> 'serial')::boolean, false),
+			'sequence', a.seq -> 'sequence',
+			-- only where it differs from the type's
+			'storage', CASE a.storage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+									  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END,
+			'statistics', a.stattarget,
+			'options', pg_catalog.to_jsonb(a.attoptions),
+			'compression', CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
+			'acl', a.acl,
+			'comment', a.comment,
+			-- only inherited (legacy inheritance) or from the table's type
+			'local', CASE WHEN NOT a.attislocal THEN false END)
+			ORDER BY a.attnum)
+	  FROM (SELECT c.*,
+				   -- an identity column, or one that may be a serial
+				   CASE WHEN c.attidentity <> ''
+							 OR (c.attgenerated = '' AND c.expr IS NOT NULL
+								 AND c.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,
+													'pg_catalog.int4'::pg_catalog.regtype,
+													'pg_catalog.int8'::pg_catalog.regtype))
+						THEN partback._def_column_sequence(c.attrelid, c.attnum, c.attidentity,
+														   c.attgenerated, c.expr, c.atttypid)
+				   END AS seq
+			  FROM (SELECT att.attrelid, att.attnum, att.attname, att.atttypid,
+						   pg_catalog.format_type(att.atttypid, att.atttypmod) AS typ,
+						   CASE WHEN att.attcollation <> 0 AND att.attcollation <> ty.typcollation
+								THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
+						   att.attnotnull, att.attidentity, att.attgenerated, att.attislocal,
+						   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
+						   NULLIF(att.attstattarget, -1) AS stattarget,
+						   -- pg_attver is the server's own (back branches' attribute version)
+						   (SELECT pg_catalog.array_agg(o) FROM pg_catalog.unnest(att.attoptions) o
+							 WHERE o NOT LIKE 'pg\_attver=%') AS attoptions,
+						   att.attcompression, partback._def_acl(att.attacl) AS acl,
+						   pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr,
+						   ds.description AS comment
+					  FROM pg_catalog.pg_attribute att
+					  JOIN pg_catalog.pg_type ty ON ty.oid = att.atttypid
+					  LEFT JOIN pg_catalog.pg_collation co ON co.oid = att.attcollation
+					  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+					  LEFT JOIN pg_catalog.pg_attrdef d
+						ON d.adrelid = att.attrelid AND d.adnum = att.attnum
+					  LEFT JOIN pg_catalog.pg_description ds
+						ON ds.objoid = att.attrelid AND ds.objsubid = att.attnum
+						   AND ds.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+					 WHERE att.attrelid = ANY ($1) AND att.attnum > 0 AND NOT att.attisdropped) c) a
+	 GROUP BY a.attrelid;
+END
+$$;
+
+-- What _capture_table holds of each of rels but its "partitions" (see
+-- there); only_idx: the tree's indexes made ON ONLY.
+CREATE FUNCTION partback._def_heads(rels oid[], only_idx oid[])
+RETURNS TABLE(relid oid, head jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
+	SELECT c.oid,
+		   pg_catalog.jsonb_build_object(
+			'schema', n.nspname::text,
+			'name', c.relname::text,
+			'partitioned', c.relkind = 'p',
+			'partition_key', CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
+			'unlogged', c.relpersistence = 'u',
+			'options', pg_catalog.to_jsonb(c.reloptions),
+			'columns', COALESCE(col.columns, '[]'),
+			'constraints', COALESCE(con.constraints, '[]'),
+			'foreign_keys', COALESCE(fk.foreign_keys, '[]'),
+			'indexes', COALESCE(ix.indexes, '[]'),
+			'comment', ds.description,
+			'of_type', CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END,
+			'inherits', (SELECT pg_catalog.jsonb_agg(i.inhparent::pg_catalog.regclass::text ORDER BY i.inhseqno)
+						   FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))
+		   || rp.props
+		   -- the types, sequences, functions and extensions it needs (21_dependencies.sql)
+		   || COALESCE(dep.dependencies, '{}')
+	  FROM pg_catalog.pg_class c
+	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	  JOIN partback._def_rel_props($1) rp ON rp.relid = c.oid
+	  LEFT JOIN partback._dep_captures($1) dep ON dep.relid = c.oid
+	  LEFT JOIN partback._def_columns($1) col ON col.relid = c.oid
+	  LEFT JOIN partback._def_constraints($1, false, $2) con ON con.relid = c.oid
+	  LEFT JOIN partback._def_foreign_keys($1) fk ON fk.relid = c.oid
+	  LEFT JOIN partback._def_indexes($1, false, $2) ix ON ix.relid = c.oid
+	  LEFT JOIN pg_catalog.pg_description ds
+		ON ds.objoid = c.oid AND ds.objsubid = 0
+		   AND ds.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+	 WHERE c.oid = ANY ($1);
+END
+$$;
+
 -- Everything needed to recreate tbl elsewhere:
 --	{"schema", "name", "partitioned", "partition_key", "unlogged", "options",
 --	 "columns": [{"name", "type", "collation", "not_null", "default",
@@ -895,7 +1079,9 @@ $$;
 -- members mean stored generated columns and columns' "not_null".  "of_type"
 -- is the type of a typed table (CREATE TABLE ... OF); "inherits" its
 -- parents under legacy inheritance, in order; a column or constraint with
--- "local": false comes from them (or from the type) only.
+-- "local": false comes from them (or from the type) only.  Never compiled
+-- by JIT (nor is anything a job leader runs): its plans over thousands of
+-- partitions cost enough to be, which took time and memory for nothing.
 CREATE FUNCTION partback._capture_table(tbl regclass)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -904,20 +1090,11 @@ SET "TimeZone" = 'UTC'
 SET "DateStyle" = 'ISO, MDY'
 SET "IntervalStyle" = 'postgres'
 SET extra_float_digits = 1
+SET jit = off
 AS $$
 DECLARE
-	rel record;
-	a record;
-	seqoid oid;
-	seqj jsonb;
-	s record;
-	lv bigint;
-	called boolean;
-	is_serial boolean;
-	cols jsonb := '[]';
+	kind "char";
 	parts jsonb := '[]';
-	head jsonb;
-	fks jsonb;
 	only_idx oid[];
 	tree oid[];
 	part_cons jsonb;
@@ -928,120 +1105,12 @@ BEGIN
 	-- validates tbl (kind, persistence) with the errors of _leaves
 	PERFORM 1 FROM partback._leaves(tbl);
 
-	SELECT c.oid, n.nspname::text AS nspname, c.relname::text AS relname,
-		   c.relkind, c.relpersistence, c.reloptions,
-		   CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END AS of_type,
-		   (SELECT pg_catalog.jsonb_agg(i.inhparent::pg_catalog.regclass::text ORDER BY i.inhseqno)
-			  FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AS inherits
-	  INTO rel
-	  FROM pg_catalog.pg_class c
-	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	 WHERE c.oid = tbl;
-
-	FOR a IN
-		SELECT att.attnum, att.attname::text AS attname, att.atttypid,
-			   pg_catalog.format_type(att.atttypid, att.atttypmod) AS typ,
-			   CASE WHEN att.attcollation <> 0 AND att.attcollation <> ty.typcollation
-					THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
-			   att.attnotnull, att.attidentity, att.attgenerated, att.attislocal,
-			   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
-			   NULLIF(att.attstattarget, -1) AS stattarget,
-			   -- pg_attver is the server's own (back branches' attribute version)
-			   (SELECT pg_catalog.array_agg(o) FROM pg_catalog.unnest(att.attoptions) o
-				 WHERE o NOT LIKE 'pg\_attver=%') AS attoptions,
-			   att.attcompression, partback._def_acl(att.attacl) AS acl,
-			   pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr,
-			   pg_catalog.col_description(att.attrelid, att.attnum) AS comment
-		  FROM pg_catalog.pg_attribute att
-		  JOIN pg_catalog.pg_type ty ON ty.oid = att.atttypid
-		  LEFT JOIN pg_catalog.pg_collation co ON co.oid = att.attcollation
-		  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-		  LEFT JOIN pg_catalog.pg_attrdef d
-			ON d.adrelid = att.attrelid AND d.adnum = att.attnum
-		 WHERE att.attrelid = tbl AND att.attnum > 0 AND NOT att.attisdropped
-		 ORDER BY att.attnum
-	LOOP
-		-- identity (deptype 'i') or serial-like (deptype 'a') sequence
-		seqoid := NULL;
-		is_serial := false;
-		IF a.attidentity <> '' THEN
-			SELECT d.objid INTO seqoid
-			  FROM pg_catalog.pg_depend d
-			 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-			   AND d.refobjid = tbl AND d.refobjsubid = a.attnum
-			   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-			   AND d.deptype = 'i'
-			 LIMIT 1;
-		ELSIF a.attgenerated = '' AND a.expr IS NOT NULL
-			  AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,
-								 'pg_catalog.int4'::pg_catalog.regtype,
-								 'pg_catalog.int8'::pg_catalog.regtype) THEN
-			-- serial makes a sequence of the column's type: one of another
-			-- type is a sequence of its own that the column owns
-			SELECT d.objid INTO seqoid
-			  FROM pg_catalog.pg_depend d
-			  JOIN pg_catalog.pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
-			  JOIN pg_catalog.pg_sequence sq ON sq.seqrelid = d.objid AND sq.seqtypid = a.atttypid
-			 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-			   AND d.refobjid = tbl AND d.refobjsubid = a.attnum
-			   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-			   AND d.deptype = 'a'
-			   AND a.expr = pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text)
-			 LIMIT 1;
-			is_serial := seqoid IS NOT NULL;
-		END IF;
-
-		seqj := NULL;
-		IF seqoid IS NOT NULL THEN
-			SELECT * INTO s FROM pg_catalog.pg_sequence WHERE seqrelid = seqoid;
-			lv := NULL;
-			called := NULL;
-			IF pg_catalog.has_sequence_privilege(seqoid, 'SELECT') THEN
-				EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s',
-										  seqoid::pg_catalog.regclass)
-				   INTO lv, called;
-			END IF;
-			seqj := pg_catalog.jsonb_build_object(
-				'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
-				'start', s.seqstart, 'cache', s.seqcache, 'cycle', s.seqcycle,
-				'last_value', lv, 'is_called', called)
-				-- its name and persistence (21_dependencies.sql)
-				|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
-														 'unlogged', sc.relpersistence = 'u',
-														 'acl', partback._def_acl(sc.relacl))
-					  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
-					 WHERE sc.oid = seqoid);
-		END IF;
-
-		cols := cols || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-			'name', a.attname,
-			'type', a.typ,
-			'collation', a.coll,
-			'not_null', a.attnotnull,
-			'default', CASE WHEN a.attidentity = '' AND a.attgenerated = '' THEN a.expr END,
-			'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
-			'generated', CASE WHEN a.attgenerated <> '' THEN a.expr END,
-			'generated_kind', CASE a.attgenerated WHEN 's' THEN 'stored' WHEN 'v' THEN 'virtual' END,
-			'serial', is_serial,
-			'sequence', seqj,
-			-- only where it differs from the type's
-			'storage', CASE a.storage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
-									  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END,
-			'statistics', a.stattarget,
-			'options', pg_catalog.to_jsonb(a.attoptions),
-			'compression', CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
-			'acl', a.acl,
-			'comment', a.comment,
-			-- only inherited (legacy inheritance) or from the table's type
-			'local', CASE WHEN NOT a.attislocal THEN false END));
-	END LOOP;
-
-	fks := COALESCE((SELECT f.foreign_keys FROM partback._def_foreign_keys(ARRAY[tbl::oid]) f), '[]');
+	SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = tbl;
 
 	-- a plain table has no partitions and no index made ON ONLY (and is
 	-- the common case of a database of many tables: no planning of these)
 	only_idx := '{}';
-	IF rel.relkind = 'p' THEN
+	IF kind = 'p' THEN
 		tree := ARRAY(SELECT x.relid FROM partback._def_tree(tbl) x);
 		-- the tree's partitioned indexes (relkind 'I': the root's and its
 		-- partitioned partitions') made ON ONLY, found once: asked per
@@ -1115,28 +1184,33 @@ BEGIN
 	-- the partitions join last, alone: a jsonb built from jsonb unpacks
 	-- all of its parts into working memory at once (several times the
 	-- partitions' size at many thousands of them)
-	head := pg_catalog.jsonb_build_object(
-		'schema', rel.nspname,
-		'name', rel.relname,
-		'partitioned', rel.relkind = 'p',
-		'partition_key', CASE WHEN rel.relkind = 'p'
-							  THEN pg_catalog.pg_get_partkeydef(rel.oid) END,
-		'unlogged', rel.relpersistence = 'u',
-		'options', pg_catalog.to_jsonb(rel.reloptions),
-		'columns', cols,
-		'constraints', COALESCE((SELECT x.constraints
-								   FROM partback._def_constraints(ARRAY[rel.oid], false, only_idx) x), '[]'),
-		'foreign_keys', fks,
-		'indexes', COALESCE((SELECT x.indexes
-							   FROM partback._def_indexes(ARRAY[rel.oid], false, only_idx) x), '[]'),
-		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
-		'of_type', rel.of_type,
-		'inherits', rel.inherits)
-		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp)
-		-- the types, sequences, functions and extensions it needs (21_dependencies.sql)
-		|| partback._dep_capture(tbl);
-	RETURN head || pg_catalog.jsonb_build_object('partitions', parts);
+	RETURN (SELECT h.head FROM partback._def_heads(ARRAY[tbl::oid], only_idx) h)
+		|| pg_catalog.jsonb_build_object('partitions', parts);
 END;
+$$;
+
+-- _capture_table of each plain table among rels, all at once (the others
+-- are left out): a backup of thousands of tables spent most of its time
+-- starting the same small queries for each.
+CREATE FUNCTION partback._capture_tables(rels oid[])
+RETURNS TABLE(relid oid, definition jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT h.relid, h.head || pg_catalog.jsonb_build_object('partitions', '[]'::jsonb)
+	  FROM partback._def_heads(ARRAY(SELECT c.oid FROM pg_catalog.pg_class c
+									  WHERE c.oid = ANY ($1) AND c.relkind = 'r'
+										AND c.relpersistence <> 't'), '{}') h;
+END
 $$;
 
 ---------------------------------------------------------------------------

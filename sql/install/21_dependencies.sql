@@ -35,8 +35,10 @@
 -- to (not looked into further).  The walk goes through composite types'
 -- relations and domains' constraints; not into the table's own identity and
 -- serial sequences, nor into tables (a column of a table's row type).
-CREATE FUNCTION partback._dep_objects(tbl regclass)
-RETURNS TABLE(classid oid, objid oid, depth integer, extension oid)
+-- For each of tbls (root) at once: a backup of thousands of tables walked
+-- for each in turn, and most of the time went to starting the walk.
+CREATE FUNCTION partback._dep_objects_of(tbls oid[])
+RETURNS TABLE(root oid, classid oid, objid oid, depth integer, extension oid)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -45,46 +47,58 @@ AS $$
 BEGIN
 	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
 	RETURN QUERY
-	WITH RECURSIVE rels(relid) AS (
-		SELECT $1::oid
+	-- each relation's catalog rows looked up by its oid (LATERAL, OFFSET 0:
+	-- not joined, where the plan for an unknown number of roots scanned
+	-- the catalogs whole for one)
+	WITH RECURSIVE rels(root, relid) AS (
+		SELECT r, r FROM pg_catalog.unnest($1) r
 		UNION
 		-- its partitions, at any depth (_def_tree's, without the paths)
-		SELECT i.inhrelid
+		SELECT rels.root, p.inhrelid
 		  FROM rels
-		  JOIN pg_catalog.pg_inherits i ON i.inhparent = rels.relid
-		  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
+		 CROSS JOIN LATERAL (
+				SELECT i.inhrelid
+				  FROM pg_catalog.pg_inherits i
+				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
+				 WHERE i.inhparent = rels.relid OFFSET 0) p
 	), owned AS MATERIALIZED (
-		SELECT d.objid
-		  FROM pg_catalog.pg_depend d
-		 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-		   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-		   AND d.refobjid IN (SELECT rels.relid FROM rels)
-		   AND d.deptype IN ('a', 'i')
-	), start(classid, objid) AS (
-		SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, rels.relid FROM rels
-		UNION ALL
-		SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::oid, ad.oid
-		  FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid IN (SELECT rels.relid FROM rels)
-		UNION ALL
-		SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid, c.oid
-		  FROM pg_catalog.pg_constraint c WHERE c.conrelid IN (SELECT rels.relid FROM rels)
-		UNION ALL
-		SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, i.indexrelid
-		  FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT rels.relid FROM rels)
-		UNION ALL
-		SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::oid, t.oid
-		  FROM pg_catalog.pg_trigger t
-		 WHERE t.tgrelid IN (SELECT rels.relid FROM rels) AND NOT t.tgisinternal
-		UNION ALL
-		SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::oid, p.oid
-		  FROM pg_catalog.pg_policy p WHERE p.polrelid IN (SELECT rels.relid FROM rels)
-	), walk(classid, objid, depth, member) AS (
+		SELECT rels.root, d.objid
+		  FROM rels
+		 CROSS JOIN LATERAL (
+				SELECT d.objid
+				  FROM pg_catalog.pg_depend d
+				 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+				   AND d.refobjid = rels.relid
+				   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+				   AND d.deptype IN ('a', 'i') OFFSET 0) d
+	), start(root, classid, objid) AS (
+		SELECT rels.root, x.classid, x.objid
+		  FROM rels
+		 CROSS JOIN LATERAL (
+				SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, rels.relid
+				UNION ALL
+				SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::oid, ad.oid
+				  FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid = rels.relid
+				UNION ALL
+				SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid, c.oid
+				  FROM pg_catalog.pg_constraint c WHERE c.conrelid = rels.relid
+				UNION ALL
+				SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, i.indexrelid
+				  FROM pg_catalog.pg_index i WHERE i.indrelid = rels.relid
+				UNION ALL
+				SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::oid, t.oid
+				  FROM pg_catalog.pg_trigger t WHERE t.tgrelid = rels.relid AND NOT t.tgisinternal
+				UNION ALL
+				SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::oid, p.oid
+				  FROM pg_catalog.pg_policy p WHERE p.polrelid = rels.relid
+				OFFSET 0) x(classid, objid)
+	), walk(root, classid, objid, depth, member) AS (
 		-- UNION: an object reached on many ways at one depth (each
 		-- partition's CHECK calling one function) is walked on once; a
 		-- cycle ends at depth 64
-		SELECT DISTINCT s.classid, s.objid, 0, NULL::oid FROM start s
+		SELECT DISTINCT s.root, s.classid, s.objid, 0, NULL::oid FROM start s
 		UNION
-		SELECT r.classid, r.objid, w.depth + 1,
+		SELECT w.root, r.classid, r.objid, w.depth + 1,
 			   (SELECT e.refobjid FROM pg_catalog.pg_depend e
 				 WHERE e.classid = r.classid AND e.objid = r.objid AND e.deptype = 'e'
 				   AND e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
@@ -127,12 +141,28 @@ BEGIN
 				OR EXISTS (SELECT 1 FROM pg_catalog.pg_class k
 							WHERE k.oid = r.objid
 							  AND (k.relkind = 'c'
-								   OR (k.relkind = 'S' AND k.oid NOT IN (SELECT owned.objid FROM owned)))))
+								   OR (k.relkind = 'S'
+									   AND NOT EXISTS (SELECT 1 FROM owned o
+														WHERE o.root = w.root AND o.objid = k.oid)))))
 	)
-	SELECT w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
+	SELECT w.root, w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
 	  FROM walk w
 	 WHERE w.depth > 0
-	 GROUP BY w.classid, w.objid;
+	 GROUP BY w.root, w.classid, w.objid;
+END
+$$;
+
+-- _dep_objects_of of tbl alone
+CREATE FUNCTION partback._dep_objects(tbl regclass)
+RETURNS TABLE(classid oid, objid oid, depth integer, extension oid)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT x.classid, x.objid, x.depth, x.extension FROM partback._dep_objects_of(ARRAY[$1::oid]) x;
 END
 $$;
 
@@ -389,11 +419,10 @@ BEGIN
 END;
 $$;
 
--- A digest of the definitions of the types tbl's columns use, through
--- domains, arrays, composites and ranges (enum labels included); NULL when
--- they are all built in.  Part of the column signature (src/backup.c).
-CREATE FUNCTION partback._dep_types_digest(tbl regclass)
-RETURNS text
+-- _dep_capture of each of tbls that may have dependencies (no row for the
+-- others, which have none): one walk for them all finds which.
+CREATE FUNCTION partback._dep_captures(tbls oid[])
+RETURNS TABLE(relid oid, dependencies jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -401,13 +430,60 @@ AS $$
 #variable_conflict use_column
 BEGIN
 	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
-	RETURN (
-	SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+	RETURN QUERY
+	SELECT r.relid, partback._dep_capture(r.relid)
+	  FROM (SELECT x.root AS relid FROM partback._dep_objects_of($1) x
+			 -- what _dep_capture keeps of them
+			 WHERE x.extension IS NOT NULL
+				OR x.classid IN ('pg_catalog.pg_type'::pg_catalog.regclass,
+								 'pg_catalog.pg_proc'::pg_catalog.regclass,
+								 'pg_catalog.pg_class'::pg_catalog.regclass,
+								 'pg_catalog.pg_collation'::pg_catalog.regclass)
+			UNION
+			-- its sequences (_dep_capture's owned ones among them)
+			SELECT d.refobjid
+			  FROM pg_catalog.pg_depend d
+			  JOIN pg_catalog.pg_class sq ON sq.oid = d.objid AND sq.relkind = 'S'
+			 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+			   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+			   AND d.refobjid = ANY ($1) AND d.deptype = 'a') r;
+END
+$$;
+
+-- For each of tbls, a digest of the definitions of the types its columns
+-- use, through domains, arrays, composites and ranges (enum labels
+-- included); no row when they are all built in.  Part of the column
+-- signature (src/backup.c).
+CREATE FUNCTION partback._dep_types_digests(tbls oid[])
+RETURNS TABLE(relid oid, digest text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
+	SELECT x.root, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
 				pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x.objid, partback._dep_describe(x.classid, x.objid))
 									 ORDER BY x.objid)::text, 'UTF8')), 'hex')
-	  FROM partback._dep_objects($1) x
+	  FROM partback._dep_objects_of($1) x
 	 WHERE x.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
-	HAVING pg_catalog.count(*) > 0);
+	 GROUP BY x.root;
+END
+$$;
+
+-- _dep_types_digests of tbl alone; NULL when its types are all built in
+CREATE FUNCTION partback._dep_types_digest(tbl regclass)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+BEGIN
+	RETURN (SELECT x.digest FROM partback._dep_types_digests(ARRAY[tbl::oid]) x);
 END
 $$;
 

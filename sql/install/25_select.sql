@@ -82,8 +82,10 @@ BEGIN
 		RAISE NOTICE 'foreign table % is not backed up', r.relid::regclass
 			USING DETAIL = 'Its rows live on a foreign server.';
 	END LOOP;
+	-- only a partitioned table can have foreign partitions
 	PERFORM partback._notice_foreign_partitions(t.relid, NULL)
-	   FROM partback._db_tables(schemas) t;
+	   FROM partback._db_tables(schemas) t
+	   JOIN pg_catalog.pg_class c ON c.oid = t.relid AND c.relkind = 'p';
 END;
 $$;
 

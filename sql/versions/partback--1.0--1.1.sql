@@ -702,6 +702,190 @@ BEGIN
 END;
 $$;
 
+-- The sequence behind column attnum of rel, for _def_columns: {"serial",
+-- "sequence"}, or NULL when it has none.  An identity column's (deptype
+-- 'i'), or a serial-like column's (deptype 'a'): expr is the column's
+-- default or generation expression.
+CREATE FUNCTION partback._def_column_sequence(rel oid, attnum smallint, attidentity "char",
+											  attgenerated "char", expr text, atttypid oid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	seqoid oid;
+	is_serial boolean := false;
+	s record;
+	lv bigint;
+	called boolean;
+BEGIN
+	IF attidentity <> '' THEN
+		SELECT d.objid INTO seqoid
+		  FROM pg_catalog.pg_depend d
+		 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refobjid = rel AND d.refobjsubid = attnum
+		   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.deptype = 'i'
+		 LIMIT 1;
+	ELSIF attgenerated = '' AND expr IS NOT NULL
+		  AND atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,
+						   'pg_catalog.int4'::pg_catalog.regtype,
+						   'pg_catalog.int8'::pg_catalog.regtype) THEN
+		-- serial makes a sequence of the column's type: one of another type
+		-- is a sequence of its own that the column owns
+		SELECT d.objid INTO seqoid
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
+		  JOIN pg_catalog.pg_sequence sq ON sq.seqrelid = d.objid AND sq.seqtypid = atttypid
+		 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refobjid = rel AND d.refobjsubid = attnum
+		   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.deptype = 'a'
+		   AND expr = pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text)
+		 LIMIT 1;
+		is_serial := seqoid IS NOT NULL;
+	END IF;
+	IF seqoid IS NULL THEN
+		RETURN NULL;
+	END IF;
+
+	SELECT * INTO s FROM pg_catalog.pg_sequence WHERE seqrelid = seqoid;
+	IF pg_catalog.has_sequence_privilege(seqoid, 'SELECT') THEN
+		EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s',
+								  seqoid::pg_catalog.regclass)
+		   INTO lv, called;
+	END IF;
+	RETURN pg_catalog.jsonb_build_object(
+		'serial', is_serial,
+		'sequence', pg_catalog.jsonb_build_object(
+			'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
+			'start', s.seqstart, 'cache', s.seqcache, 'cycle', s.seqcycle,
+			'last_value', lv, 'is_called', called)
+			-- its name and persistence (21_dependencies.sql)
+			|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
+													 'unlogged', sc.relpersistence = 'u',
+													 'acl', partback._def_acl(sc.relacl))
+				  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
+				 WHERE sc.oid = seqoid));
+END;
+$$;
+
+-- The columns of each of rels, in order: the "columns" of _capture_table.
+CREATE FUNCTION partback._def_columns(rels oid[])
+RETURNS TABLE(relid oid, columns jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
+	SELECT a.attrelid, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+			'name', a.attname::text,
+			'type', a.typ,
+			'collation', a.coll,
+			'not_null', a.attnotnull,
+			'default', CASE WHEN a.attidentity = '' AND a.attgenerated = '' THEN a.expr END,
+			'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
+			'generated', CASE WHEN a.attgenerated <> '' THEN a.expr END,
+			'generated_kind', CASE a.attgenerated WHEN 's' THEN 'stored' WHEN 'v' THEN 'virtual' END,
+			'serial', COALESCE((a.seq ->> 'serial')::boolean, false),
+			'sequence', a.seq -> 'sequence',
+			-- only where it differs from the type's
+			'storage', CASE a.storage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+									  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END,
+			'statistics', a.stattarget,
+			'options', pg_catalog.to_jsonb(a.attoptions),
+			'compression', CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
+			'acl', a.acl,
+			'comment', a.comment,
+			-- only inherited (legacy inheritance) or from the table's type
+			'local', CASE WHEN NOT a.attislocal THEN false END)
+			ORDER BY a.attnum)
+	  FROM (SELECT c.*,
+				   -- an identity column, or one that may be a serial
+				   CASE WHEN c.attidentity <> ''
+							 OR (c.attgenerated = '' AND c.expr IS NOT NULL
+								 AND c.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,
+													'pg_catalog.int4'::pg_catalog.regtype,
+													'pg_catalog.int8'::pg_catalog.regtype))
+						THEN partback._def_column_sequence(c.attrelid, c.attnum, c.attidentity,
+														   c.attgenerated, c.expr, c.atttypid)
+				   END AS seq
+			  FROM (SELECT att.attrelid, att.attnum, att.attname, att.atttypid,
+						   pg_catalog.format_type(att.atttypid, att.atttypmod) AS typ,
+						   CASE WHEN att.attcollation <> 0 AND att.attcollation <> ty.typcollation
+								THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
+						   att.attnotnull, att.attidentity, att.attgenerated, att.attislocal,
+						   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
+						   NULLIF(att.attstattarget, -1) AS stattarget,
+						   -- pg_attver is the server's own (back branches' attribute version)
+						   (SELECT pg_catalog.array_agg(o) FROM pg_catalog.unnest(att.attoptions) o
+							 WHERE o NOT LIKE 'pg\_attver=%') AS attoptions,
+						   att.attcompression, partback._def_acl(att.attacl) AS acl,
+						   pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr,
+						   ds.description AS comment
+					  FROM pg_catalog.pg_attribute att
+					  JOIN pg_catalog.pg_type ty ON ty.oid = att.atttypid
+					  LEFT JOIN pg_catalog.pg_collation co ON co.oid = att.attcollation
+					  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+					  LEFT JOIN pg_catalog.pg_attrdef d
+						ON d.adrelid = att.attrelid AND d.adnum = att.attnum
+					  LEFT JOIN pg_catalog.pg_description ds
+						ON ds.objoid = att.attrelid AND ds.objsubid = att.attnum
+						   AND ds.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+					 WHERE att.attrelid = ANY ($1) AND att.attnum > 0 AND NOT att.attisdropped) c) a
+	 GROUP BY a.attrelid;
+END
+$$;
+
+-- What _capture_table holds of each of rels but its "partitions" (see
+-- there); only_idx: the tree's indexes made ON ONLY.
+CREATE FUNCTION partback._def_heads(rels oid[], only_idx oid[])
+RETURNS TABLE(relid oid, head jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
+	SELECT c.oid,
+		   pg_catalog.jsonb_build_object(
+			'schema', n.nspname::text,
+			'name', c.relname::text,
+			'partitioned', c.relkind = 'p',
+			'partition_key', CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
+			'unlogged', c.relpersistence = 'u',
+			'options', pg_catalog.to_jsonb(c.reloptions),
+			'columns', COALESCE(col.columns, '[]'),
+			'constraints', COALESCE(con.constraints, '[]'),
+			'foreign_keys', COALESCE(fk.foreign_keys, '[]'),
+			'indexes', COALESCE(ix.indexes, '[]'),
+			'comment', ds.description,
+			'of_type', CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END,
+			'inherits', (SELECT pg_catalog.jsonb_agg(i.inhparent::pg_catalog.regclass::text ORDER BY i.inhseqno)
+						   FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))
+		   || rp.props
+		   -- the types, sequences, functions and extensions it needs (21_dependencies.sql)
+		   || COALESCE(dep.dependencies, '{}')
+	  FROM pg_catalog.pg_class c
+	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	  JOIN partback._def_rel_props($1) rp ON rp.relid = c.oid
+	  LEFT JOIN partback._dep_captures($1) dep ON dep.relid = c.oid
+	  LEFT JOIN partback._def_columns($1) col ON col.relid = c.oid
+	  LEFT JOIN partback._def_constraints($1, false, $2) con ON con.relid = c.oid
+	  LEFT JOIN partback._def_foreign_keys($1) fk ON fk.relid = c.oid
+	  LEFT JOIN partback._def_indexes($1, false, $2) ix ON ix.relid = c.oid
+	  LEFT JOIN pg_catalog.pg_description ds
+		ON ds.objoid = c.oid AND ds.objsubid = 0
+		   AND ds.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+	 WHERE c.oid = ANY ($1);
+END
+$$;
+
 CREATE OR REPLACE FUNCTION partback._capture_table(tbl regclass)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -710,20 +894,11 @@ SET "TimeZone" = 'UTC'
 SET "DateStyle" = 'ISO, MDY'
 SET "IntervalStyle" = 'postgres'
 SET extra_float_digits = 1
+SET jit = off
 AS $$
 DECLARE
-	rel record;
-	a record;
-	seqoid oid;
-	seqj jsonb;
-	s record;
-	lv bigint;
-	called boolean;
-	is_serial boolean;
-	cols jsonb := '[]';
+	kind "char";
 	parts jsonb := '[]';
-	head jsonb;
-	fks jsonb;
 	only_idx oid[];
 	tree oid[];
 	part_cons jsonb;
@@ -734,120 +909,12 @@ BEGIN
 	-- validates tbl (kind, persistence) with the errors of _leaves
 	PERFORM 1 FROM partback._leaves(tbl);
 
-	SELECT c.oid, n.nspname::text AS nspname, c.relname::text AS relname,
-		   c.relkind, c.relpersistence, c.reloptions,
-		   CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END AS of_type,
-		   (SELECT pg_catalog.jsonb_agg(i.inhparent::pg_catalog.regclass::text ORDER BY i.inhseqno)
-			  FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AS inherits
-	  INTO rel
-	  FROM pg_catalog.pg_class c
-	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	 WHERE c.oid = tbl;
-
-	FOR a IN
-		SELECT att.attnum, att.attname::text AS attname, att.atttypid,
-			   pg_catalog.format_type(att.atttypid, att.atttypmod) AS typ,
-			   CASE WHEN att.attcollation <> 0 AND att.attcollation <> ty.typcollation
-					THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END AS coll,
-			   att.attnotnull, att.attidentity, att.attgenerated, att.attislocal,
-			   CASE WHEN att.attstorage <> ty.typstorage THEN att.attstorage END AS storage,
-			   NULLIF(att.attstattarget, -1) AS stattarget,
-			   -- pg_attver is the server's own (back branches' attribute version)
-			   (SELECT pg_catalog.array_agg(o) FROM pg_catalog.unnest(att.attoptions) o
-				 WHERE o NOT LIKE 'pg\_attver=%') AS attoptions,
-			   att.attcompression, partback._def_acl(att.attacl) AS acl,
-			   pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr,
-			   pg_catalog.col_description(att.attrelid, att.attnum) AS comment
-		  FROM pg_catalog.pg_attribute att
-		  JOIN pg_catalog.pg_type ty ON ty.oid = att.atttypid
-		  LEFT JOIN pg_catalog.pg_collation co ON co.oid = att.attcollation
-		  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-		  LEFT JOIN pg_catalog.pg_attrdef d
-			ON d.adrelid = att.attrelid AND d.adnum = att.attnum
-		 WHERE att.attrelid = tbl AND att.attnum > 0 AND NOT att.attisdropped
-		 ORDER BY att.attnum
-	LOOP
-		-- identity (deptype 'i') or serial-like (deptype 'a') sequence
-		seqoid := NULL;
-		is_serial := false;
-		IF a.attidentity <> '' THEN
-			SELECT d.objid INTO seqoid
-			  FROM pg_catalog.pg_depend d
-			 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-			   AND d.refobjid = tbl AND d.refobjsubid = a.attnum
-			   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-			   AND d.deptype = 'i'
-			 LIMIT 1;
-		ELSIF a.attgenerated = '' AND a.expr IS NOT NULL
-			  AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,
-								 'pg_catalog.int4'::pg_catalog.regtype,
-								 'pg_catalog.int8'::pg_catalog.regtype) THEN
-			-- serial makes a sequence of the column's type: one of another
-			-- type is a sequence of its own that the column owns
-			SELECT d.objid INTO seqoid
-			  FROM pg_catalog.pg_depend d
-			  JOIN pg_catalog.pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
-			  JOIN pg_catalog.pg_sequence sq ON sq.seqrelid = d.objid AND sq.seqtypid = a.atttypid
-			 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-			   AND d.refobjid = tbl AND d.refobjsubid = a.attnum
-			   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-			   AND d.deptype = 'a'
-			   AND a.expr = pg_catalog.format('nextval(%L::regclass)', d.objid::pg_catalog.regclass::text)
-			 LIMIT 1;
-			is_serial := seqoid IS NOT NULL;
-		END IF;
-
-		seqj := NULL;
-		IF seqoid IS NOT NULL THEN
-			SELECT * INTO s FROM pg_catalog.pg_sequence WHERE seqrelid = seqoid;
-			lv := NULL;
-			called := NULL;
-			IF pg_catalog.has_sequence_privilege(seqoid, 'SELECT') THEN
-				EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s',
-										  seqoid::pg_catalog.regclass)
-				   INTO lv, called;
-			END IF;
-			seqj := pg_catalog.jsonb_build_object(
-				'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
-				'start', s.seqstart, 'cache', s.seqcache, 'cycle', s.seqcycle,
-				'last_value', lv, 'is_called', called)
-				-- its name and persistence (21_dependencies.sql)
-				|| (SELECT pg_catalog.jsonb_build_object('schema', sn.nspname::text, 'name', sc.relname::text,
-														 'unlogged', sc.relpersistence = 'u',
-														 'acl', partback._def_acl(sc.relacl))
-					  FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
-					 WHERE sc.oid = seqoid);
-		END IF;
-
-		cols := cols || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-			'name', a.attname,
-			'type', a.typ,
-			'collation', a.coll,
-			'not_null', a.attnotnull,
-			'default', CASE WHEN a.attidentity = '' AND a.attgenerated = '' THEN a.expr END,
-			'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
-			'generated', CASE WHEN a.attgenerated <> '' THEN a.expr END,
-			'generated_kind', CASE a.attgenerated WHEN 's' THEN 'stored' WHEN 'v' THEN 'virtual' END,
-			'serial', is_serial,
-			'sequence', seqj,
-			-- only where it differs from the type's
-			'storage', CASE a.storage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
-									  WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END,
-			'statistics', a.stattarget,
-			'options', pg_catalog.to_jsonb(a.attoptions),
-			'compression', CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
-			'acl', a.acl,
-			'comment', a.comment,
-			-- only inherited (legacy inheritance) or from the table's type
-			'local', CASE WHEN NOT a.attislocal THEN false END));
-	END LOOP;
-
-	fks := COALESCE((SELECT f.foreign_keys FROM partback._def_foreign_keys(ARRAY[tbl::oid]) f), '[]');
+	SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = tbl;
 
 	-- a plain table has no partitions and no index made ON ONLY (and is
 	-- the common case of a database of many tables: no planning of these)
 	only_idx := '{}';
-	IF rel.relkind = 'p' THEN
+	IF kind = 'p' THEN
 		tree := ARRAY(SELECT x.relid FROM partback._def_tree(tbl) x);
 		-- the tree's partitioned indexes (relkind 'I': the root's and its
 		-- partitioned partitions') made ON ONLY, found once: asked per
@@ -921,28 +988,33 @@ BEGIN
 	-- the partitions join last, alone: a jsonb built from jsonb unpacks
 	-- all of its parts into working memory at once (several times the
 	-- partitions' size at many thousands of them)
-	head := pg_catalog.jsonb_build_object(
-		'schema', rel.nspname,
-		'name', rel.relname,
-		'partitioned', rel.relkind = 'p',
-		'partition_key', CASE WHEN rel.relkind = 'p'
-							  THEN pg_catalog.pg_get_partkeydef(rel.oid) END,
-		'unlogged', rel.relpersistence = 'u',
-		'options', pg_catalog.to_jsonb(rel.reloptions),
-		'columns', cols,
-		'constraints', COALESCE((SELECT x.constraints
-								   FROM partback._def_constraints(ARRAY[rel.oid], false, only_idx) x), '[]'),
-		'foreign_keys', fks,
-		'indexes', COALESCE((SELECT x.indexes
-							   FROM partback._def_indexes(ARRAY[rel.oid], false, only_idx) x), '[]'),
-		'comment', pg_catalog.obj_description(rel.oid, 'pg_class'),
-		'of_type', rel.of_type,
-		'inherits', rel.inherits)
-		|| (SELECT rp.props FROM partback._def_rel_props(ARRAY[rel.oid]) rp)
-		-- the types, sequences, functions and extensions it needs (21_dependencies.sql)
-		|| partback._dep_capture(tbl);
-	RETURN head || pg_catalog.jsonb_build_object('partitions', parts);
+	RETURN (SELECT h.head FROM partback._def_heads(ARRAY[tbl::oid], only_idx) h)
+		|| pg_catalog.jsonb_build_object('partitions', parts);
 END;
+$$;
+
+-- _capture_table of each plain table among rels, all at once (the others
+-- are left out): a backup of thousands of tables spent most of its time
+-- starting the same small queries for each.
+CREATE FUNCTION partback._capture_tables(rels oid[])
+RETURNS TABLE(relid oid, definition jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET "TimeZone" = 'UTC'
+SET "DateStyle" = 'ISO, MDY'
+SET "IntervalStyle" = 'postgres'
+SET extra_float_digits = 1
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT h.relid, h.head || pg_catalog.jsonb_build_object('partitions', '[]'::jsonb)
+	  FROM partback._def_heads(ARRAY(SELECT c.oid FROM pg_catalog.pg_class c
+									  WHERE c.oid = ANY ($1) AND c.relkind = 'r'
+										AND c.relpersistence <> 't'), '{}') h;
+END
 $$;
 
 CREATE FUNCTION partback._def_options(options jsonb, prefix text DEFAULT '')
@@ -2540,8 +2612,8 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION partback._dep_objects(tbl regclass)
-RETURNS TABLE(classid oid, objid oid, depth integer, extension oid)
+CREATE FUNCTION partback._dep_objects_of(tbls oid[])
+RETURNS TABLE(root oid, classid oid, objid oid, depth integer, extension oid)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -2550,46 +2622,58 @@ AS $$
 BEGIN
 	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
 	RETURN QUERY
-	WITH RECURSIVE rels(relid) AS (
-		SELECT $1::oid
+	-- each relation's catalog rows looked up by its oid (LATERAL, OFFSET 0:
+	-- not joined, where the plan for an unknown number of roots scanned
+	-- the catalogs whole for one)
+	WITH RECURSIVE rels(root, relid) AS (
+		SELECT r, r FROM pg_catalog.unnest($1) r
 		UNION
 		-- its partitions, at any depth (_def_tree's, without the paths)
-		SELECT i.inhrelid
+		SELECT rels.root, p.inhrelid
 		  FROM rels
-		  JOIN pg_catalog.pg_inherits i ON i.inhparent = rels.relid
-		  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
+		 CROSS JOIN LATERAL (
+				SELECT i.inhrelid
+				  FROM pg_catalog.pg_inherits i
+				  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
+				 WHERE i.inhparent = rels.relid OFFSET 0) p
 	), owned AS MATERIALIZED (
-		SELECT d.objid
-		  FROM pg_catalog.pg_depend d
-		 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-		   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-		   AND d.refobjid IN (SELECT rels.relid FROM rels)
-		   AND d.deptype IN ('a', 'i')
-	), start(classid, objid) AS (
-		SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, rels.relid FROM rels
-		UNION ALL
-		SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::oid, ad.oid
-		  FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid IN (SELECT rels.relid FROM rels)
-		UNION ALL
-		SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid, c.oid
-		  FROM pg_catalog.pg_constraint c WHERE c.conrelid IN (SELECT rels.relid FROM rels)
-		UNION ALL
-		SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, i.indexrelid
-		  FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT rels.relid FROM rels)
-		UNION ALL
-		SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::oid, t.oid
-		  FROM pg_catalog.pg_trigger t
-		 WHERE t.tgrelid IN (SELECT rels.relid FROM rels) AND NOT t.tgisinternal
-		UNION ALL
-		SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::oid, p.oid
-		  FROM pg_catalog.pg_policy p WHERE p.polrelid IN (SELECT rels.relid FROM rels)
-	), walk(classid, objid, depth, member) AS (
+		SELECT rels.root, d.objid
+		  FROM rels
+		 CROSS JOIN LATERAL (
+				SELECT d.objid
+				  FROM pg_catalog.pg_depend d
+				 WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+				   AND d.refobjid = rels.relid
+				   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+				   AND d.deptype IN ('a', 'i') OFFSET 0) d
+	), start(root, classid, objid) AS (
+		SELECT rels.root, x.classid, x.objid
+		  FROM rels
+		 CROSS JOIN LATERAL (
+				SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, rels.relid
+				UNION ALL
+				SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::oid, ad.oid
+				  FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid = rels.relid
+				UNION ALL
+				SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid, c.oid
+				  FROM pg_catalog.pg_constraint c WHERE c.conrelid = rels.relid
+				UNION ALL
+				SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, i.indexrelid
+				  FROM pg_catalog.pg_index i WHERE i.indrelid = rels.relid
+				UNION ALL
+				SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::oid, t.oid
+				  FROM pg_catalog.pg_trigger t WHERE t.tgrelid = rels.relid AND NOT t.tgisinternal
+				UNION ALL
+				SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::oid, p.oid
+				  FROM pg_catalog.pg_policy p WHERE p.polrelid = rels.relid
+				OFFSET 0) x(classid, objid)
+	), walk(root, classid, objid, depth, member) AS (
 		-- UNION: an object reached on many ways at one depth (each
 		-- partition's CHECK calling one function) is walked on once; a
 		-- cycle ends at depth 64
-		SELECT DISTINCT s.classid, s.objid, 0, NULL::oid FROM start s
+		SELECT DISTINCT s.root, s.classid, s.objid, 0, NULL::oid FROM start s
 		UNION
-		SELECT r.classid, r.objid, w.depth + 1,
+		SELECT w.root, r.classid, r.objid, w.depth + 1,
 			   (SELECT e.refobjid FROM pg_catalog.pg_depend e
 				 WHERE e.classid = r.classid AND e.objid = r.objid AND e.deptype = 'e'
 				   AND e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
@@ -2632,12 +2716,28 @@ BEGIN
 				OR EXISTS (SELECT 1 FROM pg_catalog.pg_class k
 							WHERE k.oid = r.objid
 							  AND (k.relkind = 'c'
-								   OR (k.relkind = 'S' AND k.oid NOT IN (SELECT owned.objid FROM owned)))))
+								   OR (k.relkind = 'S'
+									   AND NOT EXISTS (SELECT 1 FROM owned o
+														WHERE o.root = w.root AND o.objid = k.oid)))))
 	)
-	SELECT w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
+	SELECT w.root, w.classid, w.objid, pg_catalog.max(w.depth), pg_catalog.max(w.member)
 	  FROM walk w
 	 WHERE w.depth > 0
-	 GROUP BY w.classid, w.objid;
+	 GROUP BY w.root, w.classid, w.objid;
+END
+$$;
+
+-- _dep_objects_of of tbl alone
+CREATE FUNCTION partback._dep_objects(tbl regclass)
+RETURNS TABLE(classid oid, objid oid, depth integer, extension oid)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT x.classid, x.objid, x.depth, x.extension FROM partback._dep_objects_of(ARRAY[$1::oid]) x;
 END
 $$;
 
@@ -2884,8 +2984,10 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION partback._dep_types_digest(tbl regclass)
-RETURNS text
+-- _dep_capture of each of tbls that may have dependencies (no row for the
+-- others, which have none): one walk for them all finds which.
+CREATE FUNCTION partback._dep_captures(tbls oid[])
+RETURNS TABLE(relid oid, dependencies jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -2893,13 +2995,56 @@ AS $$
 #variable_conflict use_column
 BEGIN
 	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
-	RETURN (
-	SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+	RETURN QUERY
+	SELECT r.relid, partback._dep_capture(r.relid)
+	  FROM (SELECT x.root AS relid FROM partback._dep_objects_of($1) x
+			 -- what _dep_capture keeps of them
+			 WHERE x.extension IS NOT NULL
+				OR x.classid IN ('pg_catalog.pg_type'::pg_catalog.regclass,
+								 'pg_catalog.pg_proc'::pg_catalog.regclass,
+								 'pg_catalog.pg_class'::pg_catalog.regclass,
+								 'pg_catalog.pg_collation'::pg_catalog.regclass)
+			UNION
+			-- its sequences (_dep_capture's owned ones among them)
+			SELECT d.refobjid
+			  FROM pg_catalog.pg_depend d
+			  JOIN pg_catalog.pg_class sq ON sq.oid = d.objid AND sq.relkind = 'S'
+			 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+			   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+			   AND d.refobjid = ANY ($1) AND d.deptype = 'a') r;
+END
+$$;
+
+CREATE FUNCTION partback._dep_types_digests(tbls oid[])
+RETURNS TABLE(relid oid, digest text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+BEGIN
+	-- PL/pgSQL with one generic plan, as _def_rel_props (why: there)
+	RETURN QUERY
+	SELECT x.root, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
 				pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x.objid, partback._dep_describe(x.classid, x.objid))
 									 ORDER BY x.objid)::text, 'UTF8')), 'hex')
-	  FROM partback._dep_objects($1) x
+	  FROM partback._dep_objects_of($1) x
 	 WHERE x.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
-	HAVING pg_catalog.count(*) > 0);
+	 GROUP BY x.root;
+END
+$$;
+
+-- _dep_types_digests of tbl alone; NULL when its types are all built in
+CREATE FUNCTION partback._dep_types_digest(tbl regclass)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+BEGIN
+	RETURN (SELECT x.digest FROM partback._dep_types_digests(ARRAY[tbl::oid]) x);
 END
 $$;
 
@@ -3552,8 +3697,10 @@ BEGIN
 		RAISE NOTICE 'foreign table % is not backed up', r.relid::regclass
 			USING DETAIL = 'Its rows live on a foreign server.';
 	END LOOP;
+	-- only a partitioned table can have foreign partitions
 	PERFORM partback._notice_foreign_partitions(t.relid, NULL)
-	   FROM partback._db_tables(schemas) t;
+	   FROM partback._db_tables(schemas) t
+	   JOIN pg_catalog.pg_class c ON c.oid = t.relid AND c.relkind = 'p';
 END;
 $$;
 

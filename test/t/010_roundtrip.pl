@@ -99,6 +99,30 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM partback.check_backup($ldi
 is($node->safe_psql('postgres', "SELECT tables FROM partback.list_backups($ldir)"), scalar(@tables),
 	'list_backups: the backup holds exactly the user tables');
 
+# backup_db captures the definitions of plain tables in batches
+# (_capture_tables): each is the one _capture_table gives the table alone
+my ($nplain, $nbatched, $differ) = split /\|/, $node->safe_psql('postgres', q{
+	WITH plain AS (
+		SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'partback', 'pg_toast'))
+	SELECT (SELECT count(*) FROM plain), count(*),
+		   coalesce(string_agg(x.relid::regclass::text, ', ')
+					  FILTER (WHERE x.definition IS DISTINCT FROM partback._capture_table(x.relid)), 'none')
+	  FROM partback._capture_tables(ARRAY(SELECT oid FROM plain)) x});
+cmp_ok($nplain, '>=', 20, "the fidelity schema has plain tables and leaves ($nplain)");
+is($nbatched, $nplain, '_capture_tables captures all of them at once');
+is($differ, 'none', 'each as _capture_table captures it alone');
+# and the digests of their types (part of the column signature), read for
+# all tables at once before the copy: as for each alone
+my ($ntyped, $ndiffer) = split /\|/, $node->safe_psql('postgres', q{
+	WITH t AS (
+		SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'partback', 'pg_toast'))
+	SELECT count(x.digest), count(*) FILTER (WHERE x.digest IS DISTINCT FROM partback._dep_types_digest(t.oid))
+	  FROM t LEFT JOIN partback._dep_types_digests(ARRAY(SELECT oid FROM t)) x ON x.relid = t.oid});
+cmp_ok($ntyped, '>=', 3, "the tables using user types have a digest ($ntyped)");
+is($ndiffer, '0', 'each as read for the table alone');
+
 # get_backup_list: partition paths as DESIGN.md defines them, with rows
 for my $t ('fid.sales', "we\"ird sch.\x{c3}\x{bc}" . ('t' x 59) . '63')
 {

@@ -468,11 +468,15 @@ $node_a->safe_psql('postgres', 'DROP TABLE app.big');
 
 # In a backup_db, such a table fails alone: its definition is read while the
 # copy workers copy its partitions, whose files are then removed; the other
-# table is backed up and restores.
+# table is backed up and restores.  So does a plain table over the limit,
+# whose definition is read in one batch with the others'.
 $node_a->safe_psql('postgres', q{
 	CREATE SCHEMA sized;
 	CREATE TABLE sized.ok (a integer);
 	INSERT INTO sized.ok SELECT generate_series(1, 100);
+	CREATE TABLE sized.plain_big (a integer);
+	INSERT INTO sized.plain_big VALUES (1);
+	DO $$ BEGIN EXECUTE format('COMMENT ON TABLE sized.plain_big IS %L', repeat('y', 17 * 1024 * 1024)); END $$;
 	CREATE TABLE sized.big (a integer) PARTITION BY RANGE (a);
 	DO $$ BEGIN
 		FOR i IN 0 .. 19 LOOP
@@ -484,13 +488,18 @@ $node_a->safe_psql('postgres', q{
 	INSERT INTO sized.big SELECT generate_series(0, 199);});
 my $sizeddir = PartbackTest::backup_dir('auth') . '/sized';
 fails_like($node_a, 'postgres', "SELECT partback.backup_db(" . lit($sizeddir) . ", ARRAY['sized'], wait => true)",
-	qr/54000: the definition of table sized\.big takes \d+ bytes/,
+	qr/54000: .*\bsized\.big: the definition of table sized\.big takes \d+ bytes/s,
 	'backup_db: the table whose definition is too large fails, naming it');
+is($node_a->safe_psql('postgres', q{
+	SELECT string_agg(table_name || ' ' || sqlstate || ' ' || (message ~ '^the definition of table \S+ takes \d+ bytes'), ', ' ORDER BY table_name)
+	  FROM partback.job_message WHERE job_id = (SELECT max(job_id) FROM partback.job) AND level = 'ERROR'}),
+	'sized.big 54000 true, sized.plain_big 54000 true', 'and so does the plain table, alone');
 is($node_a->safe_psql('postgres', "SELECT tables || '|' || array_to_string(failed_tables, ',') FROM partback.list_backups(" . lit($sizeddir) . ")"),
-	'1|sized.big', 'the backup holds the other table and lists the failed one');
-is($node_a->safe_psql('postgres', "SELECT source_table || ': ' || problem FROM partback.check_backup(" . lit($sizeddir) . ")"),
-	'sized.big: not in the backup: its backup failed', 'check_backup finds nothing else wrong');
-my @left = glob("$sizeddir/postgres/data/sized/big/*/*");
+	'1|sized.big,sized.plain_big', 'the backup holds the other table and lists the failed ones');
+is($node_a->safe_psql('postgres', "SELECT string_agg(source_table || ': ' || problem, ', ' ORDER BY source_table) FROM partback.check_backup(" . lit($sizeddir) . ")"),
+	'sized.big: not in the backup: its backup failed, sized.plain_big: not in the backup: its backup failed',
+	'check_backup finds nothing else wrong');
+my @left = (glob("$sizeddir/postgres/data/sized/big/*/*"), glob("$sizeddir/postgres/data/sized/plain_big/*/*"));
 is(scalar(@left), 0, 'no file of the failed table is left (its copies made meanwhile are discarded)')
   or diag(join("\n", @left));
 $node_a->safe_psql('postgres', "SELECT partback.restore_table(" . lit($sizeddir) . ", 'sized.ok', target_table => 'sized.ok2', wait => true)");

@@ -21,12 +21,16 @@
 #      were dropped, 100 foreign to the backup added and rows changed:
 #      the 100 are dropped (in batches too), the 600 made again, and the
 #      content is the source's.
+#   4. backup_db and restore_db of 250 small tables (a lock each).
+#   5. backup_db reads the 250 tables' definitions in batches; when a batch
+#      fails, one by one, to the same definitions.
 
 use strict;
 use warnings;
 
 use Digest::MD5 qw(md5_hex);
 use File::Find;
+use JSON::PP;
 use Time::HiRes;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -246,7 +250,8 @@ $node->safe_psql('postgres', 'CREATE DATABASE tables');
 $node->safe_psql('tables', join('', 'CREATE EXTENSION partback; CREATE SCHEMA a; CREATE SCHEMA b;',
 	map { 'CREATE TABLE ' . ($_ % 2 ? 'a' : 'b') . ".t$_ (id integer PRIMARY KEY, v text);"
 		  . 'INSERT INTO ' . ($_ % 2 ? 'a' : 'b') . ".t$_ VALUES ($_, 'row $_');\n" } 1 .. $ntables));
-my $tdir = PartbackTest::sql_lit(PartbackTest::backup_dir('many_tables'));
+my $tables_dir = PartbackTest::backup_dir('many_tables');
+my $tdir = PartbackTest::sql_lit($tables_dir);
 ($ret, $out, $err) = PartbackTest::run_sql($node, 'tables',
 	"SELECT partback.backup_db($tdir, wait => true)", timeout => 600);
 is($ret, 0, "backup_db of $ntables tables succeeds with about 300 locks") or diag($err);
@@ -262,5 +267,41 @@ is($ret, 0, "restore_db of the $ntables tables succeeds there too") or diag($err
 is($node->safe_psql('tables2', q{
 	SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE n.nspname IN ('a', 'b') AND c.relkind = 'r'}), $ntables, 'with every table');
+
+# 5. backup_db reads the definitions of plain tables 200 at a time
+# (_capture_tables).  A batch whose error fails a table (stood in for by a
+# _capture_tables that refuses) leaves its tables to be read one by one,
+# where each fails or not on its own: the same backup as in batches.  An
+# error that is not a table's (a cancel) fails the job.
+sub definitions
+{
+	my ($d) = @_;
+	my ($manifest) = glob("$d/tables/manifests/*.json");
+	my $m = JSON::PP->new->canonical->decode(slurp_file($manifest));
+	return join("\n", map { JSON::PP->new->canonical->encode($_->{definition}) }
+		sort { $a->{schema} . '.' . $a->{name} cmp $b->{schema} . '.' . $b->{name} } @{ $m->{tables} });
+}
+my $batch_fn = $node->safe_psql('tables', "SELECT pg_get_functiondef('partback._capture_tables'::regproc)");
+for my $case (['internal_error', 'one by one'], ['query_canceled', 'canceled'])
+{
+	my ($errcode, $what) = @$case;
+	$node->safe_psql('tables', "CREATE OR REPLACE FUNCTION partback._capture_tables(rels oid[])
+		RETURNS TABLE(relid oid, definition jsonb) LANGUAGE plpgsql
+		AS \$\$ BEGIN RAISE EXCEPTION 'no batch' USING ERRCODE = '$errcode'; END \$\$");
+	my $odir = PartbackTest::backup_dir("many_tables_$errcode");
+	($ret, $out, $err) = PartbackTest::run_sql($node, 'tables',
+		"SELECT partback.backup_db(" . PartbackTest::sql_lit($odir) . ", wait => true)", timeout => 600);
+	if ($errcode eq 'internal_error')
+	{
+		is($ret, 0, 'a batch that fails: backup_db reads each table on its own and succeeds') or diag($err);
+		is(definitions($odir), definitions($tables_dir),
+			"the $ntables definitions are those read in batches");
+	}
+	else
+	{
+		like($err, qr/57014: no batch/, 'an error that is not a table\'s fails the job');
+	}
+}
+$node->safe_psql('tables', $batch_fn);
 
 done_testing();
