@@ -300,6 +300,30 @@ types_digest(Oid table)
 	return result;
 }
 
+/*
+ * In the PG_CATCH of a subtransaction begun in context with owner: an error
+ * that fails a table (pb_error_is_table_failure) is reported, if report,
+ * and the subtransaction rolled back; it is returned, copied into context.
+ * Any other error is thrown on.
+ */
+static ErrorData *
+subtransaction_failed(MemoryContext context, ResourceOwner owner, bool report)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(context);
+	edata = CopyErrorData();
+	if (!pb_error_is_table_failure(edata))
+		PG_RE_THROW();
+	if (report)
+		EmitErrorReport();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return edata;
+}
+
 /* Where a table is in a job's list of tables, by relid */
 typedef struct TablePosition
 {
@@ -375,16 +399,7 @@ query_tables(const char *query, List *tables, int first, int end,
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		if (!pb_error_is_table_failure(edata))
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
+		(void) subtransaction_failed(context, owner, false);
 		for (int i = first; i < end; i++)
 			values[i - first] = NULL;
 		done = false;
@@ -1590,18 +1605,7 @@ table_failed(BackupTable *t, ErrorData *edata)
 static void
 table_step_failed(BackupTable *t, MemoryContext context, ResourceOwner owner)
 {
-	ErrorData  *edata;
-
-	MemoryContextSwitchTo(context);
-	edata = CopyErrorData();
-	if (!pb_error_is_table_failure(edata))
-		PG_RE_THROW();
-	EmitErrorReport();
-	FlushErrorState();
-	RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(context);
-	CurrentResourceOwner = owner;
-	table_failed(t, edata);
+	table_failed(t, subtransaction_failed(context, owner, true));
 }
 
 /* The leader's part of the copying: the tables' definitions (see below). */

@@ -50,15 +50,19 @@ LANGUAGE C STRICT;
 -- creates a row type of the same name.)
 CREATE FUNCTION partback._def_name_taken(nsp text, name text)
 RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+BEGIN
+	-- PL/pgSQL, not SQL: a SQL function with SET is planned again at every
+	-- call, and a restore asks for every constraint of every table it makes
+	RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_class c
 					 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 					WHERE n.nspname = $1 AND c.relname = $2)
 		OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t
 					 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-					WHERE n.nspname = $1 AND t.typname = $2)
+					WHERE n.nspname = $1 AND t.typname = $2);
+END;
 $$;
 
 -- A free relation name in schema nsp derived from base: base itself (cut to
@@ -1255,12 +1259,15 @@ $$;
 -- free relation name in the schema.
 CREATE FUNCTION partback._def_constraint_name_free(rel oid, nsp text, conname text, contype text)
 RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+BEGIN
+	-- PL/pgSQL, not SQL: as _def_name_taken
+	RETURN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
 					   WHERE c.conrelid = $1 AND c.conname = $3)
-	   AND ($4 NOT IN ('p', 'u', 'x') OR NOT partback._def_name_taken($2, $3))
+	   AND ($4 NOT IN ('p', 'u', 'x') OR NOT partback._def_name_taken($2, $3));
+END;
 $$;
 
 -- Add the valid constraints of a def's "constraints" array to the existing

@@ -81,6 +81,36 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'partback_definition_piece'
 LANGUAGE C STRICT;
 
+CREATE OR REPLACE FUNCTION partback._def_name_taken(nsp text, name text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- PL/pgSQL, not SQL: a SQL function with SET is planned again at every
+	-- call, and a restore asks for every constraint of every table it makes
+	RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+					 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+					WHERE n.nspname = $1 AND c.relname = $2)
+		OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t
+					 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+					WHERE n.nspname = $1 AND t.typname = $2);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION partback._def_constraint_name_free(rel oid, nsp text, conname text, contype text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- PL/pgSQL, not SQL: as _def_name_taken
+	RETURN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+					   WHERE c.conrelid = $1 AND c.conname = $3)
+	   AND ($4 NOT IN ('p', 'u', 'x') OR NOT partback._def_name_taken($2, $3));
+END;
+$$;
+
 CREATE FUNCTION partback._def_partition_name(target text, source text, part text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
