@@ -451,9 +451,16 @@ typedef struct PbWork
 	/* backup: the leader, whose lock group its copy workers join */
 	int			leader_pgprocno;
 	pid_t		leader_pid;
-	int			nunits;
+	int			nunits;			/* while publishing: room for that many */
 	int			parallel;		/* the job's parallel: its share of the machine */
 	pg_atomic_uint32 next_unit;
+	/*
+	 * Units [0, units_ready) may be taken.  While publishing, the leader
+	 * adds units as it prepares them (pb_work_publish); a copy worker that
+	 * took a unit not ready yet waits for it.
+	 */
+	pg_atomic_uint32 units_ready;
+	pg_atomic_uint32 publishing;
 	pg_atomic_uint32 units_done;
 	pg_atomic_uint32 failed;
 	pg_atomic_uint32 workers_exited;	/* copy workers that ended through
@@ -499,6 +506,9 @@ extern PbWork *pb_work_create(PbJob *job, int nunits, Size unit_strings,
 							  dsm_segment **seg);
 extern Size pb_unit_strings(const char *path, const char *file);
 extern void pb_work_set_unit(PbWork *work, int i, const PbUnit *unit);
+extern void pb_work_begin_publishing(PbWork *work);
+extern void pb_work_publish(PbWork *work, int nready);
+extern void pb_work_end_publishing(PbWork *work);
 extern PbUnit *pb_work_unit(PbWork *work, int i);
 extern const char *pb_work_str(PbWork *work, Size off);
 extern void pb_work_run(PbWork *work, dsm_segment *seg, int nworkers,

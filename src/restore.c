@@ -35,6 +35,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/bufmgr.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -69,6 +70,10 @@ typedef struct RestoreLeaf
 	int			nfiles;			/* its data files */
 	List	   *columns;		/* with two files or more: the stream's */
 	Oid			transient;		/* loaded in parts into this (make_parts) */
+	bool		whole_table;	/* a unit of work that prepares its table too */
+	bool		late;			/* has columns loaded from text (reg* types),
+								 * which name other tables: loaded once every
+								 * table exists */
 } RestoreLeaf;
 
 struct RestoreTable
@@ -86,6 +91,8 @@ struct RestoreTable
 	int64		reused_bytes;
 	bool		failed;			/* recorded in partback.job_message */
 	bool		made_before;	/* migrate: an earlier call made the target */
+	bool		by_worker;		/* its copy worker prepares it (whole_table_unit) */
+	bool		finished_by_worker; /* and finishes it (finish_target) */
 };
 
 
@@ -134,7 +141,8 @@ parse_target(RestoreTable *t, const char *target_table, const char *source_schem
 static char *target_text(RestoreTable *t);
 static void record_partitions(int64 job_id, RestoreTable *t);
 static bool restore_partitions_supported(void);
-static void record_target(PbJob *job, RestoreTable *t);
+static void record_target(int64 job_id, RestoreTable *t);
+static void finish_target(RestoreTable *t);
 
 static bool
 path_matches(const char *path, const char *pattern)
@@ -516,7 +524,7 @@ prepare_target(PbJob *job, RestoreTable *t, bool must_not_exist, bool in_batches
 		t->target = get_relname_relid(t->target_name, nsp);
 		if (!more)
 			break;
-		record_target(job, t);
+		record_target(job->job_id, t);
 		pb_xact_end();
 		pb_xact_begin();
 		batch++;
@@ -842,10 +850,21 @@ restore_leaf(PbWork *work, PbUnit *unit)
 
 	/* lock, check and empty the partition before opening it for the load */
 	lock_own_leaf(unit->relid, unit->path);
-	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(unit->relid)),
-										   get_rel_name(unit->relid));
-	pb_spi_exec(psprintf("TRUNCATE ONLY %s", qualified), 0, NULL, NULL, SPI_OK_UTILITY);
 	rel = table_open(unit->relid, NoLock);
+
+	/*
+	 * One this transaction made (restore_whole_table) is empty, and loads
+	 * in bulk as it is; truncating it would build its indexes once more.
+	 */
+	if (rel->rd_createSubid == InvalidSubTransactionId ||
+		RelationGetNumberOfBlocks(rel) != 0)
+	{
+		table_close(rel, NoLock);
+		qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(unit->relid)),
+											   get_rel_name(unit->relid));
+		pb_spi_exec(psprintf("TRUNCATE ONLY %s", qualified), 0, NULL, NULL, SPI_OK_UTILITY);
+		rel = table_open(unit->relid, NoLock);
+	}
 	become_owner(rel->rd_rel->relowner, &saved);
 
 	load = pb_load_begin(rel, columns, text_columns(&meta->root, columns, meta_path),
@@ -903,6 +922,8 @@ restore_whole_table(PbWork *work, PbUnit *unit)
 	RestoreTable *t = palloc0(sizeof(RestoreTable));
 	JsonbValue *v;
 	bool		must_not_exist;
+	bool		keep_target;
+	bool		finish;
 	int			mark;
 	MemoryContext leaf_context;
 	Oid			nsp;
@@ -917,6 +938,10 @@ restore_whole_table(PbWork *work, PbUnit *unit)
 	t->drop_missing = (v && v->type == jbvBool && v->val.boolean);
 	v = getKeyJsonValueFromContainer(&plan->root, "must_not_exist", 14, NULL);
 	must_not_exist = (v && v->type == jbvBool && v->val.boolean);
+	v = getKeyJsonValueFromContainer(&plan->root, "record_target", 13, NULL);
+	keep_target = (v && v->type == jbvBool && v->val.boolean);
+	v = getKeyJsonValueFromContainer(&plan->root, "finish", 6, NULL);
+	finish = (v && v->type == jbvBool && v->val.boolean);
 	for (int i = 0; i < pb_json_array_size(leaves); i++)
 	{
 		JsonbContainer *l = pb_json_array_container(leaves, i);
@@ -958,8 +983,10 @@ restore_whole_table(PbWork *work, PbUnit *unit)
 		root = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
 		if (OidIsValid(root))
 			lock_partition(root, "table", target_text(t));
-		/* an atomic restore: one transaction, its worker's */
+		/* one transaction, its worker's */
 		prepare_target(NULL, t, must_not_exist, false);
+		if (keep_target)
+			record_target(work->job_id, t);
 		record_partitions(work->job_id, t);
 
 		foreach(lc, t->leaves)
@@ -982,6 +1009,11 @@ restore_whole_table(PbWork *work, PbUnit *unit)
 			unit->stored_bytes += lu.stored_bytes;
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(leaf_context);
+		}
+		if (finish)
+		{
+			finish_target(t);
+			pb_task_finish(work->job_id, t->source, list_length(t->leaves), 0, 0);
 		}
 		/* every partition at once */
 		pb_xact_end();
@@ -1508,6 +1540,11 @@ content_key(PbJob *job, RestoreLeaf *leaf, MemoryContext scratch)
 	pb_sha256_final(ctx, hex);
 	MemoryContextSwitchTo(old);
 	leaf->nfiles = pb_json_array_size(files);
+	{
+		JsonbValue *v = getKeyJsonValueFromContainer(&meta->root, "text_columns", 12, NULL);
+
+		leaf->late = v && v->type == jbvBinary && JsonContainerSize(v->val.binary.data) > 0;
+	}
 	/* the column names outlive the metadata (pb_json_array_str copies) */
 	if (leaf->nfiles >= 2)
 		leaf->columns = string_list(pb_json_container(&meta->root, "columns"));
@@ -1575,14 +1612,14 @@ take_over_leaf(PbJob *job, List *earlier, RestoreTable *t, RestoreLeaf *leaf)
  * migrate called again go on with a table it created.
  */
 static void
-record_target(PbJob *job, RestoreTable *t)
+record_target(int64 job_id, RestoreTable *t)
 {
 	Oid			types[3] = {INT8OID, TEXTOID, OIDOID};
 	Datum		values[3];
 
 	if (!pb_messages_supported())
 		return;
-	values[0] = Int64GetDatum(job->job_id);
+	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(t->source);
 	values[2] = ObjectIdGetDatum(t->target);
 	pb_catalog_exec("UPDATE partback.task SET target_relid = $3 "
@@ -1734,6 +1771,8 @@ warn_mixed_tables(PbJob *job)
 
 	if (!restore_partitions_supported())
 		return;
+	/* as the job catalog's owner: the caller may not execute the function */
+	pb_catalog_begin();
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT table_name, "
 							  "(pg_catalog.count(*) FILTER (WHERE content = 'backup'))::text, "
@@ -1748,6 +1787,7 @@ warn_mixed_tables(PbJob *job)
 		elog(ERROR, "partback: could not read the partitions of job " INT64_FORMAT, job->job_id);
 	rows = spi_rows_as_strings(5, outer);
 	SPI_finish();
+	pb_catalog_end();
 	foreach(lc, rows)
 	{
 		char	  **r = lfirst(lc);
@@ -1899,13 +1939,14 @@ hold_backups(PbJob *job, List *tables)
 }
 
 /*
- * An atomic restore's unit of work for table t: a leaf standing for the
- * whole table, its plan as JSON in place of a metadata file -- what its
- * copy worker needs to prepare the target and load every partition
- * (restore_whole_table).
+ * A unit of work for the whole of table t: a leaf standing for the table,
+ * its plan as JSON in place of a metadata file -- what its copy worker
+ * needs to prepare the target and load every partition, in one
+ * transaction (restore_whole_table).  An atomic restore's units, and a
+ * small plain table's in the others.
  */
 static RestoreLeaf *
-atomic_unit(PbJob *job, RestoreTable *t)
+whole_table_unit(PbJob *job, RestoreTable *t)
 {
 	RestoreLeaf *unit = palloc0(sizeof(RestoreLeaf));
 	StringInfoData buf;
@@ -1919,6 +1960,9 @@ atomic_unit(PbJob *job, RestoreTable *t)
 	pb_json_add_raw(&buf, "drop_missing", t->drop_missing ? "true" : "false");
 	pb_json_add_raw(&buf, "must_not_exist",
 					job->type == PB_JOB_MIGRATE && !t->made_before ? "true" : "false");
+	/* what a later call of the job goes on from (made_by_earlier_call) */
+	pb_json_add_raw(&buf, "record_target", job->atomic ? "false" : "true");
+	pb_json_add_raw(&buf, "finish", t->finished_by_worker ? "true" : "false");
 	appendStringInfoString(&buf, ", \"leaves\": [");
 	foreach(lc, t->leaves)
 	{
@@ -1937,6 +1981,7 @@ atomic_unit(PbJob *job, RestoreTable *t)
 	appendStringInfoString(&buf, "]}");
 
 	unit->table = t;
+	unit->whole_table = true;
 	unit->path = t->source;
 	unit->meta = buf.data;
 	unit->meta_sha256 = "";
@@ -1945,143 +1990,473 @@ atomic_unit(PbJob *job, RestoreTable *t)
 }
 
 /*
- * Plan the units of work of the tables live (those an earlier call loaded
- * are taken over) and load them with the copy workers.
+ * The leader's preparation of the tables while the copy workers load the
+ * tables it prepared (pb_work_run's leader_step): at many tables, making
+ * them took longer than loading them, and loads no longer wait for all.
  */
-static List *
-load_tables(PbJob *job, List *live, MemoryContext job_context, PbWork **work_out,
-			dsm_segment **seg_out)
+typedef struct Preparation
 {
-	List	   *earlier;
-	List	   *units = NIL;
-	ListCell   *lc;
-	dsm_segment *seg;
+	PbJob	   *job;
 	PbWork	   *work;
+	List	   *tables;
+	int			next_table;
+	List	   *earlier;		/* loads of an earlier call (take_over_leaf) */
+	List	   *pending;		/* units of tables prepared, not yet published */
+	List	   *late;			/* RestoreLeaf late: after every other unit */
+	List	   *published;		/* RestoreLeaf, one per unit of work */
+	bool		started;		/* the copy workers' tables are published */
+	bool		leader_began;	/* and made: the leader prepares the others */
+	MemoryContext job_context;
+	MemoryContext table_context;
+} Preparation;
+
+/*
+ * Make the target of t and, in the same transaction, find what earlier
+ * calls loaded already and the transient heaps of partitions loaded in
+ * parts.  Its units of work go to p->pending; a failure fails t alone.
+ */
+static void
+prepare_table(Preparation *p, RestoreTable *t)
+{
+	PbJob	   *job = p->job;
+
+	pb_messages_set_table(t->source);
+	PG_TRY();
+	{
+		List	   *table_units = NIL;
+		ListCell   *lc;
+
+		/* what preparing a table takes is not kept (its results are in t) */
+		MemoryContextSwitchTo(p->table_context);
+		pb_xact_begin();
+		prepare_target(job, t, job->type == PB_JOB_MIGRATE && !t->made_before, true);
+		record_target(job->job_id, t);
+		record_partitions(job->job_id, t);
+		foreach(lc, t->leaves)
+		{
+			RestoreLeaf *leaf = lfirst(lc);
+
+			if (take_over_leaf(job, p->earlier, t, leaf))
+				t->reused++;
+			else
+			{
+				if (leaf->nfiles >= 2)
+					make_parts(job, leaf);
+				table_units = lappend(table_units, leaf);
+			}
+		}
+		pb_xact_end();
+		MemoryContextSwitchTo(p->job_context);
+		foreach(lc, table_units)
+		{
+			RestoreLeaf *leaf = lfirst(lc);
+
+			if (leaf->late)
+				p->late = lappend(p->late, leaf);
+			else
+				p->pending = lappend(p->pending, leaf);
+		}
+	}
+	PG_CATCH();
+	{
+		t->reused = 0;
+		t->reused_bytes = 0;
+		step_failed(t, p->job_context);
+	}
+	PG_END_TRY();
+	MemoryContextReset(p->table_context);
+	pb_messages_set_table(NULL);
+}
+
+/* Copy units to work as units [first, ...): a partition in parts takes one per data file. */
+static int
+set_units(PbWork *work, List *units, int first, List **placed)
+{
+	int			i = first;
+	ListCell   *lc;
+
+	foreach(lc, units)
+	{
+		RestoreLeaf *leaf = lfirst(lc);
+		int			nparts = OidIsValid(leaf->transient) ? leaf->nfiles : 1;
+
+		for (int part = 0; part < nparts; part++)
+		{
+			PbUnit		unit;
+
+			memset(&unit, 0, sizeof(unit));
+			unit.relid = leaf->target;
+			strlcpy(unit.table_name, leaf->table->source, sizeof(unit.table_name));
+			unit.path = leaf->path;
+			unit.file = leaf->meta;
+			strlcpy(unit.sha256, leaf->meta_sha256, sizeof(unit.sha256));
+			strlcpy(unit.result_sha256, leaf->content_key, sizeof(unit.result_sha256));
+			unit.whole_table = leaf->whole_table;
+			if (OidIsValid(leaf->transient))
+			{
+				unit.part = part;
+				unit.nparts = nparts;
+				unit.first_part = i - part;
+				unit.transient = leaf->transient;
+				unit.parts_left = nparts;
+			}
+			pb_work_set_unit(work, i++, &unit);
+			*placed = lappend(*placed, leaf);
+		}
+		/* a whole table's plan is in work now, and the table's definition */
+		if (leaf->whole_table)
+		{
+			pfree(leaf->meta);
+			leaf->meta = NULL;
+		}
+	}
+	return i;
+}
+
+/*
+ * Largest first: the copy workers then end at about the same time, not
+ * with one of them loading a big table alone at the end.
+ */
+static void
+publish_pending(Preparation *p)
+{
+	int			ready = (int) pg_atomic_read_u32(&p->work->units_ready);
+
+	list_sort(p->pending, larger_leaf_first);
+	ready = set_units(p->work, p->pending, ready, &p->published);
+	pb_work_publish(p->work, ready);
+	list_free(p->pending);
+	p->pending = NIL;
+}
+
+/* Are all the units published so far done?  If not, wait a little. */
+static bool
+published_done(Preparation *p)
+{
+	if (pg_atomic_read_u32(&p->work->units_done) >= pg_atomic_read_u32(&p->work->units_ready))
+		return true;
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 10L, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	return false;
+}
+
+/*
+ * pb_work_run's leader step.  First the tables their copy workers prepare
+ * (whole_table_unit), all at once.  Once they all exist, the others in
+ * their order, each prepared by this leader while the copy workers load
+ * those before: such a table may name one made before it (a policy's
+ * query, say), a table a copy worker makes names none (prepared_by_worker).
+ * Units prepared are published while the copy workers have fewer left
+ * than they are, so that they rarely wait and yet the largest of what is
+ * pending go first.  The late units go last, once every other is done.
+ */
+static bool
+prepare_next_table(void *arg)
+{
+	Preparation *p = arg;
+	int			ntables = list_length(p->tables);
+	uint32		ready;
+	uint32		taken;
+
+	if (!p->started)
+	{
+		ListCell   *lc;
+		MemoryContext old = MemoryContextSwitchTo(p->job_context);
+
+		foreach(lc, p->tables)
+		{
+			RestoreTable *t = lfirst(lc);
+
+			if (t->by_worker && !t->failed)
+				p->pending = lappend(p->pending, whole_table_unit(p->job, t));
+		}
+		MemoryContextSwitchTo(old);
+		if (p->pending != NIL)
+			publish_pending(p);
+		p->started = true;
+		return true;
+	}
+
+	/* the next table the leader prepares */
+	while (p->next_table < ntables &&
+		   (((RestoreTable *) list_nth(p->tables, p->next_table))->by_worker ||
+			((RestoreTable *) list_nth(p->tables, p->next_table))->failed))
+		p->next_table++;
+	if (p->next_table < ntables)
+	{
+		if (!p->leader_began && !published_done(p))
+			return true;
+		p->leader_began = true;
+		prepare_table(p, list_nth(p->tables, p->next_table++));
+	}
+	else if (p->pending == NIL && p->late != NIL)
+	{
+		if (!published_done(p))
+			return true;
+		p->pending = p->late;
+		p->late = NIL;
+	}
+
+	ready = pg_atomic_read_u32(&p->work->units_ready);
+	taken = Min(pg_atomic_read_u32(&p->work->next_unit), ready);
+	if (p->pending != NIL &&
+		(p->next_table >= ntables || ready - taken < (uint32) p->job->parallel))
+		publish_pending(p);
+	if (p->next_table >= ntables && p->pending == NIL && p->late == NIL)
+	{
+		pb_work_end_publishing(p->work);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Read each partition's metadata (its content key and data files), in one
+ * transaction; a table whose metadata cannot be read fails before
+ * anything is changed (its step rolled back, the others go on in a new
+ * transaction).
+ */
+static void
+read_leaf_metadata(PbJob *job, List *tables, MemoryContext job_context)
+{
+	ListCell   *lc;
 	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
 												  "partback metadata",
 												  ALLOCSET_DEFAULT_SIZES);
 
-	/* what jobs that ended before swapping them in left (make_parts) */
-	pb_xact_begin();
-	(void) drop_transient_heaps(0);
-	pb_xact_end();
-
-	/* one unit of work per partition, unless an earlier call did it */
-	pb_xact_begin();
-	earlier = job->force || job->atomic ? NIL : pb_loaded_partitions(job->job_id);
-	pb_xact_end();
-	foreach(lc, live)
+	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);
-		List	   *table_units = NIL;
 
 		pb_messages_set_table(t->source);
 		PG_TRY();
 		{
 			ListCell   *lc2;
 
-			pb_xact_begin();
+			if (!IsTransactionState())
+				pb_xact_begin();
 			foreach(lc2, t->leaves)
 			{
 				RestoreLeaf *leaf = lfirst(lc2);
 
 				leaf->content_key = content_key(job, leaf, scratch);
-				if (take_over_leaf(job, earlier, t, leaf))
-					t->reused++;
-				else
-				{
-					if (leaf->nfiles >= 2)
-						make_parts(job, leaf);
-					table_units = lappend(table_units, leaf);
-				}
 			}
-			pb_xact_end();
-			/* atomic: the table whole is one unit */
-			if (job->atomic)
-				table_units = list_make1(atomic_unit(job, t));
-			units = list_concat(units, table_units);
 		}
 		PG_CATCH();
 		{
-			t->reused = 0;
-			t->reused_bytes = 0;
 			step_failed(t, job_context);
 		}
 		PG_END_TRY();
 	}
+	if (IsTransactionState())
+		pb_xact_end();
 	pb_messages_set_table(NULL);
 	MemoryContextDelete(scratch);
+}
 
-	/*
-	 * Largest first: the copy workers then end at about the same time, not
-	 * with one of them loading a big table alone at the end.
-	 */
-	list_sort(units, larger_leaf_first);
+/* Member key of a definition, NULL if it has none or it is JSON null. */
+static JsonbValue *
+definition_member(RestoreTable *t, const char *key)
+{
+	Jsonb	   *def = DatumGetJsonbP(definition_datum(t));
+	JsonbValue *v = getKeyJsonValueFromContainer(&def->root, key, strlen(key), NULL);
 
-	/* a partition loaded in parts: a unit per data file, side by side */
+	return (v && v->type != jbvNull) ? v : NULL;
+}
+
+/* Does member key of t's definition hold a non-empty array? */
+static bool
+definition_lists(RestoreTable *t, const char *key)
+{
+	JsonbValue *v = definition_member(t, key);
+
+	return v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) &&
+		JsonContainerSize(v->val.binary.data) > 0;
+}
+
+/*
+ * Can t's copy worker prepare it, in the transaction of its load, so that
+ * the leader makes nothing for it?  A plain table loaded whole by one
+ * worker; in no inheritance tree of the job (inheritance: the leader
+ * makes parents before children); that needs no type, sequence nor
+ * function to be made (two copy workers making the same one would fail;
+ * the leader makes them in turn); and that an earlier call did not load
+ * (take_over_leaf).
+ */
+static bool
+prepared_by_worker(PbJob *job, RestoreTable *t, List *earlier, bool inheritance)
+{
+	RestoreLeaf *leaf;
+	JsonbValue *partitioned;
+	ListCell   *lc;
+
+	if (job->atomic || inheritance || t->failed || list_length(t->leaves) != 1)
+		return false;
+	leaf = linitial(t->leaves);
+	if ((leaf->nfiles >= 2 && job->parallel >= 2) || leaf->late)
+		return false;
+	partitioned = definition_member(t, "partitioned");
+	if ((partitioned && !(partitioned->type == jbvBool && !partitioned->val.boolean)) ||
+		definition_lists(t, "dependencies") || definition_member(t, "of_type") ||
+		definition_lists(t, "policies"))
+		return false;
+	foreach(lc, earlier)
+		if (OidIsValid(t->target) && ((PbDoneChunk *) lfirst(lc))->relid == t->target)
+			return false;
+	return true;
+}
+
+/*
+ * Can the copy worker that prepared and loaded t also finish it, in the
+ * same transaction, before the other tables hold their data?  If what
+ * finish_target adds names no other table: no foreign key, rule, trigger,
+ * extended statistics (whose schema may have to be made) nor publication.
+ */
+static bool
+finished_by_worker(RestoreTable *t)
+{
+	static const char *const others[] = {"foreign_keys", "rules", "triggers",
+	"statistics", "publications"};
+
+	for (int i = 0; i < lengthof(others); i++)
+		if (definition_lists(t, others[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Decide which tables their copy workers prepare, and make the schemas
+ * they go into that do not exist yet (two workers making the same schema
+ * would fail).
+ */
+static void
+choose_worker_prepared(PbJob *job, List *tables, List *earlier)
+{
+	bool		inheritance = false;
+	List	   *schemas = NIL;
+	ListCell   *lc;
+
+	foreach(lc, tables)
+		inheritance = inheritance || definition_lists(lfirst(lc), "inherits");
+	pb_xact_begin();
+	foreach(lc, tables)
 	{
-		List	   *all = NIL;
+		RestoreTable *t = lfirst(lc);
+		Oid			type = TEXTOID;
+		Datum		value;
 
-		foreach(lc, units)
-		{
-			RestoreLeaf *leaf = lfirst(lc);
-
-			for (int part = 0; part < (OidIsValid(leaf->transient) ? leaf->nfiles : 1); part++)
-				all = lappend(all, leaf);
-		}
-		list_free(units);
-		units = all;
+		t->by_worker = prepared_by_worker(job, t, earlier, inheritance);
+		t->finished_by_worker = t->by_worker && finished_by_worker(t);
+		if (!t->by_worker || OidIsValid(get_namespace_oid(t->target_schema, true)) ||
+			list_member(schemas, t->target_schema))
+			continue;
+		value = CStringGetTextDatum(t->target_schema);
+		pb_spi_exec("SELECT partback._def_ensure_schema($1)", 1, &type, &value, SPI_OK_SELECT);
+		CommandCounterIncrement();
+		schemas = lappend(schemas, t->target_schema);
 	}
+	pb_xact_end();
+	list_free(schemas);
+}
 
+/*
+ * Load the tables with the copy workers, each unit of work a partition
+ * (those an earlier call loaded are taken over), or a whole table its
+ * copy worker prepares (whole_table_unit).  The leader prepares the other
+ * tables, in their order, while the copy workers load those prepared.
+ * Returns the table's leaf of each unit of work.
+ */
+static List *
+load_tables(PbJob *job, List *tables, MemoryContext job_context, PbWork **work_out,
+			dsm_segment **seg_out)
+{
+	List	   *units = NIL;
+	List	   *placed = NIL;
+	List	   *earlier = NIL;
+	ListCell   *lc;
+	dsm_segment *seg;
+	PbWork	   *work;
+	Size		strings = 0;
+	int			room = 0;
+	Preparation prep;
+
+	/* what jobs that ended before swapping them in left (make_parts) */
+	pb_xact_begin();
+	(void) drop_transient_heaps(0);
+	if (!job->force && !job->atomic)
+		earlier = pb_loaded_partitions(job->job_id);
+	pb_xact_end();
+
+	read_leaf_metadata(job, tables, job_context);
+	choose_worker_prepared(job, tables, earlier);
+	foreach(lc, tables)
 	{
-		Size		strings = 0;
+		RestoreTable *t = lfirst(lc);
+		ListCell   *lc2;
 
-		foreach(lc, units)
+		if (t->failed)
+			continue;
+		if (job->atomic || t->by_worker)
 		{
-			RestoreLeaf *leaf = lfirst(lc);
+			RestoreLeaf *unit = whole_table_unit(job, t);
 
-			strings = add_size(strings, pb_unit_strings(leaf->path, leaf->meta));
+			strings = add_size(strings, pb_unit_strings(unit->path, unit->meta));
+			room++;
+			if (job->atomic)
+				units = lappend(units, unit);
+			else
+			{
+				/* made again when its turn comes: not kept meanwhile */
+				pfree(unit->meta);
+				pfree(unit);
+			}
+			continue;
 		}
-		work = pb_work_create(job, list_length(units), strings, &seg);
+		/* room for every partition, each in parts if it may be */
+		foreach(lc2, t->leaves)
+		{
+			RestoreLeaf *leaf = lfirst(lc2);
+			int			nparts = (leaf->nfiles >= 2 && job->parallel >= 2) ? leaf->nfiles : 1;
+
+			strings = add_size(strings, mul_size(nparts, pb_unit_strings(leaf->path, leaf->meta)));
+			room += nparts;
+		}
 	}
+	work = pb_work_create(job, room, strings, &seg);
 	work->job_id = job->job_id;
 	work->is_backup = false;
 	work->max_rate = job->max_rate;
-	foreach(lc, units)
+
+	if (job->atomic)
 	{
-		RestoreLeaf *leaf = lfirst(lc);
-		PbUnit		unit;
-
-		memset(&unit, 0, sizeof(unit));
-		unit.relid = leaf->target;
-		strlcpy(unit.table_name, leaf->table->source, sizeof(unit.table_name));
-		unit.path = leaf->path;
-		unit.file = leaf->meta;
-		strlcpy(unit.sha256, leaf->meta_sha256, sizeof(unit.sha256));
-		strlcpy(unit.result_sha256, leaf->content_key, sizeof(unit.result_sha256));
-		unit.whole_table = job->atomic;
-		if (OidIsValid(leaf->transient))
-		{
-			int			i = foreach_current_index(lc);
-
-			unit.part = (i > 0 && list_nth(units, i - 1) == leaf) ?
-				work->units[i - 1].part + 1 : 0;
-			unit.nparts = leaf->nfiles;
-			unit.first_part = i - unit.part;
-			unit.transient = leaf->transient;
-			unit.parts_left = leaf->nfiles;
-		}
-		pb_work_set_unit(work, foreach_current_index(lc), &unit);
+		list_sort(units, larger_leaf_first);
+		(void) set_units(work, units, 0, &placed);
+		pb_work_run(work, seg, job->parallel, NULL, NULL);
+	}
+	else
+	{
+		memset(&prep, 0, sizeof(prep));
+		prep.job = job;
+		prep.work = work;
+		prep.tables = tables;
+		prep.earlier = earlier;
+		prep.job_context = job_context;
+		prep.table_context = AllocSetContextCreate(job_context, "partback table preparation",
+												   ALLOCSET_DEFAULT_SIZES);
+		pb_work_begin_publishing(work);
+		pb_work_run(work, seg, job->parallel, prepare_next_table, &prep);
+		placed = prep.published;
+		MemoryContextDelete(prep.table_context);
 	}
 
-	pb_work_run(work, seg, job->parallel, NULL, NULL);
 	/* those of partitions a part of which failed */
 	pb_xact_begin();
 	(void) drop_transient_heaps(job->job_id);
 	pb_xact_end();
 	*work_out = work;
 	*seg_out = seg;
-	return units;
+	return placed;
 }
 
 /*
@@ -2096,13 +2471,11 @@ pb_run_restore(PbJob *job)
 	MemoryContext job_context = CurrentMemoryContext;
 	List	   *tables;
 	List	   *volatile units = NIL;
-	List	   *live = NIL;
 	ListCell   *lc;
 	char	   *foreign_keys;
 	dsm_segment *seg;
 	PbWork	   *work;
 	int			nfailed;
-	MemoryContext table_context;
 
 	pb_xact_begin();
 	tables = plan_tables(job);
@@ -2124,48 +2497,20 @@ pb_run_restore(PbJob *job)
 	warn_missing_tables(job, tables);
 	pb_xact_end();
 
-	table_context = AllocSetContextCreate(job_context, "partback table preparation",
-										  ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * The targets there are already: their foreign keys are set aside
+	 * before any table is prepared or loaded.  (A target the preparation
+	 * makes has none until finish_target adds those of its definition.)
+	 */
+	pb_xact_begin();
 	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);
+		Oid			nsp = get_namespace_oid(t->target_schema, true);
 
-		pb_messages_set_table(t->source);
-		PG_TRY();
-		{
-			/* what preparing a table takes is not kept (its results are in t) */
-			MemoryContextSwitchTo(table_context);
-			pb_xact_begin();
-			if (job->atomic)
-			{
-				/* its copy worker prepares it, in the transaction of its load */
-				Oid			nsp = get_namespace_oid(t->target_schema, true);
-
-				t->target = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
-			}
-			else
-			{
-				prepare_target(job, t, job->type == PB_JOB_MIGRATE && !t->made_before, true);
-				record_target(job, t);
-				record_partitions(job->job_id, t);
-			}
-			pb_xact_end();
-			MemoryContextSwitchTo(job_context);
-		}
-		PG_CATCH();
-		{
-			step_failed(t, job_context);
-		}
-		PG_END_TRY();
-		MemoryContextReset(table_context);
-		if (!t->failed)
-			live = lappend(live, t);
+		t->target = OidIsValid(nsp) ? get_relname_relid(t->target_name, nsp) : InvalidOid;
 	}
-	MemoryContextDelete(table_context);
-	pb_messages_set_table(NULL);
-
-	pb_xact_begin();
-	foreign_keys = set_aside_foreign_keys(job, live);
+	foreign_keys = set_aside_foreign_keys(job, tables);
 	pb_xact_end();
 
 	/*
@@ -2175,7 +2520,7 @@ pb_run_restore(PbJob *job)
 	 */
 	PG_TRY();
 	{
-		units = load_tables(job, live, job_context, &work, &seg);
+		units = load_tables(job, tables, job_context, &work, &seg);
 	}
 	PG_CATCH();
 	{
@@ -2234,23 +2579,23 @@ pb_run_restore(PbJob *job)
 	PG_END_TRY();
 
 	/* sequences and the rest of each table once it holds its data */
-	foreach(lc, live)
+	foreach(lc, tables)
 	{
 		RestoreTable *t = lfirst(lc);
 
-		if (t->failed)
+		if (t->failed || t->finished_by_worker)
 			continue;
 		pb_messages_set_table(t->source);
 		PG_TRY();
 		{
 			pb_xact_begin();
-			if (job->atomic)
+			if (job->atomic || t->by_worker)
 			{
 				/* its copy worker may have created it */
 				t->target = get_relname_relid(t->target_name,
 											  get_namespace_oid(t->target_schema, false));
 				if (!OidIsValid(t->target))
-					elog(ERROR, "partback: target table %s of an atomic restore was not created",
+					elog(ERROR, "partback: target table %s was not created by its copy worker",
 						 target_text(t));
 			}
 			lock_target(t);

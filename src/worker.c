@@ -605,6 +605,8 @@ pb_work_create(PbJob *job, int nunits, Size unit_strings, dsm_segment **seg)
 	work->dir_known = pb_backup_dir_identity(job->backup_dir, &work->dir_dev,
 											 &work->dir_ino);
 	pg_atomic_init_u32(&work->next_unit, 0);
+	pg_atomic_init_u32(&work->units_ready, nunits);
+	pg_atomic_init_u32(&work->publishing, 0);
 	pg_atomic_init_u32(&work->units_done, 0);
 	pg_atomic_init_u32(&work->failed, 0);
 	pg_atomic_init_u32(&work->workers_exited, 0);
@@ -624,6 +626,63 @@ pb_work_set_unit(PbWork *work, int i, const PbUnit *unit)
 	u->file_off = work_put_str(work, unit->file);
 	u->path = NULL;
 	u->file = NULL;
+}
+
+/*
+ * Publishing: the units of work are made ready as the leader prepares
+ * them, while copy workers do those ready (pb_work_run's leader_step
+ * publishes them).  Before pb_work_run; nunits of pb_work_create is then
+ * the room for units, and the units ready when publishing ends are the
+ * work.
+ */
+void
+pb_work_begin_publishing(PbWork *work)
+{
+	pg_atomic_write_u32(&work->units_ready, 0);
+	pg_atomic_write_u32(&work->publishing, 1);
+}
+
+/* Units [0, nready) are set (pb_work_set_unit) and may be taken. */
+void
+pb_work_publish(PbWork *work, int nready)
+{
+	Assert(nready <= work->nunits);
+	pg_write_barrier();
+	pg_atomic_write_u32(&work->units_ready, (uint32) nready);
+}
+
+void
+pb_work_end_publishing(PbWork *work)
+{
+	work->nunits = (int) pg_atomic_read_u32(&work->units_ready);
+	pg_write_barrier();
+	pg_atomic_write_u32(&work->publishing, 0);
+}
+
+/*
+ * Wait until unit i of work is ready.  False if it never will be: the
+ * leader published fewer units, or the job ended.
+ */
+static bool
+wait_for_unit(PbWork *work, uint32 i)
+{
+	while (i >= pg_atomic_read_u32(&work->units_ready))
+	{
+		if (!pg_atomic_read_u32(&work->publishing))
+		{
+			pg_read_barrier();
+			return i < pg_atomic_read_u32(&work->units_ready);
+		}
+		if (pg_atomic_read_u32(&work->failed) ||
+			pg_atomic_read_u32(&work->leader_gone))
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pg_read_barrier();
+	return true;
 }
 
 /*
@@ -769,12 +828,16 @@ pb_work_run(PbWork *work, dsm_segment *seg, int nworkers,
 					stopped++;
 				}
 				if (!handles[i] &&
-					pg_atomic_read_u32(&work->next_unit) < (uint32) work->nunits)
+					pg_atomic_read_u32(&work->next_unit) <
+					pg_atomic_read_u32(&work->units_ready))
 					handles[i] = start_copy_worker(work, seg, started++);
 				if (handles[i])
 					running++;
 			}
-			pb_live_set_queued(running == 0);
+			/* waiting for a worker slot, not for the leader's preparation */
+			pb_live_set_queued(running == 0 &&
+							   pg_atomic_read_u32(&work->next_unit) <
+							   pg_atomic_read_u32(&work->units_ready));
 
 			if (pg_atomic_read_u32(&work->failed))
 				raise_error(&work->error, NULL);
@@ -930,7 +993,7 @@ partback_copy_main(Datum main_arg)
 				pg_atomic_read_u32(&work->leader_gone))
 				break;
 			i = pg_atomic_fetch_add_u32(&work->next_unit, 1);
-			if (i >= (uint32) work->nunits)
+			if (i >= (uint32) work->nunits || !wait_for_unit(work, i))
 				break;
 			unit = pb_work_unit(work, i);
 			if (unit->skip)
