@@ -235,11 +235,13 @@ is(PartbackTest::wait_job($node, 'postgres', $job), 'succeeded', 'the restore su
 is(md5_of('dm.rdel1'), $at{5}, 'the restored table holds the backup\'s content');
 
 $job = throttled_restore('dm.rdel2');
-($ok, $out, $err) = run("SELECT partback.delete_backup($ldir, 5); SELECT state FROM partback.jobs WHERE job_id = $job");
+($ok, $out, $err) = run("SELECT partback.delete_backup($ldir, 5)");
 ok($ok, 'delete_backup waits for the restore, then removes the backup') or diag($err);
-like($out, qr/succeeded/, 'the restore had ended when delete_backup went on');
-is(sq("SELECT state FROM partback.jobs WHERE job_id = $job"), 'succeeded', 'the restore succeeded');
-is(md5_of('dm.rdel2'), $at{5}, 'the table is wholly restored, not half');
+# (a job lets go of its claims just before its end commits, so that a call
+# made once it shows ended finds them free: its state may still read
+# running for that moment; the data it loaded is committed before)
+is(md5_of('dm.rdel2'), $at{5}, 'the restore had loaded the whole table when delete_backup went on');
+is(PartbackTest::wait_job($node, 'postgres', $job), 'succeeded', 'the restore succeeded');
 ok(!-e "$db_dir/manifests/0000000005.json", 'backup 5 is gone');
 
 # a check_backup holds what it checks to the end of its transaction
