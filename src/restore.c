@@ -1015,6 +1015,11 @@ restore_whole_table(PbWork *work, PbUnit *unit)
 			finish_target(t);
 			pb_task_finish(work->job_id, t->source, list_length(t->leaves), 0, 0);
 		}
+		/*
+		 * Its warnings (a security label not restored, say) commit with it:
+		 * the leader stops its copy workers once every unit is done.
+		 */
+		pb_messages_flush(work->job_id);
 		/* every partition at once */
 		pb_xact_end();
 	}
@@ -1408,6 +1413,8 @@ pb_restore_unit(PbWork *work, PbUnit *unit)
 	pb_live_start(unit->table_name);
 	pb_xact_begin();
 	restore_leaf(work, unit);
+	/* its warnings commit with it: the worker may be stopped once it is done */
+	pb_messages_flush(work->job_id);
 	pb_xact_end();
 }
 
