@@ -220,7 +220,7 @@ table_leaves(Oid table, List *partitions)
 	 * of a database of many (6 ms at 10,000 relations).
 	 */
 	if (SPI_execute_with_args("SELECT l.path, l.relid, l.path_elems, "
-							  "(SELECT pg_catalog.pg_get_expr(c.relpartbound, c.oid) "
+							  "(SELECT pg_catalog.pg_get_expr(c.relpartbound, 0) "
 							  " FROM pg_catalog.pg_class c WHERE c.oid = l.relid) "
 							  "FROM partback._select_leaves($1, $2) l "
 							  "ORDER BY l.path",
@@ -258,9 +258,13 @@ capture_definition(Oid table)
 	Datum		value = ObjectIdGetDatum(table);
 	MemoryContext outer = CurrentMemoryContext;
 	char	   *result;
+	bool		as_text;
 
+	/* the SQL objects of 1.0 (before ALTER EXTENSION ... UPDATE) lack it */
+	as_text = pb_sql_function_exists("_capture_table_text", 1, &type);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT partback._capture_table($1)::text",
+	if (SPI_execute_with_args(as_text ? "SELECT partback._capture_table_text($1)"
+							  : "SELECT partback._capture_table($1)::text",
 							  1, &type, &value, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "partback: could not capture the definition of table %u", table);
