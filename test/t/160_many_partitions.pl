@@ -7,7 +7,10 @@
 # of a bounded size per leaf); then the server restarts with a lock
 # table far smaller than the tree (max_locks_per_transaction = 10,
 # max_connections = 10: about 300 locks in all), where a plain
-# SELECT count(*) of the table fails with "out of shared memory".  There:
+# SELECT count(*) of the table fails with "out of shared memory".  (Before
+# that, with a lock table larger than the tree needs, a restore failing at
+# the last partition keeps the batches of about 1,000 made before it.)
+# There:
 #
 #   1. restore_db into a new database creates the table and its 1,500
 #      partitions in batches, each committed on its own, and loads them;
@@ -166,12 +169,45 @@ is($node->safe_psql('postgres', "SELECT partback.backup_db($ldir, wait => true) 
 	is($tmp, 0, 'no .tmp file is left');
 }
 
+# A lock table larger than the tree needs (2,000 locks per possible
+# session): the partitions are still made in batches of about 1,000
+# (restore.c, creation_budget: a transaction keeps the relcache entries of
+# what it creates until it ends), so a failure at the last partition made
+# (paths in order: big_999) keeps the batches before it.
+$node->stop;
+$node->append_conf('postgresql.conf',
+	"max_locks_per_transaction = 2000\nmax_connections = 10\nmax_wal_senders = 0\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE DATABASE capped');
+$node->safe_psql('capped', q{
+	CREATE EXTENSION partback;
+	CREATE FUNCTION public.refuse_big_999() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
+					WHERE object_identity = 'public.big_999') THEN
+			RAISE EXCEPTION 'not big_999';
+		END IF;
+	END $$;
+	CREATE EVENT TRIGGER refuse_big_999 ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+		EXECUTE FUNCTION public.refuse_big_999();
+});
+my ($ret, $out, $err) = PartbackTest::run_sql($node, 'capped',
+	"SELECT partback.restore_db($ldir, source_db => 'postgres', wait => true)",
+	timeout => 600);
+like($err, qr/not big_999/, 'a restore_db failing at the last partition made says why');
+my $made = $node->safe_psql('capped',
+	"SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass('public.big')");
+cmp_ok($made, '>=', 500,
+	"with a large lock table too, partitions are made in batches: those before the failure stay ($made)");
+cmp_ok($made, '<', $leaves, 'the last one is not made');
+$node->safe_psql('postgres', 'DROP DATABASE capped');
+
 # a lock table of about 300 locks: 10 per possible session
 $node->stop;
 $node->append_conf('postgresql.conf',
 	"max_locks_per_transaction = 10\nmax_connections = 10\nmax_wal_senders = 0\n");
 $node->start;
-my ($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres', 'SELECT count(*) FROM public.big');
+($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres', 'SELECT count(*) FROM public.big');
 like($err, qr/53200/, 'one transaction cannot lock every partition here (out of shared memory)');
 
 # 1. into a new database
@@ -209,7 +245,7 @@ $node->safe_psql('fresh2', q{
 like($err, qr/not big_5/, 'a restore_db failing at one partition says why');
 is($node->safe_psql('fresh2', "SELECT state FROM partback.job ORDER BY job_id DESC LIMIT 1"),
 	'failed', 'the job is failed');
-my $made = $node->safe_psql('fresh2',
+$made = $node->safe_psql('fresh2',
 	"SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.big'::regclass");
 cmp_ok($made, '>', 100, "the batches before the failure stay ($made partitions)");
 cmp_ok($made, '<', $leaves, 'the partitions after it are not made');
