@@ -73,10 +73,11 @@ extern void pb_require_cluster_backup(const char *dir, const char *db);
 
 /* repo.c: reading and sealing with the key */
 extern Jsonb *pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
-								   bool strict, PbAuthStatus *status);
+								   bool strict, PbAuthStatus *status, bool index_only);
 extern Jsonb *pb_read_manifest_lenient_ext(const char *dir, const char *db,
 										   int64 backup_id, bool strict,
-										   PbAuthStatus *status, char **problem);
+										   PbAuthStatus *status, bool index_only,
+										   char **problem);
 extern Jsonb *pb_read_meta_file_ext(const char *path, const char *expected_sha256,
 									bool strict);
 extern void pb_meta_seal(StringInfo meta, const char *what);

@@ -761,7 +761,7 @@ earlier_manifest(PbJob *job, EarlierBackups *e, int i)
 										 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(read_context);
 	manifest = pb_read_manifest_lenient_ext(job->backup_dir, job->source_db,
-											e->ids[i], false, &status, &problem);
+											e->ids[i], false, &status, true, &problem);
 	MemoryContextSwitchTo(old);
 	if (manifest != NULL)
 	{

@@ -115,6 +115,15 @@
 	makeJsonLexContextCstringLen((char *) (text), (len), (encoding), true)
 #endif
 
+/* common/jsonapi.h: 16's semantic actions return an error code */
+#if PG_VERSION_NUM >= 160000
+#define PB_JSON_ACTION JsonParseErrorType
+#define PB_JSON_ACTION_DONE return JSON_SUCCESS
+#else
+#define PB_JSON_ACTION void
+#define PB_JSON_ACTION_DONE return
+#endif
+
 /* storage/proc.h: 17 numbers processes by MyProcNumber */
 #if PG_VERSION_NUM >= 170000
 #define PB_MY_PROC_NUMBER MyProcNumber

@@ -408,6 +408,20 @@ is(PartbackTest::content_md5($node_b, 'legacy', 'app.t'), $md5_t,
 $node_b->safe_psql('postgres', "SELECT partback.backup_table(" . lit($legacy) . ", 'app.t', wait => true)");
 is(scalar(() = glob("$legacy/postgres/manifests/*.json")), 2, 'and another cluster may back up beside it');
 
+# the member as JSON null names no cluster either; the same key deeper in
+# the manifest (here in a table's entry) is not the manifest's
+my $nullid = PartbackTest::backup_dir('auth') . '/nullid';
+PostgreSQL::Test::RecursiveCopy::copypath($dir, $nullid);
+rewrite(glob("$nullid/postgres/manifests/0000000001.json"), sub {
+	my ($t) = @_;
+	$t =~ s/"system_identifier": "\d+", /"system_identifier": null, / or die 'no system_identifier';
+	$t =~ s/\{"schema": "app", "name": "t", /{"schema": "app", "name": "t", "system_identifier": "1", / or die 'no entry of app.t';
+	return $t;
+}, $key1);
+$node_b->safe_psql('postgres', "SELECT partback.backup_table(" . lit($nullid) . ", 'app.t', wait => true)");
+is(scalar(() = glob("$nullid/postgres/manifests/*.json")), 2,
+	'a manifest whose system_identifier is null, and names one in a table entry, lets another cluster back up beside it');
+
 $node_a->safe_psql('postgres', "SELECT partback.restore_table($ldir, 'app.t', force => true, wait => true)");
 $node_b->stop;
 

@@ -23,7 +23,9 @@
 #      job; with the default it waits until the restore has ended, the
 #      restore succeeds and the table holds the backup's content; a
 #      check_backup in an open transaction makes delete_backup fail with
-#      55P03 naming its process, and no longer once it committed.
+#      55P03 naming its process, and no longer once it committed;
+#   4. an earlier manifest of odd shape (arrays where tables and partitions
+#      belong) is no base for an incremental backup, and does no harm.
 
 use strict;
 use warnings;
@@ -256,5 +258,31 @@ $bg->quit;
 ($ok, $out, $err) = run("SELECT partback.delete_backup($ldir, 4)");
 ok($ok, 'once the check has ended, delete_backup removes the backup') or diag($err);
 is(sq("SELECT count(*) FROM partback.list_backups($ldir)"), '0', 'no backup is left');
+
+# ---------- 4. an earlier manifest of odd shape ----------
+
+# An incremental backup reads an earlier manifest's index (its tables'
+# names and their partitions' files) from the JSON parser's events, before
+# the checksum is checked: arrays where a table or a partition belongs, a
+# member "partitions" of the wrong type, do no harm.  It is no base, so
+# the table is copied anew.
+my $odd  = "$base/odd";
+my $lodd = PartbackTest::sql_lit($odd);
+($ok, $out, $err) = run("SELECT partback.backup_table($lodd, 'dm.t', wait => true)");
+ok($ok, 'a backup into a new dir') or diag($err);
+{
+	open(my $fh, '>', "$odd/postgres/manifests/0000000001.json") or die $!;
+	print $fh '{"format": "partback", "version": 1, "backup_id": 1, "database": "postgres", '
+	  . '"tables": [[[{"x": 1}]], {"schema": "dm", "name": "t", "definition": [[[{"y": 2}]]], '
+	  . '"partitions": [[[{"path": "p"}]], {"partitions": {"path": "q"}}, "r"]}]}' . "\n";
+	close($fh);
+}
+($ok, $out, $err) = run("SELECT partback.backup_table($lodd, 'dm.t', wait => true)");
+ok($ok, 'a backup beside an earlier manifest of odd shape succeeds') or diag($err);
+is(sq("SELECT sum(rows) FROM partback.chunk WHERE job_id = (SELECT max(job_id) FROM partback.job)"),
+	'64000', 'it copied every row anew (that manifest is no base)');
+($ok, $out, $err) = run("SELECT partback.restore_table($lodd, 'dm.t', target_table => 'dm.rodd', backup_id => 2, wait => true)");
+ok($ok, 'and it restores') or diag($err);
+is(md5_of('dm.rodd'), md5_of('dm.t'), 'with the table\'s content');
 
 done_testing();
