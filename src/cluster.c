@@ -69,103 +69,18 @@ partback_same_cluster(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(pb_any_cluster || pb_manifest_of_this_cluster(&m->root));
 }
 
-/*
- * What manifest_cluster_lenient reads of a manifest, from the events of
- * PostgreSQL's JSON parser: the top object's "system_identifier", and
- * nothing kept of the rest (parsed into a jsonb, a manifest takes about 17
- * times its size: 150 MB at 10,000 partitions, for one member).
- */
-typedef struct ClusterScan
+/* What manifest_cluster_lenient parses of a manifest: not its tables. */
+static bool
+keep_all_but_tables(int depth, const char *const *members, const char *name)
 {
-	int			depth;			/* of the object or array being read */
-	bool		top_is_object;
-	bool		in_member;		/* reading the top object's system_identifier */
-	bool		invalid;		/* its value is neither a string nor null */
-	char	   *cluster;
-} ClusterScan;
-
-/* A container opens: the top object, or one as the member's value. */
-static void
-scan_open(ClusterScan *cs, bool object)
-{
-	if (cs->depth == 0)
-		cs->top_is_object = object;
-	else if (cs->depth == 1 && cs->in_member)
-		cs->invalid = true;
-	cs->depth++;
-}
-
-static PB_JSON_ACTION
-scan_object_start(void *state)
-{
-	scan_open(state, true);
-	PB_JSON_ACTION_DONE;
-}
-
-static PB_JSON_ACTION
-scan_array_start(void *state)
-{
-	scan_open(state, false);
-	PB_JSON_ACTION_DONE;
-}
-
-static PB_JSON_ACTION
-scan_end(void *state)
-{
-	((ClusterScan *) state)->depth--;
-	PB_JSON_ACTION_DONE;
-}
-
-/* a member named again counts with its last value, as in a jsonb */
-static PB_JSON_ACTION
-scan_field_start(void *state, char *fname, bool isnull)
-{
-	ClusterScan *cs = state;
-
-	if (cs->depth == 1 && strcmp(fname, "system_identifier") == 0)
-	{
-		cs->in_member = true;
-		cs->invalid = false;
-		cs->cluster = NULL;
-	}
-	PB_JSON_ACTION_DONE;
-}
-
-static PB_JSON_ACTION
-scan_field_end(void *state, char *fname, bool isnull)
-{
-	ClusterScan *cs = state;
-
-	if (cs->depth == 1)
-		cs->in_member = false;
-	/* the parser's copy, not used after this (its lexer owns none) */
-	pfree(fname);
-	PB_JSON_ACTION_DONE;
-}
-
-static PB_JSON_ACTION
-scan_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	ClusterScan *cs = state;
-
-	if (cs->depth == 1 && cs->in_member)
-	{
-		if (tokentype == JSON_TOKEN_STRING)
-		{
-			cs->cluster = token;	/* kept: the parser lets go of it */
-			PB_JSON_ACTION_DONE;
-		}
-		if (tokentype != JSON_TOKEN_NULL)
-			cs->invalid = true;
-	}
-	pfree(token);
-	PB_JSON_ACTION_DONE;
+	return depth != 1 || strcmp(name, "tables") != 0;
 }
 
 /*
  * The cluster a manifest names, read for that alone: no checksum or HMAC
- * is required, and a manifest that does not parse as a JSON object, or
- * whose member is neither a string nor null, names none (*ok false).
+ * is required, and a manifest that does not parse names none (*ok false).
+ * Its tables are left out of the parse (pb_parse_json_pruned): parsed
+ * whole, a manifest of 10,000 partitions took 150 MB for one member.
  */
 static const char *
 manifest_cluster_lenient(const char *path, bool *ok)
@@ -173,27 +88,19 @@ manifest_cluster_lenient(const char *path, bool *ok)
 	int64		size;
 	char	   *text = pb_read_small_file(path, PB_MAX_MANIFEST_BYTES, &size);
 	JsonLexContext *lex;
-	JsonSemAction sem;
-	ClusterScan cs;
+	Jsonb	   *jb;
 
 	*ok = false;
 	if (strlen(text) != size)
 		return NULL;
-	memset(&cs, 0, sizeof(cs));
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &cs;
-	sem.object_start = scan_object_start;
-	sem.object_end = scan_end;
-	sem.array_start = scan_array_start;
-	sem.array_end = scan_end;
-	sem.object_field_start = scan_field_start;
-	sem.object_field_end = scan_field_end;
-	sem.scalar = scan_scalar;
 	lex = pb_json_lexer(text, size, GetDatabaseEncoding());
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !cs.top_is_object || cs.invalid)
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	jb = pb_parse_json_pruned(text, path, keep_all_but_tables);
+	if (!JB_ROOT_IS_OBJECT(jb))
 		return NULL;
 	*ok = true;
-	return cs.cluster;
+	return pb_manifest_cluster(&jb->root);
 }
 
 /*

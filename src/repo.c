@@ -30,7 +30,8 @@
 
 static char *read_json_text(const char *path, const char *expected_sha256,
 							int64 limit, int64 *sizep);
-static Jsonb *parse_manifest_index(const char *text, const char *what);
+static bool manifest_index_keeps(int depth, const char *const *members,
+								 const char *name);
 
 /*
  * Names on disk keep [A-Za-z0-9_-] and write every other byte as %XX, so no
@@ -374,7 +375,7 @@ pb_read_manifest(const char *dir, const char *db, int64 backup_id)
 /*
  * pb_read_manifest, and its standing against the configured key: with
  * strict, one that does not verify is an ERROR; without, *status says.
- * With index_only, its index (parse_manifest_index), verified as a whole.
+ * With index_only, its index (manifest_index_keeps), verified as a whole.
  */
 Jsonb *
 pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
@@ -401,7 +402,8 @@ pb_read_manifest_ext(const char *dir, const char *db, int64 backup_id,
 		 p = strstr(p + 1, MANIFEST_SHA_MEMBER))
 		member = p;
 
-	jb = index_only ? parse_manifest_index(text, path) : pb_parse_json(text, path);
+	jb = index_only ? pb_parse_json_pruned(text, path, manifest_index_keeps) :
+		pb_parse_json(text, path);
 	stored = pb_json_str(&jb->root, "manifest_sha256", true);
 	if (member == NULL || stored == NULL ||
 		strlen(stored) != PARTBACK_SHA256_HEXLEN ||
@@ -679,42 +681,27 @@ pb_lock_backup_dir(const char *db_dir, bool session)
 /* ---------- JSON ---------- */
 
 /*
- * A manifest's index (pb_read_manifest_ext with index_only): the manifest
- * without its tables' definitions, and of each partition only "path",
- * "meta" and "meta_sha256" -- what an incremental backup reads of an
- * earlier one.  Parsed whole, a manifest takes about 17 times its size in
- * working memory (150 MB at 10,000 partitions); the index is written as
- * JSON text from the events of PostgreSQL's JSON parser, then parsed.
- * Objects and arrays are counted in depth from the top object's (1): a
- * table is an object at depth 3, a partition at depth 5.
+ * JSON text parsed into a jsonb with only the members keep(depth, members,
+ * name) keeps: a member name of an object at depth (the top object's is
+ * 1), inside members[1 .. depth - 1] (the members being read at the depths
+ * above, NULL where a depth is an array; known to PB_PRUNE_DEPTHS).  The
+ * kept JSON is written from the events of PostgreSQL's JSON parser, then
+ * parsed: a whole manifest parsed into a jsonb takes about 17 times its
+ * size in working memory (150 MB at 10,000 partitions), where its readers
+ * need a few members of it.
  */
-#define INDEX_DEPTHS 6
-
-typedef struct IndexState
+typedef struct PruneState
 {
 	StringInfoData out;
+	PbJsonKeep	keep;
 	int			depth;
 	bool		need_comma;		/* a value was written in the current container */
 	int			skip_depth;		/* > 0: in a member left out of the object at this depth */
-	const char *member[INDEX_DEPTHS];	/* the member being read, by depth */
-} IndexState;
-
-static bool
-index_keeps(IndexState *st, const char *name)
-{
-	bool		in_tables = st->member[1] != NULL && strcmp(st->member[1], "tables") == 0;
-
-	if (st->depth == 3 && in_tables)
-		return strcmp(name, "definition") != 0;
-	if (st->depth == 5 && in_tables && st->member[3] != NULL &&
-		strcmp(st->member[3], "partitions") == 0)
-		return strcmp(name, "path") == 0 || strcmp(name, "meta") == 0 ||
-			strcmp(name, "meta_sha256") == 0;
-	return true;
-}
+	const char *member[PB_PRUNE_DEPTHS];	/* the member being read, by depth */
+} PruneState;
 
 static void
-index_open(IndexState *st, char c)
+prune_open(PruneState *st, char c)
 {
 	st->depth++;
 	if (st->skip_depth > 0)
@@ -724,7 +711,7 @@ index_open(IndexState *st, char c)
 }
 
 static void
-index_close(IndexState *st, char c)
+prune_close(PruneState *st, char c)
 {
 	st->depth--;
 	if (st->skip_depth > 0)
@@ -734,43 +721,43 @@ index_close(IndexState *st, char c)
 }
 
 static PB_JSON_ACTION
-index_object_start(void *state)
+prune_object_start(void *state)
 {
-	index_open(state, '{');
+	prune_open(state, '{');
 	PB_JSON_ACTION_DONE;
 }
 
 static PB_JSON_ACTION
-index_object_end(void *state)
+prune_object_end(void *state)
 {
-	index_close(state, '}');
+	prune_close(state, '}');
 	PB_JSON_ACTION_DONE;
 }
 
 static PB_JSON_ACTION
-index_array_start(void *state)
+prune_array_start(void *state)
 {
-	index_open(state, '[');
+	prune_open(state, '[');
 	PB_JSON_ACTION_DONE;
 }
 
 static PB_JSON_ACTION
-index_array_end(void *state)
+prune_array_end(void *state)
 {
-	index_close(state, ']');
+	prune_close(state, ']');
 	PB_JSON_ACTION_DONE;
 }
 
 static PB_JSON_ACTION
-index_field_start(void *state, char *fname, bool isnull)
+prune_field_start(void *state, char *fname, bool isnull)
 {
-	IndexState *st = state;
+	PruneState *st = state;
 
 	if (st->skip_depth > 0)
 		PB_JSON_ACTION_DONE;
-	if (st->depth < INDEX_DEPTHS)
+	if (st->depth < PB_PRUNE_DEPTHS)
 		st->member[st->depth] = fname;
-	if (!index_keeps(st, fname))
+	if (!st->keep(st->depth, st->member, fname))
 	{
 		st->skip_depth = st->depth;
 		PB_JSON_ACTION_DONE;
@@ -784,13 +771,13 @@ index_field_start(void *state, char *fname, bool isnull)
 }
 
 static PB_JSON_ACTION
-index_field_end(void *state, char *fname, bool isnull)
+prune_field_end(void *state, char *fname, bool isnull)
 {
-	IndexState *st = state;
+	PruneState *st = state;
 
 	if (st->skip_depth == st->depth)
 		st->skip_depth = 0;
-	if (st->depth < INDEX_DEPTHS && st->member[st->depth] == fname)
+	if (st->depth < PB_PRUNE_DEPTHS && st->member[st->depth] == fname)
 		st->member[st->depth] = NULL;
 	/* the parser's copy, not used after this (its lexer owns none) */
 	pfree(fname);
@@ -798,9 +785,9 @@ index_field_end(void *state, char *fname, bool isnull)
 }
 
 static PB_JSON_ACTION
-index_element_start(void *state, bool isnull)
+prune_element_start(void *state, bool isnull)
 {
-	IndexState *st = state;
+	PruneState *st = state;
 
 	if (st->skip_depth > 0)
 		PB_JSON_ACTION_DONE;
@@ -811,9 +798,9 @@ index_element_start(void *state, bool isnull)
 }
 
 static PB_JSON_ACTION
-index_scalar(void *state, char *token, JsonTokenType tokentype)
+prune_scalar(void *state, char *token, JsonTokenType tokentype)
 {
-	IndexState *st = state;
+	PruneState *st = state;
 
 	if (st->skip_depth == 0)
 	{
@@ -827,28 +814,32 @@ index_scalar(void *state, char *token, JsonTokenType tokentype)
 	PB_JSON_ACTION_DONE;
 }
 
-/* The index of manifest text read from file "what", as pb_parse_json. */
-static Jsonb *
-parse_manifest_index(const char *text, const char *what)
+/*
+ * JSON text read from file "what", parsed as pb_parse_json does, with only
+ * the members keep keeps (see PruneState).
+ */
+Jsonb *
+pb_parse_json_pruned(const char *text, const char *what, PbJsonKeep keep)
 {
 	JsonLexContext *lex;
 	JsonParseErrorType err;
 	JsonSemAction sem;
-	IndexState	st;
+	PruneState	st;
 	Jsonb	   *result;
 
 	memset(&st, 0, sizeof(st));
 	initStringInfo(&st.out);
+	st.keep = keep;
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &st;
-	sem.object_start = index_object_start;
-	sem.object_end = index_object_end;
-	sem.array_start = index_array_start;
-	sem.array_end = index_array_end;
-	sem.object_field_start = index_field_start;
-	sem.object_field_end = index_field_end;
-	sem.array_element_start = index_element_start;
-	sem.scalar = index_scalar;
+	sem.object_start = prune_object_start;
+	sem.object_end = prune_object_end;
+	sem.array_start = prune_array_start;
+	sem.array_end = prune_array_end;
+	sem.object_field_start = prune_field_start;
+	sem.object_field_end = prune_field_end;
+	sem.array_element_start = prune_element_start;
+	sem.scalar = prune_scalar;
 	lex = pb_json_lexer(text, strlen(text), GetDatabaseEncoding());
 	err = pg_parse_json(lex, &sem);
 	if (err != JSON_SUCCESS)
@@ -859,6 +850,26 @@ parse_manifest_index(const char *text, const char *what)
 	result = pb_parse_json(st.out.data, what);
 	pfree(st.out.data);
 	return result;
+}
+
+/*
+ * A manifest's index (pb_read_manifest_ext with index_only): the manifest
+ * without its tables' definitions, and of each partition only "path",
+ * "meta" and "meta_sha256" -- what an incremental backup reads of an
+ * earlier one.  A table is an object at depth 3, a partition at depth 5.
+ */
+static bool
+manifest_index_keeps(int depth, const char *const *members, const char *name)
+{
+	bool		in_tables = members[1] != NULL && strcmp(members[1], "tables") == 0;
+
+	if (depth == 3 && in_tables)
+		return strcmp(name, "definition") != 0;
+	if (depth == 5 && in_tables && members[3] != NULL &&
+		strcmp(members[3], "partitions") == 0)
+		return strcmp(name, "path") == 0 || strcmp(name, "meta") == 0 ||
+			strcmp(name, "meta_sha256") == 0;
+	return true;
 }
 
 

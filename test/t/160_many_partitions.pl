@@ -169,6 +169,25 @@ is($node->safe_psql('postgres', "SELECT partback.backup_db($ldir, wait => true) 
 	is($tmp, 0, 'no .tmp file is left');
 }
 
+# Creates partback in database $db, with an event trigger refusing the
+# CREATE TABLE of partition public.$name ("not $name").
+sub refuse_partition
+{
+	my ($db, $name) = @_;
+	$node->safe_psql($db, qq{
+		CREATE EXTENSION partback;
+		CREATE FUNCTION public.refuse_$name() RETURNS event_trigger LANGUAGE plpgsql AS \$\$
+		BEGIN
+			IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
+						WHERE object_identity = 'public.$name') THEN
+				RAISE EXCEPTION 'not $name';
+			END IF;
+		END \$\$;
+		CREATE EVENT TRIGGER refuse_$name ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+			EXECUTE FUNCTION public.refuse_$name();
+	});
+}
+
 # A lock table larger than the tree needs (2,000 locks per possible
 # session): the partitions are still made in batches of about 1,000
 # (restore.c, creation_budget: a transaction keeps the relcache entries of
@@ -179,18 +198,7 @@ $node->append_conf('postgresql.conf',
 	"max_locks_per_transaction = 2000\nmax_connections = 10\nmax_wal_senders = 0\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE capped');
-$node->safe_psql('capped', q{
-	CREATE EXTENSION partback;
-	CREATE FUNCTION public.refuse_big_999() RETURNS event_trigger LANGUAGE plpgsql AS $$
-	BEGIN
-		IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
-					WHERE object_identity = 'public.big_999') THEN
-			RAISE EXCEPTION 'not big_999';
-		END IF;
-	END $$;
-	CREATE EVENT TRIGGER refuse_big_999 ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
-		EXECUTE FUNCTION public.refuse_big_999();
-});
+refuse_partition('capped', 'big_999');
 my ($ret, $out, $err) = PartbackTest::run_sql($node, 'capped',
 	"SELECT partback.restore_db($ldir, source_db => 'postgres', wait => true)",
 	timeout => 600);
@@ -227,18 +235,7 @@ is($node->safe_psql('fresh', q{
 # 2. a failure midway keeps the batches before it, all empty; the same call
 # again finishes them
 $node->safe_psql('postgres', 'CREATE DATABASE fresh2');
-$node->safe_psql('fresh2', q{
-	CREATE EXTENSION partback;
-	CREATE FUNCTION public.refuse_big_5() RETURNS event_trigger LANGUAGE plpgsql AS $$
-	BEGIN
-		IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
-					WHERE object_identity = 'public.big_5') THEN
-			RAISE EXCEPTION 'not big_5';
-		END IF;
-	END $$;
-	CREATE EVENT TRIGGER refuse_big_5 ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
-		EXECUTE FUNCTION public.refuse_big_5();
-});
+refuse_partition('fresh2', 'big_5');
 ($ret, $out, $err) = PartbackTest::run_sql($node, 'fresh2',
 	"SELECT partback.restore_db($ldir, source_db => 'postgres', wait => true)",
 	timeout => 600);
