@@ -13,6 +13,7 @@ OBJS = \
 	src/copyout.o \
 	src/copyin.o \
 	src/repo.o \
+	src/jsonread.o \
 	src/storage.o \
 	src/compress.o \
 	src/checksum.o \

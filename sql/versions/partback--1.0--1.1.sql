@@ -3823,6 +3823,11 @@ RETURNS SETOF jsonb
 AS 'MODULE_PATHNAME', 'partback_manifests_listed'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION partback._concat_objects(a jsonb, b jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'partback_concat_objects'
+LANGUAGE C IMMUTABLE STRICT;
+
 CREATE FUNCTION partback._same_cluster(manifest jsonb)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'partback_same_cluster'
@@ -3869,11 +3874,12 @@ BEGIN
 		 WHERE partback._table_name_matches(e, source_table)
 		 LIMIT 1;
 		IF t IS NOT NULL THEN
-			RETURN t || jsonb_build_object('backup_id', m->'backup_id',
-										   'finished_at', m->'finished_at',
-										   'snapshot_lsn', m->'snapshot_lsn',
-										   'server_version_num', m->'server_version_num',
-										   'made_by', m->'user');
+			RETURN partback._concat_objects(t, jsonb_build_object(
+				'backup_id', m->'backup_id',
+				'finished_at', m->'finished_at',
+				'snapshot_lsn', m->'snapshot_lsn',
+				'server_version_num', m->'server_version_num',
+				'made_by', m->'user'));
 		END IF;
 		IF backup_id IS NOT NULL THEN
 			EXIT;
@@ -4130,7 +4136,8 @@ BEGIN
 			-- compared pairwise
 			SELECT qname, max(depth) AS depth FROM d GROUP BY qname
 		)
-		SELECT e.t || jsonb_build_object('backup_id', m->'backup_id', 'made_by', m->'user')
+		SELECT partback._concat_objects(e.t, jsonb_build_object('backup_id', m->'backup_id',
+																 'made_by', m->'user'))
 		  FROM e JOIN deepest USING (qname)
 		 ORDER BY deepest.depth, e.t->>'schema', e.t->>'name';
 END

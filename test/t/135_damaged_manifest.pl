@@ -25,7 +25,15 @@
 #      check_backup in an open transaction makes delete_backup fail with
 #      55P03 naming its process, and no longer once it committed;
 #   4. an earlier manifest of odd shape (arrays where tables and partitions
-#      belong) is no base for an incremental backup, and does no harm.
+#      belong) is no base for an incremental backup, and does no harm;
+#   5. the JSON reader (src/jsonread.c, which encodes each container as the
+#      parser leaves it) makes of a metadata file byte for byte the jsonb
+#      jsonb_in makes: keys of every length out of order, repeated keys,
+#      escapes, numbers, nested and empty containers, containers and
+#      numerics after strings of every length (padding), more members than
+#      a JEntry stride, deep nesting, 3,000 objects; a file that is a
+#      scalar or an array is no metadata file; bad escapes do not parse;
+#      _concat_objects (a table's entry with its backup's id) is ||.
 
 use strict;
 use warnings;
@@ -40,7 +48,8 @@ use PartbackTest;
 my $TIMEOUT = $PostgreSQL::Test::Utils::timeout_default;
 my $NPARTS  = 8;
 
-my $node = PartbackTest::new_node('damaged', conf => "log_min_messages = info\n");
+my $node = PartbackTest::new_node('damaged', conf => "log_min_messages = info\n",
+	extra => ['--encoding=UTF8', '--locale=C']);
 my $base = PartbackTest::backup_dir('damaged');
 my $dir  = "$base/bk";
 my $ldir = PartbackTest::sql_lit($dir);
@@ -284,5 +293,70 @@ is(sq("SELECT sum(rows) FROM partback.chunk WHERE job_id = (SELECT max(job_id) F
 ($ok, $out, $err) = run("SELECT partback.restore_table($lodd, 'dm.t', target_table => 'dm.rodd', backup_id => 2, wait => true)");
 ok($ok, 'and it restores') or diag($err);
 is(md5_of('dm.rodd'), md5_of('dm.t'), 'with the table\'s content');
+
+# ---------- 5. the JSON reader makes jsonb_in's jsonb ----------
+
+my $probe = 0;
+my $head  = '"format": "partback", "version": 1';
+# Writes $json as a metadata file; returns its name in the database dir.
+sub probe_file
+{
+	my ($json) = @_;
+	my $name = 'probe_' . ++$probe . '.json';
+	$json =~ s/HEAD/$head/;
+	open(my $fh, '>:raw', "$odd/postgres/$name") or die $!;
+	print $fh $json;
+	close($fh);
+	return $name;
+}
+
+my %docs = (
+	'keys of every length, out of order, repeated' =>
+	  q({"zz": 1, "a": 2, "": 3, "bbb": [4], "a": "again", "yy": {"k": 1, "k": 2}, "\u00e9t\u00e9": 5, "\u00c5": 6, HEAD}),
+	'escapes and strings' =>
+	  q({HEAD, "s": ["", "\"", "\\\\", "\n\t\r\b\f\/", "\u00e9", "\ud83d\ude00", "caf\u00e9 \u6f22\u5b57"]}),
+	'numbers' =>
+	  qq({$head, "n": [0, -0, 1.50, 1e3, -1.5E-7, 123456789012345678901234567890.125, 1e300, 7]}),
+	'literals and empty containers' =>
+	  qq({$head, "l": [true, false, null, [], {}, [[]], [{}], {"e": {}}, {"f": []}], "t": true, "u": null}),
+	'padding after strings of every length' =>
+	  '{' . $head . ', "p": [' . join(', ', map { '"' . ('x' x $_) . '", ' . ($_ * 1.5) . ', [' . $_ . '], {"' . ('k' x $_) . '": ' . $_ . '}' } 0 .. 40) . ']}',
+	'more members than a stride' =>
+	  '{' . $head . ', ' . join(', ', map { '"m' . ('y' x ($_ % 7)) . $_ . '": ' . ($_ % 3 ? $_ : '"s' . $_ . '"') } 1 .. 140) . '}',
+	'deep nesting' => '{' . $head . ', "d": ' . ('[{"x": ' x 200) . '1' . ('}]' x 200) . '}',
+	'3,000 objects' =>
+	  '{' . $head . ', "a": [' . join(', ', map { qq({"path": "data/p$_", "bytes": $_, "ok": true, "sha": "@{[ 'f' x ($_ % 64) ]}"}) } 1 .. 3000) . ']}',
+);
+for my $what (sort keys %docs)
+{
+	my $name = probe_file($docs{$what});
+	my $lname = PartbackTest::sql_lit($name);
+	is( sq( "SELECT (x *= y) || ' ' || (x = y) FROM "
+			  . "(SELECT partback._partition_meta($lodd, 'postgres', $lname, NULL) AS j) x, "
+			  . "(SELECT pg_catalog.pg_read_file(" . PartbackTest::sql_lit("$odd/postgres/$name") . ")::jsonb AS j) y"),
+		'true true', "JSON reader: $what -- byte for byte jsonb_in's jsonb");
+}
+is( sq( "SELECT partback._partition_meta($lodd, 'postgres', " . PartbackTest::sql_lit(probe_file($docs{'keys of every length, out of order, repeated'})) . ", NULL)->>'a'"),
+	'again', 'a repeated key takes its last value');
+# _concat_objects, which adds a backup's id to a table's entry without
+# decoding it, is ||
+for my $pair (['3,000 objects', 'keys of every length, out of order, repeated'],
+	['more members than a stride', 'padding after strings of every length'])
+{
+	my ($a, $b) = map { PartbackTest::sql_lit($docs{$_} =~ s/HEAD/$head/r) } @$pair;
+	is(sq("SELECT (x *= y) || ' ' || (x = y) FROM (SELECT partback._concat_objects($a, $b) AS j) x, (SELECT ${a}::jsonb || $b AS j) y"),
+		'true true', "_concat_objects of \"$pair->[0]\" and \"$pair->[1]\" is ||, byte for byte");
+}
+for my $case (['a scalar' => '5', qr/is not a partback metadata file/],
+	['a string' => '"partback"', qr/is not a partback metadata file/],
+	['an array' => qq([{$head}]), qr/is not a partback metadata file/],
+	['a lone surrogate' => q({HEAD, "s": "\ud800"}), qr/does not parse as JSON/],
+	['a NUL escape' => q({HEAD, "s": "a\u0000b"}), qr/does not parse as JSON/],
+	['a missing brace' => qq({$head, "s": [1, 2}), qr/does not parse as JSON/])
+{
+	my ($what, $json, $re) = @$case;
+	($ok, $out, $err) = run("SELECT partback._partition_meta($lodd, 'postgres', " . PartbackTest::sql_lit(probe_file($json)) . ", NULL)");
+	ok(!$ok && $err =~ $re, "a metadata file that is $what is refused") or diag($err);
+}
 
 done_testing();
