@@ -17,6 +17,7 @@ pb_fuzz_backup_takeover(const char *backup_dir, const char *source_db,
 {
 	PbJob		job;
 	BackupTable t;
+	List	   *bases = NIL;
 
 	memset(&job, 0, sizeof(job));
 	memset(&t, 0, sizeof(t));
@@ -27,5 +28,5 @@ pb_fuzz_backup_takeover(const char *backup_dir, const char *source_db,
 	t.name = (char *) name;
 	t.task_name = psprintf("%s.%s", schema, name);
 	return list_length(previous_backup_chunks(&job, &t,
-											  pb_db_dir(backup_dir, source_db)));
+											  pb_db_dir(backup_dir, source_db), &bases));
 }

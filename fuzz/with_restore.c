@@ -17,6 +17,9 @@ pb_fuzz_restore_plan(const char *backup_dir, const char *source_db)
 	List	   *tables;
 	ListCell   *lc;
 	int			leaves = 0;
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
+												  "fuzz content keys",
+												  ALLOCSET_DEFAULT_SIZES);
 
 	memset(&job, 0, sizeof(job));
 	job.type = PB_JOB_RESTORE_DB;
@@ -32,9 +35,10 @@ pb_fuzz_restore_plan(const char *backup_dir, const char *source_db)
 		{
 			RestoreLeaf *leaf = lfirst(lc2);
 
-			leaf->content_key = content_key(&job, leaf);
+			leaf->content_key = content_key(&job, leaf, scratch);
 			leaves++;
 		}
 	}
+	MemoryContextDelete(scratch);
 	return leaves;
 }
