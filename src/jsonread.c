@@ -90,7 +90,9 @@ member_key_cmp(const void *a, const void *b)
 			return c;
 	}
 	/* the later of equal keys first: it is the one kept */
-	return ma->order > mb->order ? -1 : 1;
+	if (ma->order != mb->order)
+		return ma->order > mb->order ? -1 : 1;
+	return 0;
 }
 
 /* A container being encoded, in a buffer allocated to its size */
