@@ -2211,6 +2211,7 @@ DECLARE
 	counted_parent oid;			-- the parent whose indexes parent_indexes counts
 	parent_indexes integer;
 	stopped boolean := false;	-- at lock_budget
+	more boolean := false;		-- partitions left for the next call
 	kept oid[] := '{}';			-- done and their ancestors
 BEGIN
 	IF def IS NULL OR pg_catalog.jsonb_typeof(def) <> 'object' OR sschema IS NULL OR sname IS NULL
@@ -2421,9 +2422,13 @@ BEGIN
 				IF NOT (x.part->>'leaf')::boolean THEN
 					next_parents := next_parents || x.child;
 				END IF;
-			ELSE
+			ELSIF lock_budget IS NULL OR pg_catalog.cardinality(um_parts) < lock_budget / 3 THEN
 				um_parts := um_parts || x.part;
 				um_parents := um_parents || x.tparent;
+			ELSE
+				-- more than this call can make (3 locks each at least): the
+				-- next call makes them, and they are not copied here
+				more := true;
 			END IF;
 		END LOOP;
 
@@ -2508,6 +2513,7 @@ BEGIN
 			END IF;
 		END LOOP;
 
+		stopped := stopped OR more;
 		map := map || COALESCE((SELECT pg_catalog.jsonb_object_agg(u.p, pg_catalog.jsonb_build_array(u.o, u.c))
 								  FROM ROWS FROM (pg_catalog.unnest(lvl_paths), pg_catalog.unnest(lvl_oids),
 												 pg_catalog.unnest(lvl_created)) u(p, o, c)),
