@@ -17,7 +17,9 @@
  * value -- so the result is the jsonb jsonb_in makes of the same text.
  *
  * A reader may also leave members out (pb_parse_json_pruned): they are
- * parsed (the text must be valid JSON) but not kept.
+ * parsed (the text must be valid JSON) but not kept.  Two objects are
+ * joined the same way (pb_jsonb_concat_objects), their members copied as
+ * they are encoded.
  *
  *-------------------------------------------------------------------------
  */
@@ -296,25 +298,26 @@ close_container(ReadState *st)
 	free_container(c);
 }
 
+/* An array or object begins: a container, unless in a member left out */
+static void
+start_container(ReadState *st, bool is_object)
+{
+	st->depth++;
+	if (st->skip_depth == 0)
+		open_container(st, is_object, false);
+}
+
 static PB_JSON_ACTION
 read_object_start(void *state)
 {
-	ReadState  *st = state;
-
-	st->depth++;
-	if (st->skip_depth == 0)
-		open_container(st, true, false);
+	start_container(state, true);
 	PB_JSON_ACTION_DONE;
 }
 
 static PB_JSON_ACTION
 read_array_start(void *state)
 {
-	ReadState  *st = state;
-
-	st->depth++;
-	if (st->skip_depth == 0)
-		open_container(st, false, false);
+	start_container(state, false);
 	PB_JSON_ACTION_DONE;
 }
 
@@ -343,13 +346,13 @@ read_field_start(void *state, char *fname, bool isnull)
 		st->skip_depth = st->depth;
 		PB_JSON_ACTION_DONE;
 	}
-	if (strlen(fname) > JENTRY_OFFLENMASK)
+	st->open->keylen = strlen(fname);
+	if (st->open->keylen > JENTRY_OFFLENMASK)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("string too long to represent as jsonb string")));
 	/* a copy: the parser frees its own at the field's end */
 	st->open->key = pstrdup(fname);
-	st->open->keylen = strlen(fname);
 	PB_JSON_ACTION_DONE;
 }
 
