@@ -16,8 +16,6 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
-#include "common/jsonapi.h"
-#include "mb/pg_wchar.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -79,7 +77,7 @@ keep_all_but_tables(int depth, const char *const *members, const char *name)
 /*
  * The cluster a manifest names, read for that alone: no checksum or HMAC
  * is required, and a manifest that does not parse names none (*ok false).
- * Its tables are left out of the parse (pb_parse_json_pruned): parsed
+ * Its tables are left out of the parse (pb_try_parse_json_pruned): parsed
  * whole, a manifest of 10,000 partitions took 150 MB for one member.
  */
 static const char *
@@ -87,17 +85,13 @@ manifest_cluster_lenient(const char *path, bool *ok)
 {
 	int64		size;
 	char	   *text = pb_read_small_file(path, PB_MAX_MANIFEST_BYTES, &size);
-	JsonLexContext *lex;
 	Jsonb	   *jb;
 
 	*ok = false;
 	if (strlen(text) != size)
 		return NULL;
-	lex = pb_json_lexer(text, size, GetDatabaseEncoding());
-	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
-		return NULL;
-	jb = pb_parse_json_pruned(text, path, keep_all_but_tables);
-	if (!JB_ROOT_IS_OBJECT(jb))
+	jb = pb_try_parse_json_pruned(text, keep_all_but_tables);
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
 		return NULL;
 	*ok = true;
 	return pb_manifest_cluster(&jb->root);

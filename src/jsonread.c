@@ -419,20 +419,19 @@ read_scalar(void *state, char *token, JsonTokenType tokentype)
 }
 
 /*
- * JSON text read from file "what" parsed into a jsonb with only the members
- * keep(depth, members, name) keeps (all of them without keep): a member
- * name of an object at depth (the top object's is 1), inside members[1 ..
- * depth - 1] (the members being read at the depths above, NULL where a
- * depth is an array; known to PB_PRUNE_DEPTHS).  Damage is
- * ERRCODE_DATA_CORRUPTED.
+ * JSON text parsed into a jsonb with only the members keep(depth, members,
+ * name) keeps (all of them without keep): a member name of an object at
+ * depth (the top object's is 1), inside members[1 .. depth - 1] (the
+ * members being read at the depths above, NULL where a depth is an array;
+ * known to PB_PRUNE_DEPTHS).  Text that is not JSON is NULL, with
+ * *error_detail saying why.
  */
-Jsonb *
-pb_parse_json_pruned(const char *text, const char *what, PbJsonKeep keep)
+static Jsonb *
+read_json(const char *text, PbJsonKeep keep, char **error_detail)
 {
-	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
-												  "partback JSON parse",
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext scratch = AllocSetContextCreate(outer, "partback JSON parse",
 												  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old;
 	JsonLexContext *lex;
 	JsonParseErrorType err;
 	JsonSemAction sem;
@@ -440,7 +439,7 @@ pb_parse_json_pruned(const char *text, const char *what, PbJsonKeep keep)
 
 	memset(&st, 0, sizeof(st));
 	st.keep = keep;
-	st.result_context = CurrentMemoryContext;
+	st.result_context = outer;
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &st;
 	sem.object_start = read_object_start;
@@ -451,18 +450,42 @@ pb_parse_json_pruned(const char *text, const char *what, PbJsonKeep keep)
 	sem.object_field_end = read_field_end;
 	sem.scalar = read_scalar;
 
-	old = MemoryContextSwitchTo(scratch);
+	MemoryContextSwitchTo(scratch);
 	lex = pb_json_lexer(text, strlen(text), GetDatabaseEncoding());
 	err = pg_parse_json(lex, &sem);
+	MemoryContextSwitchTo(outer);
 	if (err != JSON_SUCCESS)
+		*error_detail = pstrdup(json_errdetail(err, lex));
+	MemoryContextDelete(scratch);
+	Assert(err != JSON_SUCCESS || st.result != NULL);
+	return err == JSON_SUCCESS ? st.result : NULL;
+}
+
+/*
+ * JSON text read from file "what" parsed as read_json does; damage is
+ * ERRCODE_DATA_CORRUPTED.
+ */
+Jsonb *
+pb_parse_json_pruned(const char *text, const char *what, PbJsonKeep keep)
+{
+	char	   *detail;
+	Jsonb	   *result = read_json(text, keep, &detail);
+
+	if (result == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("backup file \"%s\" does not parse as JSON", what),
-				 errdetail("%s", json_errdetail(err, lex))));
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(scratch);
-	Assert(st.result != NULL);
-	return st.result;
+				 errdetail("%s", detail)));
+	return result;
+}
+
+/* pb_parse_json_pruned, NULL for text that is not JSON */
+Jsonb *
+pb_try_parse_json_pruned(const char *text, PbJsonKeep keep)
+{
+	char	   *detail;
+
+	return read_json(text, keep, &detail);
 }
 
 /*

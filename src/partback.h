@@ -173,12 +173,12 @@ extern Jsonb *pb_read_manifest_lenient(const char *dir, const char *db,
 extern void pb_lock_backup(const char *db_dir, int64 backup_id, bool exclusive,
 						   bool session, int64 job_id);
 
-
 /* jsonread.c: JSON text from a backup dir as jsonb (keep: see there) */
 #define PB_PRUNE_DEPTHS 6
 typedef bool (*PbJsonKeep) (int depth, const char *const *members, const char *name);
 extern Jsonb *pb_parse_json(const char *text, const char *what);
 extern Jsonb *pb_parse_json_pruned(const char *text, const char *what, PbJsonKeep keep);
+extern Jsonb *pb_try_parse_json_pruned(const char *text, PbJsonKeep keep);
 extern Jsonb *pb_jsonb_concat_objects(Jsonb *a, Jsonb *b);
 extern Jsonb *pb_read_json_file(const char *path, const char *expected_sha256);
 /* a partition's metadata file: checksum, then format and version */

@@ -700,7 +700,6 @@ manifest_index_keeps(int depth, const char *const *members, const char *name)
 	return true;
 }
 
-
 /*
  * Read a JSON file; when expected_sha256 is given, the file must match it.
  */
