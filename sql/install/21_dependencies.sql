@@ -53,9 +53,13 @@ BEGIN
 	WITH RECURSIVE rels(root, relid) AS (
 		SELECT r, r FROM pg_catalog.unnest($1) r
 		UNION
-		-- its partitions, at any depth (_def_tree's, without the paths)
+		-- its partitions, at any depth (_def_tree's, without the paths);
+		-- looked for below partitioned tables only: the planner expects as
+		-- many children of any relation as a parent has, and read all of
+		-- pg_inherits for each leaf (20 s at 20,000)
 		SELECT rels.root, p.inhrelid
 		  FROM rels
+		  JOIN pg_catalog.pg_class pt ON pt.oid = rels.relid AND pt.relkind = 'p'
 		 CROSS JOIN LATERAL (
 				SELECT i.inhrelid
 				  FROM pg_catalog.pg_inherits i

@@ -4,7 +4,8 @@
 #
 # The table (1,500 leaves, an index, an identity column, a few rows each) is
 # backed up with the usual settings (capturing its definition takes memory
-# of a bounded size per leaf); then the server restarts with a lock
+# of a bounded size per leaf, and reads pg_inherits in proportion to the
+# leaves once the planner knows how many children the parent has); then the server restarts with a lock
 # table far smaller than the tree (max_locks_per_transaction = 10,
 # max_connections = 10: about 300 locks in all), where a plain
 # SELECT count(*) of the table fails with "out of shared memory".  (Before
@@ -109,6 +110,26 @@ SKIP:
 	note("RssAnon $before kB before the capture, $after kB after");
 	cmp_ok($after - $before, '<', 18 * $leaves,
 		"capturing the definition of $leaves leaves takes less than 18 kB of memory a leaf");
+}
+
+# Capturing it reads each row of pg_inherits (a leaf's and its index's)
+# some times, not once for every partition: with pg_inherits analyzed, the
+# planner expects as many children of any relation as the one parent has,
+# and the walk of the table's dependencies read all of pg_inherits for each
+# leaf (at 20,000 leaves, 20 s of a 25 s backup; here about 3,000 rows for
+# each of 1,500; about 19 a leaf in all now, on 15).
+{
+	my ($captured, $read) = split /\n/, $node->safe_psql('postgres', q{
+		ANALYZE pg_catalog.pg_inherits;
+		BEGIN;
+		SELECT length(partback._capture_table('public.big')::text) > 0;
+		SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_sys_tables
+		 WHERE relname = 'pg_inherits';
+		COMMIT;
+	});
+	is($captured, 't', 'the definition is captured with pg_inherits analyzed');
+	cmp_ok($read, '<', 100 * $leaves,
+		"capturing it reads fewer than 100 rows of pg_inherits a leaf ($read)");
 }
 
 is($node->safe_psql('postgres', "SELECT partback.backup_db($ldir, wait => true) > 0"),
