@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "common/hmac.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
@@ -196,6 +197,58 @@ pb_auth_append(StringInfo buf, const char *member, const char *sep)
 	/* the HMAC covers every byte before the member's opening quote */
 	auth_hmac_hex(buf->data, buf->len - strlen(member) - 5, hex);
 	appendStringInfo(buf, "%s\"", hex);
+}
+
+/* pb_auth_append for a text written in pieces (pb_auth_hmac_begin) */
+struct PbAuthHmac
+{
+	pg_hmac_ctx *ctx;
+	char	   *key_id;			/* of the key it began with */
+};
+
+PbAuthHmac *
+pb_auth_hmac_begin(void)
+{
+	const PbKey *key = pb_key();
+	PbAuthHmac *h;
+
+	if (key == NULL)
+		return NULL;
+	h = palloc(sizeof(PbAuthHmac));
+	h->key_id = pstrdup(key->id);
+	h->ctx = pg_hmac_create(PG_SHA256);
+	if (h->ctx == NULL || pg_hmac_init(h->ctx, cache.auth, PB_HMAC_LEN) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute HMAC-SHA-256: %s",
+						h->ctx ? pg_hmac_error(h->ctx) : "out of memory")));
+	return h;
+}
+
+void
+pb_auth_hmac_update(PbAuthHmac *h, const char *data, size_t len)
+{
+	if (pg_hmac_update(h->ctx, (const uint8 *) data, len) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute HMAC-SHA-256: %s", pg_hmac_error(h->ctx))));
+}
+
+char *
+pb_auth_hmac_end(PbAuthHmac *h, const char *member, const char *sep)
+{
+	char	   *head = psprintf("\"auth_key_id\": \"%s\",%s", h->key_id, sep);
+	uint8		mac[PB_HMAC_LEN];
+	char		hex[2 * PB_HMAC_LEN + 1];
+
+	pb_auth_hmac_update(h, head, strlen(head));
+	if (pg_hmac_final(h->ctx, mac, sizeof(mac)) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute HMAC-SHA-256: %s", pg_hmac_error(h->ctx))));
+	pg_hmac_free(h->ctx);
+	to_hex(mac, PB_HMAC_LEN, hex);
+	return psprintf("%s\"%s\": \"%s\"", head, member, hex);
 }
 
 /* compare without leaking where the first difference is */

@@ -51,6 +51,17 @@ typedef enum PbAuthStatus
 extern void pb_auth_append(StringInfo buf, const char *member, const char *sep);
 
 /*
+ * The same for a text written in pieces: begin (NULL without a key),
+ * update with each piece, and end, which returns the text to append (the
+ * HMAC covering it up to the member's opening quote) and frees h's
+ * context.
+ */
+typedef struct PbAuthHmac PbAuthHmac;
+extern PbAuthHmac *pb_auth_hmac_begin(void);
+extern void pb_auth_hmac_update(PbAuthHmac *h, const char *data, size_t len);
+extern char *pb_auth_hmac_end(PbAuthHmac *h, const char *member, const char *sep);
+
+/*
  * Check the HMAC member that must end at text + end.  With strict, any
  * status but PB_AUTH_NO_KEY and PB_AUTH_OK is an ERROR naming path (what:
  * "manifest", "metadata file").

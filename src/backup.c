@@ -28,7 +28,9 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
@@ -111,6 +113,8 @@ typedef struct BackupLeaf
 	ChunkFile  *chunks;
 	BaseLeaf   *base;			/* the base backup's metadata of the path */
 	bool		dir_made;		/* rel_dir made (pb_mkdir_p) by this backup */
+	int			first_unit;		/* its units of work: [first_unit, +nunits) */
+	int			nunits;
 } BackupLeaf;
 
 typedef struct BackupTable
@@ -127,6 +131,11 @@ typedef struct BackupTable
 	bool		failed;			/* recorded in partback.job_message */
 	bool		discard;		/* failed while its units were copied */
 	char	   *error;			/* why, for the manifest */
+	/* its leaves written so far (write_leaf): the first leaves_written */
+	int			leaves_written;
+	StringInfoData entries;		/* their manifest entries, a JSON array begun */
+	int			reused;			/* of them, those with every chunk taken over */
+	int64		reused_bytes;
 } BackupTable;
 
 
@@ -1032,6 +1041,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 		}
 		MemoryContextSwitchTo(scratch);
 
+		leaf->first_unit = list_length(*units);
 		for (int chunk = 0; chunk < leaf->nchunks; chunk++)
 		{
 			PbUnit	   *unit;
@@ -1068,6 +1078,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
 			unit->table_index = table_index;
 			unit->leaf_index = foreach_current_index(lc);
 			*units = lappend(*units, unit);
+			leaf->nunits++;
 			MemoryContextSwitchTo(scratch);
 		}
 		table_close(rel, NoLock);
@@ -1087,6 +1098,7 @@ plan_table(PbJob *job, BackupTable *t, int table_index, int64 backup_id,
  * time.
  */
 static List *unpublished = NIL;	/* PbFile, sealed */
+static List *unpublished_units = NIL;	/* their PbUnit, in the PbWork */
 static uint64 unpublished_bytes = 0;
 static TimestampTz unpublished_since = 0;
 static XLogRecPtr unpublished_commit_end = InvalidXLogRecPtr;
@@ -1152,21 +1164,13 @@ pb_backup_unit(PbWork *work, PbUnit *unit)
 	pb_chunk_record(work, unit, unit->nchunks, unit->lsn, columns);
 	pb_xact_end();
 
-	/*
-	 * Counted in the table's progress now (the status views' figures never
-	 * go back); done for the job once its file has its name.  Not under
-	 * the job's snapshot: copy workers update the same row.
-	 */
-	pb_xact_begin();
-	pb_task_add_unit(work->job_id, unit, unit->nchunks);
-	pb_xact_end();
-
 	if (unpublished == NIL)
 		unpublished_since = GetCurrentTimestamp();
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		unpublished = lappend(unpublished, file);
+		unpublished_units = lappend(unpublished_units, unit);
 		MemoryContextSwitchTo(old);
 	}
 	unpublished_bytes += res.stored_bytes;
@@ -1181,6 +1185,8 @@ int
 pb_backup_publish(PbWork *work, bool all)
 {
 	int			n = list_length(unpublished);
+	int			npublished = 0;
+	PbUnit	  **units;
 
 	/* a throttled job's waits are not what bounds it: each unit at once */
 	if (n == 0 ||
@@ -1198,13 +1204,31 @@ pb_backup_publish(PbWork *work, bool all)
 	 * was sealed.
 	 */
 	XLogFlush(unpublished_commit_end);
+	units = palloc(sizeof(PbUnit *) * n);
 	while (unpublished != NIL)
 	{
+		PbUnit	   *unit = linitial(unpublished_units);
+
 		/* one whose publishing fails stays, for pb_backup_forget_unpublished */
 		pb_file_publish(linitial(unpublished));
 		unpublished = list_delete_first(unpublished);
+		unpublished_units = list_delete_first(unpublished_units);
+		units[npublished++] = unit;
+		/* the leader may write the leaf's metadata now (write_copied_leaf) */
+		pg_write_barrier();
+		unit->published = true;
 	}
 	unpublished_bytes = 0;
+
+	/*
+	 * Done: counted in their tables' progress (the status views' figures
+	 * never go back).  Not under the job's snapshot: copy workers update
+	 * the same rows.
+	 */
+	pb_xact_begin();
+	pb_task_add_units(work->job_id, units, npublished);
+	pb_xact_end();
+	pfree(units);
 	return n;
 }
 
@@ -1222,6 +1246,8 @@ pb_backup_forget_unpublished(void)
 		pb_file_abort(lfirst(lc));
 	list_free(unpublished);
 	unpublished = NIL;
+	list_free(unpublished_units);
+	unpublished_units = NIL;
 	unpublished_bytes = 0;
 }
 
@@ -1470,6 +1496,80 @@ write_leaf(PbJob *job, int64 backup_id, const char *db_dir, BackupTable *t,
 	appendStringInfoChar(entries, '}');
 }
 
+/* The results of copy worker's unit u, of a leaf of t, kept with the leaf. */
+static void
+take_back_result(BackupTable *t, const PbUnit *u, int64 backup_id)
+{
+	BackupLeaf *leaf = list_nth(t->leaves, u->leaf_index);
+	ChunkFile  *f = &leaf->chunks[u->chunk];
+
+	f->rows = u->rows;
+	f->raw_bytes = u->raw_bytes;
+	f->stored_bytes = u->stored_bytes;
+	strlcpy(f->sha256, u->result_sha256, sizeof(f->sha256));
+	f->relfilenode = u->relfilenode;
+	f->start_block = u->start_block;
+	f->nblocks = u->nblocks;
+	f->to_end = u->to_end;
+	f->lsn = u->lsn;
+	f->inflight = u->inflight;
+	f->origin = backup_id;
+}
+
+/* Begin t's manifest entries of its leaves, where t is, unless begun. */
+static void
+begin_entries(BackupTable *t)
+{
+	MemoryContext old;
+
+	if (t->entries.data != NULL)
+		return;
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(t));
+	initStringInfo(&t->entries);
+	appendStringInfoChar(&t->entries, '[');
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * write_leaf the next leaf of t (its results taken back), adding to t's
+ * entries; leaf_context holds the rest.
+ */
+static void
+write_next_leaf(PbJob *job, BackupTable *t, int64 backup_id, const char *db_dir,
+				MemoryContext leaf_context)
+{
+	BackupLeaf *leaf = list_nth(t->leaves, t->leaves_written);
+	MemoryContext old;
+
+	begin_entries(t);
+	old = MemoryContextSwitchTo(leaf_context);
+	write_leaf(job, backup_id, db_dir, t, leaf, &t->entries, &t->reused,
+			   &t->reused_bytes);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(leaf_context);
+	t->leaves_written++;
+}
+
+/*
+ * t failed after metadata files of its leaves were written: they go (none
+ * is data without a manifest naming it, but nothing should be left that
+ * looks like it).  After the deferred fsyncs, which name them.
+ */
+static void
+forget_leaves_written(BackupTable *t, int64 backup_id, const char *db_dir)
+{
+	if (!t->failed)
+		return;
+	for (int i = 0; i < t->leaves_written; i++)
+	{
+		BackupLeaf *leaf = list_nth(t->leaves, i);
+
+		/* absent where the leaf named its base's file instead */
+		pb_unlink(psprintf("%s/%s/%010lld.meta.json", db_dir, leaf->rel_dir,
+						   (long long) backup_id), true);
+	}
+}
+
 /* Remove files below rel_dir named "<id>.*" for ids, unless kept. */
 static void
 remove_files_of(const char *db_dir, const char *rel_dir, PbStrSet *ids, PbStrSet *kept)
@@ -1612,8 +1712,11 @@ table_step_failed(BackupTable *t, MemoryContext context, ResourceOwner owner)
 	table_failed(t, subtransaction_failed(context, owner, true));
 }
 
-/* The leader's part of the copying: the tables' definitions (see below). */
-typedef struct DefinitionSteps
+/*
+ * The leader's part of the copying: the tables' definitions, then the
+ * metadata files of the leaves whose data files are done (see below).
+ */
+typedef struct LeaderSteps
 {
 	List	   *tables;
 	int			next;			/* the next table to capture */
@@ -1621,7 +1724,12 @@ typedef struct DefinitionSteps
 	MemoryContext context;
 	bool		batches;		/* partback._capture_tables exists */
 	int			batched;		/* the tables before it were in a batch */
-} DefinitionSteps;
+	PbJob	   *job;
+	int64		backup_id;
+	const char *db_dir;
+	int			writing;		/* the table whose leaves are written next */
+	MemoryContext leaf_context;
+} LeaderSteps;
 
 /* How many tables capture_definitions_batch captures at once. */
 #define PB_DEFINITION_BATCH 200
@@ -1632,7 +1740,7 @@ typedef struct DefinitionSteps
  * (_capture_tables, query_tables).
  */
 static void
-capture_definitions_batch(DefinitionSteps *steps, int index)
+capture_definitions_batch(LeaderSteps *steps, int index)
 {
 	int			end = Min(list_length(steps->tables), index + PB_DEFINITION_BATCH);
 	char	  **definitions = palloc(sizeof(char *) * (end - index));
@@ -1649,7 +1757,7 @@ capture_definitions_batch(DefinitionSteps *steps, int index)
 
 /*
  * Capture the definition of one more table under the backup's snapshot,
- * while the copy workers copy (pb_work_run's leader_step): at many tables,
+ * while the copy workers copy (next_leader_step): at many tables,
  * or at one of thousands of partitions, capturing takes seconds, which the
  * leader alone spent before the first row was copied.  A table whose
  * definition fails has the units not yet begun skipped, and what the others
@@ -1658,7 +1766,7 @@ capture_definitions_batch(DefinitionSteps *steps, int index)
 static bool
 capture_next_definition(void *arg)
 {
-	DefinitionSteps *steps = arg;
+	LeaderSteps *steps = arg;
 	ResourceOwner owner = CurrentResourceOwner;
 	BackupTable *t = NULL;
 	int			index;
@@ -1701,6 +1809,73 @@ capture_next_definition(void *arg)
 	PG_END_TRY();
 	pb_messages_set_table(NULL);
 	return steps->next < list_length(steps->tables);
+}
+
+/*
+ * Write the metadata file of the next leaf whose data files are all named
+ * (pb_backup_publish), while the copy workers copy (pb_work_run's
+ * leader_step, after the definitions): at thousands of partitions the
+ * leader spent about a second on them alone after the last was copied.
+ * Leaves are written in order, as the copy workers take them; a table one
+ * of whose units failed is left to the end (it fails there).  Whether
+ * there is more to write.
+ */
+static bool
+write_copied_leaf(LeaderSteps *steps)
+{
+	while (steps->writing < list_length(steps->tables))
+	{
+		BackupTable *t = list_nth(steps->tables, steps->writing);
+		BackupLeaf *leaf;
+		int			end;
+
+		if (t->dropped || t->failed || t->leaves_written == list_length(t->leaves))
+		{
+			steps->writing++;
+			continue;
+		}
+		leaf = list_nth(t->leaves, t->leaves_written);
+		end = leaf->first_unit + leaf->nunits;
+		for (int i = leaf->first_unit; i < end; i++)
+		{
+			PbUnit	   *u = &steps->work->units[i];
+
+			if (u->failed || u->skip)
+			{
+				steps->writing++;
+				return true;
+			}
+			if (!u->published)
+			{
+				/* not yet: look again shortly, the copy workers go on */
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 10L, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				return true;
+			}
+		}
+		pg_read_barrier();
+		for (int i = leaf->first_unit; i < end; i++)
+			take_back_result(t, &steps->work->units[i], steps->backup_id);
+		write_next_leaf(steps->job, t, steps->backup_id, steps->db_dir,
+						steps->leaf_context);
+		return true;
+	}
+	return false;
+}
+
+/* The leader's next step while the copy workers copy. */
+static bool
+next_leader_step(void *arg)
+{
+	LeaderSteps *steps = arg;
+
+	if (steps->next < list_length(steps->tables))
+	{
+		(void) capture_next_definition(steps);
+		return true;
+	}
+	return write_copied_leaf(steps);
 }
 
 /*
@@ -1766,6 +1941,7 @@ lock_tables(PbJob *job, List *tables)
 		foreach(lc, tables)
 		{
 			BackupTable *t = lfirst(lc);
+			ListCell   *lc2;
 
 			CHECK_FOR_INTERRUPTS();
 			LockRelationOid(t->relid, AccessShareLock);
@@ -1774,7 +1950,24 @@ lock_tables(PbJob *job, List *tables)
 				t->dropped = true;
 				continue;
 			}
-			(void) find_all_inheritors(t->relid, AccessShareLock, NULL);
+
+			/*
+			 * Its partitions, as find_all_inheritors() locks them, but with
+			 * the caches bounded: it looks each up in the syscache once
+			 * locked, an entry of about 1 kB kept for each (20 MB at 20,000).
+			 */
+			foreach(lc2, find_all_inheritors(t->relid, NoLock, NULL))
+			{
+				Oid			relid = lfirst_oid(lc2);
+
+				if (relid == t->relid)
+					continue;
+				LockRelationOid(relid, AccessShareLock);
+				/* dropped meanwhile: a lock of nothing */
+				if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+					UnlockRelationOid(relid, AccessShareLock);
+				pb_bound_caches();
+			}
 		}
 	}
 	PG_CATCH();
@@ -1832,9 +2025,11 @@ pb_run_backup(PbJob *job)
 	char	   *snapshot_id;
 	dsm_segment *seg;
 	PbWork	   *work;
-	StringInfoData manifest;
-	int			entry_start;
-	int			largest_entry = 0;
+	PbManifestWriter *writer;
+	StringInfoData manifest;	/* what is not written yet */
+	uint64		entry_start;
+	uint64		size;
+	uint64		largest_entry = 0;
 	const char *largest_table = NULL;
 	BlockNumber chunk_blocks;
 	int			succeeded = 0;
@@ -2002,38 +2197,30 @@ pb_run_backup(PbJob *job)
 	list_free_deep(units);
 	units = NIL;
 
+	leaf_context = AllocSetContextCreate(job_context, "partback leaf metadata",
+										 ALLOCSET_DEFAULT_SIZES);
 	{
 		Oid			batch_args = OIDARRAYOID;
 
 		/* the SQL objects of 1.0 (before ALTER EXTENSION ... UPDATE) lack it */
-		DefinitionSteps steps = {tables, 0, work, job_context,
-		pb_sql_function_exists("_capture_tables", 1, &batch_args), 0};
+		LeaderSteps steps = {tables, 0, work, job_context,
+			pb_sql_function_exists("_capture_tables", 1, &batch_args), 0,
+		job, backup_id, db_dir, 0, leaf_context};
 
-		pb_work_run(work, seg, job->parallel, capture_next_definition, &steps);
+		pb_work_run(work, seg, job->parallel, next_leader_step, &steps);
 	}
 
-	/* take the results back */
+	/* take the results back, of the leaves not written meanwhile */
 	for (int i = 0; i < work->nunits; i++)
 	{
 		PbUnit	   *u = &work->units[i];
 		BackupTable *t = list_nth(tables, u->table_index);
-		BackupLeaf *leaf = list_nth(t->leaves, u->leaf_index);
-		ChunkFile  *f = &leaf->chunks[u->chunk];
 
-		f->rows = u->rows;
-		f->raw_bytes = u->raw_bytes;
-		f->stored_bytes = u->stored_bytes;
-		strlcpy(f->sha256, u->result_sha256, sizeof(f->sha256));
-		f->relfilenode = u->relfilenode;
-		f->start_block = u->start_block;
-		f->nblocks = u->nblocks;
-		f->to_end = u->to_end;
-		f->lsn = u->lsn;
-		f->inflight = u->inflight;
-		f->origin = backup_id;
 		/* a chunk a copy worker could not write fails its table */
 		if (u->failed)
 			t->failed = true;
+		else if (u->leaf_index >= t->leaves_written)
+			take_back_result(t, u, backup_id);
 	}
 	discarded = discard_copies(job, tables, work);
 	dsm_detach(seg);
@@ -2043,9 +2230,8 @@ pb_run_backup(PbJob *job)
 
 	/* 3. metadata, manifest, success */
 	pb_xact_begin();
-	leaf_context = AllocSetContextCreate(job_context, "partback leaf metadata",
-										 ALLOCSET_DEFAULT_SIZES);
 
+	writer = pb_manifest_begin(pb_manifest_path(job->backup_dir, job->source_db, backup_id));
 	initStringInfo(&manifest);
 	appendStringInfoChar(&manifest, '{');
 	pb_json_add_str(&manifest, "format", "partback");
@@ -2088,11 +2274,7 @@ pb_run_backup(PbJob *job)
 	foreach(lc, tables)
 	{
 		BackupTable *t = lfirst(lc);
-		StringInfoData entries;
-		int			reused = 0;
-		int64		reused_bytes = 0;
 		int64		figures[3];
-		ListCell   *lc2;
 
 		if (t->dropped)
 		{
@@ -2103,55 +2285,54 @@ pb_run_backup(PbJob *job)
 		if (t->failed)
 			continue;			/* in "failed_tables" below */
 		record_taken_over(job, t, figures);
-		initStringInfo(&entries);
-		appendStringInfoChar(&entries, '[');
-		foreach(lc2, t->leaves)
+		/* the leaves not written while the copy workers copied */
+		begin_entries(t);
+		while (t->leaves_written < list_length(t->leaves))
 		{
-			MemoryContext old = MemoryContextSwitchTo(leaf_context);
-
 			CHECK_FOR_INTERRUPTS();
-			/* entries grows where it was made; the rest is the leaf's */
-			write_leaf(job, backup_id, db_dir, t, lfirst(lc2), &entries, &reused,
-					   &reused_bytes);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(leaf_context);
+			write_next_leaf(job, t, backup_id, db_dir, leaf_context);
 		}
-		appendStringInfoChar(&entries, ']');
+		appendStringInfoChar(&t->entries, ']');
 
-		entry_start = manifest.len;
+		entry_start = pb_manifest_size(writer) + manifest.len;
 		if (manifest.data[manifest.len - 1] != '[')
 			appendStringInfoChar(&manifest, ',');
 		appendStringInfoString(&manifest, "\n    {");
 		pb_json_add_str(&manifest, "schema", t->schema);
 		pb_json_add_str(&manifest, "name", t->name);
 		pb_json_add_raw(&manifest, "partial", job->partitions ? "true" : "false");
-		pb_json_add_raw(&manifest, "definition", t->definition);
-		appendStringInfoString(&manifest, ",\n     ");
-		pb_json_add_raw(&manifest, "partitions", entries.data);
-		appendStringInfoChar(&manifest, '}');
-		/* both are in the manifest now */
-		pfree(entries.data);
+		/* the two large members written as they are, then let go */
+		pb_json_add_raw(&manifest, "definition", "");
+		pb_manifest_write_buf(writer, &manifest);
+		pb_manifest_write(writer, t->definition, strlen(t->definition));
 		pfree(t->definition);
 		t->definition = NULL;
-		if (manifest.len - entry_start > largest_entry)
+		appendStringInfoString(&manifest, ",\n     ");
+		pb_json_add_raw(&manifest, "partitions", "");
+		pb_manifest_write_buf(writer, &manifest);
+		pb_manifest_write(writer, t->entries.data, t->entries.len);
+		pfree(t->entries.data);
+		appendStringInfoChar(&manifest, '}');
+		size = pb_manifest_size(writer) + manifest.len;
+		if (size - entry_start > largest_entry)
 		{
-			largest_entry = manifest.len - entry_start;
+			largest_entry = size - entry_start;
 			largest_table = t->task_name;
 		}
 		/* the limit readers apply (with room for the members that follow) */
-		if (manifest.len > PB_MAX_MANIFEST_BYTES - 4096)
+		if (size > PB_MAX_MANIFEST_BYTES - 4096)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("the manifest of backup " INT64_FORMAT " of database \"%s\" would take more than the limit of %d bytes",
 							backup_id, job->source_db, PB_MAX_MANIFEST_BYTES),
-					 errdetail("Its largest entry is that of table %s, %d bytes.",
+					 errdetail("Its largest entry is that of table %s, " UINT64_FORMAT " bytes.",
 							   largest_table, largest_entry),
 					 errhint("Back up the database's tables in several backup directories, e.g. by schema with backup_db(schemas => ...).")));
 
 		pb_task_progress(job->job_id, t->task_name);
 		add_task_figures(job, t, figures);
-		pb_task_finish(job->job_id, t->task_name, list_length(t->leaves), reused,
-					   reused_bytes);
+		pb_task_finish(job->job_id, t->task_name, list_length(t->leaves), t->reused,
+					   t->reused_bytes);
 	}
 	appendStringInfoString(&manifest, "]");
 
@@ -2188,7 +2369,7 @@ pb_run_backup(PbJob *job)
 		appendStringInfoChar(&manifest, ']');
 	appendStringInfoString(&manifest, ",\n  ");
 	pb_json_add_str(&manifest, "finished_at", timestamp_text(GetCurrentTimestamp()));
-	pb_manifest_seal(&manifest);
+	pb_manifest_write_buf(writer, &manifest);
 
 	/*
 	 * The manifest comes last: from now on the backup exists.  When every
@@ -2196,14 +2377,17 @@ pb_run_backup(PbJob *job)
 	 * backup, for the next call to continue.
 	 */
 	pb_sync_deferred();
+	foreach(lc, tables)
+		forget_leaves_written(lfirst(lc), backup_id, db_dir);
 	if (succeeded > 0 || nfailed == 0)
 	{
-		(void) pb_write_json_file(pb_manifest_path(job->backup_dir, job->source_db,
-												   backup_id),
-								  manifest.data);
+		pb_manifest_end(writer);
+		pb_manifest_publish(writer);
 		pb_unlink(marker, false);
 		forget_earlier_calls(job, backup_id, db_dir, resume_key);
 	}
+	else
+		pb_manifest_abort(writer);
 
 	pb_messages_flush(job->job_id);
 	if (nfailed == 0)

@@ -512,40 +512,71 @@ pb_task_progress(int64 job_id, const char *table_name)
 }
 
 /*
- * Add a unit recorded by pb_chunk_record (and committed, or in this
- * transaction) to its task's figures: constant work per unit, whatever the
+ * Add units recorded by pb_chunk_record (and committed, or in this
+ * transaction) to their tasks' figures: one update per table, whatever the
  * number of units done before (pb_task_progress recomputes from all of
- * them).  Whether a partition of several chunks is complete is counted
- * again from the chunks, so that two workers finishing its last two chunks
- * count it once.
+ * them).  A copy worker adds a batch of units at a time: each update makes
+ * a new version of the task row, which no one can prune while a backup's
+ * snapshot is held, and every later update walked all of them (a quarter
+ * of a backup of 20,000 partitions).  Whether a partition of several
+ * chunks is complete is counted again from the chunks, so that two workers
+ * finishing its last two chunks count it once.
  */
 void
-pb_task_add_unit(int64 job_id, PbUnit *unit, int nchunks)
+pb_task_add_units(int64 job_id, PbUnit **units, int nunits)
 {
-	Oid			types[6] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, BOOLOID};
+	Oid			types[6] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT4OID};
 	Datum		values[6];
+	bool	   *added = palloc0(sizeof(bool) * nunits);
 
-	values[0] = Int64GetDatum(job_id);
-	values[1] = CStringGetTextDatum(unit->table_name);
-	values[2] = Int64GetDatum(unit->rows);
-	values[3] = Int64GetDatum(unit->raw_bytes);
-	values[4] = Int64GetDatum(unit->stored_bytes);
-	values[5] = BoolGetDatum(nchunks == 1);
-	/* a table failed stays failed (message.c) */
-	pb_catalog_exec("UPDATE partback.task SET state = CASE WHEN state = 'failed' "
-					"THEN state ELSE 'running' END, "
-					"rows = rows + $3, bytes = bytes + $4, stored_bytes = stored_bytes + $5, "
-					"completed = completed + CASE WHEN $6 THEN 1 ELSE 0 END "
-					"WHERE job_id = $1 AND table_name = $2",
-					6, types, values, NULL, SPI_OK_UPDATE);
-	/* the statement above locked the row: this one sees every unit committed */
-	if (nchunks > 1)
-		pb_catalog_exec("UPDATE partback.task t SET completed = "
-						"(SELECT count(*) FROM (SELECT 1 FROM partback.chunk c "
-						"  WHERE c.job_id = $1 AND c.table_name = $2 "
-						"  GROUP BY c.path HAVING count(*) = max(c.nchunks)) p) "
-						"WHERE t.job_id = $1 AND t.table_name = $2",
-						2, types, values, NULL, SPI_OK_UPDATE);
+	for (int i = 0; i < nunits; i++)
+	{
+		int64		rows = 0;
+		int64		bytes = 0;
+		int64		stored = 0;
+		int			complete = 0;
+		bool		recount = false;
+
+		if (added[i])
+			continue;
+		for (int j = i; j < nunits; j++)
+		{
+			PbUnit	   *u = units[j];
+
+			if (added[j] || strcmp(u->table_name, units[i]->table_name) != 0)
+				continue;
+			added[j] = true;
+			rows += u->rows;
+			bytes += u->raw_bytes;
+			stored += u->stored_bytes;
+			if (u->nchunks > 1)
+				recount = true;
+			else
+				complete++;
+		}
+		values[0] = Int64GetDatum(job_id);
+		values[1] = CStringGetTextDatum(units[i]->table_name);
+		values[2] = Int64GetDatum(rows);
+		values[3] = Int64GetDatum(bytes);
+		values[4] = Int64GetDatum(stored);
+		values[5] = Int32GetDatum(complete);
+		/* a table failed stays failed (message.c) */
+		pb_catalog_exec("UPDATE partback.task SET state = CASE WHEN state = 'failed' "
+						"THEN state ELSE 'running' END, "
+						"rows = rows + $3, bytes = bytes + $4, stored_bytes = stored_bytes + $5, "
+						"completed = completed + $6 "
+						"WHERE job_id = $1 AND table_name = $2",
+						6, types, values, NULL, SPI_OK_UPDATE);
+		/* the statement above locked the row: this one sees every unit committed */
+		if (recount)
+			pb_catalog_exec("UPDATE partback.task t SET completed = "
+							"(SELECT count(*) FROM (SELECT 1 FROM partback.chunk c "
+							"  WHERE c.job_id = $1 AND c.table_name = $2 "
+							"  GROUP BY c.path HAVING count(*) = max(c.nchunks)) p) "
+							"WHERE t.job_id = $1 AND t.table_name = $2",
+							2, types, values, NULL, SPI_OK_UPDATE);
+	}
+	pfree(added);
 }
 
 void

@@ -163,7 +163,14 @@ extern bool pb_is_inprogress_name(const char *name);
 extern char *pb_partition_dir(const char *schema, const char *table, List *path_elems);
 extern void pb_lock_backup_dir(const char *db_dir, bool session);
 
-extern void pb_manifest_seal(StringInfo manifest);
+typedef struct PbManifestWriter PbManifestWriter;
+extern PbManifestWriter *pb_manifest_begin(const char *path);
+extern void pb_manifest_write(PbManifestWriter *w, const char *text, size_t len);
+extern void pb_manifest_write_buf(PbManifestWriter *w, StringInfo buf);
+extern uint64 pb_manifest_size(PbManifestWriter *w);
+extern void pb_manifest_end(PbManifestWriter *w);
+extern void pb_manifest_publish(PbManifestWriter *w);
+extern void pb_manifest_abort(PbManifestWriter *w);
 extern Jsonb *pb_read_manifest(const char *dir, const char *db, int64 backup_id);
 extern ErrorData *pb_try_call(void (*fn) (void *), void *arg);
 extern bool pb_error_is_damage(ErrorData *edata);
@@ -406,6 +413,8 @@ typedef struct PbUnit
 	bool		skip;			/* backup: its table failed in the leader meanwhile */
 	/* results */
 	bool		failed;			/* its table failed here (in job_message) */
+	bool		published;		/* backup: its data file has its name, the
+								 * results below are set */
 	uint64		rows;
 	uint64		raw_bytes;
 	uint64		stored_bytes;
@@ -505,7 +514,7 @@ extern List *pb_loaded_partitions(int64 job_id);
 extern char *pb_job_resume_key(int64 job_id);
 extern void pb_chunk_record(PbWork *work, PbUnit *unit, int nchunks,
 							XLogRecPtr lsn, const char *columns);
-extern void pb_task_add_unit(int64 job_id, PbUnit *unit, int nchunks);
+extern void pb_task_add_units(int64 job_id, PbUnit **units, int nunits);
 extern int64 pb_submit_job(PbJob *job, bool wait);
 extern bool pb_start_leader(int64 job_id, dsm_handle handle, bool notify_me);
 extern PbWork *pb_work_create(PbJob *job, int nunits, Size unit_strings,

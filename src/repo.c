@@ -319,23 +319,90 @@ pb_manifest_path(const char *dir, const char *db, int64 backup_id)
  */
 #define MANIFEST_SHA_MEMBER "\"manifest_sha256\": \""
 
-/* End a manifest's text (an object lacking its closing brace) with it. */
-void
-pb_manifest_seal(StringInfo manifest)
+/*
+ * A manifest written as it is made: at many thousand partitions it is tens
+ * of MB, which the leader held whole beside the definitions and entries it
+ * was made of.  The text goes to the file under its temporary name;
+ * pb_manifest_end ends it with its checksum (and HMAC) and makes it
+ * durable, pb_manifest_publish gives it its name: then the backup exists.
+ */
+struct PbManifestWriter
 {
-	PbSha256   *ctx = pb_sha256_create();
-	char		hex[PARTBACK_SHA256_HEXLEN + 1];
+	PbFile	   *file;
+	PbSha256   *sha;
+	PbAuthHmac *hmac;			/* with a key: "manifest_hmac" */
+	uint64		size;
+};
 
-	appendStringInfoString(manifest, ",\n  ");
-	/* with a key: "auth_key_id" and "manifest_hmac" before the checksum */
-	if (pb_key() != NULL)
+PbManifestWriter *
+pb_manifest_begin(const char *path)
+{
+	PbManifestWriter *w = palloc0(sizeof(PbManifestWriter));
+
+	w->file = pb_file_create(path);
+	w->sha = pb_sha256_create();
+	w->hmac = pb_auth_hmac_begin();
+	return w;
+}
+
+void
+pb_manifest_write(PbManifestWriter *w, const char *text, size_t len)
+{
+	pb_file_write(w->file, text, len);
+	pb_sha256_update(w->sha, text, len);
+	if (w->hmac)
+		pb_auth_hmac_update(w->hmac, text, len);
+	w->size += len;
+}
+
+/* Write buf's text and empty it. */
+void
+pb_manifest_write_buf(PbManifestWriter *w, StringInfo buf)
+{
+	pb_manifest_write(w, buf->data, buf->len);
+	resetStringInfo(buf);
+}
+
+/* Bytes written so far. */
+uint64
+pb_manifest_size(PbManifestWriter *w)
+{
+	return w->size;
+}
+
+/*
+ * End the text (an object lacking its closing brace): "auth_key_id" and
+ * "manifest_hmac" with a key, then the checksum; fsync it.
+ */
+void
+pb_manifest_end(PbManifestWriter *w)
+{
+	char		hex[PARTBACK_SHA256_HEXLEN + 1];
+	char	   *text;
+
+	pb_manifest_write(w, ",\n  ", 4);
+	if (w->hmac)
 	{
-		pb_auth_append(manifest, "manifest_hmac", "\n  ");
-		appendStringInfoString(manifest, ",\n  ");
+		text = psprintf("%s,\n  ", pb_auth_hmac_end(w->hmac, "manifest_hmac", "\n  "));
+		w->hmac = NULL;
+		pb_manifest_write(w, text, strlen(text));
 	}
-	pb_sha256_update(ctx, manifest->data, manifest->len);
-	pb_sha256_final(ctx, hex);
-	appendStringInfo(manifest, "%s%s\"}\n", MANIFEST_SHA_MEMBER, hex);
+	pb_sha256_final(w->sha, hex);
+	text = psprintf("%s%s\"}\n", MANIFEST_SHA_MEMBER, hex);
+	pb_file_write(w->file, text, strlen(text));
+	pb_file_seal(w->file);
+}
+
+void
+pb_manifest_publish(PbManifestWriter *w)
+{
+	pb_file_publish(w->file);
+}
+
+void
+pb_manifest_abort(PbManifestWriter *w)
+{
+	pb_file_abort(w->file);
 }
 
 /*

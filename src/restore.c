@@ -913,7 +913,7 @@ restore_leaf(PbWork *work, PbUnit *unit)
 	 * lock.  The record commits with the load.
 	 */
 	pb_chunk_record(work, unit, 1, GetXLogInsertRecPtr(), columns_text);
-	pb_task_add_unit(work->job_id, unit, 1);
+	pb_task_add_units(work->job_id, &unit, 1);
 }
 
 /*
@@ -1356,7 +1356,11 @@ swap_in_parts(PbWork *work, int first_index)
 	table_close(rel, NoLock);
 	/* as restore_leaf records it */
 	pb_chunk_record(work, &u, 1, GetXLogInsertRecPtr(), columns_text);
-	pb_task_add_unit(work->job_id, &u, 1);
+	{
+		PbUnit	   *done = &u;
+
+		pb_task_add_units(work->job_id, &done, 1);
+	}
 }
 
 /*

@@ -132,6 +132,29 @@ is(sq("SELECT backup_id || '|' || tables || '|' || array_to_string(failed_tables
 like(sq("SELECT manifest->'failed_tables'->0->>'error' FROM partback._manifest($ldir, 'postgres', 3) manifest"),
 	qr/could not create file .*Permission denied/, 'its manifest records the error');
 
+# The leader writes a partition's metadata file once its data files are
+# done, while the copy workers go on: when a later partition of the table
+# fails, the files it wrote for the earlier ones go with the table.
+my @ev2dirs;
+find(sub { push @ev2dirs, $File::Find::name if -d $_ }, "$dir/postgres/data/public/ev/ev_2");
+ok(@ev2dirs > 0, 'the data dir of partition ev_2 exists');
+chmod 0500, @ev2dirs;
+($ret, $out, $err) = PartbackTest::run_sql($node, 'postgres',
+	"SELECT partback.backup_db($ldir, force => true, wait => true)", user => 'alice');
+chmod 0700, @ev2dirs;
+like($err, qr/ERROR:  42501: could not create file ".*public\/ev\/ev_2\/.*": Permission denied/,
+	'backup_db fails the table one of whose partitions cannot be written');
+my $bid4 = sq("SELECT max(backup_id) FROM partback.list_backups($ldir)");
+is(sq("SELECT backup_id || '|' || tables || '|' || array_to_string(failed_tables, ',') FROM partback.list_backups($ldir) WHERE backup_id = $bid4"),
+	"$bid4|2|public.ev", 'the backup of the others exists, naming the table it lacks');
+my @ev_metas;
+my $meta4 = sprintf('%010d.meta.json', $bid4);
+find(sub { push @ev_metas, $File::Find::name if /^\Q$meta4\E/ }, "$dir/postgres/data/public/ev");
+is(join(',', @ev_metas), '', 'no metadata file of that backup is left for the failed table');
+my @a_metas;
+find(sub { push @a_metas, $File::Find::name if $_ eq $meta4 }, "$dir/postgres/data/public/a");
+is(scalar(@a_metas), 1, 'the table backed up has its metadata file');
+
 # ---------------------------------------------------------------- 2. restore_db
 
 sq(q{
