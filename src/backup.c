@@ -891,8 +891,8 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 			parts = pb_json_container(entry, "partitions");
 			for (int k = 0; k < pb_json_array_size(parts); k++)
 			{
-				JsonbContainer *p = pb_json_array_container(parts, k);
 				MemoryContext old = MemoryContextSwitchTo(meta_context);
+				JsonbContainer *p = pb_json_array_container(parts, k);
 				const char *meta_rel = pb_json_str(p, "meta", false);
 				char	   *meta_path = psprintf("%s/%s", db_dir, meta_rel);
 				char	   *dir_rel = pb_meta_file_dir(meta_rel);
@@ -912,25 +912,28 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 				}
 
 				/*
-				 * Only what plan_table compares is kept, in the job's
-				 * context: the parsed file is several kB a leaf.
+				 * Only what plan_table compares is kept, copied into the
+				 * job's context (old): the parsed file, and what reading it
+				 * allocates (a JsonbValue per member looked up), is several
+				 * kB a leaf (60 MB at 20,000 leaves).
 				 */
-				MemoryContextSwitchTo(old);
-				path = pstrdup(path);
-				columns = shared_copy(CurrentMemoryContext,
-									  pb_json_text(&meta->root, "column_signature"),
+				columns = shared_copy(old, pb_json_text(&meta->root, "column_signature"),
 									  &last_columns);
+				path = MemoryContextStrdup(old, path);
 				if (pb_json_str(&meta->root, "backed_up_at", true) != NULL)
 				{
-					BaseLeaf   *b = palloc0(sizeof(BaseLeaf));
+					BaseLeaf   *b = MemoryContextAllocZero(old, sizeof(BaseLeaf));
 
 					b->path = path;
-					b->meta = pstrdup(meta_rel);
-					b->meta_sha256 = pb_json_str(p, "meta_sha256", false);
+					b->meta = MemoryContextStrdup(old, meta_rel);
+					b->meta_sha256 = MemoryContextStrdup(old, pb_json_str(p, "meta_sha256", false));
 					b->meta_backup_id = pb_json_int(&meta->root, "backup_id", meta_path);
-					b->backed_up_at = pb_json_str(&meta->root, "backed_up_at", false);
+					b->backed_up_at = MemoryContextStrdup(old, pb_json_str(&meta->root,
+																			"backed_up_at", false));
 					b->nfiles = pb_json_array_size(files);
+					MemoryContextSwitchTo(old);
 					*bases = lappend(*bases, b);
+					MemoryContextSwitchTo(meta_context);
 				}
 				for (int f = 0; f < pb_json_array_size(files); f++)
 				{
@@ -940,7 +943,7 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 					/* written before change detection was recorded */
 					if (pb_json_str(file, "lsn", true) == NULL)
 						continue;
-					c = palloc0(sizeof(PbDoneChunk));
+					c = MemoryContextAllocZero(old, sizeof(PbDoneChunk));
 					c->table_name = t->task_name;
 					c->path = (char *) path;
 					c->chunk = f;
@@ -948,11 +951,12 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 					c->start_block = pb_json_int(file, "start_block", meta_path);
 					c->nblocks = pb_json_int(file, "nblocks", meta_path);
 					c->to_end = pb_json_bool(file, "to_end");
-					c->file = psprintf("%s/%s", dir_rel, pb_data_file_name(file));
+					c->file = MemoryContextStrdup(old, psprintf("%s/%s", dir_rel,
+																pb_data_file_name(file)));
 					c->rows = pb_json_int(file, "rows", meta_path);
 					c->bytes = pb_json_int(file, "bytes", meta_path);
 					c->stored_bytes = pb_json_int(file, "stored_bytes", meta_path);
-					c->sha256 = (char *) pb_json_str(file, "sha256", false);
+					c->sha256 = MemoryContextStrdup(old, pb_json_str(file, "sha256", false));
 					c->lsn = DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
 															 CStringGetDatum(pb_json_str(file, "lsn", false))));
 					c->inflight = pb_json_bool(file, "inflight");
@@ -961,8 +965,11 @@ previous_backup_chunks(PbJob *job, BackupTable *t, const char *db_dir, List **ba
 						getKeyJsonValueFromContainer(file, "backup_id", 9, NULL) ?
 						pb_json_int(file, "backup_id", meta_path) :
 						pb_json_int(&meta->root, "backup_id", meta_path);
+					MemoryContextSwitchTo(old);
 					result = lappend(result, c);
+					MemoryContextSwitchTo(meta_context);
 				}
+				MemoryContextSwitchTo(old);
 				MemoryContextReset(meta_context);
 			}
 			MemoryContextDelete(meta_context);
